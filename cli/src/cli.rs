@@ -1,0 +1,94 @@
+//! The command-line grammar (clap derive). Only commands that work are listed.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// esb runs an AWS SAM template on one machine with Docker, with no registry and no internet.
+#[derive(Debug, Parser)]
+#[command(name = "esb", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The SAM template (default: ESB_TEMPLATE, ./template.yaml, the project root's, tests/fixtures/template.yaml).
+    #[arg(short = 't', long, global = true, value_name = "PATH")]
+    pub template: Option<PathBuf>,
+    /// Machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output (repeat for more); ESB_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write generator.yml (project name, image tag, output dir, parameter values) next to the template.
+    Init(InitArgs),
+    /// Generate esb's configuration (functions.yml, routing.yml, resources.yml, Dockerfiles) from the template.
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Do not ask; take defaults and flags.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Overwrite an existing generator.yml.
+    #[arg(long)]
+    pub force: bool,
+    /// Project name (default: the template's directory name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Image tag for function images.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Output directory, relative to the template.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<String>,
+    /// Template parameter value (repeatable).
+    #[arg(short, long = "parameter", value_name = "NAME=VALUE", value_parser = parse_kv)]
+    pub parameters: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Print what would be generated and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Template parameter value, overriding generator.yml (repeatable).
+    #[arg(short, long = "parameter", value_name = "NAME=VALUE", value_parser = parse_kv)]
+    pub parameters: Vec<(String, String)>,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not NAME=VALUE")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_name_value_pairs() {
+        assert_eq!(parse_kv("Stage=prod").unwrap(), ("Stage".into(), "prod".into()));
+        assert_eq!(parse_kv("Url=a=b").unwrap(), ("Url".into(), "a=b".into()));
+        assert!(parse_kv("=x").is_err());
+        assert!(parse_kv("Stage").is_err());
+    }
+
+    #[test]
+    fn grammar_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

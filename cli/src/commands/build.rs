@@ -1,0 +1,123 @@
+//! `esb build [--dry-run]`: template -> generated config under the output dir.
+//!
+//! Image builds are not part of this version: the command says so instead of pretending.
+
+use super::{find_template, show};
+use crate::cli::{BuildArgs, Global};
+use crate::output::Output;
+use esb_config::generate::{self, FileStatus};
+use esb_config::model::{Code, Route};
+use esb_config::{Project, Workspace};
+use serde_json::json;
+
+pub fn run(global: &Global, args: BuildArgs, out: &Output) -> anyhow::Result<()> {
+    let template = find_template(global)?;
+    let ws = Workspace::open(&template, &args.parameters.into_iter().collect())?;
+    let project = ws.compile()?;
+    out.warnings(&project.warnings);
+    let rendered = generate::render(&project)?;
+    let files = if args.dry_run { generate::plan(&ws.output_dir, &rendered) } else { generate::write(&ws.output_dir, &rendered)? };
+
+    if out.json() {
+        out.emit(&json!({
+            "template": ws.template,
+            "project": ws.settings.project,
+            "output_dir": ws.output_dir,
+            "dry_run": args.dry_run,
+            "functions": project.functions.functions,
+            "routes": project.routing.routes,
+            "apis": project.routing.apis,
+            "tables": project.resources.tables,
+            "buckets": project.resources.buckets,
+            "files": files.iter().map(|(path, status)| json!({"path": path, "status": status})).collect::<Vec<_>>(),
+            "images_built": false,
+            "warnings": project.warnings,
+        }));
+        return Ok(());
+    }
+    out.say(format!("{} {} (project {})", if args.dry_run { "Would build" } else { "Built" }, show(&ws.template), ws.settings.project));
+    out.say(format!("  {}", counts(&project)));
+    if args.dry_run {
+        details(&project, out);
+    }
+    let count = |s: FileStatus| files.iter().filter(|(_, st)| *st == s).count();
+    let (created, updated, unchanged, removed) = (count(FileStatus::Created), count(FileStatus::Updated), count(FileStatus::Unchanged), count(FileStatus::Removed));
+    let verb = if args.dry_run { "would write" } else { "wrote" };
+    let mut line = format!("  {}: {verb} {}, {unchanged} unchanged", show(&ws.output_dir), created + updated);
+    if removed > 0 {
+        line.push_str(&format!(", {} {removed} stale", if args.dry_run { "would remove" } else { "removed" }));
+    }
+    out.say(line);
+    if args.dry_run {
+        for (path, status) in files.iter().filter(|(_, s)| *s != FileStatus::Unchanged) {
+            out.say(format!("    {:<9} {path}", format!("{status:?}").to_lowercase()));
+        }
+        out.say("Nothing was written (--dry-run).");
+    } else {
+        out.say("Config generated. Function images are not built by this version of esb yet.");
+    }
+    Ok(())
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+fn counts(p: &Project) -> String {
+    let schedules: usize = p.functions.functions.values().map(|f| f.schedules.len()).sum();
+    [
+        plural(p.functions.functions.len(), "function"),
+        plural(p.routing.routes.len(), "route"),
+        plural(p.resources.tables.len(), "table"),
+        plural(p.resources.buckets.len(), "bucket"),
+        plural(schedules, "schedule"),
+    ]
+    .join(", ")
+}
+
+fn details(p: &Project, out: &Output) {
+    out.heading("Functions (image <- base)");
+    for (id, f) in &p.functions.functions {
+        let code = match &f.code {
+            Code::Dir(d) => d.clone(),
+            Code::Inline(_) => "inline".into(),
+        };
+        out.say(format!("  {id:<22} {:<16} {} <- {}  ({code}, {}s, {} MB)", f.runtime, f.image, f.base.image(), f.timeout, f.memory_size));
+    }
+    out.heading("Routes");
+    for r in &p.routing.routes {
+        out.say(format!("  {:<7} {:<28} -> {:<20} {}", r.method, r.path, r.function, route_notes(p, r)));
+    }
+    if !p.resources.tables.is_empty() {
+        out.heading("Tables");
+        for (id, t) in &p.resources.tables {
+            let keys: Vec<String> = t.key_schema.iter().map(|k| format!("{} {}", k.attribute_name, k.key_type)).collect();
+            out.say(format!("  {id:<22} {:<24} {}  [{}]{}", t.table_name, t.billing_mode, keys.join(", "), if t.global_secondary_indexes.is_empty() { String::new() } else { format!(" +{} GSI", t.global_secondary_indexes.len()) }));
+        }
+    }
+    if !p.resources.buckets.is_empty() {
+        out.heading("Buckets");
+        for (id, b) in &p.resources.buckets {
+            out.say(format!("  {id:<22} {}{}", b.bucket_name, if b.versioning { "  (versioned)" } else { "" }));
+        }
+    }
+    let schedules: Vec<_> = p.functions.functions.iter().flat_map(|(id, f)| f.schedules.iter().map(move |s| (id, s))).collect();
+    if !schedules.is_empty() {
+        out.heading("Schedules");
+        for (id, s) in schedules {
+            out.say(format!("  {:<22} {}{}", format!("{id}.{}", s.name), s.expression, if s.enabled { "" } else { "  (disabled)" }));
+        }
+    }
+}
+
+fn route_notes(p: &Project, r: &Route) -> String {
+    let stage = p.routing.apis.get(&r.api).map(|a| a.stage.as_str()).unwrap_or("?");
+    let mut notes = format!("{} stage {stage}, payload {}", r.api, r.payload_version);
+    if let Some(a) = &r.authorizer {
+        notes.push_str(&format!(", auth {a}"));
+    }
+    if r.api_key_required {
+        notes.push_str(", api key");
+    }
+    notes
+}

@@ -1,0 +1,33 @@
+//! One module per command. Each takes its parsed arguments and the printer and returns
+//! `anyhow::Result`: the CLI is the only place typed errors become user messages.
+
+mod build;
+mod init;
+
+use crate::cli::{Cli, Command, Global};
+use crate::output::Output;
+use esb_config::discover::Discovery;
+use std::path::PathBuf;
+
+pub fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init(args) => init::run(&cli.global, args, out),
+        Command::Build(args) => build::run(&cli.global, args, out),
+    }
+}
+
+/// Finds the template with the documented discovery order.
+fn find_template(global: &Global) -> anyhow::Result<PathBuf> {
+    let discovery = Discovery {
+        flag: global.template.clone(),
+        env: std::env::var_os("ESB_TEMPLATE").filter(|v| !v.is_empty()).map(PathBuf::from),
+        cwd: std::env::current_dir()?,
+    };
+    Ok(discovery.find()?)
+}
+
+/// `a/b/../c` stays as given but relative to the cwd when possible, for short messages.
+fn show(path: &std::path::Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    path.strip_prefix(&cwd).unwrap_or(path).display().to_string()
+}

@@ -1,0 +1,78 @@
+//! What esb prints: short human text on a terminal (colour only on a TTY, NO_COLOR respected),
+//! JSON with `--json`, warnings and errors on stderr, logs through `tracing` (ESB_LOG).
+
+use esb_config::ConfigError;
+use serde_json::json;
+
+/// Sets up `tracing`: warnings by default, more with -v, `ESB_LOG` wins.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ESB_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// The printer a command writes through.
+pub struct Output {
+    json: bool,
+}
+
+impl Output {
+    pub fn new(json: bool) -> Self {
+        if std::env::var_os("NO_COLOR").is_some() {
+            console::set_colors_enabled(false);
+            console::set_colors_enabled_stderr(false);
+        }
+        Output { json }
+    }
+
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    /// A line for humans (suppressed in JSON mode).
+    pub fn say(&self, line: impl AsRef<str>) {
+        if !self.json {
+            println!("{}", line.as_ref());
+        }
+    }
+
+    /// A heading for humans.
+    pub fn heading(&self, text: &str) {
+        self.say(console::style(text).bold().to_string());
+    }
+
+    /// The JSON document of a command.
+    pub fn emit(&self, value: &serde_json::Value) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        }
+    }
+
+    /// Warnings go to stderr in both modes (JSON documents also list them).
+    pub fn warnings(&self, warnings: &[String]) {
+        for w in warnings {
+            eprintln!("{} {w}", console::style("warning:").yellow().bold());
+        }
+    }
+
+    /// Reports a failed command.
+    pub fn error(&self, err: &anyhow::Error) {
+        if self.json {
+            let diagnostics: Vec<_> = err
+                .downcast_ref::<ConfigError>()
+                .map(|e| e.diagnostics())
+                .unwrap_or_default()
+                .iter()
+                .map(|d| json!({"file": d.file, "line": d.line, "path": d.path, "message": d.message, "hint": d.hint}))
+                .collect();
+            println!("{}", json!({"error": format!("{err:#}"), "diagnostics": diagnostics}));
+        } else {
+            eprintln!("{} {err:#}", console::style("error:").red().bold());
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! `AWS::Serverless::Function`: properties -> [`FunctionSpec`], events -> [`EventDecl`]s.
+//!
+//! Owns: Lambda's property rules (Timeout, MemorySize, reserved env names, concurrency), the runtime ->
+//! base image mapping, CodeUri/InlineCode, local layers and Schedule events. HTTP events are returned
+//! as declarations for `apis` to turn into routes. Must not: decide routing or image tags.
+
+use super::props::Props;
+use super::Settings;
+use crate::error::Sink;
+use crate::model::{BaseImage, Code, FunctionSpec, Layer, Schedule};
+use crate::yaml::{Node, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The CPython version esb's Python base image carries (Debian bookworm's python3).
+pub const PYTHON_BUILT: &str = "3.11";
+/// Python runtimes Lambda has offered; all run on [`PYTHON_BUILT`] locally.
+pub const PYTHON_RUNTIMES: &[&str] = &["python3.8", "python3.9", "python3.10", "python3.11", "python3.12", "python3.13"];
+/// Custom runtimes.
+pub const PROVIDED_RUNTIMES: &[&str] = &["provided", "provided.al2", "provided.al2023"];
+
+const DEFAULT_TIMEOUT: u64 = 3;
+const DEFAULT_MEMORY: u64 = 128;
+
+const USED: &[&str] = &[
+    "FunctionName", "Handler", "Runtime", "CodeUri", "InlineCode", "Environment", "Timeout", "MemorySize",
+    "Architectures", "ReservedConcurrentExecutions", "ProvisionedConcurrencyConfig", "Layers", "Events", "PackageType",
+];
+/// Valid SAM properties that mean nothing for a local run.
+const IGNORED: &[&str] = &[
+    "Description", "Role", "Policies", "PermissionsBoundary", "Tracing", "Tags", "VpcConfig", "AutoPublishAlias",
+    "AutoPublishCodeSha256", "AutoPublishAliasAllProperties", "DeploymentPreference", "DeadLetterQueue",
+    "EventInvokeConfig", "KmsKeyArn", "FileSystemConfigs", "CodeSigningConfigArn", "ImageConfig", "ImageUri",
+    "EphemeralStorage", "SnapStart", "RuntimeManagementConfig", "LoggingConfig", "RecursiveLoop", "FunctionUrlConfig",
+    "AssumeRolePolicyDocument", "Metadata", "VersionDescription", "VersionPruningPolicy", "PropagateTags",
+    "RolePath", "SourceKMSKeyArn", "Connectors",
+];
+
+/// Environment variables Lambda reserves for itself.
+const RESERVED_ENV: &[&str] = &[
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+];
+
+/// An HTTP event, before routing.
+#[derive(Debug, Clone)]
+pub(crate) struct EventDecl {
+    pub function: String,
+    pub name: String,
+    pub kind: crate::model::ApiKind,
+    /// `None` for an HttpApi event without Path/Method (the `$default` route).
+    pub path: Option<String>,
+    pub method: Option<String>,
+    /// Explicit `RestApiId` / `ApiId`, resolved.
+    pub api: Option<String>,
+    pub authorizer: Option<String>,
+    pub api_key_required: Option<bool>,
+    pub payload_version: Option<String>,
+    pub yaml_path: String,
+    /// Line of the event (for API/auth errors).
+    pub line: usize,
+    /// Lines of the Path and Method values.
+    pub path_line: usize,
+    pub method_line: usize,
+}
+
+/// Maps a Lambda runtime to the base image esb builds it on.
+pub fn base_for_runtime(runtime: &str) -> Option<BaseImage> {
+    if PYTHON_RUNTIMES.contains(&runtime) {
+        Some(BaseImage::Python { version: PYTHON_BUILT.into() })
+    } else if PROVIDED_RUNTIMES.contains(&runtime) {
+        Some(BaseImage::Provided)
+    } else {
+        None
+    }
+}
+
+/// Docker repository names allow `[a-z0-9._-]`.
+pub(crate) fn docker_name(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c.to_ascii_lowercase() } else { '-' }).collect()
+}
+
+/// Compiles one function. `layers` maps a layer's Ref value to (logical id, ContentUri).
+pub(crate) fn compile(
+    id: &str,
+    physical: &str,
+    props: Props,
+    settings: &Settings,
+    root: &Path,
+    layers: &BTreeMap<String, Layer>,
+    sink: &mut Sink,
+) -> Option<(FunctionSpec, Vec<EventDecl>)> {
+    let what = format!("function {id}");
+    props.check_keys(USED, IGNORED, "AWS::Serverless::Function", sink);
+    if props.string("PackageType", sink).as_deref() == Some("Image") {
+        sink.warn(format!("{what}: PackageType Image (container image functions) is not supported yet; the function is left out"));
+        return None;
+    }
+    let runtime = props.required("Runtime", &what, "set Runtime (e.g. python3.12) on the function or in Globals.Function", sink)?;
+    let Some(base) = base_for_runtime(&runtime) else {
+        sink.warn(format!("{what}: runtime {runtime} cannot be built by esb yet (it builds python3.x and provided*); the function is left out"));
+        return None;
+    };
+    if let BaseImage::Python { version } = &base {
+        if runtime != format!("python{version}") {
+            sink.warn(format!("{runtime} functions run on Python {version}, the interpreter esb's base image has"));
+        }
+    }
+    let handler = match base {
+        BaseImage::Provided => props.string("Handler", sink).unwrap_or_else(|| "bootstrap".into()),
+        BaseImage::Python { .. } => props.required("Handler", &what, "set Handler to module.function, e.g. `Handler: app.handler`", sink)?,
+    };
+    let code = code(id, &props, &base, &handler, root, sink)?;
+    let timeout = props.uint("Timeout", 1, 900, sink).unwrap_or(DEFAULT_TIMEOUT);
+    let memory = props.uint("MemorySize", 128, 10240, sink).unwrap_or(DEFAULT_MEMORY);
+    let architecture = match props.strings("Architectures", sink).as_slice() {
+        [] => "x86_64".to_string(),
+        [a] if a == "x86_64" || a == "arm64" => a.clone(),
+        other => {
+            sink.error(Some(props.node.line), &props.at("Architectures"), format!("Architectures must be [x86_64] or [arm64], found {other:?}"), None);
+            "x86_64".to_string()
+        }
+    };
+    if architecture == "arm64" && std::env::consts::ARCH == "x86_64" {
+        sink.warn(format!("{what}: arm64 function built for this machine's x86_64 architecture"));
+    }
+    let environment = environment(&props, sink);
+    let reserved = props.uint("ReservedConcurrentExecutions", 0, 1000, sink).map(|n| n as u32);
+    let provisioned = props.map("ProvisionedConcurrencyConfig", sink).and_then(|n| {
+        let path = props.at("ProvisionedConcurrencyConfig");
+        Props::new(n, &path).uint("ProvisionedConcurrentExecutions", 0, 1000, sink).map(|n| n as u32)
+    });
+    if let (Some(r), Some(p)) = (reserved, provisioned) {
+        if p > r {
+            sink.error(Some(props.node.line), &props.at("ProvisionedConcurrencyConfig"), format!("provisioned concurrency {p} exceeds ReservedConcurrentExecutions {r}"), Some("lower the provisioned count or raise the reserved limit"));
+        }
+    }
+    let mut function_layers = vec![];
+    for layer in props.strings("Layers", sink) {
+        match layers.get(&layer) {
+            Some(l) => function_layers.push(l.clone()),
+            None => sink.warn(format!("{what}: layer `{layer}` is not a local AWS::Serverless::LayerVersion; ignored")),
+        }
+    }
+    let (schedules, http) = events(id, &props, sink);
+    let image = format!("esb-{}/{}:{}", docker_name(&settings.project), docker_name(id), settings.tag);
+    let spec = FunctionSpec {
+        function_name: physical.to_string(),
+        runtime,
+        base,
+        handler,
+        code,
+        image,
+        dockerfile: format!("functions/{id}/Dockerfile"),
+        timeout: timeout as u32,
+        memory_size: memory as u32,
+        architecture,
+        environment,
+        reserved_concurrency: reserved,
+        provisioned_concurrency: provisioned,
+        layers: function_layers,
+        schedules,
+    };
+    Some((spec, http))
+}
+
+fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, sink: &mut Sink) -> Option<Code> {
+    if let Some(inline) = props.string("InlineCode", sink) {
+        if props.get("CodeUri").is_some() {
+            sink.error(Some(props.node.line), &props.at("InlineCode"), "a function has either CodeUri or InlineCode, not both", Some("remove one of them"));
+        }
+        return Some(Code::Inline(inline));
+    }
+    let Some(node) = props.get("CodeUri") else {
+        sink.error(Some(props.node.line), &props.at("CodeUri"), format!("function {id} is missing `CodeUri`"), Some("set CodeUri to the directory holding the function's code, relative to template.yaml"));
+        return None;
+    };
+    let Some(uri) = node.as_scalar_str() else {
+        sink.error(Some(node.line), &props.at("CodeUri"), "CodeUri points at S3; esb builds from local code", Some("set CodeUri to a local directory"));
+        return None;
+    };
+    let rel = normalize_rel(&uri);
+    if uri.starts_with("s3://") {
+        sink.error(Some(node.line), &props.at("CodeUri"), format!("CodeUri `{uri}` is in S3; esb builds from local code"), Some("set CodeUri to a local directory"));
+        return None;
+    }
+    let dir = root.join(&rel);
+    if !dir.is_dir() {
+        let what = if dir.exists() { "is not a directory" } else { "does not exist" };
+        sink.error(Some(node.line), &props.at("CodeUri"), format!("CodeUri `{uri}` {what} ({})", dir.display()), Some("CodeUri is a directory relative to the template's directory"));
+        return None;
+    }
+    match base {
+        BaseImage::Python { .. } => {
+            let module = handler.rsplit_once('.').map(|(m, _)| m.replace('.', "/")).unwrap_or_default();
+            if !dir.join(format!("{module}.py")).is_file() && !dir.join(&module).join("__init__.py").is_file() {
+                sink.warn(format!("function {id}: Handler `{handler}` needs {module}.py in {uri}, which is not there; invoking it will fail with Runtime.ImportModuleError"));
+            }
+        }
+        BaseImage::Provided => {
+            if !dir.join("bootstrap").is_file() {
+                sink.warn(format!("function {id}: no `bootstrap` executable in {uri} yet; build it before `esb build` packages the image"));
+            }
+        }
+    }
+    Some(Code::Dir(rel))
+}
+
+/// `./src/x/` -> `src/x`; `.` -> `.`.
+fn normalize_rel(uri: &str) -> String {
+    let parts: Vec<&str> = uri.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
+    if parts.is_empty() { ".".into() } else { parts.join("/") }
+}
+
+fn environment(props: &Props, sink: &mut Sink) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(env) = props.map("Environment", sink) else { return out };
+    let path = props.at("Environment");
+    let Some(vars) = Props::new(env, &path).map("Variables", sink) else { return out };
+    let vpath = format!("{path}.Variables");
+    for (k, v) in vars.as_map().unwrap_or_default() {
+        let kpath = format!("{vpath}.{k}");
+        if RESERVED_ENV.contains(&k.as_str()) {
+            sink.error(Some(v.line), &kpath, format!("environment variable `{k}` is reserved by Lambda"), Some("rename it; Lambda sets this one itself"));
+            continue;
+        }
+        let valid = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            sink.error(Some(v.line), &kpath, format!("`{k}` is not a valid environment variable name"), Some("use letters, digits and `_`, starting with a letter"));
+            continue;
+        }
+        match &v.value {
+            Value::Null => {
+                out.insert(k.clone(), String::new());
+            }
+            _ => match v.as_scalar_str() {
+                Some(s) => {
+                    out.insert(k.clone(), s);
+                }
+                None => sink.error(Some(v.line), &kpath, format!("expected a string, found {}", v.kind()), Some("environment values are strings; use !Sub or !Join to build one")),
+            },
+        }
+    }
+    out
+}
+
+fn events(id: &str, props: &Props, sink: &mut Sink) -> (Vec<Schedule>, Vec<EventDecl>) {
+    let (mut schedules, mut http) = (vec![], vec![]);
+    let Some(events) = props.map("Events", sink) else { return (schedules, http) };
+    let base = props.at("Events");
+    for (name, event) in events.as_map().unwrap_or_default() {
+        let epath = format!("{base}.{name}");
+        if event.as_map().is_none() {
+            sink.error(Some(event.line), &epath, format!("expected a mapping, found {}", event.kind()), None);
+            continue;
+        }
+        let ev = Props::new(event, &epath);
+        let Some(ty) = ev.required("Type", &format!("event {name}"), "set Type: Api, HttpApi or Schedule", sink) else { continue };
+        let empty = Node::new(Value::Map(vec![]), event.line);
+        let ppath = format!("{epath}.Properties");
+        let p = Props::new(ev.map("Properties", sink).unwrap_or(&empty), &ppath);
+        match ty.as_str() {
+            "Api" | "HttpApi" => {
+                let kind = if ty == "Api" { crate::model::ApiKind::Rest } else { crate::model::ApiKind::Http };
+                if kind == crate::model::ApiKind::Rest {
+                    p.check_keys(&["Path", "Method", "RestApiId", "Auth"], &["RequestParameters", "RequestModel", "TimeoutInMillis"], "Api event", sink);
+                } else {
+                    p.check_keys(&["Path", "Method", "ApiId", "Auth", "PayloadFormatVersion"], &["TimeoutInMillis", "RouteSettings"], "HttpApi event", sink);
+                }
+                let (path, method) = if kind == crate::model::ApiKind::Rest {
+                    (p.required("Path", &format!("Api event {name}"), "e.g. `Path: /items/{id}`", sink), p.required("Method", &format!("Api event {name}"), "e.g. `Method: get`", sink))
+                } else {
+                    (p.string("Path", sink), p.string("Method", sink))
+                };
+                let auth = p.map("Auth", sink);
+                let apath = p.at("Auth");
+                let auth = auth.map(|a| Props::new(a, &apath));
+                let payload_version = p.string("PayloadFormatVersion", sink);
+                if let Some(v) = &payload_version {
+                    if v != "1.0" && v != "2.0" {
+                        sink.error(Some(event.line), &p.at("PayloadFormatVersion"), format!("PayloadFormatVersion `{v}` must be 1.0 or 2.0"), None);
+                    }
+                }
+                http.push(EventDecl {
+                    function: id.to_string(),
+                    name: name.clone(),
+                    kind,
+                    path,
+                    method,
+                    api: p.string(if ty == "Api" { "RestApiId" } else { "ApiId" }, sink),
+                    authorizer: auth.and_then(|a| a.string("Authorizer", sink)),
+                    api_key_required: auth.and_then(|a| a.bool("ApiKeyRequired", sink)),
+                    payload_version,
+                    yaml_path: ppath.clone(),
+                    line: event.line,
+                    path_line: p.get("Path").map_or(event.line, |n| n.line),
+                    method_line: p.get("Method").map_or(event.line, |n| n.line),
+                });
+            }
+            "Schedule" | "ScheduleV2" => {
+                p.check_keys(&["Schedule", "ScheduleExpression", "Input", "Enabled", "State"], &["Name", "Description", "DeadLetterConfig", "RetryPolicy", "Target", "ScheduleExpressionTimezone", "FlexibleTimeWindow", "GroupName", "StartDate", "EndDate", "KmsKeyArn", "OmitName", "PermissionsBoundary", "RoleArn"], "Schedule event", sink);
+                let key = if ty == "Schedule" { "Schedule" } else { "ScheduleExpression" };
+                let Some(expression) = p.required(key, &format!("Schedule event {name}"), "e.g. `Schedule: rate(5 minutes)`", sink) else { continue };
+                if let Err(why) = check_schedule(&expression) {
+                    sink.error(p.get(key).map(|n| n.line), &p.at(key), format!("schedule `{expression}`: {why}"), Some("use rate(N minutes|hours|days) or cron(min hour day-of-month month day-of-week year)"));
+                    continue;
+                }
+                let input = p.string("Input", sink);
+                if let Some(i) = &input {
+                    if serde_json::from_str::<serde_json::Value>(i).is_err() {
+                        sink.error(p.get("Input").map(|n| n.line), &p.at("Input"), "Input must be a JSON document", Some("quote it: Input: '{\"key\": \"value\"}'"));
+                    }
+                }
+                let enabled = p.bool("Enabled", sink).unwrap_or(true) && p.string("State", sink).is_none_or(|s| s != "DISABLED");
+                schedules.push(Schedule { name: name.clone(), expression, input, enabled });
+            }
+            other => sink.warn(format!("event type {other} (function {id}, event {name}) is not supported yet; ignored")),
+        }
+    }
+    (schedules, http)
+}
+
+/// Validates an EventBridge schedule expression.
+pub fn check_schedule(expr: &str) -> Result<(), String> {
+    if let Some(inner) = expr.strip_prefix("rate(").and_then(|s| s.strip_suffix(')')) {
+        let mut parts = inner.split_whitespace();
+        let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err("a rate needs a value and a unit".into());
+        };
+        let n: u64 = n.parse().map_err(|_| format!("`{n}` is not a positive whole number"))?;
+        if n == 0 {
+            return Err("the rate value must be at least 1".into());
+        }
+        let ok = matches!(unit, "minute" | "minutes" | "hour" | "hours" | "day" | "days");
+        if !ok {
+            return Err(format!("unknown unit `{unit}`"));
+        }
+        if (n == 1) == unit.ends_with('s') {
+            return Err(format!("write `{n} {}`", if n == 1 { unit.trim_end_matches('s').to_string() } else { format!("{unit}s") }));
+        }
+        return Ok(());
+    }
+    if let Some(inner) = expr.strip_prefix("cron(").and_then(|s| s.strip_suffix(')')) {
+        let fields: Vec<&str> = inner.split_whitespace().collect();
+        if fields.len() != 6 {
+            return Err(format!("a cron expression has 6 fields, found {}", fields.len()));
+        }
+        if fields[2] != "?" && fields[4] != "?" {
+            return Err("one of day-of-month and day-of-week must be `?`".into());
+        }
+        let allowed = |f: &str| f.chars().all(|c| c.is_ascii_alphanumeric() || ",-*/?LW#".contains(c));
+        if let Some(bad) = fields.iter().find(|f| !allowed(f)) {
+            return Err(format!("field `{bad}` has characters cron does not allow"));
+        }
+        return Ok(());
+    }
+    if expr.starts_with("at(") {
+        return Err("one-time at() schedules are not supported".into());
+    }
+    Err("not a rate() or cron() expression".into())
+}

@@ -1,0 +1,283 @@
+//! `compile()`: a SAM template's text -> a [`Project`] (functions, routes, tables, buckets).
+//!
+//! Owns: the order of compilation (Parameters -> Conditions -> resource names -> Globals ->
+//! intrinsics -> per-type compilers -> routes -> cross-resource checks) and collecting every error
+//! before failing. Must not: write files (see `generate`) or touch Docker.
+//!
+//! Physical names are resolved in two passes: first every resource gets its default name (the
+//! logical id; lower-cased for buckets), then explicit `FunctionName`/`TableName`/`BucketName`
+//! properties are evaluated against those defaults. A name property that refers to another
+//! resource's *explicit* name therefore sees its default; real templates do not do that.
+
+mod apis;
+mod functions;
+mod globals;
+mod params;
+mod props;
+mod storage;
+
+pub use functions::{base_for_runtime, check_schedule, PYTHON_BUILT, PYTHON_RUNTIMES, PROVIDED_RUNTIMES};
+pub use params::{declared as declared_parameters, ParamInfo};
+pub use storage::check_bucket_name;
+
+use crate::error::{ConfigError, Diagnostic, Diagnostics, Sink};
+use crate::intrinsics::{evaluate_conditions, Context, ResourceRef};
+use crate::model::*;
+use crate::yaml::{self, Node, Value};
+use props::Props;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Account id used for ARNs (the one LocalStack and SAM CLI use).
+pub const LOCAL_ACCOUNT: &str = "123456789012";
+/// Default region.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Project-level settings (from generator.yml and the command line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Project name: labels, `AWS::StackName`, image names.
+    pub project: String,
+    /// Image tag for function images.
+    pub tag: String,
+    /// `AWS::Region`.
+    pub region: String,
+    /// Parameter overrides.
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// A compiled template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    /// The template file.
+    pub template: PathBuf,
+    /// `functions.yml` content.
+    pub functions: FunctionsFile,
+    /// `routing.yml` content.
+    pub routing: RoutingFile,
+    /// `resources.yml` content.
+    pub resources: ResourcesFile,
+    /// Warnings, each once.
+    pub warnings: Vec<String>,
+}
+
+const TOP_LEVEL: &[&str] = &[
+    "AWSTemplateFormatVersion", "Transform", "Description", "Metadata", "Parameters", "Mappings", "Conditions",
+    "Globals", "Resources", "Outputs", "Rules",
+];
+
+/// Resource types esb knows and deliberately does nothing with (no warning).
+const SILENT_TYPES: &[&str] = &[
+    "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::Lambda::Permission", "AWS::Logs::LogGroup",
+    "AWS::CloudWatch::Alarm", "AWS::Lambda::Version", "AWS::Lambda::Alias", "AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage",
+];
+
+/// Reads and compiles the template at `path`.
+pub fn compile_file(path: &Path, settings: &Settings) -> Result<Project, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(ConfigError::io("reading", path))?;
+    compile(path, &text, settings)
+}
+
+/// Compiles template `text`; `path` names the file in errors and anchors relative CodeUris.
+pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, ConfigError> {
+    let mut sink = Sink::new(path);
+    let root_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let doc = match yaml::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            return Err(ConfigError::Invalid(Diagnostics(vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: e.line,
+                path: String::new(),
+                message: format!("YAML syntax: {}", e.message),
+                hint: Some("fix the YAML at that line (indentation, quotes, brackets)".into()),
+            }])))
+        }
+    };
+    if doc.as_map().is_none() {
+        sink.error(Some(doc.line), "", format!("a template is a mapping with a Resources section, found {}", doc.kind()), None);
+        return Err(sink.into_error());
+    }
+    for (k, _) in doc.as_map().unwrap_or_default() {
+        if !TOP_LEVEL.contains(&k.as_str()) {
+            sink.warn(format!("top-level section `{k}` is not part of a SAM template; ignored"));
+        }
+    }
+    let Some(resources) = doc.get("Resources").and_then(|r| r.as_map()) else {
+        sink.error(Some(doc.line), "Resources", "the template has no Resources mapping", Some("add a Resources section with at least one AWS::Serverless::Function"));
+        return Err(sink.into_error());
+    };
+
+    let mut ctx = Context {
+        params: params::resolve(doc.get("Parameters"), &settings.parameters, &mut sink),
+        region: settings.region.clone(),
+        account: LOCAL_ACCOUNT.into(),
+        stack: settings.project.clone(),
+        mappings: doc.get("Mappings").cloned(),
+        ..Context::default()
+    };
+    ctx.conditions = evaluate_conditions(&ctx, doc.get("Conditions"), &mut sink);
+
+    // Pass 1: which resources exist, their types and default names.
+    let mut active: Vec<(&String, String, &Node)> = vec![];
+    for (id, node) in resources {
+        let rpath = format!("Resources.{id}");
+        let Some(ty) = node.get("Type").and_then(Node::as_str) else {
+            sink.error(Some(node.line), &format!("{rpath}.Type"), format!("resource {id} has no Type"), Some("every resource needs a Type, e.g. AWS::Serverless::Function"));
+            continue;
+        };
+        if let Some(cond) = node.get("Condition") {
+            let name = cond.as_scalar_str().unwrap_or_default();
+            match ctx.conditions.get(&name) {
+                Some(true) => {}
+                Some(false) => {
+                    ctx.excluded.insert(id.clone());
+                    continue;
+                }
+                None => {
+                    sink.error(Some(cond.line), &format!("{rpath}.Condition"), format!("condition `{name}` is not defined (or failed to evaluate)"), Some("declare it under Conditions"));
+                    continue;
+                }
+            }
+        }
+        let default = if ty == "AWS::S3::Bucket" { id.to_lowercase() } else { id.clone() };
+        let physical = if ty == "AWS::Serverless::LayerVersion" || ty == "AWS::Lambda::LayerVersion" {
+            format!("arn:aws:lambda:{}:{}:layer:{id}:1", ctx.region, ctx.account)
+        } else {
+            default
+        };
+        ctx.resources.insert(id.clone(), ResourceRef { kind: ty.to_string(), physical });
+        active.push((id, ty.to_string(), node));
+    }
+    // Pass 2: explicit names.
+    let mut explicit = BTreeMap::new();
+    for (id, ty, node) in &active {
+        let key = match ty.as_str() {
+            "AWS::Serverless::Function" => "FunctionName",
+            "AWS::DynamoDB::Table" | "AWS::Serverless::SimpleTable" => "TableName",
+            "AWS::S3::Bucket" => "BucketName",
+            _ => continue,
+        };
+        if let Some(n) = node.get("Properties").and_then(|p| p.get(key)) {
+            let path = format!("Resources.{id}.Properties.{key}");
+            if let Ok(Some(name)) = ctx.resolve_string(n, &path, &mut sink) {
+                explicit.insert((*id).clone(), name);
+            }
+        }
+    }
+    for (id, name) in explicit {
+        if let Some(r) = ctx.resources.get_mut(&id) {
+            r.physical = name;
+        }
+    }
+
+    // Resolve each resource's properties with Globals merged.
+    let globals = doc.get("Globals");
+    let mut resolved: Vec<(String, String, String, Node)> = vec![];
+    for (id, ty, node) in &active {
+        let ppath = format!("Resources.{id}.Properties");
+        let empty = Node::new(Value::Map(vec![]), node.line);
+        let raw = node.get("Properties").unwrap_or(&empty);
+        if raw.as_map().is_none() && raw.value != Value::Null {
+            sink.error(Some(raw.line), &ppath, format!("expected a mapping, found {}", raw.kind()), None);
+            continue;
+        }
+        let raw = if raw.value == Value::Null { &empty } else { raw };
+        let merged = match globals::section_for(globals, ty, &mut sink) {
+            Some(g) => globals::merge(g, raw),
+            None => raw.clone(),
+        };
+        if let Ok(Some(props)) = ctx.resolve(&merged, &ppath, &mut sink) {
+            resolved.push(((*id).clone(), ty.clone(), ppath, props));
+        }
+    }
+
+    let mut out = Outputs::default();
+    for (id, ty, ppath, props) in &resolved {
+        let physical = ctx.resources.get(id).map(|r| r.physical.clone()).unwrap_or_default();
+        let p = Props::new(props, ppath);
+        match ty.as_str() {
+            "AWS::Serverless::Api" => {
+                out.apis.insert(id.clone(), apis::compile(ApiKind::Rest, p, false, &mut sink));
+            }
+            "AWS::Serverless::HttpApi" => {
+                out.apis.insert(id.clone(), apis::compile(ApiKind::Http, p, false, &mut sink));
+            }
+            "AWS::DynamoDB::Table" => out.tables.extend(storage::table(id, &physical, p, &mut sink).map(|t| (id.clone(), t))),
+            "AWS::Serverless::SimpleTable" => out.tables.extend(storage::simple_table(&physical, p, &mut sink).map(|t| (id.clone(), t))),
+            "AWS::S3::Bucket" => out.buckets.extend(storage::bucket(&physical, p, &mut sink).map(|b| (id.clone(), b))),
+            "AWS::Serverless::LayerVersion" | "AWS::Lambda::LayerVersion" => {
+                let key = if ty == "AWS::Serverless::LayerVersion" { "ContentUri" } else { "Content" };
+                match p.get(key).and_then(Node::as_scalar_str) {
+                    Some(uri) => {
+                        out.layers.insert(physical.clone(), Layer { name: id.clone(), content_uri: uri.trim_start_matches("./").trim_end_matches('/').to_string() });
+                    }
+                    None => sink.warn(format!("layer {id} has no local {key} directory; functions using it get no /opt content")),
+                }
+            }
+            "AWS::Serverless::Function" => {}
+            t if SILENT_TYPES.contains(&t) => {}
+            t => sink.warn(format!("resource type {t} is not run locally; resources of this type are ignored")),
+        }
+    }
+    let mut events = vec![];
+    for (id, ty, ppath, props) in &resolved {
+        if ty != "AWS::Serverless::Function" {
+            continue;
+        }
+        let physical = ctx.resources.get(id).map(|r| r.physical.clone()).unwrap_or_default();
+        if let Some((spec, ev)) = functions::compile(id, &physical, Props::new(props, ppath), settings, &root_dir, &out.layers, &mut sink) {
+            out.functions.insert(id.clone(), spec);
+            events.extend(ev);
+        }
+    }
+    for (kind, id, section) in [(ApiKind::Rest, apis::IMPLICIT_REST, "Api"), (ApiKind::Http, apis::IMPLICIT_HTTP, "HttpApi")] {
+        if events.iter().any(|e| e.kind == kind && e.api.is_none()) && !out.apis.contains_key(id) {
+            let gpath = format!("Globals.{section}");
+            let g = globals.and_then(|g| g.get(section)).filter(|g| g.as_map().is_some());
+            let resolved_globals = g.and_then(|g| ctx.resolve(g, &gpath, &mut sink).ok().flatten());
+            let api = apis::implicit(kind, resolved_globals.as_ref().map(|n| Props::new(n, &gpath)), &mut sink);
+            out.apis.insert(id.to_string(), api);
+        }
+    }
+    let routes = apis::routes(&events, &out.apis, &mut sink);
+    unique_names(&resolved, &out, &mut sink);
+
+    let warnings = sink.into_result()?;
+    Ok(Project {
+        template: path.to_path_buf(),
+        functions: FunctionsFile { version: SCHEMA_VERSION, project: settings.project.clone(), functions: out.functions },
+        routing: RoutingFile { version: SCHEMA_VERSION, apis: out.apis.into_iter().map(|(k, a)| (k, a.spec)).collect(), routes },
+        resources: ResourcesFile { version: SCHEMA_VERSION, tables: out.tables, buckets: out.buckets },
+        warnings,
+    })
+}
+
+#[derive(Default)]
+struct Outputs {
+    functions: BTreeMap<String, FunctionSpec>,
+    apis: BTreeMap<String, apis::Api>,
+    tables: BTreeMap<String, TableSpec>,
+    buckets: BTreeMap<String, BucketSpec>,
+    /// Layer ARN (what `!Ref Layer` gives) -> layer.
+    layers: BTreeMap<String, Layer>,
+}
+
+/// Two resources of one kind may not share a physical name.
+fn unique_names(resolved: &[(String, String, String, Node)], out: &Outputs, sink: &mut Sink) {
+    let line_of = |id: &str| resolved.iter().find(|(i, ..)| i == id).map(|(_, _, _, n)| n.line);
+    let mut check = |kind: &str, key: &str, names: Vec<(&String, &String)>| {
+        let mut seen: BTreeMap<&String, &String> = BTreeMap::new();
+        for (id, name) in names {
+            if let Some(first) = seen.insert(name, id) {
+                sink.error(line_of(id), &format!("Resources.{id}.Properties.{key}"), format!("{kind} name `{name}` is also used by {first}"), Some("give each one its own name"));
+            }
+        }
+    };
+    check("function", "FunctionName", out.functions.iter().map(|(id, f)| (id, &f.function_name)).collect());
+    check("table", "TableName", out.tables.iter().map(|(id, t)| (id, &t.table_name)).collect());
+    check("bucket", "BucketName", out.buckets.iter().map(|(id, b)| (id, &b.bucket_name)).collect());
+}
+
+#[cfg(test)]
+mod tests;

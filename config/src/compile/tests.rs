@@ -1,0 +1,583 @@
+use super::*;
+use crate::model::{ApiKind, Authorizer, BaseImage, Code};
+
+/// A temp project with code dirs `src/a`, `src/b` (each with app.py) and `bin` (with bootstrap).
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["src/a", "src/b"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+            std::fs::write(dir.path().join(d).join("app.py"), "def handler(e, c): return 1\n").unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        std::fs::write(dir.path().join("bin/bootstrap"), "").unwrap();
+        std::fs::create_dir_all(dir.path().join("layer/python")).unwrap();
+        Fixture { dir }
+    }
+
+    fn compile(&self, text: &str) -> Result<Project, ConfigError> {
+        self.compile_with(text, &[])
+    }
+
+    fn compile_with(&self, text: &str, params: &[(&str, &str)]) -> Result<Project, ConfigError> {
+        let settings = Settings {
+            project: "demo".into(),
+            tag: "latest".into(),
+            region: "us-east-1".into(),
+            parameters: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        compile(&self.dir.path().join("template.yaml"), text, &settings)
+    }
+
+    /// The diagnostics of a failing compile, as `path: message` lines.
+    fn errors(&self, text: &str) -> Vec<Diagnostic> {
+        match self.compile(text) {
+            Ok(p) => panic!("expected errors, compiled: {p:?}"),
+            Err(e) => e.diagnostics().to_vec(),
+        }
+    }
+}
+
+const FN: &str = "
+Resources:
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/a
+      Handler: app.handler
+      Runtime: python3.11
+";
+
+#[test]
+fn a_minimal_function_gets_lambda_defaults() {
+    let p = Fixture::new().compile(FN).unwrap();
+    let f = &p.functions.functions["A"];
+    assert_eq!(f.function_name, "A");
+    assert_eq!(f.base, BaseImage::Python { version: "3.11".into() });
+    assert_eq!(f.code, Code::Dir("src/a".into()));
+    assert_eq!((f.timeout, f.memory_size, f.architecture.as_str()), (3, 128, "x86_64"));
+    assert_eq!(f.image, "esb-demo/a:latest");
+    assert_eq!(f.dockerfile, "functions/A/Dockerfile");
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+}
+
+#[test]
+fn function_properties_are_read_and_globals_merged() {
+    let p = Fixture::new()
+        .compile(
+            "
+Globals:
+  Function:
+    Runtime: python3.12
+    Timeout: 20
+    MemorySize: 512
+    Environment: {Variables: {SHARED: g, OVER: g}}
+Resources:
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: !Sub '${AWS::StackName}-a'
+      CodeUri: ./src/a/
+      Handler: app.handler
+      Timeout: 5
+      Architectures: [arm64]
+      ReservedConcurrentExecutions: 8
+      ProvisionedConcurrencyConfig: {ProvisionedConcurrentExecutions: 2}
+      Environment: {Variables: {OVER: local, NUM: 3, FLAG: true}}
+",
+        )
+        .unwrap();
+    let f = &p.functions.functions["A"];
+    assert_eq!(f.function_name, "demo-a");
+    assert_eq!(f.runtime, "python3.12");
+    assert_eq!(f.code, Code::Dir("src/a".into()));
+    assert_eq!((f.timeout, f.memory_size, f.architecture.as_str()), (5, 512, "arm64"));
+    assert_eq!((f.reserved_concurrency, f.provisioned_concurrency), (Some(8), Some(2)));
+    let env: Vec<(&str, &str)> = f.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(env, [("FLAG", "true"), ("NUM", "3"), ("OVER", "local"), ("SHARED", "g")]);
+    assert!(p.warnings.iter().any(|w| w.contains("python3.12 functions run on Python 3.11")), "{:?}", p.warnings);
+}
+
+#[test]
+fn provided_runtimes_default_the_handler_to_bootstrap_and_inline_code_is_kept() {
+    let p = Fixture::new()
+        .compile(
+            "
+Resources:
+  Rust:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: bin, Runtime: provided.al2023}
+  Inline:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.11
+      Handler: index.handler
+      InlineCode: |
+        def handler(e, c):
+            return 'hi'
+",
+        )
+        .unwrap();
+    let rust = &p.functions.functions["Rust"];
+    assert_eq!((rust.base.clone(), rust.handler.as_str()), (BaseImage::Provided, "bootstrap"));
+    assert_eq!(p.functions.functions["Inline"].code, Code::Inline("def handler(e, c):\n    return 'hi'\n".into()));
+}
+
+#[test]
+fn unsupported_runtimes_and_unknown_things_warn_and_never_fail() {
+    let p = Fixture::new()
+        .compile(
+            "
+Resources:
+  Node:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/a, Handler: index.handler, Runtime: nodejs20.x}
+  A:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/a, Handler: app.handler, Runtime: python3.11, Frobs: 3, Events: {Q: {Type: SQS, Properties: {Queue: x}}}}
+  Topic:
+    Type: AWS::SNS::Topic
+  Topic2:
+    Type: AWS::SNS::Topic
+  Role:
+    Type: AWS::IAM::Role
+",
+        )
+        .unwrap();
+    assert_eq!(p.functions.functions.keys().collect::<Vec<_>>(), ["A"]);
+    let w = p.warnings.join("\n");
+    assert!(w.contains("runtime nodejs20.x cannot be built"), "{w}");
+    assert!(w.contains("unknown property `Frobs`"), "{w}");
+    assert!(w.contains("event type SQS"), "{w}");
+    assert_eq!(w.matches("AWS::SNS::Topic").count(), 1, "warned once: {w}");
+    assert!(!w.contains("IAM"), "{w}");
+}
+
+#[test]
+fn parameters_take_defaults_overrides_and_constraints() {
+    let t = "
+Parameters:
+  Stage: {Type: String, Default: dev, AllowedValues: [dev, prod]}
+  Size: {Type: Number, Default: 256, MinValue: 128, MaxValue: 1024}
+  Name: {Type: String, Default: abc, AllowedPattern: '[a-z]+'}
+Resources:
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/a
+      Handler: app.handler
+      Runtime: python3.11
+      MemorySize: !Ref Size
+      Environment: {Variables: {S: !Ref Stage, N: !Ref Name}}
+";
+    let fx = Fixture::new();
+    let p = fx.compile_with(t, &[("Stage", "prod")]).unwrap();
+    assert_eq!(p.functions.functions["A"].environment["S"], "prod");
+    assert_eq!(p.functions.functions["A"].memory_size, 256);
+    for (k, v, needle) in [("Stage", "qa", "not one of the AllowedValues"), ("Size", "4096", "outside MinValue"), ("Name", "ABC", "does not match AllowedPattern"), ("Size", "big", "not a number")] {
+        let e = fx.compile_with(t, &[(k, v)]).unwrap_err();
+        assert!(e.diagnostics()[0].message.contains(needle), "{k}={v}: {e}");
+        assert_eq!(e.diagnostics()[0].path, format!("Parameters.{k}"));
+    }
+    let e = fx.compile("Parameters: {X: {Type: String}}\nResources: {}\n").unwrap_err();
+    assert!(e.diagnostics()[0].message.contains("has no Default"));
+    assert!(e.diagnostics()[0].hint.as_deref().unwrap().contains("generator.yml"));
+    let p = fx.compile_with(t, &[("Unused", "1")]).unwrap();
+    assert!(p.warnings.iter().any(|w| w.contains("`Unused` names no template parameter")));
+}
+
+#[test]
+fn conditions_exclude_resources_and_drive_if() {
+    let p = Fixture::new()
+        .compile(
+            "
+Parameters: {Stage: {Type: String, Default: dev}}
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+Resources:
+  ProdOnly:
+    Type: AWS::S3::Bucket
+    Condition: IsProd
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/a
+      Handler: app.handler
+      Runtime: python3.11
+      Timeout: !If [IsProd, 30, 3]
+",
+        )
+        .unwrap();
+    assert!(p.resources.buckets.is_empty());
+    assert_eq!(p.functions.functions["A"].timeout, 3);
+}
+
+#[test]
+fn api_events_become_routes_on_implicit_and_explicit_apis_most_specific_first() {
+    let p = Fixture::new()
+        .compile(
+            "
+Globals:
+  Api:
+    BinaryMediaTypes: ['image~1png']
+Resources:
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/a
+      Handler: app.handler
+      Runtime: python3.11
+      Events:
+        Proxy: {Type: Api, Properties: {Path: '/{proxy+}', Method: any}}
+        One: {Type: Api, Properties: {Path: '/items/{id}', Method: get}}
+        New: {Type: Api, Properties: {Path: /items/new, Method: get}}
+        Private: {Type: Api, Properties: {Path: /me, Method: get, RestApiId: !Ref Secure}}
+        Open: {Type: Api, Properties: {Path: /open, Method: get, RestApiId: !Ref Secure, Auth: {Authorizer: NONE}}}
+        V2: {Type: HttpApi, Properties: {Path: /v2, Method: post}}
+        Default: {Type: HttpApi}
+  Secure:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: v1
+      Cors: \"'https://example.com'\"
+      Auth:
+        DefaultAuthorizer: Pool
+        ApiKeyRequired: true
+        Authorizers:
+          Pool: {UserPoolArn: arn:aws:cognito-idp:us-east-1:1:userpool/x, Identity: {Header: X-Token}}
+",
+        )
+        .unwrap();
+    let routes: Vec<String> = p.routing.routes.iter().map(|r| format!("{} {} {} {}", r.api, r.method, r.path, r.payload_version)).collect();
+    assert_eq!(
+        routes,
+        [
+            "Secure GET /me 1.0",
+            "Secure GET /open 1.0",
+            "ServerlessHttpApi POST /v2 2.0",
+            "ServerlessHttpApi ANY $default 2.0",
+            "ServerlessRestApi GET /items/new 1.0",
+            "ServerlessRestApi GET /items/{id} 1.0",
+            "ServerlessRestApi ANY /{proxy+} 1.0",
+        ]
+    );
+    let me = &p.routing.routes[0];
+    assert_eq!((me.authorizer.as_deref(), me.api_key_required, me.source.as_str()), (Some("Pool"), true, "A.Private"));
+    assert_eq!(p.routing.routes[1].authorizer, None);
+    let secure = &p.routing.apis["Secure"];
+    assert_eq!(secure.stage, "v1");
+    assert_eq!(secure.authorizers["Pool"], Authorizer::Cognito { header: "X-Token".into() });
+    assert_eq!(secure.cors.as_ref().unwrap().allow_origins, ["https://example.com"]);
+    let implicit = &p.routing.apis["ServerlessRestApi"];
+    assert_eq!((implicit.stage.as_str(), implicit.kind), ("Prod", ApiKind::Rest));
+    assert_eq!(implicit.binary_media_types, ["image/png"]);
+    assert_eq!(p.routing.apis["ServerlessHttpApi"].stage, "$default");
+}
+
+#[test]
+fn http_api_jwt_auth_and_cors_configuration() {
+    let p = Fixture::new()
+        .compile(
+            "
+Resources:
+  Http:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      CorsConfiguration: {AllowOrigins: ['*'], AllowMethods: [GET], MaxAge: 600}
+      Auth:
+        DefaultAuthorizer: Jwt
+        Authorizers:
+          Jwt:
+            IdentitySource: $request.header.Authorization
+            JwtConfiguration: {issuer: https://issuer.local, audience: [app]}
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/a
+      Handler: app.handler
+      Runtime: python3.11
+      Events:
+        Get: {Type: HttpApi, Properties: {ApiId: !Ref Http, Path: /x, Method: GET, PayloadFormatVersion: '1.0'}}
+",
+        )
+        .unwrap();
+    let api = &p.routing.apis["Http"];
+    assert_eq!(api.authorizers["Jwt"], Authorizer::Jwt { issuer: Some("https://issuer.local".into()), audience: vec!["app".into()], header: "Authorization".into() });
+    assert_eq!(api.cors.as_ref().unwrap().max_age, Some(600));
+    let r = &p.routing.routes[0];
+    assert_eq!((r.authorizer.as_deref(), r.payload_version.as_str()), (Some("Jwt"), "1.0"));
+}
+
+#[test]
+fn schedules_are_validated_and_kept() {
+    let fx = Fixture::new();
+    let t = |expr: &str| {
+        format!("Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/a\n      Handler: app.handler\n      Runtime: python3.11\n      Events:\n        S: {{Type: Schedule, Properties: {{Schedule: '{expr}', Input: '{{\"a\": 1}}', Enabled: false}}}}\n")
+    };
+    let p = fx.compile(&t("cron(0 12 * * ? *)")).unwrap();
+    let s = &p.functions.functions["A"].schedules[0];
+    assert_eq!((s.expression.as_str(), s.input.as_deref(), s.enabled), ("cron(0 12 * * ? *)", Some("{\"a\": 1}"), false));
+    for bad in ["rate(0 minutes)", "rate(5 fortnights)", "cron(* * * * *)", "every day"] {
+        let e = fx.compile(&t(bad)).unwrap_err();
+        assert!(e.diagnostics()[0].path.ends_with("Events.S.Properties.Schedule"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn tables_of_both_kinds_and_buckets() {
+    let p = Fixture::new()
+        .compile(
+            "
+Resources:
+  Orders:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PROVISIONED
+      ProvisionedThroughput: {ReadCapacityUnits: 2, WriteCapacityUnits: 3}
+      AttributeDefinitions:
+        - {AttributeName: pk, AttributeType: S}
+        - {AttributeName: sk, AttributeType: N}
+        - {AttributeName: gsi, AttributeType: S}
+      KeySchema:
+        - {AttributeName: pk, KeyType: HASH}
+        - {AttributeName: sk, KeyType: RANGE}
+      GlobalSecondaryIndexes:
+        - IndexName: by-gsi
+          KeySchema: [{AttributeName: gsi, KeyType: HASH}]
+          Projection: {ProjectionType: INCLUDE, NonKeyAttributes: [total]}
+      LocalSecondaryIndexes:
+        - IndexName: by-sk
+          KeySchema: [{AttributeName: pk, KeyType: HASH}, {AttributeName: sk, KeyType: RANGE}]
+          Projection: {ProjectionType: KEYS_ONLY}
+      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
+      TimeToLiveSpecification: {AttributeName: ttl, Enabled: true}
+  Simple:
+    Type: AWS::Serverless::SimpleTable
+    Properties:
+      TableName: simple
+      PrimaryKey: {Name: userId, Type: Number}
+  Uploads:
+    Type: AWS::S3::Bucket
+    Properties:
+      VersioningConfiguration: {Status: Enabled}
+      CorsConfiguration:
+        CorsRules: [{AllowedMethods: [GET, PUT], AllowedOrigins: ['*'], MaxAge: 300}]
+",
+        )
+        .unwrap();
+    let t = &p.resources.tables["Orders"];
+    assert_eq!(t.table_name, "Orders");
+    assert_eq!(t.billing_mode, "PROVISIONED");
+    assert_eq!(t.provisioned_throughput.unwrap().write_capacity_units, 3);
+    assert_eq!(t.global_secondary_indexes[0].non_key_attributes, ["total"]);
+    assert_eq!(t.global_secondary_indexes[0].provisioned_throughput.unwrap().read_capacity_units, 5);
+    assert_eq!(t.local_secondary_indexes[0].projection_type, "KEYS_ONLY");
+    assert_eq!((t.stream_view_type.as_deref(), t.ttl_attribute.as_deref()), (Some("NEW_AND_OLD_IMAGES"), Some("ttl")));
+    let s = &p.resources.tables["Simple"];
+    assert_eq!((s.table_name.as_str(), s.billing_mode.as_str()), ("simple", "PAY_PER_REQUEST"));
+    assert_eq!((s.key_schema[0].attribute_name.as_str(), s.attribute_definitions[0].attribute_type.as_str()), ("userId", "N"));
+    let b = &p.resources.buckets["Uploads"];
+    assert_eq!((b.bucket_name.as_str(), b.versioning), ("uploads", true));
+    assert_eq!(b.cors_rules[0].allowed_methods, ["GET", "PUT"]);
+}
+
+#[test]
+fn table_definitions_are_checked_like_dynamodb_would() {
+    let errors = Fixture::new().errors(
+        "
+Resources:
+  T:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions:
+        - {AttributeName: pk, AttributeType: S}
+        - {AttributeName: unused, AttributeType: X}
+        - {AttributeName: extra, AttributeType: S}
+      KeySchema:
+        - {AttributeName: pk, KeyType: HASH}
+        - {AttributeName: sk, KeyType: RANGE}
+  B:
+    Type: AWS::S3::Bucket
+    Properties: {BucketName: Bad_Name}
+",
+    );
+    let msgs: Vec<&str> = errors.iter().map(|d| d.message.as_str()).collect();
+    assert!(msgs.iter().any(|m| m.contains("AttributeType `X` must be S, N or B")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("`sk` is not in AttributeDefinitions")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("`extra` is defined but used by no key")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("PROVISIONED but has no ProvisionedThroughput")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("bucket name `Bad_Name` contains `B`")), "{msgs:?}");
+}
+
+#[test]
+fn local_layers_reach_the_function_and_its_dockerfile() {
+    let p = Fixture::new()
+        .compile(
+            "
+Resources:
+  Common:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: layer/}
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/a
+      Handler: app.handler
+      Runtime: python3.11
+      Layers: [!Ref Common, arn:aws:lambda:us-east-1:1:layer:remote:3]
+",
+        )
+        .unwrap();
+    let f = &p.functions.functions["A"];
+    assert_eq!(f.layers, [crate::model::Layer { name: "Common".into(), content_uri: "layer".into() }]);
+    assert!(crate::dockerfile::render("A", f).contains("COPY layers/Common/ /opt/\n"));
+    assert!(p.warnings.iter().any(|w| w.contains("layer:remote:3` is not a local")));
+}
+
+// === The error classes, each with file, line, path and hint ===
+
+#[test]
+fn yaml_syntax_errors_have_the_file_and_line() {
+    let e = Fixture::new().errors("Resources:\n  A:\n    Type: [unclosed\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].message.starts_with("YAML syntax"), "{e:?}");
+    assert!(e[0].file.ends_with("template.yaml"));
+    assert!(e[0].line.is_some());
+}
+
+#[test]
+fn missing_handler_is_located_and_hinted() {
+    let e = Fixture::new().errors("Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/a\n      Runtime: python3.11\n");
+    assert_eq!(e[0].path, "Resources.A.Properties.Handler");
+    assert_eq!(e[0].line, Some(5));
+    assert!(e[0].message.contains("missing `Handler`"));
+    assert!(e[0].hint.as_deref().unwrap().contains("app.handler"));
+}
+
+#[test]
+fn bad_paths_and_methods_are_located_at_the_event() {
+    let e = Fixture::new().errors(
+        "Resources:\n  Orders:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/a\n      Handler: app.handler\n      Runtime: python3.11\n      Events:\n        Get:\n          Type: Api\n          Properties: {Path: 'orders/{id}', Method: get}\n        Bad:\n          Type: Api\n          Properties: {Path: /x, Method: FETCH}\n",
+    );
+    assert_eq!(e[0].path, "Resources.Orders.Properties.Events.Get.Properties.Path");
+    assert!(e[0].message.contains("must start with `/`"));
+    assert_eq!(e[0].line, Some(11), "the line of the Path value");
+    assert!(e[1].message.contains("`FETCH` is not an HTTP method"));
+}
+
+#[test]
+fn duplicate_routes_name_both_sources() {
+    let e = Fixture::new().errors(
+        "
+Resources:
+  A:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/a, Handler: app.handler, Runtime: python3.11, Events: {G: {Type: Api, Properties: {Path: '/items/{id}', Method: get}}}}
+  B:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/b, Handler: app.handler, Runtime: python3.11, Events: {G: {Type: Api, Properties: {Path: '/items/{itemId}', Method: GET}}}}
+",
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].message.contains("route GET /items/{itemId} on API ServerlessRestApi is already declared by A.G"), "{e:?}");
+    assert_eq!(e[0].path, "Resources.B.Properties.Events.G.Properties.Path");
+}
+
+#[test]
+fn ref_to_nothing_and_circular_conditions_are_reported_together() {
+    let e = Fixture::new().errors(
+        "
+Conditions:
+  A: !Condition B
+  B: !Condition A
+Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/a
+      Handler: app.handler
+      Runtime: python3.11
+      Environment: {Variables: {T: !Ref Missing}}
+",
+    );
+    let all: Vec<String> = e.iter().map(|d| format!("{} | {}", d.path, d.message)).collect();
+    assert!(all.iter().any(|m| m.contains("circular Conditions: A -> B -> A")), "{all:?}");
+    assert!(all.iter().any(|m| m.starts_with("Resources.F.Properties.Environment.Variables.T.Ref | Ref to `Missing`")), "{all:?}");
+}
+
+#[test]
+fn unknown_intrinsic_in_a_resource_is_an_error_with_its_line() {
+    let e = Fixture::new().errors("Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: !Magic src/a\n");
+    assert_eq!(e[0].path, "Resources.A.Properties.CodeUri.Fn::Magic");
+    assert_eq!(e[0].line, Some(5));
+}
+
+#[test]
+fn code_uri_problems_are_errors() {
+    let fx = Fixture::new();
+    let t = |uri: &str| format!("Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: {uri}, Handler: app.handler, Runtime: python3.11}}\n");
+    assert!(fx.errors(&t("src/missing"))[0].message.contains("does not exist"));
+    assert!(fx.errors(&t("s3://bucket/code.zip"))[0].message.contains("in S3"));
+    assert!(fx.errors(&t("src/a/app.py"))[0].message.contains("is not a directory"));
+}
+
+#[test]
+fn lambda_rules_reserved_env_timeout_memory_names() {
+    let e = Fixture::new().errors(
+        "
+Resources:
+  A:
+    Type: AWS::Serverless::Function
+    Properties: {FunctionName: same, CodeUri: src/a, Handler: app.handler, Runtime: python3.11, Timeout: 901, MemorySize: 64, Environment: {Variables: {AWS_REGION: x, 1BAD: y}}}
+  B:
+    Type: AWS::Serverless::Function
+    Properties: {FunctionName: same, CodeUri: src/b, Handler: app.handler, Runtime: python3.11}
+",
+    );
+    let all = e.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("\n");
+    for needle in ["901 is out of range 1..=900", "64 is out of range 128..=10240", "`AWS_REGION` is reserved by Lambda", "`1BAD` is not a valid", "function name `same` is also used by A"] {
+        assert!(all.contains(needle), "missing {needle:?} in\n{all}");
+    }
+}
+
+#[test]
+fn auth_references_must_exist() {
+    let e = Fixture::new().errors(
+        "
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties: {StageName: v1, Auth: {DefaultAuthorizer: Missing}}
+  NoStage:
+    Type: AWS::Serverless::Api
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/a
+      Handler: app.handler
+      Runtime: python3.11
+      Events:
+        G: {Type: Api, Properties: {Path: /a, Method: get, RestApiId: !Ref Api, Auth: {Authorizer: Ghost}}}
+        H: {Type: Api, Properties: {Path: /b, Method: get, RestApiId: !Ref NoStage}}
+",
+    );
+    let all = e.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("\n");
+    for needle in ["DefaultAuthorizer `Missing` is not one", "missing `StageName`", "authorizer `Ghost` is not defined"] {
+        assert!(all.contains(needle), "missing {needle:?} in\n{all}");
+    }
+    // A RestApiId naming nothing fails when intrinsics are resolved.
+    let e = Fixture::new().errors(&FN.replace("Runtime: python3.11", "Runtime: python3.11\n      Events: {H: {Type: Api, Properties: {Path: /b, Method: get, RestApiId: !Ref Elsewhere}}}"));
+    assert!(e[0].message.contains("Ref to `Elsewhere`"), "{e:?}");
+}
+
+#[test]
+fn a_template_without_resources_or_not_a_mapping_fails_clearly() {
+    let fx = Fixture::new();
+    assert!(fx.errors("Description: x\n")[0].message.contains("no Resources"));
+    assert!(fx.errors("- a\n- b\n")[0].message.contains("a template is a mapping"));
+    assert!(fx.errors("Resources:\n  A:\n    Properties: {}\n")[0].message.contains("has no Type"));
+}

@@ -1,0 +1,150 @@
+//! Errors of esb-config.
+//!
+//! Owns: [`Diagnostic`] (one problem: file, line, YAML path, message, hint) and [`ConfigError`],
+//! the crate's error type. Compiling collects every diagnostic before failing, so a user fixes a
+//! template in one pass. Rendering for humans happens here; colours and exit codes belong to the CLI.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// One problem found in a template or project file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file the problem is in.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Dotted YAML path, e.g. `Resources.Orders.Properties.Events.Get.Properties.Path`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.path.is_empty() {
+            write!(f, ": {}", self.path)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A list of diagnostics, displayed one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(f, "{n} error{} in the template:", if n == 1 { "" } else { "s" })?;
+        for d in &self.0 {
+            writeln!(f, "- {d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The error type of esb-config.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The template (or generator.yml) has one or more problems.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    /// No template could be found.
+    #[error("no SAM template found; looked at: {}\n  hint: pass --template PATH, set ESB_TEMPLATE, or run esb in the directory that holds template.yaml", .tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    TemplateNotFound {
+        /// Every place looked at, in order.
+        tried: Vec<PathBuf>,
+    },
+    /// Reading or writing a file failed.
+    #[error("{action} {}: {source}", .path.display())]
+    Io {
+        /// What esb was doing ("reading", "writing", ...).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file esb would write already exists and overwriting was not asked for.
+    #[error("{} already exists\n  hint: pass --force to overwrite it", .0.display())]
+    Exists(PathBuf),
+}
+
+impl ConfigError {
+    /// Wraps an I/O error with the file and action.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ConfigError {
+        let path = path.into();
+        move |source| ConfigError::Io { action, path, source }
+    }
+
+    /// The diagnostics, when the error is about invalid input.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            ConfigError::Invalid(d) => &d.0,
+            _ => &[],
+        }
+    }
+}
+
+/// Collects diagnostics and warnings while compiling one file.
+#[derive(Debug, Default)]
+pub struct Sink {
+    /// The file being compiled.
+    pub file: PathBuf,
+    /// Errors found so far.
+    pub errors: Vec<Diagnostic>,
+    /// Warnings, deduplicated by message.
+    pub warnings: Vec<String>,
+}
+
+impl Sink {
+    /// A sink for `file`.
+    pub fn new(file: impl Into<PathBuf>) -> Self {
+        Sink { file: file.into(), ..Default::default() }
+    }
+
+    /// Records an error.
+    pub fn error(&mut self, line: Option<usize>, path: &str, message: impl Into<String>, hint: Option<&str>) {
+        self.errors.push(Diagnostic {
+            file: self.file.clone(),
+            line,
+            path: path.to_string(),
+            message: message.into(),
+            hint: hint.map(str::to_string),
+        });
+    }
+
+    /// Records a warning once: the same text twice is kept once.
+    pub fn warn(&mut self, message: impl Into<String>) {
+        let message = message.into();
+        if !self.warnings.contains(&message) {
+            self.warnings.push(message);
+        }
+    }
+
+    /// The collected errors as one error (call when at least one was recorded).
+    pub fn into_error(self) -> ConfigError {
+        ConfigError::Invalid(Diagnostics(self.errors))
+    }
+
+    /// Fails with every error collected, if any.
+    pub fn into_result(self) -> Result<Vec<String>, ConfigError> {
+        if self.errors.is_empty() {
+            Ok(self.warnings)
+        } else {
+            Err(ConfigError::Invalid(Diagnostics(self.errors)))
+        }
+    }
+}

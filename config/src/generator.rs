@@ -1,0 +1,172 @@
+//! `generator.yml`: the project file `esb init` writes next to the template.
+//!
+//! Owns: its schema (`app.name`, `app.tag`, `app.region`, `paths.sam_template`, `paths.output_dir`,
+//! `parameters`), reading it with located errors, and writing it without clobbering.
+//! Must not: compile templates.
+
+use crate::error::{ConfigError, Diagnostic, Diagnostics};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// File name of the project file.
+pub const FILE_NAME: &str = "generator.yml";
+/// Default output directory, relative to the template.
+pub const DEFAULT_OUTPUT_DIR: &str = ".esb";
+/// Default function image tag.
+pub const DEFAULT_TAG: &str = "latest";
+
+/// The contents of generator.yml.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generator {
+    /// Application settings.
+    pub app: App,
+    /// File locations, relative to generator.yml.
+    pub paths: Paths,
+    /// Template parameter overrides.
+    #[serde(default, deserialize_with = "scalar_map", skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// `app:` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// Project name: container/volume/image names, labels, `AWS::StackName`.
+    pub name: String,
+    /// Tag for function images.
+    #[serde(default = "default_tag")]
+    pub tag: String,
+    /// `AWS::Region` and the region functions see.
+    #[serde(default = "default_region")]
+    pub region: String,
+}
+
+/// `paths:` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paths {
+    /// The SAM template.
+    pub sam_template: String,
+    /// Where generated files go.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: String,
+}
+
+fn default_tag() -> String {
+    DEFAULT_TAG.into()
+}
+fn default_region() -> String {
+    crate::compile::DEFAULT_REGION.into()
+}
+fn default_output_dir() -> String {
+    DEFAULT_OUTPUT_DIR.into()
+}
+
+/// Parameter values may be written as numbers or booleans; CloudFormation sees strings.
+fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        S(String),
+        I(i64),
+        F(f64),
+        B(bool),
+    }
+    let raw = BTreeMap::<String, Scalar>::deserialize(d)?;
+    Ok(raw
+        .into_iter()
+        .map(|(k, v)| {
+            let s = match v {
+                Scalar::S(s) => s,
+                Scalar::I(i) => i.to_string(),
+                Scalar::F(f) => f.to_string(),
+                Scalar::B(b) => b.to_string(),
+            };
+            (k, s)
+        })
+        .collect())
+}
+
+/// A project name usable in Docker names: lower-case letters, digits, `-`.
+pub fn sanitize_name(raw: &str) -> String {
+    let mut out = String::new();
+    for c in raw.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() { "esb".into() } else { out }
+}
+
+impl Generator {
+    /// Defaults for a template: project named after the template's directory.
+    pub fn defaults_for(template: &Path) -> Self {
+        let dir = template.parent().and_then(|p| std::fs::canonicalize(p).ok()).unwrap_or_default();
+        let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        Generator {
+            app: App { name: sanitize_name(&name), tag: default_tag(), region: default_region() },
+            paths: Paths {
+                sam_template: template.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "template.yaml".into()),
+                output_dir: default_output_dir(),
+            },
+            parameters: BTreeMap::new(),
+        }
+    }
+
+    /// The compile settings this file gives.
+    pub fn settings(&self) -> crate::Settings {
+        crate::Settings { project: self.app.name.clone(), tag: self.app.tag.clone(), region: self.app.region.clone(), parameters: self.parameters.clone() }
+    }
+
+    /// Reads `path`; `Ok(None)` when it does not exist.
+    pub fn load(path: &Path) -> Result<Option<Self>, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ConfigError::io("reading", path)(e)),
+        };
+        let parsed: Self = serde_norway::from_str(&text).map_err(|e| {
+            ConfigError::Invalid(Diagnostics(vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: e.location().map(|l| l.line()),
+                path: String::new(),
+                message: e.to_string(),
+                hint: Some("generator.yml has app.{name,tag,region}, paths.{sam_template,output_dir} and parameters; `esb init --force` rewrites it".into()),
+            }]))
+        })?;
+        if parsed.app.name != sanitize_name(&parsed.app.name) {
+            return Err(ConfigError::Invalid(Diagnostics(vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: None,
+                path: "app.name".into(),
+                message: format!("project name `{}` is not usable in container names", parsed.app.name),
+                hint: Some(format!("use lower-case letters, digits and `-`, e.g. `{}`", sanitize_name(&parsed.app.name))),
+            }])));
+        }
+        Ok(Some(parsed))
+    }
+
+    /// The YAML text written by `esb init`.
+    pub fn to_yaml(&self) -> String {
+        let body = serde_norway::to_string(self).unwrap_or_default();
+        format!("# esb project file (written by `esb init`). Paths are relative to this file.\n{body}")
+    }
+
+    /// Writes to `path`, refusing to overwrite unless `force`. Atomic: a crash leaves the old file.
+    pub fn write(&self, path: &Path, force: bool) -> Result<(), ConfigError> {
+        if path.exists() && !force {
+            return Err(ConfigError::Exists(path.to_path_buf()));
+        }
+        crate::generate::write_atomic(path, self.to_yaml().as_bytes())
+    }
+}
+
+/// Where a template's generator.yml lives: beside it.
+pub fn path_for(template: &Path) -> PathBuf {
+    template.parent().unwrap_or(Path::new(".")).join(FILE_NAME)
+}

@@ -1,0 +1,360 @@
+//! The compiled model: what esb runs, and what `functions.yml`, `routing.yml` and `resources.yml` hold.
+//!
+//! Owns: the serde types of the generated files (the contract between `esb build` and the manager and
+//! gateway) and their schema version. Maps are `BTreeMap` and lists are sorted by the compiler, so
+//! serialising the same model always gives the same bytes.
+//! Must not: hold raw template nodes or anything that depends on the machine (absolute paths only
+//! where a later stage must find files, never timestamps).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Schema version of the generated files. Bump when a field changes meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `config/functions.yml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionsFile {
+    /// [`SCHEMA_VERSION`].
+    pub version: u32,
+    /// The project name (labels, stack name).
+    pub project: String,
+    /// Functions by logical id.
+    pub functions: BTreeMap<String, FunctionSpec>,
+}
+
+/// One Lambda function, fully resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionSpec {
+    /// The name the Lambda API and logs use (`FunctionName`, else the logical id).
+    pub function_name: String,
+    /// The runtime as the template wrote it (`python3.12`, `provided.al2023`).
+    pub runtime: String,
+    /// The base image family the function is built on.
+    pub base: BaseImage,
+    /// Handler (`app.handler`; `bootstrap` for custom runtimes).
+    pub handler: String,
+    /// Where the code comes from.
+    pub code: Code,
+    /// The image repository the function's image is tagged into.
+    pub image: String,
+    /// The generated Dockerfile, relative to the output dir.
+    pub dockerfile: String,
+    /// Seconds before an invocation is stopped.
+    pub timeout: u32,
+    /// MiB; the container's memory limit.
+    pub memory_size: u32,
+    /// `x86_64` or `arm64`.
+    pub architecture: String,
+    /// Environment variables, resolved to strings.
+    pub environment: BTreeMap<String, String>,
+    /// `ReservedConcurrentExecutions`: the function's concurrency limit, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrency: Option<u32>,
+    /// `ProvisionedConcurrencyConfig.ProvisionedConcurrentExecutions`: containers kept warm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned_concurrency: Option<u32>,
+    /// Local layers, in order; their content goes to `/opt`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<Layer>,
+    /// Schedule events.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<Schedule>,
+}
+
+/// Base image families esb builds (issue: images without a registry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BaseImage {
+    /// Debian + CPython + awslambdaric. `version` is the interpreter the image has.
+    Python {
+        /// e.g. `3.11`.
+        version: String,
+    },
+    /// `FROM scratch` + RIE + the function's static `bootstrap`.
+    Provided,
+}
+
+impl BaseImage {
+    /// The local image the function's Dockerfile starts from.
+    pub fn image(&self) -> String {
+        match self {
+            BaseImage::Python { version } => format!("esb/base-python:{version}"),
+            BaseImage::Provided => "esb/base-provided:latest".to_string(),
+        }
+    }
+}
+
+/// A function's code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Code {
+    /// A directory (`CodeUri`), relative to the template's directory.
+    Dir(String),
+    /// `InlineCode`: the source text of the handler module.
+    Inline(String),
+}
+
+/// A local `AWS::Serverless::LayerVersion` used by a function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    /// Logical id of the layer.
+    pub name: String,
+    /// `ContentUri`, relative to the template's directory.
+    pub content_uri: String,
+}
+
+/// A `Schedule` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// The event's logical name.
+    pub name: String,
+    /// `rate(5 minutes)` or `cron(0 12 * * ? *)`.
+    pub expression: String,
+    /// The event's `Input` (JSON text), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// False when `Enabled: false` or `State: DISABLED`.
+    pub enabled: bool,
+}
+
+/// `config/routing.yml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingFile {
+    /// [`SCHEMA_VERSION`].
+    pub version: u32,
+    /// APIs by logical id (including the implicit `ServerlessRestApi` / `ServerlessHttpApi`).
+    pub apis: BTreeMap<String, ApiSpec>,
+    /// Routes, most specific first within each API.
+    pub routes: Vec<Route>,
+}
+
+/// REST API (payload 1.0 by default) or HTTP API (payload 2.0 by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKind {
+    /// `AWS::Serverless::Api` / `Api` events.
+    Rest,
+    /// `AWS::Serverless::HttpApi` / `HttpApi` events.
+    Http,
+}
+
+/// One API: stage, auth, CORS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSpec {
+    /// REST or HTTP API.
+    pub kind: ApiKind,
+    /// Stage name (`Prod` for the implicit REST API, `$default` for HTTP APIs).
+    pub stage: String,
+    /// Authorizers by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub authorizers: BTreeMap<String, Authorizer>,
+    /// CORS, when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
+    /// Media types the REST API treats as binary (`BinaryMediaTypes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub binary_media_types: Vec<String>,
+}
+
+/// An authorizer a route may require.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Authorizer {
+    /// A Cognito user pool authorizer (REST API): esb's own user store issues the tokens.
+    Cognito {
+        /// Header carrying the token.
+        header: String,
+    },
+    /// A JWT authorizer (HTTP API).
+    Jwt {
+        /// Expected `iss`; esb's own issuer when not set.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issuer: Option<String>,
+        /// Accepted `aud` values.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        audience: Vec<String>,
+        /// Header carrying the token.
+        header: String,
+    },
+    /// A Lambda authorizer: not run by esb yet; routes using it are refused (fail closed).
+    Lambda {
+        /// The authorizer function's ARN as written.
+        function_arn: String,
+    },
+    /// IAM (SigV4) authorization: not checked by esb yet; routes using it are refused (fail closed).
+    Iam,
+}
+
+/// Normalised CORS settings of REST and HTTP APIs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    /// Allowed origins (`*` for any).
+    pub allow_origins: Vec<String>,
+    /// Allowed methods.
+    pub allow_methods: Vec<String>,
+    /// Allowed request headers.
+    pub allow_headers: Vec<String>,
+    /// Headers exposed to the browser.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expose_headers: Vec<String>,
+    /// Preflight cache seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u32>,
+    /// `Access-Control-Allow-Credentials`.
+    #[serde(default)]
+    pub allow_credentials: bool,
+}
+
+/// One route: API + method + path template -> function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The API's logical id.
+    pub api: String,
+    /// Upper-case method or `ANY`.
+    pub method: String,
+    /// Path template (`/items/{id}`, `/files/{proxy+}`), or `$default` (HTTP API catch-all).
+    pub path: String,
+    /// The function's logical id.
+    pub function: String,
+    /// `1.0` or `2.0`.
+    pub payload_version: String,
+    /// Authorizer name, if the route requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer: Option<String>,
+    /// True when callers must send a valid `x-api-key`.
+    #[serde(default)]
+    pub api_key_required: bool,
+    /// Where the route came from: `Function.Event`.
+    pub source: String,
+}
+
+/// `config/resources.yml`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesFile {
+    /// [`SCHEMA_VERSION`].
+    pub version: u32,
+    /// DynamoDB tables by logical id.
+    pub tables: BTreeMap<String, TableSpec>,
+    /// S3 buckets by logical id.
+    pub buckets: BTreeMap<String, BucketSpec>,
+}
+
+/// A DynamoDB table, in the DynamoDB API's own terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSpec {
+    /// Table name.
+    pub table_name: String,
+    /// HASH then optional RANGE.
+    pub key_schema: Vec<KeyElement>,
+    /// Attributes used by keys.
+    pub attribute_definitions: Vec<AttributeDefinition>,
+    /// `PAY_PER_REQUEST` or `PROVISIONED`.
+    pub billing_mode: String,
+    /// Read/write units for `PROVISIONED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned_throughput: Option<Throughput>,
+    /// GSIs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub global_secondary_indexes: Vec<Index>,
+    /// LSIs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local_secondary_indexes: Vec<Index>,
+    /// TTL attribute, when TTL is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_attribute: Option<String>,
+    /// Stream view type, when streams are enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_view_type: Option<String>,
+}
+
+/// One key schema element.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyElement {
+    /// Attribute name.
+    pub attribute_name: String,
+    /// `HASH` or `RANGE`.
+    pub key_type: String,
+}
+
+/// One attribute definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeDefinition {
+    /// Attribute name.
+    pub attribute_name: String,
+    /// `S`, `N` or `B`.
+    pub attribute_type: String,
+}
+
+/// Provisioned capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Throughput {
+    /// RCUs.
+    pub read_capacity_units: u64,
+    /// WCUs.
+    pub write_capacity_units: u64,
+}
+
+/// A secondary index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Index {
+    /// Index name.
+    pub index_name: String,
+    /// Key schema.
+    pub key_schema: Vec<KeyElement>,
+    /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
+    pub projection_type: String,
+    /// For `INCLUDE`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_key_attributes: Vec<String>,
+    /// Capacity for GSIs of `PROVISIONED` tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned_throughput: Option<Throughput>,
+}
+
+/// An S3 bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketSpec {
+    /// Bucket name.
+    pub bucket_name: String,
+    /// Versioning enabled.
+    #[serde(default)]
+    pub versioning: bool,
+    /// CORS rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cors_rules: Vec<BucketCorsRule>,
+}
+
+/// One S3 CORS rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketCorsRule {
+    /// Methods.
+    pub allowed_methods: Vec<String>,
+    /// Origins.
+    pub allowed_origins: Vec<String>,
+    /// Headers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_headers: Vec<String>,
+    /// Exposed headers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed_headers: Vec<String>,
+    /// Preflight cache seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u32>,
+}
