@@ -134,8 +134,9 @@ impl Sink {
         }
     }
 
-    /// The collected errors as one error (call when at least one was recorded).
-    pub fn into_error(self) -> ConfigError {
+    /// The collected errors as one error (call when at least one was recorded), in line order.
+    pub fn into_error(mut self) -> ConfigError {
+        self.errors.sort_by_key(|d| d.line.unwrap_or(0));
         ConfigError::Invalid(Diagnostics(self.errors))
     }
 
@@ -144,7 +145,7 @@ impl Sink {
         if self.errors.is_empty() {
             Ok(self.warnings)
         } else {
-            Err(ConfigError::Invalid(Diagnostics(self.errors)))
+            Err(self.into_error())
         }
     }
 }

@@ -133,3 +133,84 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
     stage(target, bytes)?.persist(target).map_err(|e| ConfigError::io("writing", target)(e.error))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::{compile, Settings};
+
+    fn project(dir: &Path, functions: &[&str]) -> Project {
+        let mut text = String::from("Resources:\n");
+        for f in functions {
+            std::fs::create_dir_all(dir.join(f)).unwrap();
+            std::fs::write(dir.join(f).join("app.py"), "").unwrap();
+            text.push_str(&format!("  {f}:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: {f}, Handler: app.handler, Runtime: python3.11}}\n"));
+        }
+        let settings = Settings { project: "p".into(), tag: "t".into(), region: "us-east-1".into(), parameters: Default::default() };
+        compile(&dir.join("template.yaml"), &text, &settings).unwrap()
+    }
+
+    fn statuses(report: &[(String, FileStatus)]) -> Vec<FileStatus> {
+        report.iter().map(|(_, s)| *s).collect()
+    }
+
+    #[test]
+    fn same_input_gives_identical_bytes_and_untouched_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join(".esb");
+        let files = render(&project(dir.path(), &["A", "B"])).unwrap();
+        assert_eq!(files, render(&project(dir.path(), &["A", "B"])).unwrap());
+        let first = write(&out, &files).unwrap();
+        assert!(statuses(&first).iter().all(|s| *s == FileStatus::Created));
+        let mtime = std::fs::metadata(out.join(FUNCTIONS_YML)).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let second = write(&out, &files).unwrap();
+        assert!(statuses(&second).iter().all(|s| *s == FileStatus::Unchanged), "{second:?}");
+        assert_eq!(std::fs::metadata(out.join(FUNCTIONS_YML)).unwrap().modified().unwrap(), mtime);
+    }
+
+    #[test]
+    fn a_removed_function_loses_its_dockerfile_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join(".esb");
+        write(&out, &render(&project(dir.path(), &["A", "B"])).unwrap()).unwrap();
+        std::fs::create_dir_all(out.join("functions/Mine")).unwrap();
+        std::fs::write(out.join("functions/Mine/Dockerfile"), "FROM scratch\n").unwrap();
+        let files = render(&project(dir.path(), &["A"])).unwrap();
+        assert_eq!(plan(&out, &files).iter().filter(|(_, s)| *s == FileStatus::Removed).count(), 1, "plan reads only");
+        assert!(out.join("functions/B/Dockerfile").exists(), "plan wrote nothing");
+        let report = write(&out, &files).unwrap();
+        assert!(report.contains(&("functions/B/Dockerfile".into(), FileStatus::Removed)));
+        assert!(report.contains(&(FUNCTIONS_YML.into(), FileStatus::Updated)));
+        assert!(!out.join("functions/B").exists());
+        assert!(out.join("functions/Mine/Dockerfile").exists(), "a Dockerfile esb did not write is kept");
+    }
+
+    #[test]
+    fn a_write_that_cannot_happen_leaves_the_old_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join(".esb");
+        write(&out, &render(&project(dir.path(), &["A"])).unwrap()).unwrap();
+        let before = std::fs::read(out.join(FUNCTIONS_YML)).unwrap();
+        // A file where the new function's directory must go makes staging fail.
+        std::fs::write(out.join("functions/B"), "in the way").unwrap();
+        let err = write(&out, &render(&project(dir.path(), &["A", "B"])).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("functions/B"), "{err}");
+        assert_eq!(std::fs::read(out.join(FUNCTIONS_YML)).unwrap(), before, "functions.yml unchanged");
+        let leftovers: Vec<_> = std::fs::read_dir(out.join("config")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".esb-tmp")).collect();
+        assert!(leftovers.is_empty(), "staged temp files are cleaned up");
+    }
+
+    #[test]
+    fn generated_files_parse_back_into_the_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = project(dir.path(), &["A"]);
+        let files = render(&p).unwrap();
+        let back: crate::model::FunctionsFile = serde_norway::from_str(&files[FUNCTIONS_YML]).unwrap();
+        assert_eq!(back, p.functions);
+        let back: crate::model::RoutingFile = serde_norway::from_str(&files[ROUTING_YML]).unwrap();
+        assert_eq!(back, p.routing);
+        let back: crate::model::ResourcesFile = serde_norway::from_str(&files[RESOURCES_YML]).unwrap();
+        assert_eq!(back, p.resources);
+    }
+}

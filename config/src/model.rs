@@ -89,12 +89,18 @@ impl BaseImage {
 
 /// A function's code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Code {
     /// A directory (`CodeUri`), relative to the template's directory.
-    Dir(String),
+    Dir {
+        /// The directory.
+        path: String,
+    },
     /// `InlineCode`: the source text of the handler module.
-    Inline(String),
+    Inline {
+        /// The source.
+        source: String,
+    },
 }
 
 /// A local `AWS::Serverless::LayerVersion` used by a function.

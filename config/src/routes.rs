@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn more_specific_paths_sort_first() {
-        let mut v = vec![p("$default"), p("/{proxy+}"), p("/items/{id}"), p("/items/new"), p("/items"), p("/")];
+        let mut v = [p("$default"), p("/{proxy+}"), p("/items/{id}"), p("/items/new"), p("/items"), p("/")];
         v.sort_by(PathTemplate::specificity_cmp);
         let keys: Vec<String> = v.iter().map(PathTemplate::collision_key).collect();
         // `/` and `/{proxy+}` never match the same request; longer-first keeps the order total.

@@ -79,8 +79,8 @@ fn details(p: &Project, out: &Output) {
     out.heading("Functions (image <- base)");
     for (id, f) in &p.functions.functions {
         let code = match &f.code {
-            Code::Dir(d) => d.clone(),
-            Code::Inline(_) => "inline".into(),
+            Code::Dir { path } => path.clone(),
+            Code::Inline { .. } => "inline".into(),
         };
         out.say(format!("  {id:<22} {:<16} {} <- {}  ({code}, {}s, {} MB)", f.runtime, f.image, f.base.image(), f.timeout, f.memory_size));
     }

@@ -172,7 +172,7 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, s
         if props.get("CodeUri").is_some() {
             sink.error(Some(props.node.line), &props.at("InlineCode"), "a function has either CodeUri or InlineCode, not both", Some("remove one of them"));
         }
-        return Some(Code::Inline(inline));
+        return Some(Code::Inline { source: inline });
     }
     let Some(node) = props.get("CodeUri") else {
         sink.error(Some(props.node.line), &props.at("CodeUri"), format!("function {id} is missing `CodeUri`"), Some("set CodeUri to the directory holding the function's code, relative to template.yaml"));
@@ -206,7 +206,7 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, s
             }
         }
     }
-    Some(Code::Dir(rel))
+    Some(Code::Dir { path: rel })
 }
 
 /// `./src/x/` -> `src/x`; `.` -> `.`.

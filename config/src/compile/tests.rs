@@ -58,7 +58,7 @@ fn a_minimal_function_gets_lambda_defaults() {
     let f = &p.functions.functions["A"];
     assert_eq!(f.function_name, "A");
     assert_eq!(f.base, BaseImage::Python { version: "3.11".into() });
-    assert_eq!(f.code, Code::Dir("src/a".into()));
+    assert_eq!(f.code, Code::Dir { path: "src/a".into() });
     assert_eq!((f.timeout, f.memory_size, f.architecture.as_str()), (3, 128, "x86_64"));
     assert_eq!(f.image, "esb-demo/a:latest");
     assert_eq!(f.dockerfile, "functions/A/Dockerfile");
@@ -94,7 +94,7 @@ Resources:
     let f = &p.functions.functions["A"];
     assert_eq!(f.function_name, "demo-a");
     assert_eq!(f.runtime, "python3.12");
-    assert_eq!(f.code, Code::Dir("src/a".into()));
+    assert_eq!(f.code, Code::Dir { path: "src/a".into() });
     assert_eq!((f.timeout, f.memory_size, f.architecture.as_str()), (5, 512, "arm64"));
     assert_eq!((f.reserved_concurrency, f.provisioned_concurrency), (Some(8), Some(2)));
     let env: Vec<(&str, &str)> = f.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -124,7 +124,7 @@ Resources:
         .unwrap();
     let rust = &p.functions.functions["Rust"];
     assert_eq!((rust.base.clone(), rust.handler.as_str()), (BaseImage::Provided, "bootstrap"));
-    assert_eq!(p.functions.functions["Inline"].code, Code::Inline("def handler(e, c):\n    return 'hi'\n".into()));
+    assert_eq!(p.functions.functions["Inline"].code, Code::Inline { source: "def handler(e, c):\n    return 'hi'\n".into() });
 }
 
 #[test]

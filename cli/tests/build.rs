@@ -1,0 +1,159 @@
+//! `esb build` and `esb init` run as a user runs them: the real binary on the example project.
+
+use esb_tests::{assert_golden, example_project, tests_dir};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn esb(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_esb"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ESB_TEMPLATE")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run esb")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+#[test]
+fn build_generates_the_golden_files_of_the_example_project() {
+    let project = example_project();
+    let out = esb(project.path(), &["build"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("5 functions, 10 routes, 1 table, 1 bucket, 1 schedule"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("not built by this version"), "says plainly that no images were built");
+    assert_golden(&project.path().join(".esb"), &tests_dir().join("golden/example"));
+}
+
+#[test]
+fn a_second_build_rewrites_nothing_and_keeps_mtimes() {
+    let project = example_project();
+    assert!(esb(project.path(), &["build"]).status.success());
+    let file = project.path().join(".esb/config/functions.yml");
+    let before = std::fs::metadata(&file).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let out = esb(project.path(), &["build"]);
+    assert!(text(&out.stdout).contains("wrote 0, 9 unchanged"), "{}", text(&out.stdout));
+    assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), before);
+}
+
+#[test]
+fn dry_run_lists_everything_and_writes_nothing() {
+    let project = example_project();
+    let out = esb(project.path(), &["build", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for needle in ["HelloFunction", "GET     /items/{id}", "auth CognitoAuth", "items-dev", "example-files-dev", "rate(1 minute)", "esb/base-python:3.11", "Nothing was written"] {
+        assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
+    }
+    assert!(!project.path().join(".esb").exists(), "dry run wrote files");
+}
+
+#[test]
+fn json_output_is_one_document_a_machine_can_read() {
+    let project = example_project();
+    let out = esb(project.path(), &["build", "--dry-run", "--json", "-p", "Stage=prod"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(doc["project"], "example");
+    assert_eq!(doc["functions"]["HelloFunction"]["environment"]["STAGE"], "prod");
+    assert_eq!(doc["functions"]["HelloFunction"]["environment"]["LOG_LEVEL"], "INFO");
+    assert_eq!(doc["tables"]["ItemsTable"]["table_name"], "items-prod");
+    assert_eq!(doc["functions"]["TickFunction"]["schedules"][0]["enabled"], false);
+    assert_eq!(doc["routes"].as_array().unwrap().len(), 10);
+    assert_eq!(doc["images_built"], false);
+}
+
+#[test]
+fn a_broken_template_fails_clearly_and_leaves_the_previous_output_alone() {
+    let project = example_project();
+    assert!(esb(project.path(), &["build"]).status.success());
+    let routing = project.path().join(".esb/config/routing.yml");
+    let before = std::fs::read(&routing).unwrap();
+    let template = project.path().join("template.yaml");
+    let broken = std::fs::read_to_string(&template).unwrap().replace("Path: /items/{id}\n            Method: put", "Path: /items/{id}/\n            Method: put").replace("Handler: app.handler\n      Events:\n        Get:\n          Type: Api\n          Properties:\n            Path: /private", "Events:\n        Get:\n          Type: Api\n          Properties:\n            Path: /private");
+    std::fs::write(&template, broken).unwrap();
+    let out = esb(project.path(), &["build"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("2 errors in the template"), "{stderr}");
+    assert!(stderr.contains("template.yaml:119: Resources.ItemsFunction.Properties.Events.Update.Properties.Path: path `/items/{id}/` ends with `/`"), "{stderr}");
+    assert!(stderr.contains("Resources.WhoamiFunction.Properties.Handler: function WhoamiFunction is missing `Handler`"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+    assert_eq!(std::fs::read(&routing).unwrap(), before, "previous output untouched");
+
+    let out = esb(project.path(), &["build", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("errors are JSON too");
+    assert_eq!(doc["diagnostics"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["diagnostics"][0]["line"], 119, "diagnostics come in line order");
+    assert_eq!(doc["diagnostics"][1]["path"], "Resources.WhoamiFunction.Properties.Handler");
+}
+
+#[test]
+fn yaml_syntax_errors_name_the_line() {
+    let project = example_project();
+    std::fs::write(project.path().join("template.yaml"), "Resources:\n  A:\n    Type: [oops\n").unwrap();
+    let out = esb(project.path(), &["build"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("template.yaml:4: YAML syntax"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn no_template_anywhere_says_where_it_looked() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = esb(empty.path(), &["build"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no SAM template found") && stderr.contains("template.yaml") && stderr.contains("--template"), "{stderr}");
+}
+
+#[test]
+fn init_writes_generator_yml_and_refuses_to_overwrite() {
+    let project = example_project();
+    std::fs::remove_file(project.path().join("generator.yml")).unwrap();
+    let out = esb(project.path(), &["init", "--yes", "--name", "shop", "--tag", "v1", "-p", "Stage=prod"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(project.path().join("generator.yml")).unwrap();
+    assert!(written.contains("name: shop") && written.contains("tag: v1") && written.contains("Stage: prod"), "{written}");
+    // The build uses generator.yml's values.
+    let out = esb(project.path(), &["build", "--dry-run", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["project"], "shop");
+    assert_eq!(doc["functions"]["HelloFunction"]["image"], "esb-shop/hellofunction:v1");
+    assert_eq!(doc["functions"]["HelloFunction"]["environment"]["STAGE"], "prod");
+    let again = esb(project.path(), &["init", "--yes"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("already exists") && text(&again.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(project.path().join("generator.yml")).unwrap(), written, "not overwritten");
+    assert!(esb(project.path(), &["init", "--yes", "--force"]).status.success());
+    let rewritten = std::fs::read_to_string(project.path().join("generator.yml")).unwrap();
+    assert!(!rewritten.contains("name: shop") && rewritten.contains("tag: latest"), "--force rewrites with defaults: {rewritten}");
+}
+
+#[test]
+fn init_checks_parameter_values_before_writing() {
+    let project = example_project();
+    std::fs::remove_file(project.path().join("generator.yml")).unwrap();
+    let out = esb(project.path(), &["init", "--yes", "-p", "Stage=qa"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not one of the AllowedValues (dev, prod)"), "{}", text(&out.stderr));
+    assert!(!project.path().join("generator.yml").exists(), "nothing written");
+}
+
+#[test]
+fn template_flag_and_env_take_precedence() {
+    let project = example_project();
+    let other = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_esb"))
+        .args(["build", "--dry-run", "--json"])
+        .current_dir(other.path())
+        .env("ESB_TEMPLATE", project.path().join("template.yaml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = esb(other.path(), &["build", "--dry-run", "-t", project.path().join("nope.yaml").to_str().unwrap()]);
+    assert!(text(&out.stderr).contains("(from --template)"), "{}", text(&out.stderr));
+}
