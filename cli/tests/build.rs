@@ -46,7 +46,16 @@ fn dry_run_lists_everything_and_writes_nothing() {
     let out = esb(project.path(), &["build", "--dry-run"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    for needle in ["HelloFunction", "GET     /items/{id}", "auth CognitoAuth", "items-dev", "example-files-dev", "rate(1 minute)", "esb/base-python:3.11", "Nothing was written"] {
+    for needle in [
+        "HelloFunction",
+        "GET     /items/{id}",
+        "auth CognitoAuth",
+        "items-dev",
+        "example-files-dev",
+        "rate(1 minute)",
+        "esb/base-python:3.11",
+        "Nothing was written",
+    ] {
         assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
     }
     assert!(!project.path().join(".esb").exists(), "dry run wrote files");
@@ -74,13 +83,24 @@ fn a_broken_template_fails_clearly_and_leaves_the_previous_output_alone() {
     let routing = project.path().join(".esb/config/routing.yml");
     let before = std::fs::read(&routing).unwrap();
     let template = project.path().join("template.yaml");
-    let broken = std::fs::read_to_string(&template).unwrap().replace("Path: /items/{id}\n            Method: put", "Path: /items/{id}/\n            Method: put").replace("Handler: app.handler\n      Events:\n        Get:\n          Type: Api\n          Properties:\n            Path: /private", "Events:\n        Get:\n          Type: Api\n          Properties:\n            Path: /private");
+    let broken = std::fs::read_to_string(&template)
+        .unwrap()
+        .replace("Path: /items/{id}\n            Method: put", "Path: /items/{id}/\n            Method: put")
+        .replace(
+            "Handler: app.handler\n      Events:\n        Get:\n          Type: Api\n          Properties:\n            Path: /private",
+            "Events:\n        Get:\n          Type: Api\n          Properties:\n            Path: /private",
+        );
     std::fs::write(&template, broken).unwrap();
     let out = esb(project.path(), &["build"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("2 errors in the template"), "{stderr}");
-    assert!(stderr.contains("template.yaml:119: Resources.ItemsFunction.Properties.Events.Update.Properties.Path: path `/items/{id}/` ends with `/`"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "template.yaml:119: Resources.ItemsFunction.Properties.Events.Update.Properties.Path: path `/items/{id}/` ends with `/`"
+        ),
+        "{stderr}"
+    );
     assert!(stderr.contains("Resources.WhoamiFunction.Properties.Handler: function WhoamiFunction is missing `Handler`"), "{stderr}");
     assert!(stderr.contains("hint:"), "{stderr}");
     assert_eq!(std::fs::read(&routing).unwrap(), before, "previous output untouched");

@@ -83,7 +83,11 @@ mod tests {
         let sub = root.join("src/deep");
         std::fs::create_dir_all(&sub).unwrap();
         touch(&root.join("tests/fixtures/template.yaml"));
-        let d = |flag: Option<&str>, env: Option<&str>, cwd: &Path| Discovery { flag: flag.map(PathBuf::from), env: env.map(PathBuf::from), cwd: cwd.to_path_buf() };
+        let d = |flag: Option<&str>, env: Option<&str>, cwd: &Path| Discovery {
+            flag: flag.map(PathBuf::from),
+            env: env.map(PathBuf::from),
+            cwd: cwd.to_path_buf(),
+        };
 
         assert_eq!(d(None, None, &sub).find().unwrap(), root.join("tests/fixtures/template.yaml"));
         touch(&root.join("template.yaml"));

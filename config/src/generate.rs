@@ -197,7 +197,11 @@ mod tests {
         let err = write(&out, &render(&project(dir.path(), &["A", "B"])).unwrap()).unwrap_err();
         assert!(err.to_string().contains("functions/B"), "{err}");
         assert_eq!(std::fs::read(out.join(FUNCTIONS_YML)).unwrap(), before, "functions.yml unchanged");
-        let leftovers: Vec<_> = std::fs::read_dir(out.join("config")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".esb-tmp")).collect();
+        let leftovers: Vec<_> = std::fs::read_dir(out.join("config"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".esb-tmp"))
+            .collect();
         assert!(leftovers.is_empty(), "staged temp files are cleaned up");
     }
 

@@ -100,7 +100,11 @@ pub fn sanitize_name(raw: &str) -> String {
         }
     }
     let out = out.trim_end_matches('-').to_string();
-    if out.is_empty() { "esb".into() } else { out }
+    if out.is_empty() {
+        "esb".into()
+    } else {
+        out
+    }
 }
 
 impl Generator {
@@ -120,7 +124,12 @@ impl Generator {
 
     /// The compile settings this file gives.
     pub fn settings(&self) -> crate::Settings {
-        crate::Settings { project: self.app.name.clone(), tag: self.app.tag.clone(), region: self.app.region.clone(), parameters: self.parameters.clone() }
+        crate::Settings {
+            project: self.app.name.clone(),
+            tag: self.app.tag.clone(),
+            region: self.app.region.clone(),
+            parameters: self.parameters.clone(),
+        }
     }
 
     /// Reads `path`; `Ok(None)` when it does not exist.

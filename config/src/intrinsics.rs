@@ -12,8 +12,20 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Intrinsics esb evaluates, by their `Fn::` name (or `Ref`).
 pub const SUPPORTED: &[&str] = &[
-    "Ref", "Fn::Sub", "Fn::GetAtt", "Fn::Join", "Fn::Select", "Fn::Split", "Fn::If", "Fn::FindInMap", "Fn::GetAZs",
-    "Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition",
+    "Ref",
+    "Fn::Sub",
+    "Fn::GetAtt",
+    "Fn::Join",
+    "Fn::Select",
+    "Fn::Split",
+    "Fn::If",
+    "Fn::FindInMap",
+    "Fn::GetAZs",
+    "Fn::Equals",
+    "Fn::Not",
+    "Fn::And",
+    "Fn::Or",
+    "Condition",
 ];
 
 /// The value of a template parameter after defaults and overrides.
@@ -102,7 +114,11 @@ impl Context {
                         Err(Failed) => failed = true,
                     }
                 }
-                if failed { Err(Failed) } else { Ok(Some(Node::new(Value::Seq(out), node.line))) }
+                if failed {
+                    Err(Failed)
+                } else {
+                    Ok(Some(Node::new(Value::Seq(out), node.line)))
+                }
             }
             Value::Map(entries) => {
                 let mut out = Vec::with_capacity(entries.len());
@@ -114,7 +130,11 @@ impl Context {
                         Err(Failed) => failed = true,
                     }
                 }
-                if failed { Err(Failed) } else { Ok(Some(Node::new(Value::Map(out), node.line))) }
+                if failed {
+                    Err(Failed)
+                } else {
+                    Ok(Some(Node::new(Value::Map(out), node.line)))
+                }
             }
             _ => Ok(Some(Node::new(node.value.clone(), node.line))),
         }
@@ -177,7 +197,12 @@ impl Context {
                     Some(true) => self.resolve(&then, &format!("{fpath}[1]"), sink),
                     Some(false) => self.resolve(&otherwise, &format!("{fpath}[2]"), sink),
                     None => {
-                        sink.error(Some(line), &fpath, format!("Fn::If names condition `{cond_name}`, which is not defined"), Some("declare it under the template's Conditions section"));
+                        sink.error(
+                            Some(line),
+                            &fpath,
+                            format!("Fn::If names condition `{cond_name}`, which is not defined"),
+                            Some("declare it under the template's Conditions section"),
+                        );
                         Err(Failed)
                     }
                 }
@@ -200,15 +225,30 @@ impl Context {
             }
             "Fn::GetAZs" => Ok(Some(list(["a", "b", "c"].iter().map(|z| format!("{}{z}", self.region)).collect(), line))),
             "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or" | "Condition" => {
-                sink.error(Some(line), &fpath, format!("{name} is only allowed inside the Conditions section"), Some("define a condition and use Fn::If with it"));
+                sink.error(
+                    Some(line),
+                    &fpath,
+                    format!("{name} is only allowed inside the Conditions section"),
+                    Some("define a condition and use Fn::If with it"),
+                );
                 Err(Failed)
             }
             "Fn::ImportValue" => {
-                sink.error(Some(line), &fpath, "Fn::ImportValue reads another stack's exports, which do not exist locally", Some("use a template Parameter and set it in generator.yml"));
+                sink.error(
+                    Some(line),
+                    &fpath,
+                    "Fn::ImportValue reads another stack's exports, which do not exist locally",
+                    Some("use a template Parameter and set it in generator.yml"),
+                );
                 Err(Failed)
             }
             other => {
-                sink.error(Some(line), &fpath, format!("unknown intrinsic function `{other}`"), Some(&format!("esb supports {}", SUPPORTED.join(", "))));
+                sink.error(
+                    Some(line),
+                    &fpath,
+                    format!("unknown intrinsic function `{other}`"),
+                    Some(&format!("esb supports {}", SUPPORTED.join(", "))),
+                );
                 Err(Failed)
             }
         }
@@ -222,7 +262,12 @@ impl Context {
                 ParamValue::List(l) => list(l, line),
             });
         }
-        sink.error(Some(line), path, self.unknown_ref_message(&name), Some("Ref takes a Parameter, a pseudo parameter (AWS::Region, ...) or a resource's logical id; names are case-sensitive"));
+        sink.error(
+            Some(line),
+            path,
+            self.unknown_ref_message(&name),
+            Some("Ref takes a Parameter, a pseudo parameter (AWS::Region, ...) or a resource's logical id; names are case-sensitive"),
+        );
         Err(Failed)
     }
 
@@ -343,7 +388,12 @@ impl Context {
                 match v {
                     ParamValue::Scalar(s) => out.push_str(&s),
                     ParamValue::List(_) => {
-                        sink.error(Some(line), path, format!("Fn::Sub: `${{{var}}}` is a list parameter"), Some("use Fn::Join to turn a list into a string"));
+                        sink.error(
+                            Some(line),
+                            path,
+                            format!("Fn::Sub: `${{{var}}}` is a list parameter"),
+                            Some("use Fn::Join to turn a list into a string"),
+                        );
                         return Err(Failed);
                     }
                 }
@@ -356,8 +406,17 @@ impl Context {
                     }
                 }
             } else {
-                let what = if self.excluded.contains(var) { "a resource whose Condition is false" } else { "no parameter, pseudo parameter or resource" };
-                sink.error(Some(line), path, format!("Fn::Sub: `${{{var}}}` names {what}"), Some("names are case-sensitive; write `${!Literal}` for a literal `${Literal}`"));
+                let what = if self.excluded.contains(var) {
+                    "a resource whose Condition is false"
+                } else {
+                    "no parameter, pseudo parameter or resource"
+                };
+                sink.error(
+                    Some(line),
+                    path,
+                    format!("Fn::Sub: `${{{var}}}` names {what}"),
+                    Some("names are case-sensitive; write `${!Literal}` for a literal `${Literal}`"),
+                );
                 return Err(Failed);
             }
             rest = &after[end + 1..];
@@ -416,7 +475,11 @@ fn describe(node: &Node) -> String {
 
 /// `a.b` path joining that leaves the root empty.
 pub fn join_path(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 // === Conditions ===
@@ -447,7 +510,12 @@ impl CondEval<'_> {
         let path = format!("Conditions.{name}");
         if let Some(pos) = self.stack.iter().position(|n| n == name) {
             let cycle = self.stack[pos..].iter().chain(std::iter::once(&name.to_string())).cloned().collect::<Vec<_>>().join(" -> ");
-            sink.error(line, &path, format!("circular Conditions: {cycle}"), Some("a condition may not depend on itself, directly or through others"));
+            sink.error(
+                line,
+                &path,
+                format!("circular Conditions: {cycle}"),
+                Some("a condition may not depend on itself, directly or through others"),
+            );
             return Err(Failed);
         }
         let Some((_, node)) = self.raw.iter().find(|(k, _)| k == name) else {
@@ -471,7 +539,12 @@ impl CondEval<'_> {
             return match &node.value {
                 Value::Bool(b) => Ok(*b),
                 _ => {
-                    sink.error(Some(node.line), path, format!("a condition must be Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition, found {}", node.kind()), None);
+                    sink.error(
+                        Some(node.line),
+                        path,
+                        format!("a condition must be Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition, found {}", node.kind()),
+                        None,
+                    );
                     Err(Failed)
                 }
             };
@@ -507,7 +580,12 @@ impl CondEval<'_> {
             }
             _ => {
                 // Any other intrinsic: not a condition function.
-                sink.error(Some(node.line), &fpath, format!("`{func}` is not a condition function"), Some("use Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition"));
+                sink.error(
+                    Some(node.line),
+                    &fpath,
+                    format!("`{func}` is not a condition function"),
+                    Some("use Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition"),
+                );
                 Err(Failed)
             }
         }

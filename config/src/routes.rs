@@ -74,10 +74,16 @@ impl PathTemplate {
                     None => (inner, false),
                 };
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
-                    return Err(err(format!("path `{path}`: `{part}` is not a valid parameter"), "parameters look like `{id}` or `{proxy+}`: letters, digits, `_`, `-`, `.`"));
+                    return Err(err(
+                        format!("path `{path}`: `{part}` is not a valid parameter"),
+                        "parameters look like `{id}` or `{proxy+}`: letters, digits, `_`, `-`, `.`",
+                    ));
                 }
                 if greedy && i + 1 != parts.len() {
-                    return Err(err(format!("path `{path}`: greedy parameter `{part}` must be the last segment"), "move `{name+}` to the end of the path"));
+                    return Err(err(
+                        format!("path `{path}`: greedy parameter `{part}` must be the last segment"),
+                        "move `{name+}` to the end of the path",
+                    ));
                 }
                 if names.contains(&name) {
                     return Err(err(format!("path `{path}` uses parameter `{name}` twice"), "give each path parameter its own name"));
@@ -85,9 +91,15 @@ impl PathTemplate {
                 names.push(name);
                 segments.push(if greedy { Segment::Greedy(name.into()) } else { Segment::Param(name.into()) });
             } else if part.contains(['{', '}']) {
-                return Err(err(format!("path `{path}`: segment `{part}` mixes text and a parameter"), "API Gateway parameters must be a whole segment, like `/items/{id}`"));
+                return Err(err(
+                    format!("path `{path}`: segment `{part}` mixes text and a parameter"),
+                    "API Gateway parameters must be a whole segment, like `/items/{id}`",
+                ));
             } else if let Some(bad) = part.chars().find(|c| !is_path_char(*c)) {
-                return Err(err(format!("path `{path}` contains `{bad}`, which is not allowed in a path"), "use letters, digits and -._~:@!$&'()*+,;= in paths"));
+                return Err(err(
+                    format!("path `{path}` contains `{bad}`, which is not allowed in a path"),
+                    "use letters, digits and -._~:@!$&'()*+,;= in paths",
+                ));
             } else {
                 segments.push(Segment::Literal((*part).into()));
             }
@@ -109,7 +121,11 @@ impl PathTemplate {
                 Segment::Greedy(_) => key.push_str("{+}"),
             }
         }
-        if key.is_empty() { "/".into() } else { key }
+        if key.is_empty() {
+            "/".into()
+        } else {
+            key
+        }
     }
 
     /// API Gateway's precedence: compares segment by segment, literal before `{param}` before

@@ -118,10 +118,7 @@ pub fn parse(text: &str) -> Result<Node, LoadError> {
     let mut builder = Builder::default();
     let mut documents = 0;
     loop {
-        let (event, mark) = parser.next_token().map_err(|e| LoadError {
-            message: e.info().to_string(),
-            line: Some(e.marker().line()),
-        })?;
+        let (event, mark) = parser.next_token().map_err(|e| LoadError { message: e.info().to_string(), line: Some(e.marker().line()) })?;
         match event {
             Event::StreamEnd => break,
             Event::DocumentStart => {
@@ -164,10 +161,8 @@ impl Builder {
             Event::SequenceStart(anchor, tag) => {
                 self.open(Open::Seq { node: Node { value: Value::Null, tag: local_tag(tag), line }, anchor, items: vec![] }, line)
             }
-            Event::MappingStart(anchor, tag) => self.open(
-                Open::Map { node: Node { value: Value::Null, tag: local_tag(tag), line }, anchor, entries: vec![], key: None },
-                line,
-            ),
+            Event::MappingStart(anchor, tag) => self
+                .open(Open::Map { node: Node { value: Value::Null, tag: local_tag(tag), line }, anchor, entries: vec![], key: None }, line),
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
                     Some(Open::Seq { mut node, anchor, items }) => {
@@ -183,10 +178,11 @@ impl Builder {
                 self.finish(node, anchor, line)
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| LoadError {
-                    message: "alias refers to an unknown anchor".into(),
-                    line: Some(line),
-                })?;
+                let node = self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| LoadError { message: "alias refers to an unknown anchor".into(), line: Some(line) })?;
                 self.nodes += count(&node);
                 self.finish(node, 0, line)
             }
@@ -220,12 +216,7 @@ impl Builder {
                         Value::String(s) | Value::Number(s) => s.clone(),
                         Value::Bool(b) => b.to_string(),
                         Value::Null => String::new(),
-                        _ => {
-                            return Err(LoadError {
-                                message: "mapping keys must be plain scalars".into(),
-                                line: Some(node.line),
-                            })
-                        }
+                        _ => return Err(LoadError { message: "mapping keys must be plain scalars".into(), line: Some(node.line) }),
                     };
                     if entries.iter().any(|(existing, _)| *existing == k) {
                         return Err(LoadError { message: format!("duplicate key `{k}`"), line: Some(node.line) });

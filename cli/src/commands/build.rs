@@ -41,7 +41,8 @@ pub fn run(global: &Global, args: BuildArgs, out: &Output) -> anyhow::Result<()>
         details(&project, out);
     }
     let count = |s: FileStatus| files.iter().filter(|(_, st)| *st == s).count();
-    let (created, updated, unchanged, removed) = (count(FileStatus::Created), count(FileStatus::Updated), count(FileStatus::Unchanged), count(FileStatus::Removed));
+    let (created, updated, unchanged, removed) =
+        (count(FileStatus::Created), count(FileStatus::Updated), count(FileStatus::Unchanged), count(FileStatus::Removed));
     let verb = if args.dry_run { "would write" } else { "wrote" };
     let mut line = format!("  {}: {verb} {}, {unchanged} unchanged", show(&ws.output_dir), created + updated);
     if removed > 0 {
@@ -92,7 +93,13 @@ fn details(p: &Project, out: &Output) {
         out.heading("Tables");
         for (id, t) in &p.resources.tables {
             let keys: Vec<String> = t.key_schema.iter().map(|k| format!("{} {}", k.attribute_name, k.key_type)).collect();
-            out.say(format!("  {id:<22} {:<24} {}  [{}]{}", t.table_name, t.billing_mode, keys.join(", "), if t.global_secondary_indexes.is_empty() { String::new() } else { format!(" +{} GSI", t.global_secondary_indexes.len()) }));
+            out.say(format!(
+                "  {id:<22} {:<24} {}  [{}]{}",
+                t.table_name,
+                t.billing_mode,
+                keys.join(", "),
+                if t.global_secondary_indexes.is_empty() { String::new() } else { format!(" +{} GSI", t.global_secondary_indexes.len()) }
+            ));
         }
     }
     if !p.resources.buckets.is_empty() {

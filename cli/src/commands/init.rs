@@ -22,7 +22,8 @@ pub fn run(global: &Global, args: InitArgs, out: &Output) -> anyhow::Result<()> 
         return Err(ConfigError::Exists(path).into());
     }
     let text = std::fs::read_to_string(&template).with_context(|| format!("reading {}", template.display()))?;
-    let declared = declared_parameters(&text).map_err(|e| anyhow::anyhow!("{}:{}: YAML syntax: {}", template.display(), e.line.unwrap_or(0), e.message))?;
+    let declared = declared_parameters(&text)
+        .map_err(|e| anyhow::anyhow!("{}:{}: YAML syntax: {}", template.display(), e.line.unwrap_or(0), e.message))?;
 
     let mut g = Generator::defaults_for(&template);
     if let Some(name) = &args.name {
@@ -41,7 +42,11 @@ pub fn run(global: &Global, args: InitArgs, out: &Output) -> anyhow::Result<()> 
         ask(&mut g, &declared, &args)?;
     }
     if g.app.name != sanitize_name(&g.app.name) {
-        anyhow::bail!("project name `{}` is not usable in container names\n  hint: use lower-case letters, digits and `-`, e.g. `{}`", g.app.name, sanitize_name(&g.app.name));
+        anyhow::bail!(
+            "project name `{}` is not usable in container names\n  hint: use lower-case letters, digits and `-`, e.g. `{}`",
+            g.app.name,
+            sanitize_name(&g.app.name)
+        );
     }
     // Check the chosen values against the template before writing anything.
     let mut template_problems = 0;
@@ -98,7 +103,8 @@ fn ask(g: &mut Generator, declared: &[ParamInfo], args: &InitArgs) -> anyhow::Re
         g.app.tag = Input::with_theme(&theme).with_prompt("Image tag").default(g.app.tag.clone()).interact_text()?;
     }
     if args.output_dir.is_none() {
-        g.paths.output_dir = Input::with_theme(&theme).with_prompt("Output directory").default(g.paths.output_dir.clone()).interact_text()?;
+        g.paths.output_dir =
+            Input::with_theme(&theme).with_prompt("Output directory").default(g.paths.output_dir.clone()).interact_text()?;
     }
     Ok(())
 }

@@ -30,22 +30,52 @@ pub(crate) struct Api {
 
 const REST_USED: &[&str] = &["StageName", "Auth", "Cors", "BinaryMediaTypes", "DefinitionBody", "DefinitionUri", "Name"];
 const REST_IGNORED: &[&str] = &[
-    "AccessLogSetting", "AlwaysDeploy", "ApiKeySourceType", "CacheClusterEnabled", "CacheClusterSize", "CanarySetting",
-    "Description", "DisableExecuteApiEndpoint", "Domain", "EndpointConfiguration", "FailOnWarnings", "GatewayResponses",
-    "MergeDefinitions", "MethodSettings", "MinimumCompressionSize", "Mode", "Models", "OpenApiVersion",
-    "PropagateTags", "Tags", "TracingEnabled", "Variables",
+    "AccessLogSetting",
+    "AlwaysDeploy",
+    "ApiKeySourceType",
+    "CacheClusterEnabled",
+    "CacheClusterSize",
+    "CanarySetting",
+    "Description",
+    "DisableExecuteApiEndpoint",
+    "Domain",
+    "EndpointConfiguration",
+    "FailOnWarnings",
+    "GatewayResponses",
+    "MergeDefinitions",
+    "MethodSettings",
+    "MinimumCompressionSize",
+    "Mode",
+    "Models",
+    "OpenApiVersion",
+    "PropagateTags",
+    "Tags",
+    "TracingEnabled",
+    "Variables",
 ];
 const HTTP_USED: &[&str] = &["StageName", "Auth", "CorsConfiguration", "DefinitionBody", "DefinitionUri", "Name"];
 const HTTP_IGNORED: &[&str] = &[
-    "AccessLogSettings", "DefaultRouteSettings", "Description", "DisableExecuteApiEndpoint", "Domain",
-    "FailOnWarnings", "PropagateTags", "RouteSettings", "StageVariables", "Tags",
+    "AccessLogSettings",
+    "DefaultRouteSettings",
+    "Description",
+    "DisableExecuteApiEndpoint",
+    "Domain",
+    "FailOnWarnings",
+    "PropagateTags",
+    "RouteSettings",
+    "StageVariables",
+    "Tags",
 ];
 
 /// The implicit API SAM creates for events without RestApiId/ApiId, with Globals applied.
 pub(crate) fn implicit(kind: ApiKind, globals: Option<Props>, sink: &mut Sink) -> Api {
     match globals {
         Some(p) => compile(kind, p, true, sink),
-        None => Api { spec: ApiSpec { kind, stage: default_stage(kind).into(), authorizers: BTreeMap::new(), cors: None, binary_media_types: vec![] }, default_authorizer: None, api_key_required: false },
+        None => Api {
+            spec: ApiSpec { kind, stage: default_stage(kind).into(), authorizers: BTreeMap::new(), cors: None, binary_media_types: vec![] },
+            default_authorizer: None,
+            api_key_required: false,
+        },
     }
 }
 
@@ -66,7 +96,12 @@ pub(crate) fn compile(kind: ApiKind, p: Props, implicit: bool, sink: &mut Sink) 
     let stage = match p.string("StageName", sink) {
         Some(s) => s,
         None if kind == ApiKind::Rest && !implicit => {
-            sink.error(Some(p.node.line), &p.at("StageName"), "AWS::Serverless::Api is missing `StageName`", Some("add `StageName: Prod` (SAM requires it)"));
+            sink.error(
+                Some(p.node.line),
+                &p.at("StageName"),
+                "AWS::Serverless::Api is missing `StageName`",
+                Some("add `StageName: Prod` (SAM requires it)"),
+            );
             "Prod".into()
         }
         None => default_stage(kind).into(),
@@ -128,7 +163,12 @@ fn auth_section(api: &mut Api, auth: Props, sink: &mut Sink) {
                     ApiKind::Rest => "a REST API authorizer has UserPoolArn (Cognito) or FunctionArn (Lambda)",
                     ApiKind::Http => "an HTTP API authorizer has JwtConfiguration or FunctionArn (Lambda)",
                 };
-                sink.error(Some(a.line), &path, format!("authorizer `{name}` is neither a Cognito/JWT nor a Lambda authorizer"), Some(hint));
+                sink.error(
+                    Some(a.line),
+                    &path,
+                    format!("authorizer `{name}` is neither a Cognito/JWT nor a Lambda authorizer"),
+                    Some(hint),
+                );
                 continue;
             };
             api.spec.authorizers.insert(name.clone(), authorizer);
@@ -136,7 +176,12 @@ fn auth_section(api: &mut Api, auth: Props, sink: &mut Sink) {
     }
     if let Some(default) = auth.string("DefaultAuthorizer", sink) {
         if !api.spec.authorizers.contains_key(&default) {
-            sink.error(auth.get("DefaultAuthorizer").map(|n| n.line), &auth.at("DefaultAuthorizer"), format!("DefaultAuthorizer `{default}` is not one of this API's Authorizers"), Some(&defined(&api.spec.authorizers)));
+            sink.error(
+                auth.get("DefaultAuthorizer").map(|n| n.line),
+                &auth.at("DefaultAuthorizer"),
+                format!("DefaultAuthorizer `{default}` is not one of this API's Authorizers"),
+                Some(&defined(&api.spec.authorizers)),
+            );
         } else {
             api.default_authorizer = Some(default);
         }
@@ -169,7 +214,12 @@ fn unquote_list(s: &str) -> Vec<String> {
 fn rest_cors(p: &Props, sink: &mut Sink) -> Option<Cors> {
     let node = p.get("Cors")?;
     if let Some(origin) = node.as_scalar_str() {
-        return Some(Cors { allow_origins: unquote_list(&origin), allow_methods: vec!["*".into()], allow_headers: vec!["*".into()], ..Cors::default() });
+        return Some(Cors {
+            allow_origins: unquote_list(&origin),
+            allow_methods: vec!["*".into()],
+            allow_headers: vec!["*".into()],
+            ..Cors::default()
+        });
     }
     let path = p.at("Cors");
     let c = Props::new(p.map("Cors", sink)?, &path);
@@ -187,11 +237,21 @@ fn rest_cors(p: &Props, sink: &mut Sink) -> Option<Cors> {
 fn http_cors(p: &Props, sink: &mut Sink) -> Option<Cors> {
     let node = p.get("CorsConfiguration")?;
     if let Some(enabled) = node.as_scalar_str() {
-        return (enabled == "true").then(|| Cors { allow_origins: vec!["*".into()], allow_methods: vec!["*".into()], allow_headers: vec!["*".into()], ..Cors::default() });
+        return (enabled == "true").then(|| Cors {
+            allow_origins: vec!["*".into()],
+            allow_methods: vec!["*".into()],
+            allow_headers: vec!["*".into()],
+            ..Cors::default()
+        });
     }
     let path = p.at("CorsConfiguration");
     let c = Props::new(p.map("CorsConfiguration", sink)?, &path);
-    c.check_keys(&["AllowOrigins", "AllowMethods", "AllowHeaders", "ExposeHeaders", "MaxAge", "AllowCredentials"], &[], "HttpApi CorsConfiguration", sink);
+    c.check_keys(
+        &["AllowOrigins", "AllowMethods", "AllowHeaders", "ExposeHeaders", "MaxAge", "AllowCredentials"],
+        &[],
+        "HttpApi CorsConfiguration",
+        sink,
+    );
     Some(Cors {
         allow_origins: c.strings("AllowOrigins", sink),
         allow_methods: c.strings("AllowMethods", sink),
@@ -216,14 +276,24 @@ pub(crate) fn routes(events: &[EventDecl], apis: &BTreeMap<String, Api>, sink: &
         let key = if e.kind == ApiKind::Rest { "RestApiId" } else { "ApiId" };
         let Some(api) = apis.get(&api_id).filter(|a| a.spec.kind == e.kind) else {
             let want = if e.kind == ApiKind::Rest { "AWS::Serverless::Api" } else { "AWS::Serverless::HttpApi" };
-            sink.error(Some(e.line), &format!("{}.{key}", e.yaml_path), format!("{key} `{api_id}` is not an {want} in this template"), Some("use !Ref to an API resource of the matching type"));
+            sink.error(
+                Some(e.line),
+                &format!("{}.{key}", e.yaml_path),
+                format!("{key} `{api_id}` is not an {want} in this template"),
+                Some("use !Ref to an API resource of the matching type"),
+            );
             continue;
         };
         let (path, method) = match (&e.path, &e.method) {
             (Some(p), Some(m)) => (p.clone(), m.clone()),
             (None, None) => (DEFAULT_ROUTE.to_string(), "ANY".to_string()),
             _ => {
-                sink.error(Some(e.line), &e.yaml_path, "an HttpApi event needs both Path and Method, or neither (the $default route)", None);
+                sink.error(
+                    Some(e.line),
+                    &e.yaml_path,
+                    "an HttpApi event needs both Path and Method, or neither (the $default route)",
+                    None,
+                );
                 continue;
             }
         };
@@ -235,21 +305,36 @@ pub(crate) fn routes(events: &[EventDecl], apis: &BTreeMap<String, Api>, sink: &
             }
         };
         let Some(method) = normalize_method(&method) else {
-            sink.error(Some(e.method_line), &format!("{}.Method", e.yaml_path), format!("`{method}` is not an HTTP method API Gateway routes"), Some("use GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY"));
+            sink.error(
+                Some(e.method_line),
+                &format!("{}.Method", e.yaml_path),
+                format!("`{method}` is not an HTTP method API Gateway routes"),
+                Some("use GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY"),
+            );
             continue;
         };
         let authorizer = match e.authorizer.as_deref() {
             Some(NONE) => None,
             Some(name) if api.spec.authorizers.contains_key(name) => Some(name.to_string()),
             Some(name) => {
-                sink.error(Some(e.line), &format!("{}.Auth.Authorizer", e.yaml_path), format!("authorizer `{name}` is not defined on API {api_id}"), Some(&defined(&api.spec.authorizers)));
+                sink.error(
+                    Some(e.line),
+                    &format!("{}.Auth.Authorizer", e.yaml_path),
+                    format!("authorizer `{name}` is not defined on API {api_id}"),
+                    Some(&defined(&api.spec.authorizers)),
+                );
                 continue;
             }
             None => api.default_authorizer.clone(),
         };
         let dup_key = (api_id.clone(), method.clone(), template.collision_key());
         if let Some(first) = seen.get(&dup_key) {
-            sink.error(Some(e.path_line), &format!("{}.Path", e.yaml_path), format!("route {method} {path} on API {api_id} is already declared by {first}"), Some("each method and path may route to one function; change the path or method of one of them"));
+            sink.error(
+                Some(e.path_line),
+                &format!("{}.Path", e.yaml_path),
+                format!("route {method} {path} on API {api_id} is already declared by {first}"),
+                Some("each method and path may route to one function; change the path or method of one of them"),
+            );
             continue;
         }
         seen.insert(dup_key, source.clone());
@@ -258,8 +343,13 @@ pub(crate) fn routes(events: &[EventDecl], apis: &BTreeMap<String, Api>, sink: &
             ApiKind::Http => "2.0".into(),
         });
         let api_key_required = e.api_key_required.unwrap_or(api.api_key_required);
-        out.push((template, Route { api: api_id, method, path, function: e.function.clone(), payload_version, authorizer, api_key_required, source }));
+        out.push((
+            template,
+            Route { api: api_id, method, path, function: e.function.clone(), payload_version, authorizer, api_key_required, source },
+        ));
     }
-    out.sort_by(|(ta, a), (tb, b)| a.api.cmp(&b.api).then_with(|| ta.specificity_cmp(tb)).then_with(|| a.path.cmp(&b.path)).then_with(|| a.method.cmp(&b.method)));
+    out.sort_by(|(ta, a), (tb, b)| {
+        a.api.cmp(&b.api).then_with(|| ta.specificity_cmp(tb)).then_with(|| a.path.cmp(&b.path)).then_with(|| a.method.cmp(&b.method))
+    });
     out.into_iter().map(|(_, r)| r).collect()
 }

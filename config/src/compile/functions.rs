@@ -23,26 +23,77 @@ const DEFAULT_TIMEOUT: u64 = 3;
 const DEFAULT_MEMORY: u64 = 128;
 
 const USED: &[&str] = &[
-    "FunctionName", "Handler", "Runtime", "CodeUri", "InlineCode", "Environment", "Timeout", "MemorySize",
-    "Architectures", "ReservedConcurrentExecutions", "ProvisionedConcurrencyConfig", "Layers", "Events", "PackageType",
+    "FunctionName",
+    "Handler",
+    "Runtime",
+    "CodeUri",
+    "InlineCode",
+    "Environment",
+    "Timeout",
+    "MemorySize",
+    "Architectures",
+    "ReservedConcurrentExecutions",
+    "ProvisionedConcurrencyConfig",
+    "Layers",
+    "Events",
+    "PackageType",
 ];
 /// Valid SAM properties that mean nothing for a local run.
 const IGNORED: &[&str] = &[
-    "Description", "Role", "Policies", "PermissionsBoundary", "Tracing", "Tags", "VpcConfig", "AutoPublishAlias",
-    "AutoPublishCodeSha256", "AutoPublishAliasAllProperties", "DeploymentPreference", "DeadLetterQueue",
-    "EventInvokeConfig", "KmsKeyArn", "FileSystemConfigs", "CodeSigningConfigArn", "ImageConfig", "ImageUri",
-    "EphemeralStorage", "SnapStart", "RuntimeManagementConfig", "LoggingConfig", "RecursiveLoop", "FunctionUrlConfig",
-    "AssumeRolePolicyDocument", "Metadata", "VersionDescription", "VersionPruningPolicy", "PropagateTags",
-    "RolePath", "SourceKMSKeyArn", "Connectors",
+    "Description",
+    "Role",
+    "Policies",
+    "PermissionsBoundary",
+    "Tracing",
+    "Tags",
+    "VpcConfig",
+    "AutoPublishAlias",
+    "AutoPublishCodeSha256",
+    "AutoPublishAliasAllProperties",
+    "DeploymentPreference",
+    "DeadLetterQueue",
+    "EventInvokeConfig",
+    "KmsKeyArn",
+    "FileSystemConfigs",
+    "CodeSigningConfigArn",
+    "ImageConfig",
+    "ImageUri",
+    "EphemeralStorage",
+    "SnapStart",
+    "RuntimeManagementConfig",
+    "LoggingConfig",
+    "RecursiveLoop",
+    "FunctionUrlConfig",
+    "AssumeRolePolicyDocument",
+    "Metadata",
+    "VersionDescription",
+    "VersionPruningPolicy",
+    "PropagateTags",
+    "RolePath",
+    "SourceKMSKeyArn",
+    "Connectors",
 ];
 
 /// Environment variables Lambda reserves for itself.
 const RESERVED_ENV: &[&str] = &[
-    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API",
-    "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
 ];
 
 /// An HTTP event, before routing.
@@ -101,7 +152,9 @@ pub(crate) fn compile(
     }
     let runtime = props.required("Runtime", &what, "set Runtime (e.g. python3.12) on the function or in Globals.Function", sink)?;
     let Some(base) = base_for_runtime(&runtime) else {
-        sink.warn(format!("{what}: runtime {runtime} cannot be built by esb yet (it builds python3.x and provided*); the function is left out"));
+        sink.warn(format!(
+            "{what}: runtime {runtime} cannot be built by esb yet (it builds python3.x and provided*); the function is left out"
+        ));
         return None;
     };
     if let BaseImage::Python { version } = &base {
@@ -111,7 +164,9 @@ pub(crate) fn compile(
     }
     let handler = match base {
         BaseImage::Provided => props.string("Handler", sink).unwrap_or_else(|| "bootstrap".into()),
-        BaseImage::Python { .. } => props.required("Handler", &what, "set Handler to module.function, e.g. `Handler: app.handler`", sink)?,
+        BaseImage::Python { .. } => {
+            props.required("Handler", &what, "set Handler to module.function, e.g. `Handler: app.handler`", sink)?
+        }
     };
     let code = code(id, &props, &base, &handler, root, sink)?;
     let timeout = props.uint("Timeout", 1, 900, sink).unwrap_or(DEFAULT_TIMEOUT);
@@ -120,7 +175,12 @@ pub(crate) fn compile(
         [] => "x86_64".to_string(),
         [a] if a == "x86_64" || a == "arm64" => a.clone(),
         other => {
-            sink.error(Some(props.node.line), &props.at("Architectures"), format!("Architectures must be [x86_64] or [arm64], found {other:?}"), None);
+            sink.error(
+                Some(props.node.line),
+                &props.at("Architectures"),
+                format!("Architectures must be [x86_64] or [arm64], found {other:?}"),
+                None,
+            );
             "x86_64".to_string()
         }
     };
@@ -135,7 +195,12 @@ pub(crate) fn compile(
     });
     if let (Some(r), Some(p)) = (reserved, provisioned) {
         if p > r {
-            sink.error(Some(props.node.line), &props.at("ProvisionedConcurrencyConfig"), format!("provisioned concurrency {p} exceeds ReservedConcurrentExecutions {r}"), Some("lower the provisioned count or raise the reserved limit"));
+            sink.error(
+                Some(props.node.line),
+                &props.at("ProvisionedConcurrencyConfig"),
+                format!("provisioned concurrency {p} exceeds ReservedConcurrentExecutions {r}"),
+                Some("lower the provisioned count or raise the reserved limit"),
+            );
         }
     }
     let mut function_layers = vec![];
@@ -170,27 +235,52 @@ pub(crate) fn compile(
 fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, sink: &mut Sink) -> Option<Code> {
     if let Some(inline) = props.string("InlineCode", sink) {
         if props.get("CodeUri").is_some() {
-            sink.error(Some(props.node.line), &props.at("InlineCode"), "a function has either CodeUri or InlineCode, not both", Some("remove one of them"));
+            sink.error(
+                Some(props.node.line),
+                &props.at("InlineCode"),
+                "a function has either CodeUri or InlineCode, not both",
+                Some("remove one of them"),
+            );
         }
         return Some(Code::Inline { source: inline });
     }
     let Some(node) = props.get("CodeUri") else {
-        sink.error(Some(props.node.line), &props.at("CodeUri"), format!("function {id} is missing `CodeUri`"), Some("set CodeUri to the directory holding the function's code, relative to template.yaml"));
+        sink.error(
+            Some(props.node.line),
+            &props.at("CodeUri"),
+            format!("function {id} is missing `CodeUri`"),
+            Some("set CodeUri to the directory holding the function's code, relative to template.yaml"),
+        );
         return None;
     };
     let Some(uri) = node.as_scalar_str() else {
-        sink.error(Some(node.line), &props.at("CodeUri"), "CodeUri points at S3; esb builds from local code", Some("set CodeUri to a local directory"));
+        sink.error(
+            Some(node.line),
+            &props.at("CodeUri"),
+            "CodeUri points at S3; esb builds from local code",
+            Some("set CodeUri to a local directory"),
+        );
         return None;
     };
     let rel = normalize_rel(&uri);
     if uri.starts_with("s3://") {
-        sink.error(Some(node.line), &props.at("CodeUri"), format!("CodeUri `{uri}` is in S3; esb builds from local code"), Some("set CodeUri to a local directory"));
+        sink.error(
+            Some(node.line),
+            &props.at("CodeUri"),
+            format!("CodeUri `{uri}` is in S3; esb builds from local code"),
+            Some("set CodeUri to a local directory"),
+        );
         return None;
     }
     let dir = root.join(&rel);
     if !dir.is_dir() {
         let what = if dir.exists() { "is not a directory" } else { "does not exist" };
-        sink.error(Some(node.line), &props.at("CodeUri"), format!("CodeUri `{uri}` {what} ({})", dir.display()), Some("CodeUri is a directory relative to the template's directory"));
+        sink.error(
+            Some(node.line),
+            &props.at("CodeUri"),
+            format!("CodeUri `{uri}` {what} ({})", dir.display()),
+            Some("CodeUri is a directory relative to the template's directory"),
+        );
         return None;
     }
     match base {
@@ -212,7 +302,11 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, s
 /// `./src/x/` -> `src/x`; `.` -> `.`.
 fn normalize_rel(uri: &str) -> String {
     let parts: Vec<&str> = uri.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
-    if parts.is_empty() { ".".into() } else { parts.join("/") }
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
 }
 
 fn environment(props: &Props, sink: &mut Sink) -> BTreeMap<String, String> {
@@ -224,12 +318,22 @@ fn environment(props: &Props, sink: &mut Sink) -> BTreeMap<String, String> {
     for (k, v) in vars.as_map().unwrap_or_default() {
         let kpath = format!("{vpath}.{k}");
         if RESERVED_ENV.contains(&k.as_str()) {
-            sink.error(Some(v.line), &kpath, format!("environment variable `{k}` is reserved by Lambda"), Some("rename it; Lambda sets this one itself"));
+            sink.error(
+                Some(v.line),
+                &kpath,
+                format!("environment variable `{k}` is reserved by Lambda"),
+                Some("rename it; Lambda sets this one itself"),
+            );
             continue;
         }
         let valid = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            sink.error(Some(v.line), &kpath, format!("`{k}` is not a valid environment variable name"), Some("use letters, digits and `_`, starting with a letter"));
+            sink.error(
+                Some(v.line),
+                &kpath,
+                format!("`{k}` is not a valid environment variable name"),
+                Some("use letters, digits and `_`, starting with a letter"),
+            );
             continue;
         }
         match &v.value {
@@ -240,7 +344,12 @@ fn environment(props: &Props, sink: &mut Sink) -> BTreeMap<String, String> {
                 Some(s) => {
                     out.insert(k.clone(), s);
                 }
-                None => sink.error(Some(v.line), &kpath, format!("expected a string, found {}", v.kind()), Some("environment values are strings; use !Sub or !Join to build one")),
+                None => sink.error(
+                    Some(v.line),
+                    &kpath,
+                    format!("expected a string, found {}", v.kind()),
+                    Some("environment values are strings; use !Sub or !Join to build one"),
+                ),
             },
         }
     }
@@ -266,12 +375,25 @@ fn events(id: &str, props: &Props, sink: &mut Sink) -> (Vec<Schedule>, Vec<Event
             "Api" | "HttpApi" => {
                 let kind = if ty == "Api" { crate::model::ApiKind::Rest } else { crate::model::ApiKind::Http };
                 if kind == crate::model::ApiKind::Rest {
-                    p.check_keys(&["Path", "Method", "RestApiId", "Auth"], &["RequestParameters", "RequestModel", "TimeoutInMillis"], "Api event", sink);
+                    p.check_keys(
+                        &["Path", "Method", "RestApiId", "Auth"],
+                        &["RequestParameters", "RequestModel", "TimeoutInMillis"],
+                        "Api event",
+                        sink,
+                    );
                 } else {
-                    p.check_keys(&["Path", "Method", "ApiId", "Auth", "PayloadFormatVersion"], &["TimeoutInMillis", "RouteSettings"], "HttpApi event", sink);
+                    p.check_keys(
+                        &["Path", "Method", "ApiId", "Auth", "PayloadFormatVersion"],
+                        &["TimeoutInMillis", "RouteSettings"],
+                        "HttpApi event",
+                        sink,
+                    );
                 }
                 let (path, method) = if kind == crate::model::ApiKind::Rest {
-                    (p.required("Path", &format!("Api event {name}"), "e.g. `Path: /items/{id}`", sink), p.required("Method", &format!("Api event {name}"), "e.g. `Method: get`", sink))
+                    (
+                        p.required("Path", &format!("Api event {name}"), "e.g. `Path: /items/{id}`", sink),
+                        p.required("Method", &format!("Api event {name}"), "e.g. `Method: get`", sink),
+                    )
                 } else {
                     (p.string("Path", sink), p.string("Method", sink))
                 };
@@ -281,7 +403,12 @@ fn events(id: &str, props: &Props, sink: &mut Sink) -> (Vec<Schedule>, Vec<Event
                 let payload_version = p.string("PayloadFormatVersion", sink);
                 if let Some(v) = &payload_version {
                     if v != "1.0" && v != "2.0" {
-                        sink.error(Some(event.line), &p.at("PayloadFormatVersion"), format!("PayloadFormatVersion `{v}` must be 1.0 or 2.0"), None);
+                        sink.error(
+                            Some(event.line),
+                            &p.at("PayloadFormatVersion"),
+                            format!("PayloadFormatVersion `{v}` must be 1.0 or 2.0"),
+                            None,
+                        );
                     }
                 }
                 http.push(EventDecl {
@@ -301,17 +428,49 @@ fn events(id: &str, props: &Props, sink: &mut Sink) -> (Vec<Schedule>, Vec<Event
                 });
             }
             "Schedule" | "ScheduleV2" => {
-                p.check_keys(&["Schedule", "ScheduleExpression", "Input", "Enabled", "State"], &["Name", "Description", "DeadLetterConfig", "RetryPolicy", "Target", "ScheduleExpressionTimezone", "FlexibleTimeWindow", "GroupName", "StartDate", "EndDate", "KmsKeyArn", "OmitName", "PermissionsBoundary", "RoleArn"], "Schedule event", sink);
+                p.check_keys(
+                    &["Schedule", "ScheduleExpression", "Input", "Enabled", "State"],
+                    &[
+                        "Name",
+                        "Description",
+                        "DeadLetterConfig",
+                        "RetryPolicy",
+                        "Target",
+                        "ScheduleExpressionTimezone",
+                        "FlexibleTimeWindow",
+                        "GroupName",
+                        "StartDate",
+                        "EndDate",
+                        "KmsKeyArn",
+                        "OmitName",
+                        "PermissionsBoundary",
+                        "RoleArn",
+                    ],
+                    "Schedule event",
+                    sink,
+                );
                 let key = if ty == "Schedule" { "Schedule" } else { "ScheduleExpression" };
-                let Some(expression) = p.required(key, &format!("Schedule event {name}"), "e.g. `Schedule: rate(5 minutes)`", sink) else { continue };
+                let Some(expression) = p.required(key, &format!("Schedule event {name}"), "e.g. `Schedule: rate(5 minutes)`", sink) else {
+                    continue;
+                };
                 if let Err(why) = check_schedule(&expression) {
-                    sink.error(p.get(key).map(|n| n.line), &p.at(key), format!("schedule `{expression}`: {why}"), Some("use rate(N minutes|hours|days) or cron(min hour day-of-month month day-of-week year)"));
+                    sink.error(
+                        p.get(key).map(|n| n.line),
+                        &p.at(key),
+                        format!("schedule `{expression}`: {why}"),
+                        Some("use rate(N minutes|hours|days) or cron(min hour day-of-month month day-of-week year)"),
+                    );
                     continue;
                 }
                 let input = p.string("Input", sink);
                 if let Some(i) = &input {
                     if serde_json::from_str::<serde_json::Value>(i).is_err() {
-                        sink.error(p.get("Input").map(|n| n.line), &p.at("Input"), "Input must be a JSON document", Some("quote it: Input: '{\"key\": \"value\"}'"));
+                        sink.error(
+                            p.get("Input").map(|n| n.line),
+                            &p.at("Input"),
+                            "Input must be a JSON document",
+                            Some("quote it: Input: '{\"key\": \"value\"}'"),
+                        );
                     }
                 }
                 let enabled = p.bool("Enabled", sink).unwrap_or(true) && p.string("State", sink).is_none_or(|s| s != "DISABLED");

@@ -16,7 +16,7 @@ mod params;
 mod props;
 mod storage;
 
-pub use functions::{base_for_runtime, check_schedule, PYTHON_BUILT, PYTHON_RUNTIMES, PROVIDED_RUNTIMES};
+pub use functions::{base_for_runtime, check_schedule, PROVIDED_RUNTIMES, PYTHON_BUILT, PYTHON_RUNTIMES};
 pub use params::{declared as declared_parameters, ParamInfo};
 pub use storage::check_bucket_name;
 
@@ -62,14 +62,31 @@ pub struct Project {
 }
 
 const TOP_LEVEL: &[&str] = &[
-    "AWSTemplateFormatVersion", "Transform", "Description", "Metadata", "Parameters", "Mappings", "Conditions",
-    "Globals", "Resources", "Outputs", "Rules",
+    "AWSTemplateFormatVersion",
+    "Transform",
+    "Description",
+    "Metadata",
+    "Parameters",
+    "Mappings",
+    "Conditions",
+    "Globals",
+    "Resources",
+    "Outputs",
+    "Rules",
 ];
 
 /// Resource types esb knows and deliberately does nothing with (no warning).
 const SILENT_TYPES: &[&str] = &[
-    "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::Lambda::Permission", "AWS::Logs::LogGroup",
-    "AWS::CloudWatch::Alarm", "AWS::Lambda::Version", "AWS::Lambda::Alias", "AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage",
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::Lambda::Permission",
+    "AWS::Logs::LogGroup",
+    "AWS::CloudWatch::Alarm",
+    "AWS::Lambda::Version",
+    "AWS::Lambda::Alias",
+    "AWS::ApiGateway::Deployment",
+    "AWS::ApiGateway::Stage",
 ];
 
 /// Reads and compiles the template at `path`.
@@ -104,7 +121,12 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
         }
     }
     let Some(resources) = doc.get("Resources").and_then(|r| r.as_map()) else {
-        sink.error(Some(doc.line), "Resources", "the template has no Resources mapping", Some("add a Resources section with at least one AWS::Serverless::Function"));
+        sink.error(
+            Some(doc.line),
+            "Resources",
+            "the template has no Resources mapping",
+            Some("add a Resources section with at least one AWS::Serverless::Function"),
+        );
         return Err(sink.into_error());
     };
 
@@ -123,7 +145,12 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
     for (id, node) in resources {
         let rpath = format!("Resources.{id}");
         let Some(ty) = node.get("Type").and_then(Node::as_str) else {
-            sink.error(Some(node.line), &format!("{rpath}.Type"), format!("resource {id} has no Type"), Some("every resource needs a Type, e.g. AWS::Serverless::Function"));
+            sink.error(
+                Some(node.line),
+                &format!("{rpath}.Type"),
+                format!("resource {id} has no Type"),
+                Some("every resource needs a Type, e.g. AWS::Serverless::Function"),
+            );
             continue;
         };
         if let Some(cond) = node.get("Condition") {
@@ -135,7 +162,12 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
                     continue;
                 }
                 None => {
-                    sink.error(Some(cond.line), &format!("{rpath}.Condition"), format!("condition `{name}` is not defined (or failed to evaluate)"), Some("declare it under Conditions"));
+                    sink.error(
+                        Some(cond.line),
+                        &format!("{rpath}.Condition"),
+                        format!("condition `{name}` is not defined (or failed to evaluate)"),
+                        Some("declare it under Conditions"),
+                    );
                     continue;
                 }
             }
@@ -210,7 +242,10 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
                 let key = if ty == "AWS::Serverless::LayerVersion" { "ContentUri" } else { "Content" };
                 match p.get(key).and_then(Node::as_scalar_str) {
                     Some(uri) => {
-                        out.layers.insert(physical.clone(), Layer { name: id.clone(), content_uri: uri.trim_start_matches("./").trim_end_matches('/').to_string() });
+                        out.layers.insert(
+                            physical.clone(),
+                            Layer { name: id.clone(), content_uri: uri.trim_start_matches("./").trim_end_matches('/').to_string() },
+                        );
                     }
                     None => sink.warn(format!("layer {id} has no local {key} directory; functions using it get no /opt content")),
                 }
@@ -270,7 +305,12 @@ fn unique_names(resolved: &[(String, String, String, Node)], out: &Outputs, sink
         let mut seen: BTreeMap<&String, &String> = BTreeMap::new();
         for (id, name) in names {
             if let Some(first) = seen.insert(name, id) {
-                sink.error(line_of(id), &format!("Resources.{id}.Properties.{key}"), format!("{kind} name `{name}` is also used by {first}"), Some("give each one its own name"));
+                sink.error(
+                    line_of(id),
+                    &format!("Resources.{id}.Properties.{key}"),
+                    format!("{kind} name `{name}` is also used by {first}"),
+                    Some("give each one its own name"),
+                );
             }
         }
     };

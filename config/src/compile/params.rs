@@ -10,9 +10,7 @@ use crate::intrinsics::ParamValue;
 use crate::yaml::Node;
 use std::collections::BTreeMap;
 
-const USED: &[&str] = &[
-    "Type", "Default", "AllowedValues", "AllowedPattern", "MinLength", "MaxLength", "MinValue", "MaxValue",
-];
+const USED: &[&str] = &["Type", "Default", "AllowedValues", "AllowedPattern", "MinLength", "MaxLength", "MinValue", "MaxValue"];
 const IGNORED: &[&str] = &["Description", "NoEcho", "ConstraintDescription"];
 
 /// Resolves every parameter. Overrides naming no parameter are warned about.
@@ -22,7 +20,12 @@ pub(crate) fn resolve(section: Option<&Node>, overrides: &BTreeMap<String, Strin
     for (name, decl) in entries {
         let path = format!("Parameters.{name}");
         if decl.as_map().is_none() {
-            sink.error(Some(decl.line), &path, format!("expected a mapping, found {}", decl.kind()), Some("a parameter looks like `Stage: {Type: String, Default: dev}`"));
+            sink.error(
+                Some(decl.line),
+                &path,
+                format!("expected a mapping, found {}", decl.kind()),
+                Some("a parameter looks like `Stage: {Type: String, Default: dev}`"),
+            );
             continue;
         }
         let props = Props::new(decl, &path);
@@ -33,7 +36,12 @@ pub(crate) fn resolve(section: Option<&Node>, overrides: &BTreeMap<String, Strin
             None => props.string("Default", sink),
         };
         let Some(raw) = raw else {
-            sink.error(Some(decl.line), &path, format!("parameter `{name}` has no Default and no value was given"), Some(&format!("set it in generator.yml under `parameters: {{{name}: ...}}` or pass --parameter {name}=VALUE")));
+            sink.error(
+                Some(decl.line),
+                &path,
+                format!("parameter `{name}` has no Default and no value was given"),
+                Some(&format!("set it in generator.yml under `parameters: {{{name}: ...}}` or pass --parameter {name}=VALUE")),
+            );
             continue;
         };
         if let Some(v) = check(name, &ty, &raw, &props, sink) {

@@ -104,7 +104,12 @@ impl<'a> Props<'a> {
             .filter_map(|(i, item)| {
                 let s = item.as_scalar_str();
                 if s.is_none() {
-                    sink.error(Some(item.line), &format!("{}[{i}]", self.at(key)), format!("expected a string, found {}", item.kind()), None);
+                    sink.error(
+                        Some(item.line),
+                        &format!("{}[{i}]", self.at(key)),
+                        format!("expected a string, found {}", item.kind()),
+                        None,
+                    );
                 }
                 s
             })

@@ -10,20 +10,49 @@ use crate::model::{AttributeDefinition, BucketCorsRule, BucketSpec, Index, KeyEl
 use std::collections::BTreeSet;
 
 const TABLE_USED: &[&str] = &[
-    "TableName", "KeySchema", "AttributeDefinitions", "BillingMode", "ProvisionedThroughput", "GlobalSecondaryIndexes",
-    "LocalSecondaryIndexes", "TimeToLiveSpecification", "StreamSpecification",
+    "TableName",
+    "KeySchema",
+    "AttributeDefinitions",
+    "BillingMode",
+    "ProvisionedThroughput",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+    "TimeToLiveSpecification",
+    "StreamSpecification",
 ];
 const TABLE_IGNORED: &[&str] = &[
-    "SSESpecification", "PointInTimeRecoverySpecification", "Tags", "DeletionProtectionEnabled", "TableClass",
-    "ContributorInsightsSpecification", "KinesisStreamSpecification", "ImportSourceSpecification", "ResourcePolicy",
-    "OnDemandThroughput", "WarmThroughput",
+    "SSESpecification",
+    "PointInTimeRecoverySpecification",
+    "Tags",
+    "DeletionProtectionEnabled",
+    "TableClass",
+    "ContributorInsightsSpecification",
+    "KinesisStreamSpecification",
+    "ImportSourceSpecification",
+    "ResourcePolicy",
+    "OnDemandThroughput",
+    "WarmThroughput",
 ];
 const BUCKET_USED: &[&str] = &["BucketName", "VersioningConfiguration", "CorsConfiguration"];
 const BUCKET_IGNORED: &[&str] = &[
-    "AccelerateConfiguration", "AccessControl", "AnalyticsConfigurations", "BucketEncryption", "IntelligentTieringConfigurations",
-    "InventoryConfigurations", "LifecycleConfiguration", "LoggingConfiguration", "MetricsConfigurations",
-    "NotificationConfiguration", "ObjectLockConfiguration", "ObjectLockEnabled", "OwnershipControls",
-    "PublicAccessBlockConfiguration", "ReplicationConfiguration", "Tags", "WebsiteConfiguration", "MetadataTableConfiguration",
+    "AccelerateConfiguration",
+    "AccessControl",
+    "AnalyticsConfigurations",
+    "BucketEncryption",
+    "IntelligentTieringConfigurations",
+    "InventoryConfigurations",
+    "LifecycleConfiguration",
+    "LoggingConfiguration",
+    "MetricsConfigurations",
+    "NotificationConfiguration",
+    "ObjectLockConfiguration",
+    "ObjectLockEnabled",
+    "OwnershipControls",
+    "PublicAccessBlockConfiguration",
+    "ReplicationConfiguration",
+    "Tags",
+    "WebsiteConfiguration",
+    "MetadataTableConfiguration",
 ];
 
 /// `AWS::DynamoDB::Table`.
@@ -36,7 +65,9 @@ pub(crate) fn table(id: &str, name: &str, p: Props, sink: &mut Sink) -> Option<T
         let (Some(attribute_name), Some(attribute_type)) = (
             ap.required("AttributeName", &what, "each attribute has AttributeName and AttributeType", sink),
             ap.required("AttributeType", &what, "AttributeType is S, N or B", sink),
-        ) else { continue };
+        ) else {
+            continue;
+        };
         if !matches!(attribute_type.as_str(), "S" | "N" | "B") {
             sink.error(Some(a.line), &ap.at("AttributeType"), format!("AttributeType `{attribute_type}` must be S, N or B"), None);
             continue;
@@ -52,12 +83,22 @@ pub(crate) fn table(id: &str, name: &str, p: Props, sink: &mut Sink) -> Option<T
     let key_schema = key_schema(&p, "KeySchema", &defined, &mut used, sink)?;
     let billing_mode = p.string("BillingMode", sink).unwrap_or_else(|| "PROVISIONED".into());
     if !matches!(billing_mode.as_str(), "PROVISIONED" | "PAY_PER_REQUEST") {
-        sink.error(Some(p.node.line), &p.at("BillingMode"), format!("BillingMode `{billing_mode}` must be PROVISIONED or PAY_PER_REQUEST"), None);
+        sink.error(
+            Some(p.node.line),
+            &p.at("BillingMode"),
+            format!("BillingMode `{billing_mode}` must be PROVISIONED or PAY_PER_REQUEST"),
+            None,
+        );
     }
     let provisioned = billing_mode == "PROVISIONED";
     let throughput = throughput(&p, sink);
     if provisioned && throughput.is_none() {
-        sink.error(Some(p.node.line), &p.at("ProvisionedThroughput"), format!("{what} is PROVISIONED but has no ProvisionedThroughput"), Some("add ProvisionedThroughput, or set BillingMode: PAY_PER_REQUEST"));
+        sink.error(
+            Some(p.node.line),
+            &p.at("ProvisionedThroughput"),
+            format!("{what} is PROVISIONED but has no ProvisionedThroughput"),
+            Some("add ProvisionedThroughput, or set BillingMode: PAY_PER_REQUEST"),
+        );
     }
     let mut names = BTreeSet::new();
     let mut gsis = vec![];
@@ -70,14 +111,24 @@ pub(crate) fn table(id: &str, name: &str, p: Props, sink: &mut Sink) -> Option<T
     for (path, n) in p.maps("LocalSecondaryIndexes", sink) {
         if let Some(ix) = index(Props::new(n, &path), &defined, &mut used, &mut names, false, sink) {
             if ix.key_schema.first() != key_schema.first() || ix.key_schema.len() != 2 {
-                sink.error(Some(n.line), &path, format!("local index `{}` must have the table's HASH key and a RANGE key", ix.index_name), None);
+                sink.error(
+                    Some(n.line),
+                    &path,
+                    format!("local index `{}` must have the table's HASH key and a RANGE key", ix.index_name),
+                    None,
+                );
                 continue;
             }
             lsis.push(ix);
         }
     }
     for a in defined.difference(&used) {
-        sink.error(Some(p.node.line), &p.at("AttributeDefinitions"), format!("attribute `{a}` is defined but used by no key schema or index"), Some("DynamoDB rejects unused attribute definitions; remove it (non-key attributes need no definition)"));
+        sink.error(
+            Some(p.node.line),
+            &p.at("AttributeDefinitions"),
+            format!("attribute `{a}` is defined but used by no key schema or index"),
+            Some("DynamoDB rejects unused attribute definitions; remove it (non-key attributes need no definition)"),
+        );
     }
     let ttl_attribute = p.map("TimeToLiveSpecification", sink).and_then(|t| {
         let path = p.at("TimeToLiveSpecification");
@@ -90,7 +141,12 @@ pub(crate) fn table(id: &str, name: &str, p: Props, sink: &mut Sink) -> Option<T
         let path = p.at("StreamSpecification");
         let v = Props::new(s, &path).string("StreamViewType", sink)?;
         if !matches!(v.as_str(), "KEYS_ONLY" | "NEW_IMAGE" | "OLD_IMAGE" | "NEW_AND_OLD_IMAGES") {
-            sink.error(Some(s.line), &format!("{path}.StreamViewType"), format!("StreamViewType `{v}` must be KEYS_ONLY, NEW_IMAGE, OLD_IMAGE or NEW_AND_OLD_IMAGES"), None);
+            sink.error(
+                Some(s.line),
+                &format!("{path}.StreamViewType"),
+                format!("StreamViewType `{v}` must be KEYS_ONLY, NEW_IMAGE, OLD_IMAGE or NEW_AND_OLD_IMAGES"),
+                None,
+            );
             return None;
         }
         Some(v)
@@ -116,16 +172,28 @@ fn key_schema(p: &Props, key: &str, defined: &BTreeSet<String>, used: &mut BTree
         let (Some(attribute_name), Some(key_type)) = (
             ep.required("AttributeName", "key schema element", "each element has AttributeName and KeyType", sink),
             ep.required("KeyType", "key schema element", "KeyType is HASH or RANGE", sink),
-        ) else { return None };
+        ) else {
+            return None;
+        };
         if !defined.contains(&attribute_name) {
-            sink.error(Some(e.line), &ep.at("AttributeName"), format!("key attribute `{attribute_name}` is not in AttributeDefinitions"), Some("add it to AttributeDefinitions with its type (S, N or B)"));
+            sink.error(
+                Some(e.line),
+                &ep.at("AttributeName"),
+                format!("key attribute `{attribute_name}` is not in AttributeDefinitions"),
+                Some("add it to AttributeDefinitions with its type (S, N or B)"),
+            );
         }
         used.insert(attribute_name.clone());
         out.push(KeyElement { attribute_name, key_type });
     }
     let types: Vec<&str> = out.iter().map(|k| k.key_type.as_str()).collect();
     if types != ["HASH"] && types != ["HASH", "RANGE"] {
-        sink.error(Some(p.node.line), &p.at(key), format!("{key} must be one HASH key, optionally followed by one RANGE key; found {types:?}"), None);
+        sink.error(
+            Some(p.node.line),
+            &p.at(key),
+            format!("{key} must be one HASH key, optionally followed by one RANGE key; found {types:?}"),
+            None,
+        );
         return None;
     }
     Some(out)
@@ -141,7 +209,14 @@ fn throughput(p: &Props, sink: &mut Sink) -> Option<Throughput> {
     })
 }
 
-fn index(p: Props, defined: &BTreeSet<String>, used: &mut BTreeSet<String>, names: &mut BTreeSet<String>, provisioned: bool, sink: &mut Sink) -> Option<Index> {
+fn index(
+    p: Props,
+    defined: &BTreeSet<String>,
+    used: &mut BTreeSet<String>,
+    names: &mut BTreeSet<String>,
+    provisioned: bool,
+    sink: &mut Sink,
+) -> Option<Index> {
     let index_name = p.required("IndexName", "index", "each index has an IndexName", sink)?;
     if !names.insert(index_name.clone()) {
         sink.error(Some(p.node.line), &p.at("IndexName"), format!("index name `{index_name}` is used twice"), None);
@@ -152,16 +227,27 @@ fn index(p: Props, defined: &BTreeSet<String>, used: &mut BTreeSet<String>, name
     let projection = p.map("Projection", sink).map(|n| Props::new(n, &ppath));
     let projection_type = projection.and_then(|pr| pr.string("ProjectionType", sink)).unwrap_or_else(|| "ALL".into());
     if !matches!(projection_type.as_str(), "ALL" | "KEYS_ONLY" | "INCLUDE") {
-        sink.error(Some(p.node.line), &format!("{ppath}.ProjectionType"), format!("ProjectionType `{projection_type}` must be ALL, KEYS_ONLY or INCLUDE"), None);
+        sink.error(
+            Some(p.node.line),
+            &format!("{ppath}.ProjectionType"),
+            format!("ProjectionType `{projection_type}` must be ALL, KEYS_ONLY or INCLUDE"),
+            None,
+        );
     }
     let non_key_attributes = projection.map(|pr| pr.strings("NonKeyAttributes", sink)).unwrap_or_default();
-    let provisioned_throughput = if provisioned { throughput(&p, sink).or(Some(Throughput { read_capacity_units: 5, write_capacity_units: 5 })) } else { None };
+    let provisioned_throughput =
+        if provisioned { throughput(&p, sink).or(Some(Throughput { read_capacity_units: 5, write_capacity_units: 5 })) } else { None };
     Some(Index { index_name, key_schema, projection_type, non_key_attributes, provisioned_throughput })
 }
 
 /// `AWS::Serverless::SimpleTable`: one primary key, PAY_PER_REQUEST unless throughput is given.
 pub(crate) fn simple_table(name: &str, p: Props, sink: &mut Sink) -> Option<TableSpec> {
-    p.check_keys(&["TableName", "PrimaryKey", "ProvisionedThroughput"], &["SSESpecification", "Tags", "PointInTimeRecoverySpecification"], "AWS::Serverless::SimpleTable", sink);
+    p.check_keys(
+        &["TableName", "PrimaryKey", "ProvisionedThroughput"],
+        &["SSESpecification", "Tags", "PointInTimeRecoverySpecification"],
+        "AWS::Serverless::SimpleTable",
+        sink,
+    );
     let kpath = p.at("PrimaryKey");
     let key = p.map("PrimaryKey", sink).map(|n| Props::new(n, &kpath));
     let key_name = key.and_then(|k| k.string("Name", sink)).unwrap_or_else(|| "id".into());
@@ -171,7 +257,12 @@ pub(crate) fn simple_table(name: &str, p: Props, sink: &mut Sink) -> Option<Tabl
         "Number" => "N",
         "Binary" => "B",
         other => {
-            sink.error(Some(p.node.line), &format!("{kpath}.Type"), format!("PrimaryKey Type `{other}` must be String, Number or Binary"), None);
+            sink.error(
+                Some(p.node.line),
+                &format!("{kpath}.Type"),
+                format!("PrimaryKey Type `{other}` must be String, Number or Binary"),
+                None,
+            );
             return None;
         }
     };
@@ -194,7 +285,12 @@ pub(crate) fn bucket(name: &str, p: Props, sink: &mut Sink) -> Option<BucketSpec
     p.check_keys(BUCKET_USED, BUCKET_IGNORED, "AWS::S3::Bucket", sink);
     if let Err(why) = check_bucket_name(name) {
         let line = p.get("BucketName").map_or(p.node.line, |n| n.line);
-        sink.error(Some(line), &p.at("BucketName"), format!("bucket name `{name}` {why}"), Some("S3 bucket names are 3-63 characters of a-z, 0-9, `.` and `-`, starting and ending with a letter or digit"));
+        sink.error(
+            Some(line),
+            &p.at("BucketName"),
+            format!("bucket name `{name}` {why}"),
+            Some("S3 bucket names are 3-63 characters of a-z, 0-9, `.` and `-`, starting and ending with a letter or digit"),
+        );
         return None;
     }
     let versioning = p.map("VersioningConfiguration", sink).is_some_and(|v| {
@@ -206,10 +302,20 @@ pub(crate) fn bucket(name: &str, p: Props, sink: &mut Sink) -> Option<BucketSpec
         let path = p.at("CorsConfiguration");
         for (rpath, r) in Props::new(c, &path).maps("CorsRules", sink) {
             let rp = Props::new(r, &rpath);
-            rp.check_keys(&["AllowedMethods", "AllowedOrigins", "AllowedHeaders", "ExposedHeaders", "MaxAge"], &["Id"], "S3 CorsRule", sink);
+            rp.check_keys(
+                &["AllowedMethods", "AllowedOrigins", "AllowedHeaders", "ExposedHeaders", "MaxAge"],
+                &["Id"],
+                "S3 CorsRule",
+                sink,
+            );
             let allowed_methods = rp.strings("AllowedMethods", sink);
             if let Some(bad) = allowed_methods.iter().find(|m| !matches!(m.as_str(), "GET" | "PUT" | "POST" | "DELETE" | "HEAD")) {
-                sink.error(Some(r.line), &rp.at("AllowedMethods"), format!("`{bad}` is not an S3 CORS method"), Some("use GET, PUT, POST, DELETE or HEAD"));
+                sink.error(
+                    Some(r.line),
+                    &rp.at("AllowedMethods"),
+                    format!("`{bad}` is not an S3 CORS method"),
+                    Some("use GET, PUT, POST, DELETE or HEAD"),
+                );
             }
             cors_rules.push(BucketCorsRule {
                 allowed_methods,

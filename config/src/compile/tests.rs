@@ -178,7 +178,12 @@ Resources:
     let p = fx.compile_with(t, &[("Stage", "prod")]).unwrap();
     assert_eq!(p.functions.functions["A"].environment["S"], "prod");
     assert_eq!(p.functions.functions["A"].memory_size, 256);
-    for (k, v, needle) in [("Stage", "qa", "not one of the AllowedValues"), ("Size", "4096", "outside MinValue"), ("Name", "ABC", "does not match AllowedPattern"), ("Size", "big", "not a number")] {
+    for (k, v, needle) in [
+        ("Stage", "qa", "not one of the AllowedValues"),
+        ("Size", "4096", "outside MinValue"),
+        ("Name", "ABC", "does not match AllowedPattern"),
+        ("Size", "big", "not a number"),
+    ] {
         let e = fx.compile_with(t, &[(k, v)]).unwrap_err();
         assert!(e.diagnostics()[0].message.contains(needle), "{k}={v}: {e}");
         assert_eq!(e.diagnostics()[0].path, format!("Parameters.{k}"));
@@ -306,7 +311,10 @@ Resources:
         )
         .unwrap();
     let api = &p.routing.apis["Http"];
-    assert_eq!(api.authorizers["Jwt"], Authorizer::Jwt { issuer: Some("https://issuer.local".into()), audience: vec!["app".into()], header: "Authorization".into() });
+    assert_eq!(
+        api.authorizers["Jwt"],
+        Authorizer::Jwt { issuer: Some("https://issuer.local".into()), audience: vec!["app".into()], header: "Authorization".into() }
+    );
     assert_eq!(api.cors.as_ref().unwrap().max_age, Some(600));
     let r = &p.routing.routes[0];
     assert_eq!((r.authorizer.as_deref(), r.payload_version.as_str()), (Some("Jwt"), "1.0"));
@@ -451,7 +459,9 @@ fn yaml_syntax_errors_have_the_file_and_line() {
 
 #[test]
 fn missing_handler_is_located_and_hinted() {
-    let e = Fixture::new().errors("Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/a\n      Runtime: python3.11\n");
+    let e = Fixture::new().errors(
+        "Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/a\n      Runtime: python3.11\n",
+    );
     assert_eq!(e[0].path, "Resources.A.Properties.Handler");
     assert_eq!(e[0].line, Some(5));
     assert!(e[0].message.contains("missing `Handler`"));
@@ -519,7 +529,9 @@ fn unknown_intrinsic_in_a_resource_is_an_error_with_its_line() {
 #[test]
 fn code_uri_problems_are_errors() {
     let fx = Fixture::new();
-    let t = |uri: &str| format!("Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: {uri}, Handler: app.handler, Runtime: python3.11}}\n");
+    let t = |uri: &str| {
+        format!("Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: {uri}, Handler: app.handler, Runtime: python3.11}}\n")
+    };
     assert!(fx.errors(&t("src/missing"))[0].message.contains("does not exist"));
     assert!(fx.errors(&t("s3://bucket/code.zip"))[0].message.contains("in S3"));
     assert!(fx.errors(&t("src/a/app.py"))[0].message.contains("is not a directory"));
@@ -539,7 +551,13 @@ Resources:
 ",
     );
     let all = e.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("\n");
-    for needle in ["901 is out of range 1..=900", "64 is out of range 128..=10240", "`AWS_REGION` is reserved by Lambda", "`1BAD` is not a valid", "function name `same` is also used by A"] {
+    for needle in [
+        "901 is out of range 1..=900",
+        "64 is out of range 128..=10240",
+        "`AWS_REGION` is reserved by Lambda",
+        "`1BAD` is not a valid",
+        "function name `same` is also used by A",
+    ] {
         assert!(all.contains(needle), "missing {needle:?} in\n{all}");
     }
 }
@@ -570,7 +588,10 @@ Resources:
         assert!(all.contains(needle), "missing {needle:?} in\n{all}");
     }
     // A RestApiId naming nothing fails when intrinsics are resolved.
-    let e = Fixture::new().errors(&FN.replace("Runtime: python3.11", "Runtime: python3.11\n      Events: {H: {Type: Api, Properties: {Path: /b, Method: get, RestApiId: !Ref Elsewhere}}}"));
+    let e = Fixture::new().errors(&FN.replace(
+        "Runtime: python3.11",
+        "Runtime: python3.11\n      Events: {H: {Type: Api, Properties: {Path: /b, Method: get, RestApiId: !Ref Elsewhere}}}",
+    ));
     assert!(e[0].message.contains("Ref to `Elsewhere`"), "{e:?}");
 }
 

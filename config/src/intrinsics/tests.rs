@@ -2,12 +2,7 @@ use super::*;
 use crate::yaml::parse;
 
 fn ctx() -> Context {
-    let mut c = Context {
-        region: "eu-west-1".into(),
-        account: "123456789012".into(),
-        stack: "demo".into(),
-        ..Context::default()
-    };
+    let mut c = Context { region: "eu-west-1".into(), account: "123456789012".into(), stack: "demo".into(), ..Context::default() };
     c.params.insert("Stage".into(), ParamValue::Scalar("dev".into()));
     c.params.insert("Zones".into(), ParamValue::List(vec!["a".into(), "b".into()]));
     c.resources.insert("Items".into(), ResourceRef { kind: "AWS::DynamoDB::Table".into(), physical: "items-dev".into() });

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every test esb has, as CI runs it: formatting, lints, unit, property, golden and CLI tests.
+source "$(dirname "$0")/lib.sh"
+"$ROOT/scripts/setup.sh"
+cd "$ROOT"
+
+step "Formatting"
+cargo fmt --all --check
+
+step "Lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Tests"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line with the totals over every test binary (cargo prints one line per binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "\n%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"
