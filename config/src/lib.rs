@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - [`yaml`]: YAML -> [`yaml::Node`] keeping CloudFormation tags and line numbers.
-//! - [`intrinsics`]: `Ref`, `Fn::Sub`, `Fn::GetAtt`, ... and Conditions.
+//! - [`intrinsics`], [`conditions`]: `Ref`, `Fn::Sub`, `Fn::GetAtt`, ... and the Conditions section.
 //! - [`compile`]: the template -> [`compile::Project`]; every error collected, located and hinted.
 //! - [`model`]: the generated files' types (`functions.yml`, `routing.yml`, `resources.yml`).
 //! - [`routes`]: API Gateway path templates and methods.
@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod compile;
+pub mod conditions;
 pub mod discover;
 pub mod dockerfile;
 pub mod error;

@@ -4,7 +4,7 @@
 //! normalisation, the implicit `ServerlessRestApi`/`ServerlessHttpApi`, route validation, duplicate
 //! detection and the final route order. Must not: match requests (the gateway does, from routing.yml).
 
-use super::functions::EventDecl;
+use super::events::EventDecl;
 use super::props::Props;
 use crate::error::Sink;
 use crate::model::{ApiKind, ApiSpec, Authorizer, Cors, Route};

@@ -1,14 +1,14 @@
-//! `AWS::Serverless::Function`: properties -> [`FunctionSpec`], events -> [`EventDecl`]s.
+//! `AWS::Serverless::Function`: properties -> [`FunctionSpec`] (events are read by `events`).
 //!
 //! Owns: Lambda's property rules (Timeout, MemorySize, reserved env names, concurrency), the runtime ->
-//! base image mapping, CodeUri/InlineCode, local layers and Schedule events. HTTP events are returned
-//! as declarations for `apis` to turn into routes. Must not: decide routing or image tags.
+//! base image mapping, CodeUri/InlineCode and local layers. Must not: decide routing.
 
+use super::events::EventDecl;
 use super::props::Props;
 use super::Settings;
 use crate::error::Sink;
-use crate::model::{BaseImage, Code, FunctionSpec, Layer, Schedule};
-use crate::yaml::{Node, Value};
+use crate::model::{BaseImage, Code, FunctionSpec, Layer};
+use crate::yaml::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -95,28 +95,6 @@ const RESERVED_ENV: &[&str] = &[
     "LAMBDA_TASK_ROOT",
     "LAMBDA_RUNTIME_DIR",
 ];
-
-/// An HTTP event, before routing.
-#[derive(Debug, Clone)]
-pub(crate) struct EventDecl {
-    pub function: String,
-    pub name: String,
-    pub kind: crate::model::ApiKind,
-    /// `None` for an HttpApi event without Path/Method (the `$default` route).
-    pub path: Option<String>,
-    pub method: Option<String>,
-    /// Explicit `RestApiId` / `ApiId`, resolved.
-    pub api: Option<String>,
-    pub authorizer: Option<String>,
-    pub api_key_required: Option<bool>,
-    pub payload_version: Option<String>,
-    pub yaml_path: String,
-    /// Line of the event (for API/auth errors).
-    pub line: usize,
-    /// Lines of the Path and Method values.
-    pub path_line: usize,
-    pub method_line: usize,
-}
 
 /// Maps a Lambda runtime to the base image esb builds it on.
 pub fn base_for_runtime(runtime: &str) -> Option<BaseImage> {
@@ -210,7 +188,7 @@ pub(crate) fn compile(
             None => sink.warn(format!("{what}: layer `{layer}` is not a local AWS::Serverless::LayerVersion; ignored")),
         }
     }
-    let (schedules, http) = events(id, &props, sink);
+    let (schedules, http) = super::events::compile(id, &props, sink);
     let image = format!("esb-{}/{}:{}", docker_name(&settings.project), docker_name(id), settings.tag);
     let spec = FunctionSpec {
         function_name: physical.to_string(),
@@ -354,170 +332,4 @@ fn environment(props: &Props, sink: &mut Sink) -> BTreeMap<String, String> {
         }
     }
     out
-}
-
-fn events(id: &str, props: &Props, sink: &mut Sink) -> (Vec<Schedule>, Vec<EventDecl>) {
-    let (mut schedules, mut http) = (vec![], vec![]);
-    let Some(events) = props.map("Events", sink) else { return (schedules, http) };
-    let base = props.at("Events");
-    for (name, event) in events.as_map().unwrap_or_default() {
-        let epath = format!("{base}.{name}");
-        if event.as_map().is_none() {
-            sink.error(Some(event.line), &epath, format!("expected a mapping, found {}", event.kind()), None);
-            continue;
-        }
-        let ev = Props::new(event, &epath);
-        let Some(ty) = ev.required("Type", &format!("event {name}"), "set Type: Api, HttpApi or Schedule", sink) else { continue };
-        let empty = Node::new(Value::Map(vec![]), event.line);
-        let ppath = format!("{epath}.Properties");
-        let p = Props::new(ev.map("Properties", sink).unwrap_or(&empty), &ppath);
-        match ty.as_str() {
-            "Api" | "HttpApi" => {
-                let kind = if ty == "Api" { crate::model::ApiKind::Rest } else { crate::model::ApiKind::Http };
-                if kind == crate::model::ApiKind::Rest {
-                    p.check_keys(
-                        &["Path", "Method", "RestApiId", "Auth"],
-                        &["RequestParameters", "RequestModel", "TimeoutInMillis"],
-                        "Api event",
-                        sink,
-                    );
-                } else {
-                    p.check_keys(
-                        &["Path", "Method", "ApiId", "Auth", "PayloadFormatVersion"],
-                        &["TimeoutInMillis", "RouteSettings"],
-                        "HttpApi event",
-                        sink,
-                    );
-                }
-                let (path, method) = if kind == crate::model::ApiKind::Rest {
-                    (
-                        p.required("Path", &format!("Api event {name}"), "e.g. `Path: /items/{id}`", sink),
-                        p.required("Method", &format!("Api event {name}"), "e.g. `Method: get`", sink),
-                    )
-                } else {
-                    (p.string("Path", sink), p.string("Method", sink))
-                };
-                let auth = p.map("Auth", sink);
-                let apath = p.at("Auth");
-                let auth = auth.map(|a| Props::new(a, &apath));
-                let payload_version = p.string("PayloadFormatVersion", sink);
-                if let Some(v) = &payload_version {
-                    if v != "1.0" && v != "2.0" {
-                        sink.error(
-                            Some(event.line),
-                            &p.at("PayloadFormatVersion"),
-                            format!("PayloadFormatVersion `{v}` must be 1.0 or 2.0"),
-                            None,
-                        );
-                    }
-                }
-                http.push(EventDecl {
-                    function: id.to_string(),
-                    name: name.clone(),
-                    kind,
-                    path,
-                    method,
-                    api: p.string(if ty == "Api" { "RestApiId" } else { "ApiId" }, sink),
-                    authorizer: auth.and_then(|a| a.string("Authorizer", sink)),
-                    api_key_required: auth.and_then(|a| a.bool("ApiKeyRequired", sink)),
-                    payload_version,
-                    yaml_path: ppath.clone(),
-                    line: event.line,
-                    path_line: p.get("Path").map_or(event.line, |n| n.line),
-                    method_line: p.get("Method").map_or(event.line, |n| n.line),
-                });
-            }
-            "Schedule" | "ScheduleV2" => {
-                p.check_keys(
-                    &["Schedule", "ScheduleExpression", "Input", "Enabled", "State"],
-                    &[
-                        "Name",
-                        "Description",
-                        "DeadLetterConfig",
-                        "RetryPolicy",
-                        "Target",
-                        "ScheduleExpressionTimezone",
-                        "FlexibleTimeWindow",
-                        "GroupName",
-                        "StartDate",
-                        "EndDate",
-                        "KmsKeyArn",
-                        "OmitName",
-                        "PermissionsBoundary",
-                        "RoleArn",
-                    ],
-                    "Schedule event",
-                    sink,
-                );
-                let key = if ty == "Schedule" { "Schedule" } else { "ScheduleExpression" };
-                let Some(expression) = p.required(key, &format!("Schedule event {name}"), "e.g. `Schedule: rate(5 minutes)`", sink) else {
-                    continue;
-                };
-                if let Err(why) = check_schedule(&expression) {
-                    sink.error(
-                        p.get(key).map(|n| n.line),
-                        &p.at(key),
-                        format!("schedule `{expression}`: {why}"),
-                        Some("use rate(N minutes|hours|days) or cron(min hour day-of-month month day-of-week year)"),
-                    );
-                    continue;
-                }
-                let input = p.string("Input", sink);
-                if let Some(i) = &input {
-                    if serde_json::from_str::<serde_json::Value>(i).is_err() {
-                        sink.error(
-                            p.get("Input").map(|n| n.line),
-                            &p.at("Input"),
-                            "Input must be a JSON document",
-                            Some("quote it: Input: '{\"key\": \"value\"}'"),
-                        );
-                    }
-                }
-                let enabled = p.bool("Enabled", sink).unwrap_or(true) && p.string("State", sink).is_none_or(|s| s != "DISABLED");
-                schedules.push(Schedule { name: name.clone(), expression, input, enabled });
-            }
-            other => sink.warn(format!("event type {other} (function {id}, event {name}) is not supported yet; ignored")),
-        }
-    }
-    (schedules, http)
-}
-
-/// Validates an EventBridge schedule expression.
-pub fn check_schedule(expr: &str) -> Result<(), String> {
-    if let Some(inner) = expr.strip_prefix("rate(").and_then(|s| s.strip_suffix(')')) {
-        let mut parts = inner.split_whitespace();
-        let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err("a rate needs a value and a unit".into());
-        };
-        let n: u64 = n.parse().map_err(|_| format!("`{n}` is not a positive whole number"))?;
-        if n == 0 {
-            return Err("the rate value must be at least 1".into());
-        }
-        let ok = matches!(unit, "minute" | "minutes" | "hour" | "hours" | "day" | "days");
-        if !ok {
-            return Err(format!("unknown unit `{unit}`"));
-        }
-        if (n == 1) == unit.ends_with('s') {
-            return Err(format!("write `{n} {}`", if n == 1 { unit.trim_end_matches('s').to_string() } else { format!("{unit}s") }));
-        }
-        return Ok(());
-    }
-    if let Some(inner) = expr.strip_prefix("cron(").and_then(|s| s.strip_suffix(')')) {
-        let fields: Vec<&str> = inner.split_whitespace().collect();
-        if fields.len() != 6 {
-            return Err(format!("a cron expression has 6 fields, found {}", fields.len()));
-        }
-        if fields[2] != "?" && fields[4] != "?" {
-            return Err("one of day-of-month and day-of-week must be `?`".into());
-        }
-        let allowed = |f: &str| f.chars().all(|c| c.is_ascii_alphanumeric() || ",-*/?LW#".contains(c));
-        if let Some(bad) = fields.iter().find(|f| !allowed(f)) {
-            return Err(format!("field `{bad}` has characters cron does not allow"));
-        }
-        return Ok(());
-    }
-    if expr.starts_with("at(") {
-        return Err("one-time at() schedules are not supported".into());
-    }
-    Err("not a rate() or cron() expression".into())
 }

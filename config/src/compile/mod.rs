@@ -10,13 +10,15 @@
 //! resource's *explicit* name therefore sees its default; real templates do not do that.
 
 mod apis;
+mod events;
 mod functions;
 mod globals;
 mod params;
 mod props;
 mod storage;
 
-pub use functions::{base_for_runtime, check_schedule, PROVIDED_RUNTIMES, PYTHON_BUILT, PYTHON_RUNTIMES};
+pub use events::check_schedule;
+pub use functions::{base_for_runtime, PROVIDED_RUNTIMES, PYTHON_BUILT, PYTHON_RUNTIMES};
 pub use params::{declared as declared_parameters, ParamInfo};
 pub use storage::check_bucket_name;
 
