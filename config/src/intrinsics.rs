@@ -107,38 +107,37 @@ impl Context {
         }
         match &node.value {
             Value::Seq(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                let mut failed = false;
-                for (i, item) in items.iter().enumerate() {
-                    match self.resolve(item, &format!("{path}[{i}]"), sink) {
-                        Ok(Some(v)) => out.push(v),
-                        Ok(None) => {}
-                        Err(Failed) => failed = true,
-                    }
-                }
-                if failed {
-                    Err(Failed)
-                } else {
-                    Ok(Some(Node::new(Value::Seq(out), node.line)))
-                }
+                let children = items.iter().enumerate().map(|(i, n)| ((), format!("{path}[{i}]"), n));
+                let out = self.resolve_children(children, sink)?;
+                Ok(Some(Node::new(Value::Seq(out.into_iter().map(|(_, n)| n).collect()), node.line)))
             }
             Value::Map(entries) => {
-                let mut out = Vec::with_capacity(entries.len());
-                let mut failed = false;
-                for (k, v) in entries {
-                    match self.resolve(v, &join_path(path, k), sink) {
-                        Ok(Some(v)) => out.push((k.clone(), v)),
-                        Ok(None) => {}
-                        Err(Failed) => failed = true,
-                    }
-                }
-                if failed {
-                    Err(Failed)
-                } else {
-                    Ok(Some(Node::new(Value::Map(out), node.line)))
-                }
+                let children = entries.iter().map(|(k, v)| (k.clone(), join_path(path, k), v));
+                Ok(Some(Node::new(Value::Map(self.resolve_children(children, sink)?), node.line)))
             }
             _ => Ok(Some(Node::new(node.value.clone(), node.line))),
+        }
+    }
+
+    /// Resolves every child (so every error is reported), dropping `AWS::NoValue` ones; fails if any failed.
+    fn resolve_children<'n, K>(
+        &self,
+        children: impl Iterator<Item = (K, String, &'n Node)>,
+        sink: &mut Sink,
+    ) -> Result<Vec<(K, Node)>, Failed> {
+        let mut out = vec![];
+        let mut failed = false;
+        for (key, path, child) in children {
+            match self.resolve(child, &path, sink) {
+                Ok(Some(v)) => out.push((key, v)),
+                Ok(None) => {}
+                Err(Failed) => failed = true,
+            }
+        }
+        if failed {
+            Err(Failed)
+        } else {
+            Ok(out)
         }
     }
 
