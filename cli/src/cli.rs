@@ -31,8 +31,43 @@ pub struct Global {
 pub enum Command {
     /// Write generator.yml (project name, image tag, output dir, parameter values) next to the template.
     Init(InitArgs),
-    /// Generate esb's configuration (functions.yml, routing.yml, resources.yml, Dockerfiles) from the template.
+    /// Generate esb's configuration from the template and build the function images.
     Build(BuildArgs),
+    /// Run a function once in a fresh container and print its result and logs.
+    Invoke(InvokeArgs),
+    /// List or export the images esb uses.
+    #[command(subcommand)]
+    Images(ImagesCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// The function: logical id (HelloFunction) or FunctionName.
+    pub function: String,
+    /// The event: a JSON file, or `-` for stdin (default: `{}`).
+    #[arg(short, long, value_name = "FILE")]
+    pub event: Option<String>,
+    /// Use the last built image; do not build.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Extra environment variable for this run (repeatable).
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_kv)]
+    pub env: Vec<(String, String)>,
+    /// Template parameter value, overriding generator.yml (repeatable).
+    #[arg(short, long = "parameter", value_name = "NAME=VALUE", value_parser = parse_kv)]
+    pub parameters: Vec<(String, String)>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Images esb built or uses: bases and this project's functions.
+    List,
+    /// Write tarballs of every image this project needs, for an air-gapped site.
+    Export {
+        /// Directory for the tarballs (default: the project's images dir, build/lambda-images).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -59,9 +94,17 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Print what would be generated and write nothing.
+    /// Only these functions' images (default: all).
+    pub functions: Vec<String>,
+    /// Print what would be generated and built; write and build nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Rebuild images even when nothing changed.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Generate configuration only; build no images (no Docker needed).
+    #[arg(long)]
+    pub config_only: bool,
     /// Template parameter value, overriding generator.yml (repeatable).
     #[arg(short, long = "parameter", value_name = "NAME=VALUE", value_parser = parse_kv)]
     pub parameters: Vec<(String, String)>,

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod output;
+mod progress;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -15,9 +16,12 @@ fn main() -> ExitCode {
     let out = output::Output::new(args.global.json);
     match commands::run(args, &out) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            out.error(&err);
-            ExitCode::FAILURE
-        }
+        Err(err) => match err.downcast_ref::<output::Silent>() {
+            Some(output::Silent(code)) => ExitCode::from(*code),
+            None => {
+                out.error(&err);
+                ExitCode::FAILURE
+            }
+        },
     }
 }

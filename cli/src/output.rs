@@ -16,6 +16,19 @@ pub fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
+/// A failure already reported to the user (e.g. a function error from `esb invoke`): exit with
+/// this code and print nothing more.
+#[derive(Debug)]
+pub struct Silent(pub u8);
+
+impl std::fmt::Display for Silent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Silent {}
+
 /// The printer a command writes through.
 pub struct Output {
     json: bool,

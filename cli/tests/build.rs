@@ -1,4 +1,5 @@
-//! `esb build` and `esb init` run as a user runs them: the real binary on the example project.
+//! `esb build --config-only` and `esb init` run as a user runs them: the real binary on the example
+//! project. No Docker here; image builds are tested in `e2e_images.rs`.
 
 use esb_tests::{assert_golden, example_project, tests_dir};
 use std::path::Path;
@@ -21,21 +22,21 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn build_generates_the_golden_files_of_the_example_project() {
     let project = example_project();
-    let out = esb(project.path(), &["build"]);
+    let out = esb(project.path(), &["build", "--config-only"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("5 functions, 10 routes, 1 table, 1 bucket, 1 schedule"), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("not built by this version"), "says plainly that no images were built");
+    assert!(text(&out.stdout).contains("--config-only: no images built"), "says plainly that no images were built");
     assert_golden(&project.path().join(".esb"), &tests_dir().join("golden/example"));
 }
 
 #[test]
 fn a_second_build_rewrites_nothing_and_keeps_mtimes() {
     let project = example_project();
-    assert!(esb(project.path(), &["build"]).status.success());
+    assert!(esb(project.path(), &["build", "--config-only"]).status.success());
     let file = project.path().join(".esb/config/functions.yml");
     let before = std::fs::metadata(&file).unwrap().modified().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let out = esb(project.path(), &["build"]);
+    let out = esb(project.path(), &["build", "--config-only"]);
     assert!(text(&out.stdout).contains("wrote 0, 9 unchanged"), "{}", text(&out.stdout));
     assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), before);
 }
@@ -79,7 +80,7 @@ fn json_output_is_one_document_a_machine_can_read() {
 #[test]
 fn a_broken_template_fails_clearly_and_leaves_the_previous_output_alone() {
     let project = example_project();
-    assert!(esb(project.path(), &["build"]).status.success());
+    assert!(esb(project.path(), &["build", "--config-only"]).status.success());
     let routing = project.path().join(".esb/config/routing.yml");
     let before = std::fs::read(&routing).unwrap();
     let template = project.path().join("template.yaml");
@@ -91,7 +92,7 @@ fn a_broken_template_fails_clearly_and_leaves_the_previous_output_alone() {
             "Events:\n        Get:\n          Type: Api\n          Properties:\n            Path: /private",
         );
     std::fs::write(&template, broken).unwrap();
-    let out = esb(project.path(), &["build"]);
+    let out = esb(project.path(), &["build", "--config-only"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("2 errors in the template"), "{stderr}");
@@ -105,7 +106,7 @@ fn a_broken_template_fails_clearly_and_leaves_the_previous_output_alone() {
     assert!(stderr.contains("hint:"), "{stderr}");
     assert_eq!(std::fs::read(&routing).unwrap(), before, "previous output untouched");
 
-    let out = esb(project.path(), &["build", "--json"]);
+    let out = esb(project.path(), &["build", "--config-only", "--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("errors are JSON too");
     assert_eq!(doc["diagnostics"].as_array().unwrap().len(), 2);
     assert_eq!(doc["diagnostics"][0]["line"], 119, "diagnostics come in line order");
@@ -116,7 +117,7 @@ fn a_broken_template_fails_clearly_and_leaves_the_previous_output_alone() {
 fn yaml_syntax_errors_name_the_line() {
     let project = example_project();
     std::fs::write(project.path().join("template.yaml"), "Resources:\n  A:\n    Type: [oops\n").unwrap();
-    let out = esb(project.path(), &["build"]);
+    let out = esb(project.path(), &["build", "--config-only"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("template.yaml:4: YAML syntax"), "{}", text(&out.stderr));
 }
@@ -124,7 +125,7 @@ fn yaml_syntax_errors_name_the_line() {
 #[test]
 fn no_template_anywhere_says_where_it_looked() {
     let empty = tempfile::tempdir().unwrap();
-    let out = esb(empty.path(), &["build"]);
+    let out = esb(empty.path(), &["build", "--config-only"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("no SAM template found") && stderr.contains("template.yaml") && stderr.contains("--template"), "{stderr}");

@@ -1,7 +1,7 @@
 //! `generator.yml`: the project file `esb init` writes next to the template.
 //!
 //! Owns: its schema (`app.name`, `app.tag`, `app.region`, `paths.sam_template`, `paths.output_dir`,
-//! `parameters`), reading it with located errors, and writing it without clobbering.
+//! `paths.images_dir`, `parameters`), reading it with located errors, and writing it without clobbering.
 //! Must not: compile templates.
 
 use crate::error::{ConfigError, Diagnostic, Diagnostics};
@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 pub const FILE_NAME: &str = "generator.yml";
 /// Default output directory, relative to the template.
 pub const DEFAULT_OUTPUT_DIR: &str = ".esb";
+/// Default directory of image tarballs, relative to generator.yml.
+pub const DEFAULT_IMAGES_DIR: &str = "build/lambda-images";
 /// Default function image tag.
 pub const DEFAULT_TAG: &str = "latest";
 
@@ -52,6 +54,9 @@ pub struct Paths {
     /// Where generated files go.
     #[serde(default = "default_output_dir")]
     pub output_dir: String,
+    /// Image tarballs loaded before builds (air-gapped sites).
+    #[serde(default = "default_images_dir")]
+    pub images_dir: String,
 }
 
 fn default_tag() -> String {
@@ -62,6 +67,9 @@ fn default_region() -> String {
 }
 fn default_output_dir() -> String {
     DEFAULT_OUTPUT_DIR.into()
+}
+fn default_images_dir() -> String {
+    DEFAULT_IMAGES_DIR.into()
 }
 
 /// Parameter values may be written as numbers or booleans; CloudFormation sees strings.
@@ -117,6 +125,7 @@ impl Generator {
             paths: Paths {
                 sam_template: template.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "template.yaml".into()),
                 output_dir: default_output_dir(),
+                images_dir: default_images_dir(),
             },
             parameters: BTreeMap::new(),
         }
@@ -145,7 +154,7 @@ impl Generator {
                 line: e.location().map(|l| l.line()),
                 path: String::new(),
                 message: e.to_string(),
-                hint: Some("generator.yml has app.{name,tag,region}, paths.{sam_template,output_dir} and parameters; `esb init --force` rewrites it".into()),
+                hint: Some("generator.yml has app.{name,tag,region}, paths.{sam_template,output_dir,images_dir} and parameters; `esb init --force` rewrites it".into()),
             }]))
         })?;
         if parsed.app.name != sanitize_name(&parsed.app.name) {

@@ -21,6 +21,7 @@ pub mod error;
 pub mod generate;
 pub mod generator;
 pub mod intrinsics;
+pub mod lambda_env;
 pub mod model;
 pub mod routes;
 pub mod workspace;

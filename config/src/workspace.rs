@@ -23,6 +23,8 @@ pub struct Workspace {
     pub settings: Settings,
     /// The output directory.
     pub output_dir: PathBuf,
+    /// Image tarballs to load (`ESB_IMAGES_DIR` overrides generator.yml).
+    pub images_dir: PathBuf,
 }
 
 impl Workspace {
@@ -37,6 +39,10 @@ impl Workspace {
         Ok(Workspace {
             template: template.to_path_buf(),
             output_dir: base.join(&g.paths.output_dir),
+            images_dir: std::env::var_os("ESB_IMAGES_DIR")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| base.join(&g.paths.images_dir)),
             generator_path,
             generator: loaded,
             settings,

@@ -21,7 +21,45 @@ pub fn fixtures() -> PathBuf {
 pub fn example_project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     copy_tree(&fixtures(), dir.path());
+    let _ = std::fs::remove_dir_all(dir.path().join("faults"));
     dir
+}
+
+/// Copies the fault-fixture project (`tests/fixtures/faults`) into a fresh temp dir, with the echo
+/// function's static `bootstrap` in place.
+pub fn faults_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_tree(&fixtures().join("faults"), dir.path());
+    let target = dir.path().join("functions/echo/bootstrap");
+    std::fs::copy(echo_bootstrap(), &target).expect("copy bootstrap");
+    dir
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    tests_dir().parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// Builds `tests/functions/echo` as a static binary (once per test process; cargo makes repeats
+/// no-ops) in its own target dir, so its flags never invalidate the main build. Returns its path.
+pub fn echo_bootstrap() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = workspace_root();
+            let target_dir = root.join("target/fixtures");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args(["build", "--release", "--quiet", "-p", "esb-fixture-echo", "--target", "x86_64-unknown-linux-gnu", "--target-dir"])
+                .arg(&target_dir)
+                .env("RUSTFLAGS", "-C target-feature=+crt-static")
+                .current_dir(&root)
+                .status()
+                .expect("run cargo to build the echo fixture");
+            assert!(status.success(), "building the echo fixture failed");
+            target_dir.join("x86_64-unknown-linux-gnu/release/bootstrap")
+        })
+        .clone()
 }
 
 fn copy_tree(from: &Path, to: &Path) {

@@ -1,24 +1,54 @@
-//! `esb build [--dry-run]`: template -> generated config under the output dir.
-//!
-//! Image builds are not part of this version: the command says so instead of pretending.
+//! `esb build [--dry-run] [--no-cache] [--config-only] [FUNCTION...]`: template -> generated config
+//! under the output dir -> function images (bases built or loaded first, unchanged images skipped).
 
-use super::{find_template, show};
+use super::{open_project, show};
 use crate::cli::{BuildArgs, Global};
 use crate::output::Output;
+use crate::progress::Progress;
 use esb_config::generate::{self, FileStatus};
 use esb_config::model::{Code, Route};
-use esb_config::{Project, Workspace};
+use esb_config::Project;
+use esb_images::{Report, Status};
 use serde_json::json;
+use std::time::Instant;
 
 pub fn run(global: &Global, args: BuildArgs, out: &Output) -> anyhow::Result<()> {
-    let template = find_template(global)?;
-    let ws = Workspace::open(&template, &args.parameters.into_iter().collect())?;
-    let project = ws.compile()?;
-    out.warnings(&project.warnings);
+    let (ws, project) = open_project(global, &args.parameters, out)?;
     let rendered = generate::render(&project)?;
     let files = if args.dry_run { generate::plan(&ws.output_dir, &rendered) } else { generate::write(&ws.output_dir, &rendered)? };
+    if let Some(unknown) = args.functions.iter().find(|f| !project.functions.functions.contains_key(*f)) {
+        anyhow::bail!(
+            "no function `{unknown}` in the template (functions: {})",
+            project.functions.functions.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let images = if args.dry_run || args.config_only {
+        None
+    } else {
+        let started = Instant::now();
+        let progress = Progress::new(out.json());
+        let options = esb_images::Options { no_cache: args.no_cache, images_dir: ws.images_dir.clone(), only: args.functions.clone() };
+        let root = ws.template.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
+        let report = super::block_on(async {
+            let rt = esb_runtime::docker::DockerRuntime::connect().await?;
+            Ok::<_, anyhow::Error>(esb_images::build_project(&rt, &project, &root, &ws.output_dir, &options, &|e| progress.event(e)).await?)
+        })?;
+        progress.clear();
+        Some((report, started.elapsed()))
+    };
 
     if out.json() {
+        let (built, failures) = match &images {
+            Some((r, _)) => (
+                json!(r
+                    .functions
+                    .iter()
+                    .map(|(id, (img, st))| (id.clone(), json!({"image": img.reference, "id": img.id, "base": img.base, "status": st})))
+                    .collect::<serde_json::Map<_, _>>()),
+                json!(r.failures.iter().map(|(what, e)| json!({"target": what, "error": e.to_string()})).collect::<Vec<_>>()),
+            ),
+            None => (json!({}), json!([])),
+        };
         out.emit(&json!({
             "template": ws.template,
             "project": ws.settings.project,
@@ -30,10 +60,12 @@ pub fn run(global: &Global, args: BuildArgs, out: &Output) -> anyhow::Result<()>
             "tables": project.resources.tables,
             "buckets": project.resources.buckets,
             "files": files.iter().map(|(path, status)| json!({"path": path, "status": status})).collect::<Vec<_>>(),
-            "images_built": false,
+            "images_built": images.is_some(),
+            "images": built,
+            "failures": failures,
             "warnings": project.warnings,
         }));
-        return Ok(());
+        return fail_on(&images);
     }
     out.say(format!("{} {} (project {})", if args.dry_run { "Would build" } else { "Built" }, show(&ws.template), ws.settings.project));
     out.say(format!("  {}", counts(&project)));
@@ -53,11 +85,40 @@ pub fn run(global: &Global, args: BuildArgs, out: &Output) -> anyhow::Result<()>
         for (path, status) in files.iter().filter(|(_, s)| *s != FileStatus::Unchanged) {
             out.say(format!("    {:<9} {path}", format!("{status:?}").to_lowercase()));
         }
-        out.say("Nothing was written (--dry-run).");
-    } else {
-        out.say("Config generated. Function images are not built by this version of esb yet.");
+        out.say("Nothing was written and no image was built (--dry-run).");
+        return Ok(());
     }
-    Ok(())
+    match &images {
+        None => out.say("Config generated (--config-only: no images built)."),
+        Some((report, elapsed)) => summary(report, *elapsed, out),
+    }
+    fail_on(&images)
+}
+
+fn summary(report: &Report, elapsed: std::time::Duration, out: &Output) {
+    let count = |s: Status| report.functions.values().filter(|(_, st)| *st == s).count();
+    let loaded = report.loaded.iter().filter(|(_, s)| *s == Status::Loaded).count();
+    let mut line = format!("  images: {} built, {} unchanged", count(Status::Built), count(Status::Cached));
+    if loaded > 0 {
+        line.push_str(&format!(", {loaded} tarball(s) loaded"));
+    }
+    if !report.failures.is_empty() {
+        line.push_str(&format!(", {} failed", report.failures.len()));
+    }
+    out.say(format!("{line} ({:.1}s)", elapsed.as_secs_f64()));
+    for base in report.bases.values().filter(|b| b.official) {
+        out.say(format!("  using the official base image {} found locally", base.reference));
+    }
+}
+
+/// Failed image builds make the command fail, after everything else was reported.
+fn fail_on(images: &Option<(Report, std::time::Duration)>) -> anyhow::Result<()> {
+    let Some((report, _)) = images else { return Ok(()) };
+    if report.failures.is_empty() {
+        return Ok(());
+    }
+    let text: Vec<String> = report.failures.iter().map(|(what, e)| format!("{what}: {e}")).collect();
+    anyhow::bail!("{} image build(s) failed; earlier images are unchanged and still usable\n{}", report.failures.len(), text.join("\n"))
 }
 
 fn plural(n: usize, word: &str) -> String {

@@ -2,7 +2,9 @@
 //! `anyhow::Result`: the CLI is the only place typed errors become user messages.
 
 mod build;
+mod images;
 mod init;
+mod invoke;
 
 use crate::cli::{Cli, Command, Global};
 use crate::output::Output;
@@ -13,7 +15,28 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(args) => init::run(&cli.global, args, out),
         Command::Build(args) => build::run(&cli.global, args, out),
+        Command::Invoke(args) => invoke::run(&cli.global, args, out),
+        Command::Images(cmd) => images::run(&cli.global, cmd, out),
     }
+}
+
+/// Finds the template, opens its workspace with `--parameter` overrides, compiles it and prints
+/// its warnings.
+fn open_project(
+    global: &Global,
+    parameters: &[(String, String)],
+    out: &Output,
+) -> anyhow::Result<(esb_config::Workspace, esb_config::Project)> {
+    let template = find_template(global)?;
+    let ws = esb_config::Workspace::open(&template, &parameters.iter().cloned().collect())?;
+    let project = ws.compile()?;
+    out.warnings(&project.warnings);
+    Ok((ws, project))
+}
+
+/// Runs async work (Docker, RIE) from a synchronous command.
+fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(future)
 }
 
 /// Finds the template with the documented discovery order.

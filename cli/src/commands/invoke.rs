@@ -1,0 +1,202 @@
+//! `esb invoke <function> [--event FILE|-]`: one invocation in a fresh container, like
+//! `sam local invoke`: builds the image if needed, starts a container, invokes it once through RIE,
+//! prints the result (stdout) and the function's logs (stderr), and removes the container, also on
+//! Ctrl-C. Exit status 0 when the function succeeded, 1 when it raised, timed out or died.
+
+use super::{block_on, open_project};
+use crate::cli::{Global, InvokeArgs};
+use crate::output::{Output, Silent};
+use anyhow::Context as _;
+use bytes::Bytes;
+use esb_config::model::FunctionSpec;
+use esb_runtime::docker::DockerRuntime;
+use esb_runtime::labels::key;
+use esb_runtime::rie::{Outcome, RieClient, PORT};
+use esb_runtime::{ContainerSpec, Labels, Runtime};
+use serde_json::json;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// How long RIE may take to listen after the container starts.
+const READY_WITHIN: Duration = Duration::from_secs(10);
+/// Past the function's Timeout, how long esb waits for RIE's own timeout answer.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(5);
+
+pub fn run(global: &Global, args: InvokeArgs, out: &Output) -> anyhow::Result<()> {
+    let (ws, project) = open_project(global, &args.parameters, out)?;
+    esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
+    let functions = &project.functions.functions;
+    let (id, spec) = functions.iter().find(|(id, f)| **id == args.function || f.function_name == args.function).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no function `{}` in the template\n  hint: functions are {}",
+            args.function,
+            functions.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let event = read_event(args.event.as_deref())?;
+    let root = ws.template.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
+
+    let result = block_on(async {
+        let rt = DockerRuntime::connect().await?;
+        let image = if args.no_build {
+            esb_images::read_manifest(&ws.output_dir)
+                .remove(id)
+                .map(|i| i.reference)
+                .with_context(|| format!("{id} has no image yet; run `esb build` (or drop --no-build)"))?
+        } else {
+            let progress = crate::progress::Progress::new(out.json());
+            let options = esb_images::Options { images_dir: ws.images_dir.clone(), only: vec![id.clone()], ..Default::default() };
+            let mut report = esb_images::build_project(&rt, &project, &root, &ws.output_dir, &options, &|e| progress.event(e)).await?;
+            progress.clear();
+            if let Some((_, e)) = report.failures.pop() {
+                return Err(e.into());
+            }
+            report.functions.remove(id).map(|(i, _)| i.reference).context("image build produced nothing")?
+        };
+        let env = esb_config::lambda_env::lambda_env(spec, &ws.settings.region, &args.env);
+        invoke_once(&rt, &ws.settings.project, id, spec, &image, env, event).await
+    })?;
+    report(id, &result, global.verbose > 0, out)
+}
+
+fn read_event(source: Option<&str>) -> anyhow::Result<Bytes> {
+    let text = match source {
+        None => "{}".to_string(),
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("reading the event from stdin")?;
+            s
+        }
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading the event file {path}"))?,
+    };
+    serde_json::from_str::<serde_json::Value>(&text)
+        .with_context(|| format!("the event ({}) is not valid JSON", source.unwrap_or("{}")))?;
+    Ok(Bytes::from(text))
+}
+
+/// What one invocation produced.
+struct Result {
+    image: String,
+    trace_id: String,
+    body: Bytes,
+    outcome: std::result::Result<Outcome, String>,
+    oom: bool,
+    logs: String,
+    start: Duration,
+    ready: Duration,
+    invoke: Duration,
+}
+
+async fn invoke_once(
+    rt: &DockerRuntime,
+    project: &str,
+    id: &str,
+    spec: &FunctionSpec,
+    image: &str,
+    env: std::collections::BTreeMap<String, String>,
+    event: Bytes,
+) -> anyhow::Result<Result> {
+    let unique = format!(
+        "{}{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+    );
+    let container = ContainerSpec {
+        name: format!("esb-{project}-invoke-{}-{unique}", esb_config::generator::sanitize_name(id)),
+        image: image.to_string(),
+        env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        labels: Labels::new().with(key::PROJECT, project).with(key::FUNCTION, id).with(key::ROLE, "invoke"),
+        memory_mb: Some(spec.memory_size as u64),
+        ..Default::default()
+    };
+    let trace_id = esb_runtime::rie::new_trace_id();
+    let t0 = Instant::now();
+    let cid = rt.create_container(&container).await?;
+    let work = async {
+        rt.start_container(&cid).await?;
+        let start = t0.elapsed();
+        let info = rt.inspect_container(&cid).await?;
+        let ip = info.ip.context("the container has no network address (did it exit at once? see its logs)")?;
+        let addr = SocketAddr::new(ip, PORT);
+        let client = RieClient::new();
+        client.wait_ready(addr, READY_WITHIN).await?;
+        let ready = t0.elapsed();
+        let deadline = Duration::from_secs(spec.timeout as u64) + TIMEOUT_GRACE;
+        let outcome = client.invoke(addr, event, Some(&trace_id), deadline).await;
+        let invoke = t0.elapsed();
+        let (body, outcome) = match outcome {
+            Ok(inv) => (inv.body, Ok(inv.outcome)),
+            Err(e) => (Bytes::new(), Err(e.to_string())),
+        };
+        let oom = rt.inspect_container(&cid).await.map(|i| i.oom_killed).unwrap_or(false);
+        let logs = rt.logs(&cid).await.unwrap_or_default();
+        Ok::<_, anyhow::Error>(Result {
+            image: image.to_string(),
+            trace_id: trace_id.clone(),
+            body,
+            outcome,
+            oom,
+            logs,
+            start,
+            ready,
+            invoke,
+        })
+    };
+    let result = tokio::select! {
+        r = work => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    // Always remove the container, whatever happened above.
+    if let Err(e) = rt.remove_container(&cid).await {
+        tracing::warn!(container = %cid, error = %e, "could not remove the invoke container");
+    }
+    result
+}
+
+fn report(id: &str, r: &Result, verbose: bool, out: &Output) -> anyhow::Result<()> {
+    let (kind, error_type, error_message) = match (&r.outcome, r.oom) {
+        (_, true) => ("error", "Runtime.OutOfMemory".to_string(), "the function ran out of memory and was killed".to_string()),
+        (Ok(Outcome::Success), _) => ("success", String::new(), String::new()),
+        (Ok(Outcome::FunctionError { error_type, error_message }), _) => ("error", error_type.clone(), error_message.clone()),
+        (Ok(Outcome::Timeout { message }), _) => ("timeout", "Task.TimedOut".to_string(), message.clone()),
+        (Err(e), _) => ("error", "Runtime.Died".to_string(), e.clone()),
+    };
+    let ms = |d: Duration| d.as_millis() as u64;
+    if out.json() {
+        let payload = serde_json::from_slice::<serde_json::Value>(&r.body).unwrap_or_else(|_| json!(String::from_utf8_lossy(&r.body)));
+        out.emit(&json!({
+            "function": id,
+            "outcome": kind,
+            "error_type": (!error_type.is_empty()).then_some(&error_type),
+            "error_message": (!error_message.is_empty()).then_some(&error_message),
+            "payload": payload,
+            "logs": r.logs,
+            "image": r.image,
+            "trace_id": r.trace_id,
+            "timings_ms": {"container_start": ms(r.start), "rie_ready": ms(r.ready), "total": ms(r.invoke)},
+        }));
+    } else {
+        // RIE's own `[INFO] (rapid)` lines are noise unless asked for (-v); the function's output,
+        // START/END/REPORT and warnings stay.
+        for line in r.logs.lines().filter(|l| verbose || !l.contains("[INFO] (rapid)")) {
+            eprintln!("{line}");
+        }
+        if !r.body.is_empty() {
+            println!("{}", String::from_utf8_lossy(&r.body));
+        }
+        let timing = format!("{} ms: container start {} ms, RIE ready {} ms; trace {}", ms(r.invoke), ms(r.start), ms(r.ready), r.trace_id);
+        match kind {
+            "success" => eprintln!("esb: {id} succeeded in {timing}"),
+            _ => eprintln!(
+                "esb: {id} {}: {error_type}: {error_message}\nesb: after {timing}",
+                if kind == "timeout" { "timed out" } else { "failed" }
+            ),
+        }
+    }
+    if kind == "success" {
+        Ok(())
+    } else {
+        Err(Silent(1).into())
+    }
+}

@@ -1,0 +1,155 @@
+//! Base images: `esb/base-provided` (scratch + RIE) and `esb/base-python` (Debian + CPython + RIE).
+//!
+//! Owns: choosing the base for a runtime (an official AWS base image already present locally wins,
+//! since it matches Lambda exactly), and building esb's own when needed: once, labelled with a hash
+//! of its inputs (recipe + RIE binary), so an unchanged base is never rebuilt and a changed recipe
+//! always is. Both keep the AWS base images' contract: code in `/var/task` (`LAMBDA_TASK_ROOT`),
+//! layers in `/opt`, the handler as CMD (RIE sets `_HANDLER` from it).
+//! Must not: build function images (see `function`).
+
+use crate::context::Context;
+use crate::events::{Event, Events, Status};
+use crate::{cache, rie, rootfs, ImageError};
+use esb_config::model::BaseImage;
+use esb_runtime::labels::key;
+use esb_runtime::{BuildRequest, Labels, Runtime};
+use std::time::Instant;
+
+/// The RIE inside every esb base image.
+const RIE_PATH: &str = "/usr/local/bin/aws-lambda-rie";
+/// The Python launcher: awslambdaric plus the trace id RIE drops (see the file's docstring).
+const PYTHON_LAUNCHER: &str = include_str!("../assets/esb_bootstrap.py");
+
+/// A base image ready for function builds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Base {
+    /// Reference passed as `BASE_IMAGE`.
+    pub reference: String,
+    /// Image id (part of every function image's content hash).
+    pub id: String,
+    /// True for an official AWS image found locally.
+    pub official: bool,
+}
+
+/// The official AWS base image for a runtime, e.g. `python3.12` -> `public.ecr.aws/lambda/python:3.12`.
+pub fn official_reference(runtime: &str) -> Option<String> {
+    if let Some(v) = runtime.strip_prefix("python") {
+        return Some(format!("public.ecr.aws/lambda/python:{v}"));
+    }
+    match runtime {
+        "provided.al2023" => Some("public.ecr.aws/lambda/provided:al2023".into()),
+        "provided.al2" => Some("public.ecr.aws/lambda/provided:al2".into()),
+        _ => None,
+    }
+}
+
+const PROVIDED_DOCKERFILE: &str = "\
+FROM scratch
+COPY rootfs/ /
+ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime PATH=/usr/local/bin:/var/task
+WORKDIR /var/task
+ENTRYPOINT [\"/usr/local/bin/aws-lambda-rie\", \"/var/task/bootstrap\"]
+";
+
+fn python_dockerfile(rootfs_image: &str) -> String {
+    let v = rootfs::PYTHON;
+    format!(
+        "FROM {rootfs_image}\n\
+         COPY aws-lambda-rie {RIE_PATH}\n\
+         COPY esb_bootstrap.py /var/runtime/esb_bootstrap.py\n\
+         ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime LANG=C.UTF-8 \\\n    \
+         PYTHONPATH=/var/task:/opt/python/lib/python{v}/site-packages:/opt/python:/var/runtime\n\
+         WORKDIR /var/task\n\
+         ENTRYPOINT [\"{RIE_PATH}\", \"/usr/bin/python3\", \"-m\", \"esb_bootstrap\"]\n"
+    )
+}
+
+/// Makes sure the base for `base`/`runtime` exists; builds esb's own if needed.
+pub async fn ensure(rt: &dyn Runtime, base: &BaseImage, runtime: &str, no_cache: bool, events: &Events<'_>) -> Result<Base, ImageError> {
+    if let Some(official) = official_reference(runtime) {
+        if let Some(info) = rt.image(&official).await? {
+            return Ok(Base { reference: official, id: info.id, official: true });
+        }
+    }
+    let reference = base.image();
+    let rie = rie::ensure()?;
+    let rie_hash = cache::sha256_file(&rie)?;
+    let inputs = match base {
+        BaseImage::Provided => cache::sha256(format!("{PROVIDED_DOCKERFILE}|{rie_hash}").as_bytes()),
+        BaseImage::Python { .. } => {
+            cache::sha256(format!("{}|{PYTHON_LAUNCHER}|{}|{rie_hash}", python_dockerfile("x"), rootfs::recipe_hash()).as_bytes())
+        }
+    }[..16]
+        .to_string();
+    if !no_cache {
+        if let Some(info) = rt.image(&reference).await? {
+            if info.labels.get(key::CONTENT_HASH) == Some(inputs.as_str()) {
+                events(Event::Done { image: &reference, status: Status::Cached, seconds: 0.0 });
+                return Ok(Base { reference, id: info.id, official: false });
+            }
+        }
+    }
+    let started = Instant::now();
+    events(Event::Start { image: &reference, detail: "base image" });
+    let rie_bytes = std::fs::read(&rie).map_err(ImageError::io("reading", &rie))?;
+    let labels = crate::function::label_line(&Labels::new().with(key::ROLE, "base").with(key::CONTENT_HASH, inputs));
+    let mut ctx = Context::new();
+    match base {
+        BaseImage::Provided => {
+            ctx.file("Dockerfile", format!("{PROVIDED_DOCKERFILE}{labels}").as_bytes(), 0o644)?;
+            for (dir, mode) in [
+                ("rootfs", 0o755),
+                ("rootfs/tmp", 0o1777),
+                ("rootfs/var", 0o755),
+                ("rootfs/var/task", 0o755),
+                ("rootfs/var/runtime", 0o755),
+                ("rootfs/opt", 0o755),
+            ] {
+                ctx.dir(dir, mode)?;
+            }
+            ctx.dir("rootfs/usr", 0o755)?;
+            ctx.dir("rootfs/usr/local", 0o755)?;
+            ctx.dir("rootfs/usr/local/bin", 0o755)?;
+            ctx.file(&format!("rootfs{RIE_PATH}"), &rie_bytes, 0o755)?;
+        }
+        BaseImage::Python { .. } => {
+            let rootfs_image = format!("esb/rootfs-python:{}-{}", rootfs::PYTHON, rootfs::recipe_hash());
+            if rt.image(&rootfs_image).await?.is_none() {
+                let tarball = rootfs::ensure(&|line| events(Event::Line { image: &reference, text: line }))?;
+                events(Event::Line { image: &reference, text: "importing the root filesystem" });
+                rt.import_rootfs(&tarball, &rootfs_image).await?;
+            }
+            ctx.file("Dockerfile", format!("{}{labels}", python_dockerfile(&rootfs_image)).as_bytes(), 0o644)?;
+            ctx.file("aws-lambda-rie", &rie_bytes, 0o755)?;
+            ctx.file("esb_bootstrap.py", PYTHON_LAUNCHER.as_bytes(), 0o644)?;
+        }
+    }
+    let request = BuildRequest { context: ctx.finish()?.into(), tags: vec![reference.clone()], no_cache, ..Default::default() };
+    let id = rt.build_image(request, &|line| events(Event::Line { image: &reference, text: line })).await.map_err(|e| match e {
+        esb_runtime::RuntimeError::BuildFailed { message, output } => ImageError::Build { function: reference.clone(), message, output },
+        other => other.into(),
+    })?;
+    events(Event::Done { image: &reference, status: Status::Built, seconds: started.elapsed().as_secs_f64() });
+    Ok(Base { reference, id, official: false })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn official_images_are_named_like_aws_names_them() {
+        assert_eq!(official_reference("python3.12").as_deref(), Some("public.ecr.aws/lambda/python:3.12"));
+        assert_eq!(official_reference("provided.al2023").as_deref(), Some("public.ecr.aws/lambda/provided:al2023"));
+        assert_eq!(official_reference("provided"), None);
+    }
+
+    #[tokio::test]
+    async fn a_local_official_image_is_preferred_without_building() {
+        let rt = esb_runtime::fake::FakeRuntime::new();
+        let id = rt.add_image("public.ecr.aws/lambda/python:3.12", Labels::default());
+        let base = ensure(&rt, &BaseImage::Python { version: "3.11".into() }, "python3.12", false, &|_| {}).await.unwrap();
+        assert_eq!(base, Base { reference: "public.ecr.aws/lambda/python:3.12".into(), id, official: true });
+        assert!(rt.builds().is_empty());
+    }
+}

@@ -1,0 +1,260 @@
+//! [`DockerRuntime`]: the [`Runtime`] over the Docker Engine API (bollard).
+//!
+//! Owns: connecting (unix socket or `DOCKER_HOST`, API version negotiated so older engines work),
+//! translating esb's requests to API calls, and streaming large bodies (build contexts, rootfs and
+//! image tarballs) without holding whole files in memory where the API allows it.
+//! Must not: decide anything (what to build, when to remove); callers do.
+
+use crate::{BuildRequest, ContainerInfo, ContainerSpec, ImageInfo, Labels, Progress, Runtime, RuntimeError};
+use async_trait::async_trait;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters as q;
+use bollard::Docker;
+use futures_util::{StreamExt, TryStreamExt};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// Build output lines kept for an error report.
+const BUILD_TAIL: usize = 40;
+
+/// The Docker engine.
+#[derive(Debug, Clone)]
+pub struct DockerRuntime {
+    docker: Docker,
+}
+
+impl DockerRuntime {
+    /// Connects with the local defaults (`DOCKER_HOST`, else the unix socket) and negotiates the API
+    /// version, so engines older than bollard's default API work.
+    pub async fn connect() -> Result<Self, RuntimeError> {
+        let docker = Docker::connect_with_local_defaults().map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        let docker = docker.negotiate_version().await.map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        Ok(DockerRuntime { docker })
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError + '_ {
+    move |source| RuntimeError::Io { path: path.display().to_string(), source }
+}
+
+/// A file as a stream of 1 MiB chunks (wrap with `bollard::body_try_stream`; bollard's body type is private).
+async fn file_stream(path: &Path) -> Result<tokio_util::io::ReaderStream<tokio::fs::File>, RuntimeError> {
+    let file = tokio::fs::File::open(path).await.map_err(io_err(path))?;
+    Ok(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20))
+}
+
+fn image_info(i: bollard::models::ImageInspect) -> ImageInfo {
+    ImageInfo {
+        id: i.id.unwrap_or_default(),
+        tags: i.repo_tags.unwrap_or_default(),
+        size: i.size.unwrap_or(0).max(0) as u64,
+        labels: i.config.and_then(|c| c.labels).map(Labels::from).unwrap_or_default(),
+    }
+}
+
+#[async_trait]
+impl Runtime for DockerRuntime {
+    async fn ping(&self) -> Result<(), RuntimeError> {
+        self.docker.ping().await.map(|_| ()).map_err(|e| RuntimeError::Unavailable(e.to_string()))
+    }
+
+    async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, RuntimeError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(i) => Ok(Some(image_info(i))),
+            Err(e) => match RuntimeError::from(e) {
+                RuntimeError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn images_with_label(&self, key: &str) -> Result<Vec<ImageInfo>, RuntimeError> {
+        let filters = HashMap::from([("label".to_string(), vec![key.to_string()])]);
+        let list = self.docker.list_images(Some(q::ListImagesOptions { filters: Some(filters), ..Default::default() })).await?;
+        Ok(list
+            .into_iter()
+            .map(|s| ImageInfo {
+                id: s.id,
+                tags: s.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
+                size: s.size.max(0) as u64,
+                labels: Labels::from(s.labels),
+            })
+            .collect())
+    }
+
+    async fn build_image(&self, req: BuildRequest, progress: Progress<'_>) -> Result<String, RuntimeError> {
+        let Some(first) = req.tags.first().cloned() else {
+            return Err(RuntimeError::Engine("a build needs at least one tag".into()));
+        };
+        let options = q::BuildImageOptions {
+            dockerfile: "Dockerfile".into(),
+            t: Some(first.clone()),
+            rm: true,
+            forcerm: true,
+            nocache: req.no_cache,
+            buildargs: Some(req.build_args.into_iter().collect()),
+            labels: Some(req.labels.0.into_iter().collect()),
+            ..Default::default()
+        };
+        let mut stream = self.docker.build_image(options, None, Some(bollard::body_full(req.context)));
+        let mut tail: Vec<String> = vec![];
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(text) = info.stream {
+                        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                            progress(line);
+                            tail.push(line.to_string());
+                            if tail.len() > BUILD_TAIL {
+                                tail.remove(0);
+                            }
+                        }
+                    }
+                    if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                        return Err(RuntimeError::BuildFailed { message, output: tail });
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(RuntimeError::BuildFailed { message: error, output: tail });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let id = self.image(&first).await?.ok_or_else(|| RuntimeError::NotFound(first.clone()))?.id;
+        for extra in &req.tags[1..] {
+            self.tag_image(&id, extra).await?;
+        }
+        Ok(id)
+    }
+
+    async fn tag_image(&self, source: &str, reference: &str) -> Result<(), RuntimeError> {
+        let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
+        Ok(self.docker.tag_image(source, Some(q::TagImageOptions { repo: Some(repo.into()), tag: Some(tag.into()) })).await?)
+    }
+
+    async fn import_rootfs(&self, tarball: &Path, reference: &str) -> Result<String, RuntimeError> {
+        let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
+        let options =
+            q::CreateImageOptions { from_src: Some("-".into()), repo: Some(repo.into()), tag: Some(tag.into()), ..Default::default() };
+        let mut stream = self.docker.create_image(Some(options), Some(bollard::body_try_stream(file_stream(tarball).await?)), None);
+        while let Some(item) = stream.next().await {
+            item?;
+        }
+        Ok(self.image(reference).await?.ok_or_else(|| RuntimeError::NotFound(reference.into()))?.id)
+    }
+
+    async fn load_images(&self, tarball: &Path) -> Result<(), RuntimeError> {
+        let mut stream = self.docker.import_image(
+            q::ImportImageOptions { quiet: true, ..Default::default() },
+            bollard::body_try_stream(file_stream(tarball).await?),
+            None,
+        );
+        while let Some(item) = stream.next().await {
+            item?;
+        }
+        Ok(())
+    }
+
+    async fn save_images(&self, references: &[String], out: &Path) -> Result<(), RuntimeError> {
+        let refs: Vec<&str> = references.iter().map(String::as_str).collect();
+        let tmp = out.with_extension("tar.partial");
+        let mut file = tokio::fs::File::create(&tmp).await.map_err(io_err(&tmp))?;
+        let mut stream = self.docker.export_images(&refs);
+        while let Some(chunk) = stream.try_next().await? {
+            file.write_all(&chunk).await.map_err(io_err(&tmp))?;
+        }
+        file.sync_all().await.map_err(io_err(&tmp))?;
+        tokio::fs::rename(&tmp, out).await.map_err(io_err(out))
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
+        let host_config = HostConfig {
+            memory: spec.memory_mb.map(|m| (m * 1024 * 1024) as i64),
+            // Same as the memory limit: no swap, so an over-limit function is OOM-killed like on Lambda.
+            memory_swap: spec.memory_mb.map(|m| (m * 1024 * 1024) as i64),
+            network_mode: spec.network.clone(),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            env: Some(spec.env.clone()),
+            labels: Some(spec.labels.0.clone().into_iter().collect()),
+            cmd: spec.cmd.clone(),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let options = q::CreateContainerOptions { name: Some(spec.name.clone()), ..Default::default() };
+        Ok(self.docker.create_container(Some(options), body).await?.id)
+    }
+
+    async fn start_container(&self, id: &str) -> Result<(), RuntimeError> {
+        Ok(self.docker.start_container(id, None::<q::StartContainerOptions>).await?)
+    }
+
+    async fn inspect_container(&self, id: &str) -> Result<ContainerInfo, RuntimeError> {
+        let c = self.docker.inspect_container(id, None::<q::InspectContainerOptions>).await?;
+        let state = c.state.unwrap_or_default();
+        let running = state.running.unwrap_or(false);
+        let ip = c
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|nets| nets.into_values().find_map(|e| e.ip_address.filter(|a| !a.is_empty())))
+            .and_then(|a| a.parse().ok());
+        Ok(ContainerInfo {
+            id: c.id.unwrap_or_default(),
+            name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
+            labels: c.config.and_then(|c| c.labels).map(Labels::from).unwrap_or_default(),
+            running,
+            exit_code: if running { None } else { state.exit_code },
+            oom_killed: state.oom_killed.unwrap_or(false),
+            ip: if running { ip } else { None },
+        })
+    }
+
+    async fn containers(&self, labels: &Labels) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        let filters = HashMap::from([("label".to_string(), labels.0.iter().map(|(k, v)| format!("{k}={v}")).collect())]);
+        let list =
+            self.docker.list_containers(Some(q::ListContainersOptions { all: true, filters: Some(filters), ..Default::default() })).await?;
+        let mut out = Vec::with_capacity(list.len());
+        for c in list {
+            if let Some(id) = c.id {
+                match self.inspect_container(&id).await {
+                    Ok(info) => out.push(info),
+                    Err(RuntimeError::NotFound(_)) => {} // removed meanwhile
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn logs(&self, id: &str) -> Result<String, RuntimeError> {
+        let options = q::LogsOptions { stdout: true, stderr: true, tail: "all".into(), ..Default::default() };
+        let chunks: Vec<_> = self.docker.logs(id, Some(options)).try_collect().await?;
+        Ok(chunks.iter().map(|c| String::from_utf8_lossy(&c.clone().into_bytes()).to_string()).collect())
+    }
+
+    async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
+        let options = q::StopContainerOptions { t: Some(grace.as_secs() as i32), ..Default::default() };
+        match self.docker.stop_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()), // already stopped
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {
+        let options = q::RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) => match RuntimeError::from(e) {
+                RuntimeError::NotFound(_) => Ok(()),
+                // "removal already in progress" is success for our purposes.
+                RuntimeError::Engine(m) if m.starts_with("409") => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! esb-runtime: the container runtime esb drives, and the client that talks to RIE inside it.
+//!
+//! # Layout
+//! - [`Runtime`]: the operations esb needs (images: inspect, build, import, load, save, tag;
+//!   containers: create, start, inspect, list by label, logs, stop, remove), shaped by esb, not by
+//!   the Docker API. Implementations: [`docker::DockerRuntime`] (bollard) and [`fake::FakeRuntime`]
+//!   (in memory, records calls, injects faults) for unit tests of everything above this crate.
+//! - [`labels`]: the one typed place for `esb.*` labels.
+//! - [`rie`]: invoking a function in an RIE container over HTTP and classifying what comes back.
+//!
+//! Must not: know about templates or esb's config files; callers pass plain values.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod docker;
+pub mod error;
+pub mod fake;
+pub mod labels;
+pub mod rie;
+mod types;
+
+pub use error::RuntimeError;
+pub use labels::Labels;
+pub use types::*;
+
+use async_trait::async_trait;
+use std::path::Path;
+use std::time::Duration;
+
+/// Receives build output lines as they arrive (for progress display).
+pub type Progress<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
+/// What esb asks of a container engine.
+#[async_trait]
+pub trait Runtime: Send + Sync {
+    /// Checks that the engine answers.
+    async fn ping(&self) -> Result<(), RuntimeError>;
+    /// Inspects an image by reference or id; `None` when absent.
+    async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, RuntimeError>;
+    /// Images carrying label `key` (any value).
+    async fn images_with_label(&self, key: &str) -> Result<Vec<ImageInfo>, RuntimeError>;
+    /// Builds an image from a tar build context; returns the image id. Tags every `req.tags`.
+    async fn build_image(&self, req: BuildRequest, progress: Progress<'_>) -> Result<String, RuntimeError>;
+    /// Points `reference` (`repo:tag`) at image `source` (id or reference).
+    async fn tag_image(&self, source: &str, reference: &str) -> Result<(), RuntimeError>;
+    /// `docker import`: a root filesystem tarball becomes an image; returns its id.
+    async fn import_rootfs(&self, tarball: &Path, reference: &str) -> Result<String, RuntimeError>;
+    /// `docker load`: images from a `docker save` tarball.
+    async fn load_images(&self, tarball: &Path) -> Result<(), RuntimeError>;
+    /// `docker save`: writes `references` into one tarball at `out`.
+    async fn save_images(&self, references: &[String], out: &Path) -> Result<(), RuntimeError>;
+    /// Creates a container; returns its id.
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError>;
+    /// Starts a created container.
+    async fn start_container(&self, id: &str) -> Result<(), RuntimeError>;
+    /// The container's current state.
+    async fn inspect_container(&self, id: &str) -> Result<ContainerInfo, RuntimeError>;
+    /// Containers (running or not) carrying every one of `labels`.
+    async fn containers(&self, labels: &Labels) -> Result<Vec<ContainerInfo>, RuntimeError>;
+    /// Everything the container wrote to stdout and stderr so far.
+    async fn logs(&self, id: &str) -> Result<String, RuntimeError>;
+    /// Stops the container, killing it after `grace`.
+    async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), RuntimeError>;
+    /// Removes the container (force: a running one is killed). Absent is not an error.
+    async fn remove_container(&self, id: &str) -> Result<(), RuntimeError>;
+}
