@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what esb's build and tests need, idempotently: re-running it changes nothing.
-# Today that is a Rust toolchain (checked, not installed: the machine's rustup provides it).
-# Later stages add their own steps here (apt packages, the RIE binary, base images), each skipped
-# when its result is already present.
+# - a Rust toolchain (checked; the machine's rustup provides it)
+# - debootstrap and python3 with pip (Debian packages) for building esb's Python base image
+# - a reachable Docker engine (checked)
+# The RIE binary and the base images are fetched and built by esb itself, cached under
+# ~/.cache/esb (ESB_CACHE_DIR) and in the Docker engine.
 source "$(dirname "$0")/lib.sh"
 
 command -v cargo >/dev/null || die "cargo not found: install a Rust toolchain (rustup) and re-run"
@@ -10,4 +12,20 @@ rustc_version=$(rustc --version | awk '{print $2}')
 case "$rustc_version" in
   1.[0-7][0-9].*) die "Rust $rustc_version is too old: esb needs 1.80 or newer" ;;
 esac
-echo "setup: Rust $rustc_version ok"
+
+missing=()
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v python3 >/dev/null || missing+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+command -v tar >/dev/null || missing+=(tar)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+docker version --format '{{.Server.Version}}' >/dev/null 2>&1 \
+  || die "the Docker engine is not reachable: start it (and make sure this user may use its socket)"
+echo "setup: Rust $rustc_version, debootstrap, python3/pip, Docker $(docker version --format '{{.Server.Version}}') ok"

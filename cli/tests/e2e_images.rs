@@ -203,3 +203,40 @@ fn the_example_projects_python_functions_run_with_their_layer_and_boto3() {
     assert_eq!((code, doc["error_type"].as_str()), (1, Some("EndpointConnectionError")), "{doc}");
     no_container_left("example");
 }
+
+#[test]
+fn exported_tarballs_bring_a_deleted_image_back_without_building() {
+    faults();
+    let project = faults_project();
+    // Its own project name, so deleting its image cannot disturb the other tests.
+    std::fs::write(project.path().join("generator.yml"), "app:\n  name: exporttest\npaths:\n  sam_template: template.yaml\n").unwrap();
+    assert!(esb(project.path(), &["build", "Echo"]).status.success());
+    let tarballs = tempfile::tempdir().unwrap();
+    let out = esb(project.path(), &["images", "export", "--json", "--dir", tarballs.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let files: Vec<String> = json(&out)["files"].as_array().unwrap().iter().map(|f| f["file"].as_str().unwrap().to_string()).collect();
+    assert_eq!(files.len(), 2, "the base and the function: {files:?}");
+    assert!(files.iter().any(|f| f.ends_with("esb_base-provided_latest.tar")), "{files:?}");
+
+    let listed = json(&esb(project.path(), &["images", "list", "--json"]));
+    let echo = listed.as_array().unwrap().iter().find(|i| i["project"] == "exporttest").expect("listed").clone();
+    let rmi = Command::new("docker")
+        .args(["rmi", "-f"])
+        .args(echo["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()))
+        .output()
+        .unwrap();
+    assert!(rmi.status.success(), "{}", text(&rmi.stderr));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_esb"))
+        .args(["build", "Echo", "--json"])
+        .current_dir(project.path())
+        .env("ESB_IMAGES_DIR", tarballs.path())
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    let loaded: Vec<&str> = doc["tarballs"].as_array().unwrap().iter().map(|t| t["status"].as_str().unwrap()).collect();
+    assert!(loaded.contains(&"loaded"), "the function's tarball was loaded: {doc}");
+    assert_eq!(doc["images"]["Echo"]["status"], "cached", "loaded from the tarball, not rebuilt: {doc}");
+    let (code, doc) = invoke(project.path(), "Echo", "{}", &[]);
+    assert_eq!(code, 0, "{doc}");
+}

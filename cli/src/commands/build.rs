@@ -38,7 +38,7 @@ pub fn run(global: &Global, args: BuildArgs, out: &Output) -> anyhow::Result<()>
     };
 
     if out.json() {
-        let (built, failures) = match &images {
+        let (built, failures, tarballs) = match &images {
             Some((r, _)) => (
                 json!(r
                     .functions
@@ -46,8 +46,9 @@ pub fn run(global: &Global, args: BuildArgs, out: &Output) -> anyhow::Result<()>
                     .map(|(id, (img, st))| (id.clone(), json!({"image": img.reference, "id": img.id, "base": img.base, "status": st})))
                     .collect::<serde_json::Map<_, _>>()),
                 json!(r.failures.iter().map(|(what, e)| json!({"target": what, "error": e.to_string()})).collect::<Vec<_>>()),
+                json!(r.loaded.iter().map(|(file, st)| json!({"file": file, "status": st})).collect::<Vec<_>>()),
             ),
-            None => (json!({}), json!([])),
+            None => (json!({}), json!([]), json!([])),
         };
         out.emit(&json!({
             "template": ws.template,
@@ -62,6 +63,7 @@ pub fn run(global: &Global, args: BuildArgs, out: &Output) -> anyhow::Result<()>
             "files": files.iter().map(|(path, status)| json!({"path": path, "status": status})).collect::<Vec<_>>(),
             "images_built": images.is_some(),
             "images": built,
+            "tarballs": tarballs,
             "failures": failures,
             "warnings": project.warnings,
         }));
