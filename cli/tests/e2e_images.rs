@@ -82,6 +82,7 @@ fn the_trace_id_reaches_a_python_function_as_x_amzn_trace_id() {
     assert_eq!(doc["payload"]["trace"], doc["trace_id"], "{doc}");
     assert_eq!(doc["payload"]["function"], "Env");
     assert_eq!(doc["payload"]["task_root"], "/var/task");
+    assert_eq!(doc["payload"]["six"], "1.16.0", "requirements.txt was installed into the image");
 }
 
 #[test]

@@ -29,9 +29,8 @@ pub fn cached_path() -> PathBuf {
 
 /// Returns a path to a verified RIE binary, fetching it if needed.
 pub fn ensure() -> Result<PathBuf, ImageError> {
-    if let Some(p) = std::env::var_os("ESB_RIE_PATH").filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        return if p.is_file() { Ok(p) } else { Err(rie_error(format!("ESB_RIE_PATH={} is not a file", p.display()))) };
+    if let Some(p) = operator_binary(std::env::var_os("ESB_RIE_PATH"))? {
+        return Ok(p);
     }
     let target = cached_path();
     let stamp = target.with_extension("sha256");
@@ -46,6 +45,17 @@ pub fn ensure() -> Result<PathBuf, ImageError> {
     cache::write_atomic(&target, &binary, 0o755)?;
     cache::write_atomic(&stamp, cache::sha256(&binary).as_bytes(), 0o644)?;
     Ok(target)
+}
+
+/// An operator-provided binary (`ESB_RIE_PATH`), used as is; an unusable one is an error, never
+/// silently replaced by a download.
+fn operator_binary(var: Option<std::ffi::OsString>) -> Result<Option<PathBuf>, ImageError> {
+    let Some(p) = var.filter(|p| !p.is_empty()).map(PathBuf::from) else { return Ok(None) };
+    if p.is_file() {
+        Ok(Some(p))
+    } else {
+        Err(rie_error(format!("ESB_RIE_PATH={} is not a file", p.display())))
+    }
 }
 
 fn rie_error(reason: String) -> ImageError {
@@ -108,4 +118,27 @@ fn extract(wheel: &Path) -> Result<Vec<u8>, ImageError> {
     let mut bytes = Vec::with_capacity(member.size() as usize);
     member.read_to_end(&mut bytes).map_err(ImageError::io("extracting", wheel))?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operator_binary_is_used_as_is_and_a_missing_one_says_what_to_do() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        assert_eq!(operator_binary(Some(file.path().into())).unwrap().as_deref(), Some(file.path()));
+        assert!(operator_binary(None).unwrap().is_none());
+        let err = operator_binary(Some("/nonexistent/aws-lambda-rie".into())).unwrap_err().to_string();
+        assert!(err.contains("ESB_RIE_PATH=/nonexistent/aws-lambda-rie is not a file"), "{err}");
+        assert!(err.contains("hint:") && err.contains(&wheel_name()), "names the manual ways: {err}");
+    }
+
+    #[test]
+    fn only_the_pinned_wheel_is_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join(wheel_name());
+        std::fs::write(&fake, b"not the real wheel").unwrap();
+        assert!(!verify(&fake).unwrap());
+    }
 }

@@ -95,18 +95,33 @@ pub fn files_under(root: &Path) -> Vec<String> {
     out
 }
 
+/// A generated file's name in a golden tree: a generated `.gitignore` (`*`) would make git ignore
+/// the golden files themselves, so it is kept as `gitignore.golden`.
+fn golden_name(rel: &str) -> String {
+    match rel.strip_suffix(".gitignore") {
+        Some(dir) if dir.is_empty() || dir.ends_with('/') => format!("{dir}gitignore.golden"),
+        _ => rel.to_string(),
+    }
+}
+
 /// Asserts that `actual` holds exactly the files of `golden`, byte for byte.
 /// With `ESB_UPDATE_GOLDEN=1` the golden tree is replaced by `actual` instead.
 pub fn assert_golden(actual: &Path, golden: &Path) {
     if std::env::var_os("ESB_UPDATE_GOLDEN").is_some() {
         let _ = std::fs::remove_dir_all(golden);
-        copy_tree(actual, golden);
+        for rel in files_under(actual) {
+            let target = golden.join(golden_name(&rel));
+            std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+            std::fs::copy(actual.join(&rel), target).expect("copy");
+        }
         return;
     }
-    let (have, want) = (files_under(actual), files_under(golden));
-    assert_eq!(have, want, "generated file set differs from {} (ESB_UPDATE_GOLDEN=1 to accept)", golden.display());
-    for rel in want {
-        let (a, g) = (std::fs::read_to_string(actual.join(&rel)).expect("read"), std::fs::read_to_string(golden.join(&rel)).expect("read"));
+    let mut have: Vec<(String, String)> = files_under(actual).into_iter().map(|rel| (golden_name(&rel), rel)).collect();
+    have.sort();
+    let want = files_under(golden);
+    assert_eq!(have.iter().map(|(g, _)| g.clone()).collect::<Vec<_>>(), want, "generated file set differs from {} (ESB_UPDATE_GOLDEN=1 to accept)", golden.display());
+    for (name, rel) in have {
+        let (a, g) = (std::fs::read_to_string(actual.join(&rel)).expect("read"), std::fs::read_to_string(golden.join(&name)).expect("read"));
         assert!(a == g, "{rel} differs from its golden file (ESB_UPDATE_GOLDEN=1 to accept):\n--- golden\n{g}\n--- generated\n{a}");
     }
 }
