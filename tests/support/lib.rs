@@ -119,9 +119,15 @@ pub fn assert_golden(actual: &Path, golden: &Path) {
     let mut have: Vec<(String, String)> = files_under(actual).into_iter().map(|rel| (golden_name(&rel), rel)).collect();
     have.sort();
     let want = files_under(golden);
-    assert_eq!(have.iter().map(|(g, _)| g.clone()).collect::<Vec<_>>(), want, "generated file set differs from {} (ESB_UPDATE_GOLDEN=1 to accept)", golden.display());
+    assert_eq!(
+        have.iter().map(|(g, _)| g.clone()).collect::<Vec<_>>(),
+        want,
+        "generated file set differs from {} (ESB_UPDATE_GOLDEN=1 to accept)",
+        golden.display()
+    );
     for (name, rel) in have {
-        let (a, g) = (std::fs::read_to_string(actual.join(&rel)).expect("read"), std::fs::read_to_string(golden.join(&name)).expect("read"));
+        let (a, g) =
+            (std::fs::read_to_string(actual.join(&rel)).expect("read"), std::fs::read_to_string(golden.join(&name)).expect("read"));
         assert!(a == g, "{rel} differs from its golden file (ESB_UPDATE_GOLDEN=1 to accept):\n--- golden\n{g}\n--- generated\n{a}");
     }
 }
