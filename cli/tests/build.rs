@@ -1,22 +1,12 @@
 //! `esb build --config-only` and `esb init` run as a user runs them: the real binary on the example
 //! project. No Docker here; image builds are tested in `e2e_images.rs`.
 
-use esb_tests::{assert_golden, example_project, tests_dir};
+use esb_tests::{assert_golden, example_project, run_esb, tests_dir, text};
 use std::path::Path;
 use std::process::{Command, Output};
 
 fn esb(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_esb"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("ESB_TEMPLATE")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run esb")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).to_string()
+    run_esb(env!("CARGO_BIN_EXE_esb"), dir, args)
 }
 
 #[test]

@@ -3,24 +3,14 @@
 //!
 //! These tests need Docker and fail without it: CI has Docker, so they always run there.
 
-use esb_tests::{example_project, faults_project};
+use esb_tests::{example_project, faults_project, run_esb, text};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 fn esb(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_esb"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("ESB_TEMPLATE")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run esb")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    run_esb(env!("CARGO_BIN_EXE_esb"), dir, args)
 }
 
 fn json(out: &Output) -> Value {
@@ -51,12 +41,11 @@ fn invoke(dir: &Path, function: &str, event: &str, extra: &[&str]) -> (i32, Valu
     (out.status.code().unwrap_or(-1), json(&out))
 }
 
-fn no_container_left(project: &str) {
-    let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label=esb.project={project}"), "--filter", "label=esb.role=invoke"])
-        .output()
-        .unwrap();
-    assert!(text(&out.stdout).trim().is_empty(), "invoke containers left behind: {}", text(&out.stdout));
+/// The container an `esb invoke --json` used is gone (removed on every path).
+fn container_removed(doc: &Value) {
+    let id = doc["container"].as_str().unwrap_or_else(|| panic!("no container id in {doc}"));
+    let out = Command::new("docker").args(["inspect", id]).output().unwrap();
+    assert!(!out.status.success(), "container {id} was left behind");
 }
 
 #[test]
@@ -72,7 +61,7 @@ fn a_custom_runtime_function_runs_in_rie_with_lambdas_environment() {
     assert_eq!(p["env"]["_HANDLER"], "bootstrap");
     assert_eq!(p["traceId"], doc["trace_id"], "the trace id reaches the function");
     assert!(doc["logs"].as_str().unwrap().contains("echo: request"), "the function's logs come back");
-    no_container_left("faults");
+    container_removed(&doc);
 }
 
 #[test]
@@ -107,6 +96,7 @@ fn handlers_past_their_timeout_are_reported_as_timeouts() {
     let (code, doc) = invoke(faults(), "Slow", r#"{"seconds": 3}"#, &[]);
     assert_eq!(code, 1);
     assert_eq!(doc["outcome"], "timeout", "{doc}");
+    container_removed(&doc);
     assert!(doc["error_message"].as_str().unwrap().contains("Task timed out after 1.00 seconds"), "{doc}");
     let (code, doc) = invoke(faults(), "Echo", r#"{"action": "sleep", "seconds": 4}"#, &[]);
     assert_eq!((code, doc["outcome"].as_str()), (1, Some("timeout")), "{doc}");
@@ -118,7 +108,7 @@ fn a_runtime_that_dies_mid_invocation_is_an_error_not_a_hang() {
     assert_eq!(code, 1);
     assert_eq!(doc["outcome"], "error", "{doc}");
     assert!(doc["error_type"].as_str().unwrap().starts_with("Runtime."), "{doc}");
-    no_container_left("faults");
+    container_removed(&doc);
 }
 
 #[test]
@@ -144,7 +134,10 @@ fn a_second_build_builds_nothing_and_one_changed_function_rebuilds_alone() {
     };
     let cached = |name: &str| (name.to_string(), "cached".to_string());
     assert_eq!(statuses(&again), [cached("Boom"), cached("Echo"), cached("Env"), cached("Slow")]);
-    std::fs::write(project.path().join("functions/boom/app.py"), "def handler(e, c):\n    raise KeyError('changed')\n").unwrap();
+    // Unique code each run: images are content-addressed, so code seen before would be "cached".
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    std::fs::write(project.path().join("functions/boom/app.py"), format!("def handler(e, c):\n    raise KeyError('changed {nonce}')\n"))
+        .unwrap();
     let changed = json(&esb(project.path(), &["build", "--json"]));
     assert_eq!(statuses(&changed), [("Boom".into(), "built".into()), cached("Echo"), cached("Env"), cached("Slow")]);
     let (_, doc) = invoke(project.path(), "Boom", "{}", &[]);
@@ -202,7 +195,7 @@ fn the_example_projects_python_functions_run_with_their_layer_and_boto3() {
     let put = r#"{"httpMethod": "PUT", "pathParameters": {"key": "a.txt"}, "body": "hi"}"#;
     let (code, doc) = invoke(project.path(), "FilesFunction", put, &closed);
     assert_eq!((code, doc["error_type"].as_str()), (1, Some("EndpointConnectionError")), "{doc}");
-    no_container_left("example");
+    container_removed(&doc);
 }
 
 #[test]

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 const FUNCTIONS: usize = 1000;
 const RUNS: usize = 15;
 
-fn template() -> String {
+fn template(functions: usize) -> String {
     let mut t = String::from(
         "Transform: AWS::Serverless-2016-10-31\nParameters:\n  Stage: {Type: String, Default: dev, AllowedValues: [dev, prod]}\n\
          Conditions:\n  IsProd: !Equals [!Ref Stage, prod]\n\
          Globals:\n  Function:\n    Runtime: python3.11\n    Timeout: 10\n    Environment:\n      Variables:\n        STAGE: !Ref Stage\n        LEVEL: !If [IsProd, INFO, DEBUG]\n\
          Resources:\n  Table:\n    Type: AWS::DynamoDB::Table\n    Properties:\n      BillingMode: PAY_PER_REQUEST\n      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]\n      KeySchema: [{AttributeName: id, KeyType: HASH}]\n",
     );
-    for i in 0..FUNCTIONS {
+    for i in 0..functions {
         t.push_str(&format!(
             "  Fn{i}:\n    Type: AWS::Serverless::Function\n    Properties:\n      FunctionName: !Sub '${{AWS::StackName}}-fn{i}'\n      CodeUri: src\n      Handler: app.handler\n      Environment:\n        Variables:\n          TABLE: !Ref Table\n          ARN: !GetAtt Table.Arn\n      Events:\n        Get:\n          Type: Api\n          Properties:\n            Path: /r{}/items{i}/{{id}}\n            Method: get\n",
             i % 10
@@ -47,8 +47,17 @@ fn main() {
     std::fs::create_dir_all(dir.path().join("src")).expect("mkdir");
     std::fs::write(dir.path().join("src/app.py"), "def handler(e, c): pass\n").expect("write");
     let path = dir.path().join("template.yaml");
-    let text = template();
     let settings = Settings { project: "bench".into(), tag: "latest".into(), region: "us-east-1".into(), parameters: Default::default() };
+    // `cargo test --all-targets` runs this too, in debug and without `--bench`: check that the
+    // benchmark works on a small template and leave the timing to `cargo bench`.
+    if !std::env::args().any(|a| a == "--bench") {
+        let project = compile(&path, &template(20), &settings).expect("synthetic template compiles");
+        assert_eq!((project.functions.functions.len(), project.routing.routes.len()), (20, 20));
+        generate::render(&project).expect("render");
+        println!("test generate_bench_smoke ... ok (run `cargo bench -p esb-config --bench generate` for timings)");
+        return;
+    }
+    let text = template(FUNCTIONS);
 
     let project = compile(&path, &text, &settings).expect("synthetic template compiles");
     assert_eq!((project.functions.functions.len(), project.routing.routes.len()), (FUNCTIONS, FUNCTIONS));

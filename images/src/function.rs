@@ -160,12 +160,10 @@ pub fn requirements(code_dir: &Path) -> Result<Option<PathBuf>, ImageError> {
         .output()
         .map_err(|e| ImageError::Tool { tool: "pip".into(), reason: format!("cannot run `python3 -m pip`: {e}"), output: None })?;
     if !output.status.success() {
-        let text = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = text.lines().rev().take(15).collect();
         return Err(ImageError::Tool {
             tool: "pip".into(),
             reason: format!("installing {} failed (binary wheels for Python {} on x86_64 are needed)", file.display(), rootfs::PYTHON),
-            output: Some(tail.into_iter().rev().collect::<Vec<_>>().join("\n")),
+            output: Some(crate::tail(&String::from_utf8_lossy(&output.stderr), 15)),
         });
     }
     let done = work.keep();

@@ -32,6 +32,19 @@ use esb_runtime::Runtime;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The last `n` lines of a tool's output, for error reports.
+pub(crate) fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+#[test]
+fn tail_keeps_the_last_lines() {
+    assert_eq!(tail("a\nb\nc", 2), "b\nc");
+    assert_eq!(tail("a", 5), "a");
+}
+
 /// Where built images are recorded, relative to the output dir.
 pub const MANIFEST: &str = "build/images.json";
 

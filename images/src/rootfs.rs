@@ -143,12 +143,7 @@ fn run(cmd: &mut Command, tool: &str) -> Result<(), ImageError> {
         return Ok(());
     }
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    let tail: Vec<&str> = text.lines().rev().take(20).collect();
-    Err(ImageError::Tool {
-        tool: tool.into(),
-        reason: format!("exited with {}", output.status),
-        output: Some(tail.into_iter().rev().collect::<Vec<_>>().join("\n")),
-    })
+    Err(ImageError::Tool { tool: tool.into(), reason: format!("exited with {}", output.status), output: Some(crate::tail(&text, 20)) })
 }
 
 #[cfg(test)]

@@ -35,6 +35,17 @@ pub fn faults_project() -> tempfile::TempDir {
     dir
 }
 
+/// Runs the esb binary `bin` (pass `env!("CARGO_BIN_EXE_esb")`) in `dir`, with colours off and
+/// no `ESB_TEMPLATE` inherited.
+pub fn run_esb(bin: &str, dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin).args(args).current_dir(dir).env_remove("ESB_TEMPLATE").env("NO_COLOR", "1").output().expect("run esb")
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     tests_dir().parent().expect("tests/ has a parent").to_path_buf()

@@ -76,11 +76,12 @@ fn read_event(source: Option<&str>) -> anyhow::Result<Bytes> {
 }
 
 /// What one invocation produced.
-struct Result {
+struct Run {
     image: String,
+    container: String,
     trace_id: String,
     body: Bytes,
-    outcome: std::result::Result<Outcome, String>,
+    outcome: Result<Outcome, String>,
     oom: bool,
     logs: String,
     start: Duration,
@@ -96,7 +97,7 @@ async fn invoke_once(
     image: &str,
     env: std::collections::BTreeMap<String, String>,
     event: Bytes,
-) -> anyhow::Result<Result> {
+) -> anyhow::Result<Run> {
     let unique = format!(
         "{}{}",
         std::process::id(),
@@ -131,8 +132,9 @@ async fn invoke_once(
         };
         let oom = rt.inspect_container(&cid).await.map(|i| i.oom_killed).unwrap_or(false);
         let logs = rt.logs(&cid).await.unwrap_or_default();
-        Ok::<_, anyhow::Error>(Result {
+        Ok::<_, anyhow::Error>(Run {
             image: image.to_string(),
+            container: cid.clone(),
             trace_id: trace_id.clone(),
             body,
             outcome,
@@ -154,7 +156,7 @@ async fn invoke_once(
     result
 }
 
-fn report(id: &str, r: &Result, verbose: bool, out: &Output) -> anyhow::Result<()> {
+fn report(id: &str, r: &Run, verbose: bool, out: &Output) -> anyhow::Result<()> {
     let (kind, error_type, error_message) = match (&r.outcome, r.oom) {
         (_, true) => ("error", "Runtime.OutOfMemory".to_string(), "the function ran out of memory and was killed".to_string()),
         (Ok(Outcome::Success), _) => ("success", String::new(), String::new()),
@@ -173,6 +175,7 @@ fn report(id: &str, r: &Result, verbose: bool, out: &Output) -> anyhow::Result<(
             "payload": payload,
             "logs": r.logs,
             "image": r.image,
+            "container": r.container,
             "trace_id": r.trace_id,
             "timings_ms": {"container_start": ms(r.start), "rie_ready": ms(r.ready), "total": ms(r.invoke)},
         }));
