@@ -48,6 +48,7 @@ pub struct Faults {
 
 #[derive(Debug, Default)]
 struct State {
+    ip: Option<IpAddr>,
     images: BTreeMap<String, ImageInfo>,
     containers: BTreeMap<String, ContainerInfo>,
     calls: Vec<Call>,
@@ -71,6 +72,14 @@ impl FakeRuntime {
         // A poisoned lock means a test already panicked; keep going with its state.
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
+    }
+
+    /// An engine whose running containers all have address `ip` (tests point it at a fake RIE on
+    /// loopback).
+    pub fn with_ip(ip: IpAddr) -> Self {
+        let rt = Self::default();
+        rt.with(|s| s.ip = Some(ip));
+        rt
     }
 
     /// Adds an image under `reference`; returns its id.
@@ -223,9 +232,10 @@ impl Runtime for FakeRuntime {
             return Err(RuntimeError::Engine("fake start failure".into()));
         }
         self.with(|s| match s.containers.get_mut(id) {
+            Some(c) if c.running => Err(RuntimeError::Engine(format!("304: {id} already started"))),
             Some(c) => {
                 c.running = true;
-                c.ip = Some(IpAddr::V4(Ipv4Addr::new(172, 17, 0, 2)));
+                c.ip = Some(s.ip.unwrap_or(IpAddr::V4(Ipv4Addr::new(172, 17, 0, 2))));
                 Ok(())
             }
             None => Err(RuntimeError::NotFound(id.into())),

@@ -1,0 +1,367 @@
+//! FunctionActor: one per function. Owns that function's containers: idle (warm), busy (leased),
+//! starting, and the callers waiting for one.
+//!
+//! Protocol: `Acquire` answers at once with a lease on an idle container, or queues the caller (and
+//! starts a container if under the limit), or throttles; the caller invokes RIE itself and sends
+//! `Release` with whether the container is still healthy. RIE crashes on a second concurrent
+//! invocation, so a lease is exclusive: a container is in exactly one of idle/busy at any time.
+//!
+//! Must not: await Docker or RIE inside `handle`. Container starts and removals run in spawned tasks
+//! that report back by message (`Started`), so one slow cold start never stalls other requests.
+
+use crate::decide::{self, Decision, PoolView};
+use esb_runtime::labels::key;
+use esb_runtime::rie::RieClient;
+use esb_runtime::{ContainerSpec, Labels, Runtime};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often waiters' deadlines and idle containers are checked.
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// Everything a FunctionActor needs to know about its function.
+#[derive(Debug, Clone)]
+pub struct FunctionConfig {
+    /// Project (labels, container names).
+    pub project: String,
+    /// Logical id.
+    pub function: String,
+    /// Image reference to run (`repo:c-<hash>`).
+    pub image: String,
+    /// `KEY=VALUE` environment.
+    pub env: Vec<String>,
+    /// Memory limit, MiB.
+    pub memory_mb: u64,
+    /// The function's Timeout.
+    pub timeout: Duration,
+    /// Concurrency limit (ReservedConcurrentExecutions or the default).
+    pub limit: usize,
+    /// Containers kept warm (ProvisionedConcurrencyConfig).
+    pub min_warm: usize,
+    /// Most callers waiting at once.
+    pub queue_limit: usize,
+    /// How long a caller may wait before it is throttled.
+    pub queue_timeout: Duration,
+    /// Idle time after which a container is stopped (scale to zero).
+    pub idle_timeout: Duration,
+    /// RIE's port in the container.
+    pub rie_port: u16,
+    /// How long a new container may take until RIE listens.
+    pub ready_within: Duration,
+    /// Hash of this function's config and image, as a label (recovery adopts only matching ones).
+    pub config_hash: String,
+}
+
+/// A running container with RIE listening.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    /// Container id.
+    pub id: String,
+    /// RIE's address.
+    pub addr: SocketAddr,
+}
+
+/// An exclusive right to invoke one container once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Lease number, unique per actor.
+    pub id: u64,
+    /// The container.
+    pub container: Container,
+}
+
+/// Why no lease was given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AcquireError {
+    /// At the concurrency limit with the queue full, or waited past the queue timeout.
+    #[error("rate exceeded: {function} is at its concurrency limit of {limit} (TooManyRequestsException)")]
+    Throttled {
+        /// The function.
+        function: String,
+        /// Its limit.
+        limit: usize,
+    },
+    /// A container could not be started.
+    #[error("could not start a container for {function}: {reason}")]
+    StartFailed {
+        /// The function.
+        function: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Counts, for status output and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Warm containers.
+    pub idle: usize,
+    /// Leased containers.
+    pub busy: usize,
+    /// Containers starting.
+    pub starting: usize,
+    /// Callers waiting.
+    pub waiting: usize,
+    /// Containers started since the actor began.
+    pub started: u64,
+    /// Containers removed since the actor began (broken, reaped).
+    pub removed: u64,
+}
+
+/// Messages.
+#[derive(Debug)]
+pub enum FunctionMsg {
+    /// A caller wants a container.
+    Acquire(RpcReplyPort<Result<Lease, AcquireError>>),
+    /// A caller is done with a lease; `healthy` is false after a timeout, crash or garbage answer.
+    Release {
+        /// The lease.
+        lease: u64,
+        /// Whether the container may be reused.
+        healthy: bool,
+    },
+    /// A start task finished.
+    Started(Result<Container, String>),
+    /// Check deadlines and idle containers.
+    Tick,
+    /// Report counts.
+    Stats(RpcReplyPort<Stats>),
+}
+
+struct Waiter {
+    reply: RpcReplyPort<Result<Lease, AcquireError>>,
+    since: Instant,
+}
+
+/// The actor's state.
+pub struct FunctionState {
+    cfg: Arc<FunctionConfig>,
+    rt: Arc<dyn Runtime>,
+    client: RieClient,
+    idle: Vec<(Container, Instant)>,
+    busy: HashMap<u64, Container>,
+    starting: usize,
+    waiters: VecDeque<Waiter>,
+    next_lease: u64,
+    next_name: u64,
+    instance: String,
+    started: u64,
+    removed: u64,
+}
+
+/// The actor (stateless; see [`FunctionState`]).
+pub struct FunctionActor;
+
+impl FunctionState {
+    fn view(&self) -> PoolView {
+        PoolView {
+            idle: self.idle.len(),
+            busy: self.busy.len(),
+            starting: self.starting,
+            waiting: self.waiters.len(),
+            limit: self.cfg.limit,
+            queue_limit: self.cfg.queue_limit,
+        }
+    }
+
+    /// Hands `c` to the oldest waiter still listening, else puts it in the idle list.
+    fn give(&mut self, c: Container) {
+        while let Some(w) = self.waiters.pop_front() {
+            self.next_lease += 1;
+            let lease = Lease { id: self.next_lease, container: c.clone() };
+            match w.reply.send(Ok(lease)) {
+                Ok(()) => {
+                    self.busy.insert(self.next_lease, c);
+                    return;
+                }
+                Err(_) => continue, // that caller gave up; try the next
+            }
+        }
+        self.idle.push((c, Instant::now()));
+    }
+
+    /// Starts containers for waiters not yet covered by a start, within the limit.
+    fn ensure_starts(&mut self, myself: &ActorRef<FunctionMsg>) {
+        let unclaimed = self.waiters.len().saturating_sub(self.starting);
+        let room = self.cfg.limit.saturating_sub(self.busy.len() + self.starting + self.idle.len());
+        for _ in 0..unclaimed.min(room) {
+            self.start(myself);
+        }
+    }
+
+    fn start(&mut self, myself: &ActorRef<FunctionMsg>) {
+        self.starting += 1;
+        self.next_name += 1;
+        let name = format!("esb-{}-{}-{}-{}", self.cfg.project, self.cfg.function.to_lowercase(), self.instance, self.next_name);
+        let (rt, cfg, client, me) = (self.rt.clone(), self.cfg.clone(), self.client.clone(), myself.clone());
+        tokio::spawn(async move {
+            let result = start_container(rt.as_ref(), &cfg, &client, name).await;
+            let _ = me.send_message(FunctionMsg::Started(result));
+        });
+    }
+
+    fn remove(&mut self, c: Container) {
+        self.removed += 1;
+        let rt = self.rt.clone();
+        tokio::spawn(async move {
+            if let Err(e) = rt.remove_container(&c.id).await {
+                tracing::warn!(container = %c.id, error = %e, "could not remove a container");
+            }
+        });
+    }
+
+    fn stats(&self) -> Stats {
+        Stats {
+            idle: self.idle.len(),
+            busy: self.busy.len(),
+            starting: self.starting,
+            waiting: self.waiters.len(),
+            started: self.started,
+            removed: self.removed,
+        }
+    }
+
+    fn throttled(&self) -> AcquireError {
+        AcquireError::Throttled { function: self.cfg.function.clone(), limit: self.cfg.limit }
+    }
+}
+
+/// Creates, starts and waits for a container; removes it again if any step fails.
+async fn start_container(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieClient, name: String) -> Result<Container, String> {
+    let labels = Labels::new()
+        .with(key::PROJECT, cfg.project.clone())
+        .with(key::FUNCTION, cfg.function.clone())
+        .with(key::ROLE, "function")
+        .with(key::CONFIG_HASH, cfg.config_hash.clone());
+    let spec = ContainerSpec {
+        name,
+        image: cfg.image.clone(),
+        env: cfg.env.clone(),
+        labels,
+        memory_mb: Some(cfg.memory_mb),
+        ..Default::default()
+    };
+    let id = rt.create_container(&spec).await.map_err(|e| e.to_string())?;
+    let ready = async {
+        rt.start_container(&id).await.map_err(|e| e.to_string())?;
+        let ip = rt.inspect_container(&id).await.map_err(|e| e.to_string())?.ip.ok_or("the container exited at once; see its logs")?;
+        let addr = SocketAddr::new(ip, cfg.rie_port);
+        client.wait_ready(addr, cfg.ready_within).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(addr)
+    };
+    match ready.await {
+        Ok(addr) => Ok(Container { id, addr }),
+        Err(e) => {
+            let _ = rt.remove_container(&id).await;
+            Err(e)
+        }
+    }
+}
+
+impl Actor for FunctionActor {
+    type Msg = FunctionMsg;
+    type State = FunctionState;
+    type Arguments = (Arc<FunctionConfig>, Arc<dyn Runtime>);
+
+    async fn pre_start(&self, myself: ActorRef<Self::Msg>, (cfg, rt): Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+        myself.send_interval(TICK, || FunctionMsg::Tick);
+        let instance = format!(
+            "{:x}",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() % 0xffffff).unwrap_or(0)
+        );
+        let mut state = FunctionState {
+            cfg,
+            rt,
+            client: RieClient::new(),
+            idle: vec![],
+            busy: HashMap::new(),
+            starting: 0,
+            waiters: VecDeque::new(),
+            next_lease: 0,
+            next_name: 0,
+            instance,
+            started: 0,
+            removed: 0,
+        };
+        for _ in 0..decide::prewarm(state.view(), state.cfg.min_warm) {
+            state.start(&myself);
+        }
+        Ok(state)
+    }
+
+    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, st: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        match msg {
+            FunctionMsg::Acquire(reply) => match decide::on_acquire(st.view()) {
+                Decision::UseIdle => {
+                    if let Some((c, _)) = st.idle.pop() {
+                        st.waiters.push_back(Waiter { reply, since: Instant::now() });
+                        st.give(c);
+                    }
+                }
+                Decision::StartAndWait | Decision::Wait => {
+                    st.waiters.push_back(Waiter { reply, since: Instant::now() });
+                    st.ensure_starts(&myself);
+                }
+                Decision::Throttle => {
+                    let _ = reply.send(Err(st.throttled()));
+                }
+            },
+            FunctionMsg::Release { lease, healthy } => {
+                if let Some(c) = st.busy.remove(&lease) {
+                    if healthy {
+                        st.give(c);
+                    } else {
+                        st.remove(c);
+                        st.ensure_starts(&myself);
+                    }
+                }
+            }
+            FunctionMsg::Started(Ok(c)) => {
+                st.starting -= 1;
+                st.started += 1;
+                st.give(c);
+            }
+            FunctionMsg::Started(Err(reason)) => {
+                st.starting -= 1;
+                tracing::warn!(function = %st.cfg.function, %reason, "container start failed");
+                // The waiter this start was for gets the reason, rather than waiting out its deadline.
+                if let Some(w) = st.waiters.pop_front() {
+                    let _ = w.reply.send(Err(AcquireError::StartFailed { function: st.cfg.function.clone(), reason }));
+                }
+            }
+            FunctionMsg::Tick => {
+                let now = Instant::now();
+                while st.waiters.front().is_some_and(|w| now.duration_since(w.since) >= st.cfg.queue_timeout) {
+                    if let Some(w) = st.waiters.pop_front() {
+                        let _ = w.reply.send(Err(st.throttled()));
+                    }
+                }
+                st.waiters.retain(|w| !w.reply.is_closed());
+                let reap = decide::to_reap(&st.idle, now, st.cfg.idle_timeout, st.cfg.min_warm);
+                for c in reap {
+                    st.idle.retain(|(i, _)| i.id != c.id);
+                    st.remove(c);
+                }
+                for _ in 0..decide::prewarm(st.view(), st.cfg.min_warm) {
+                    st.start(&myself);
+                }
+            }
+            FunctionMsg::Stats(reply) => {
+                let _ = reply.send(st.stats());
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, st: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        // Stopping the actor stops its function: no container outlives it unaccounted for.
+        let all: Vec<Container> = st.idle.drain(..).map(|(c, _)| c).chain(st.busy.drain().map(|(_, c)| c)).collect();
+        for c in all {
+            let _ = st.rt.remove_container(&c.id).await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,106 @@
+//! [`FunctionHandle`]: the typed door to a FunctionActor, for the gateway and the CLI.
+//!
+//! Owns: the invoke path (acquire a lease, invoke RIE in the caller's task, release with the
+//! container's health) and the rule that a lease is always released: a drop guard releases it as
+//! unhealthy when the caller is cancelled mid-invocation (the container's state is then unknown, so
+//! it is replaced, never reused). Callers never build actor messages themselves.
+
+use crate::function::{AcquireError, FunctionConfig, FunctionMsg, Lease, Stats};
+use bytes::Bytes;
+use esb_runtime::rie::{Invocation, InvokeError, Outcome, RieClient};
+use ractor::ActorRef;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Past the function's Timeout, how long to wait for RIE's own timeout answer.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(2);
+
+/// Why an invocation produced no function result.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeFailure {
+    /// No container could be had (throttled, or starting one failed).
+    #[error(transparent)]
+    Acquire(#[from] AcquireError),
+    /// The container failed during the invocation (it has been replaced).
+    #[error(transparent)]
+    Invoke(#[from] InvokeError),
+    /// The function's actor is gone (shutting down).
+    #[error("the function {0} is not running (esb is stopping or restarting it)")]
+    Unavailable(String),
+}
+
+/// A cheap, cloneable handle to one function.
+#[derive(Clone)]
+pub struct FunctionHandle {
+    actor: ActorRef<FunctionMsg>,
+    client: RieClient,
+    cfg: Arc<FunctionConfig>,
+}
+
+/// Releases a lease exactly once; as unhealthy if dropped before [`LeaseGuard::release`].
+struct LeaseGuard<'a> {
+    actor: &'a ActorRef<FunctionMsg>,
+    lease: Option<Lease>,
+}
+
+impl LeaseGuard<'_> {
+    fn release(mut self, healthy: bool) {
+        if let Some(lease) = self.lease.take() {
+            let _ = self.actor.cast(FunctionMsg::Release { lease: lease.id, healthy });
+        }
+    }
+}
+
+impl Drop for LeaseGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            let _ = self.actor.cast(FunctionMsg::Release { lease: lease.id, healthy: false });
+        }
+    }
+}
+
+impl FunctionHandle {
+    /// A handle to a running FunctionActor.
+    pub fn new(actor: ActorRef<FunctionMsg>, cfg: Arc<FunctionConfig>) -> Self {
+        FunctionHandle { actor, client: RieClient::new(), cfg }
+    }
+
+    /// The actor behind the handle (for supervision and tests).
+    pub fn actor_ref(&self) -> &ActorRef<FunctionMsg> {
+        &self.actor
+    }
+
+    /// The function's config.
+    pub fn config(&self) -> &FunctionConfig {
+        &self.cfg
+    }
+
+    /// Invokes the function once. A timeout, crash or garbage answer retires the container.
+    pub async fn invoke(&self, payload: Bytes, trace_id: Option<&str>) -> Result<Invocation, InvokeFailure> {
+        let lease = self.acquire().await?;
+        let addr = lease.container.addr;
+        let guard = LeaseGuard { actor: &self.actor, lease: Some(lease) };
+        let result = self.client.invoke(addr, payload, trace_id, self.cfg.timeout + TIMEOUT_GRACE).await;
+        let healthy = matches!(&result, Ok(inv) if !matches!(inv.outcome, Outcome::Timeout { .. }));
+        guard.release(healthy);
+        Ok(result?)
+    }
+
+    async fn acquire(&self) -> Result<Lease, InvokeFailure> {
+        // The actor answers a waiter by its queue deadline; the RPC timeout is only a backstop.
+        let backstop = self.cfg.queue_timeout + self.cfg.ready_within + Duration::from_secs(5);
+        let answer = self.actor.call(FunctionMsg::Acquire, Some(backstop)).await;
+        match answer {
+            Ok(ractor::rpc::CallResult::Success(result)) => Ok(result?),
+            _ => Err(InvokeFailure::Unavailable(self.cfg.function.clone())),
+        }
+    }
+
+    /// Current counts.
+    pub async fn stats(&self) -> Option<Stats> {
+        match self.actor.call(FunctionMsg::Stats, Some(Duration::from_secs(5))).await {
+            Ok(ractor::rpc::CallResult::Success(s)) => Some(s),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! FunctionActor on the fake runtime, with a fake RIE answering on loopback.
+//!
+//! Every fake container's address is the one fake RIE; its answers are steered by the event:
+//! `{"sleep_ms": N}` answers late, `{"die": true}` closes without answering (a crashed container),
+//! `{"timeout": true}` answers RIE's timeout text, `{"garbage": true}` answers HTTP 500.
+
+use crate::{AcquireError, FunctionActor, FunctionConfig, FunctionHandle, InvokeFailure, Stats};
+use bytes::Bytes;
+use esb_runtime::fake::{Call, FakeRuntime, Faults};
+use esb_runtime::rie::Outcome;
+use esb_runtime::Runtime;
+use ractor::Actor;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+/// Starts the fake RIE; returns its port.
+async fn fake_rie() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(serve(sock));
+        }
+    });
+    port
+}
+
+async fn serve(sock: tokio::net::TcpStream) {
+    let mut reader = BufReader::new(sock);
+    loop {
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if let Some(ms) = event["sleep_ms"].as_u64() {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if event["die"] == true {
+            return;
+        }
+        let (status, answer) = if event["timeout"] == true {
+            ("200 OK", "Task timed out after 1.00 seconds".to_string())
+        } else if event["garbage"] == true {
+            ("500 Internal Server Error", "oops".to_string())
+        } else {
+            ("200 OK", format!("{{\"echo\":{}}}", String::from_utf8_lossy(&body)))
+        };
+        let response = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n{answer}", answer.len());
+        if reader.get_mut().write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn config(port: u16) -> FunctionConfig {
+    FunctionConfig {
+        project: "p".into(),
+        function: "Fn".into(),
+        image: "esb-p/fn:c-1".into(),
+        env: vec![],
+        memory_mb: 128,
+        timeout: Duration::from_secs(3),
+        limit: 2,
+        min_warm: 0,
+        queue_limit: 10,
+        queue_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(600),
+        rie_port: port,
+        ready_within: Duration::from_secs(2),
+        config_hash: "h".into(),
+    }
+}
+
+async fn spawn_with(cfg: FunctionConfig) -> (FunctionHandle, Arc<FakeRuntime>) {
+    let rt = Arc::new(FakeRuntime::with_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let cfg = Arc::new(cfg);
+    let runtime: Arc<dyn Runtime> = rt.clone();
+    let (actor, _) = Actor::spawn(None, FunctionActor, (cfg.clone(), runtime)).await.unwrap();
+    (FunctionHandle::new(actor, cfg), rt)
+}
+
+fn count(rt: &FakeRuntime, pred: fn(&Call) -> bool) -> usize {
+    rt.calls().iter().filter(|c| pred(c)).count()
+}
+fn creates(rt: &FakeRuntime) -> usize {
+    count(rt, |c| matches!(c, Call::Create(_)))
+}
+fn removes(rt: &FakeRuntime) -> usize {
+    count(rt, |c| matches!(c, Call::Remove(_)))
+}
+
+/// Polls until `f` holds (for effects of spawned tasks), failing after 3 s.
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+async fn stats(h: &FunctionHandle) -> Stats {
+    h.stats().await.expect("actor answers")
+}
+
+#[tokio::test]
+async fn a_warm_container_is_reused() {
+    let (h, rt) = spawn_with(config(fake_rie().await)).await;
+    for i in 0..5 {
+        let inv = h.invoke(Bytes::from(format!("{{\"n\":{i}}}")), None).await.unwrap();
+        assert_eq!(inv.outcome, Outcome::Success);
+        assert_eq!(inv.body, format!("{{\"echo\":{{\"n\":{i}}}}}"));
+    }
+    assert_eq!(creates(&rt), 1, "one cold start, then warm hits");
+    let s = stats(&h).await;
+    assert_eq!((s.idle, s.busy, s.started), (1, 0, 1));
+}
+
+#[tokio::test]
+async fn a_busy_function_scales_out_to_its_limit_and_serves_everyone() {
+    let (h, rt) = spawn_with(config(fake_rie().await)).await; // limit 2
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.invoke(Bytes::from_static(b"{\"sleep_ms\": 50}"), None).await })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(c.await.unwrap().unwrap().outcome, Outcome::Success);
+    }
+    assert_eq!(creates(&rt), 2, "exactly the limit, never more");
+    assert_eq!(stats(&h).await.idle, 2);
+}
+
+#[tokio::test]
+async fn past_the_limit_callers_queue_then_are_throttled_by_deadline_or_full_queue() {
+    let cfg = FunctionConfig { limit: 1, queue_limit: 1, queue_timeout: Duration::from_millis(200), ..config(fake_rie().await) };
+    let (h, rt) = spawn_with(cfg).await;
+    let slow = |h: FunctionHandle| tokio::spawn(async move { h.invoke(Bytes::from_static(b"{\"sleep_ms\": 600}"), None).await });
+    let first = slow(h.clone());
+    eventually("the first caller holds the container", || creates(&rt) == 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let queued = slow(h.clone());
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let refused = h.invoke(Bytes::from_static(b"{}"), None).await;
+    assert!(matches!(refused, Err(InvokeFailure::Acquire(AcquireError::Throttled { limit: 1, .. }))), "queue full: {refused:?}");
+    let queued = queued.await.unwrap();
+    assert!(matches!(queued, Err(InvokeFailure::Acquire(AcquireError::Throttled { .. }))), "waited past 200 ms: {queued:?}");
+    assert_eq!(first.await.unwrap().unwrap().outcome, Outcome::Success);
+    assert_eq!(creates(&rt), 1);
+    let text = AcquireError::Throttled { function: "Fn".into(), limit: 1 }.to_string();
+    assert!(text.contains("TooManyRequestsException"), "{text}");
+}
+
+#[tokio::test]
+async fn idle_containers_are_reaped_to_zero() {
+    let cfg = FunctionConfig { idle_timeout: Duration::from_millis(150), ..config(fake_rie().await) };
+    let (h, rt) = spawn_with(cfg).await;
+    h.invoke(Bytes::from_static(b"{}"), None).await.unwrap();
+    assert_eq!(stats(&h).await.idle, 1);
+    eventually("the idle container is removed", || removes(&rt) == 1).await;
+    let s = stats(&h).await;
+    assert_eq!((s.idle, s.removed), (0, 1));
+    h.invoke(Bytes::from_static(b"{}"), None).await.unwrap();
+    assert_eq!(creates(&rt), 2, "the next request cold-starts a new one");
+}
+
+#[tokio::test]
+async fn provisioned_concurrency_keeps_containers_warm_through_reaping() {
+    let cfg = FunctionConfig { min_warm: 2, idle_timeout: Duration::from_millis(100), ..config(fake_rie().await) };
+    let (h, rt) = spawn_with(cfg).await;
+    eventually("two containers prewarmed", || creates(&rt) == 2).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let s = stats(&h).await;
+    assert_eq!((s.idle, s.started, s.removed), (2, 2, 0), "kept warm past the idle timeout");
+    h.invoke(Bytes::from_static(b"{}"), None).await.unwrap();
+    assert_eq!(creates(&rt), 2, "served warm");
+}
+
+#[tokio::test]
+async fn a_container_that_dies_times_out_or_answers_garbage_is_replaced_never_reused() {
+    let (h, rt) = spawn_with(config(fake_rie().await)).await;
+    h.invoke(Bytes::from_static(b"{}"), None).await.unwrap();
+    for (event, what) in [(&b"{\"die\": true}"[..], "died"), (b"{\"garbage\": true}", "garbage"), (b"{\"timeout\": true}", "timeout")] {
+        let before = removes(&rt);
+        let result = h.invoke(Bytes::from_static(event), None).await;
+        match what {
+            "died" => {
+                assert!(matches!(result, Err(InvokeFailure::Invoke(esb_runtime::rie::InvokeError::ConnectionClosed(_)))), "{result:?}")
+            }
+            "garbage" => assert!(
+                matches!(result, Err(InvokeFailure::Invoke(esb_runtime::rie::InvokeError::Status { status: 500, .. }))),
+                "{result:?}"
+            ),
+            _ => assert!(matches!(result, Ok(ref i) if matches!(i.outcome, Outcome::Timeout { .. })), "{result:?}"),
+        }
+        eventually(&format!("the {what} container is removed"), || removes(&rt) == before + 1).await;
+        let ok = h.invoke(Bytes::from_static(b"{}"), None).await.unwrap();
+        assert_eq!(ok.outcome, Outcome::Success, "the next request works after: {what}");
+    }
+    assert_eq!(creates(&rt), 4, "one container, then one replacement per broken one");
+}
+
+#[tokio::test]
+async fn a_caller_cancelled_mid_invocation_does_not_leak_its_lease() {
+    let (h, rt) = spawn_with(FunctionConfig { limit: 1, ..config(fake_rie().await) }).await;
+    let call = {
+        let h = h.clone();
+        tokio::spawn(async move { h.invoke(Bytes::from_static(b"{\"sleep_ms\": 2000}"), None).await })
+    };
+    eventually("the call holds the container", || creates(&rt) == 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    call.abort();
+    eventually("the unknown-state container is removed", || removes(&rt) == 1).await;
+    let ok = h.invoke(Bytes::from_static(b"{}"), None).await.unwrap();
+    assert_eq!(ok.outcome, Outcome::Success, "limit 1 and the function still serves: the lease came back");
+}
+
+#[tokio::test]
+async fn start_failures_and_an_unreachable_engine_fail_fast_with_the_reason() {
+    let (h, rt) = spawn_with(config(fake_rie().await)).await;
+    rt.set_faults(Faults { start_fails: true, ..Default::default() });
+    let err = h.invoke(Bytes::from_static(b"{}"), None).await.unwrap_err();
+    assert!(err.to_string().contains("could not start a container for Fn: Docker engine: fake start failure"), "{err}");
+    eventually("the half-started container is removed", || removes(&rt) == 1).await;
+
+    rt.set_faults(Faults { unavailable: true, ..Default::default() });
+    let started = std::time::Instant::now();
+    let err = h.invoke(Bytes::from_static(b"{}"), None).await.unwrap_err();
+    assert!(err.to_string().contains("cannot reach the Docker engine"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(1), "fails fast, not at the queue deadline");
+
+    rt.set_faults(Faults::default());
+    assert_eq!(h.invoke(Bytes::from_static(b"{}"), None).await.unwrap().outcome, Outcome::Success, "recovers when the engine is back");
+}
+
+#[tokio::test]
+async fn a_slow_cold_start_does_not_stall_warm_requests() {
+    let (h, rt) = spawn_with(config(fake_rie().await)).await; // limit 2
+    h.invoke(Bytes::from_static(b"{}"), None).await.unwrap();
+    // Hold the warm container, so the next caller forces a (slow) second start.
+    let holder = {
+        let h = h.clone();
+        tokio::spawn(async move { h.invoke(Bytes::from_static(b"{\"sleep_ms\": 300}"), None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    rt.set_faults(Faults { start_delay: Some(Duration::from_secs(1)), ..Default::default() });
+    let cold = {
+        let h = h.clone();
+        tokio::spawn(async move { h.invoke(Bytes::from_static(b"{}"), None).await })
+    };
+    holder.await.unwrap().unwrap();
+    // The warm container came back while the second one is still starting: stats answer at once.
+    let started = std::time::Instant::now();
+    let s = stats(&h).await;
+    assert!(started.elapsed() < Duration::from_millis(100), "the actor is not blocked by the start");
+    assert_eq!(s.starting + s.busy + s.idle, 2);
+    cold.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn stopping_the_actor_removes_its_containers() {
+    let (h, rt) = spawn_with(FunctionConfig { min_warm: 2, ..config(fake_rie().await) }).await;
+    eventually("prewarmed", || creates(&rt) == 2).await;
+    eventually("both ready", || rt.calls().iter().filter(|c| matches!(c, Call::Start(_))).count() == 2).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let actor = h.actor_ref();
+    actor.stop_and_wait(None, None).await.unwrap();
+    assert_eq!(removes(&rt), 2);
+    assert!(matches!(h.invoke(Bytes::from_static(b"{}"), None).await, Err(InvokeFailure::Unavailable(_))));
+}
