@@ -65,9 +65,38 @@ pub fn to_reap<T: Clone>(idle: &[(T, Instant)], now: Instant, idle_timeout: Dura
     expired.into_iter().take(may_remove).map(|(c, _)| c.clone()).collect()
 }
 
+/// What recovery does with a container found with this function's labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// Running, same label schema, same config hash: probe it and adopt it if RIE answers.
+    Probe,
+    /// Stopped, from another label schema, or built for another config: remove it.
+    Remove,
+}
+
+/// Classifies a container found at start. (Containers without esb's project label are never
+/// listed, so never touched.)
+pub fn classify_found(running: bool, schema: Option<&str>, config_hash: Option<&str>, want_hash: &str) -> Found {
+    if running && schema == Some(esb_runtime::labels::SCHEMA) && config_hash == Some(want_hash) {
+        Found::Probe
+    } else {
+        Found::Remove
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_running_containers_of_this_schema_and_config_are_adopted() {
+        let v = esb_runtime::labels::SCHEMA;
+        assert_eq!(classify_found(true, Some(v), Some("h"), "h"), Found::Probe);
+        assert_eq!(classify_found(false, Some(v), Some("h"), "h"), Found::Remove, "stopped");
+        assert_eq!(classify_found(true, Some(v), Some("old"), "h"), Found::Remove, "stale config");
+        assert_eq!(classify_found(true, Some("0"), Some("h"), "h"), Found::Remove, "foreign schema version");
+        assert_eq!(classify_found(true, None, Some("h"), "h"), Found::Remove);
+    }
 
     fn view(idle: usize, busy: usize, starting: usize, waiting: usize) -> PoolView {
         PoolView { idle, busy, starting, waiting, limit: 3, queue_limit: 2 }

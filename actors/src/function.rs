@@ -8,6 +8,10 @@
 //!
 //! Must not: await Docker or RIE inside `handle`. Container starts and removals run in spawned tasks
 //! that report back by message (`Started`), so one slow cold start never stalls other requests.
+//!
+//! Recovery: `pre_start` lists this function's containers by label and adopts the running ones
+//! whose config hash matches and whose RIE answers; the rest are removed. A restarted actor (or a
+//! restarted esb) therefore picks its warm containers up again instead of leaking or doubling them.
 
 use crate::decide::{self, Decision, PoolView};
 use esb_runtime::labels::key;
@@ -229,6 +233,45 @@ impl FunctionState {
     }
 }
 
+/// How long an adopted container's RIE may take to answer the recovery probe.
+const ADOPT_PROBE: Duration = Duration::from_millis(500);
+
+/// Finds this function's containers; returns the ones adopted (at most `limit`), removing the rest.
+async fn recover(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieClient) -> (Vec<Container>, u64) {
+    let filter =
+        Labels::default().with(key::PROJECT, cfg.project.clone()).with(key::FUNCTION, cfg.function.clone()).with(key::ROLE, "function");
+    let found = match rt.containers(&filter).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(function = %cfg.function, error = %e, "recovery scan failed; starting with no containers");
+            return (vec![], 0);
+        }
+    };
+    let (mut adopted, mut removed) = (vec![], 0);
+    for info in found {
+        let verdict =
+            decide::classify_found(info.running, info.labels.get(key::VERSION), info.labels.get(key::CONFIG_HASH), &cfg.config_hash);
+        let addr = info.ip.map(|ip| SocketAddr::new(ip, cfg.rie_port));
+        let healthy = match (verdict, addr) {
+            (decide::Found::Probe, Some(addr)) if adopted.len() < cfg.limit => client.wait_ready(addr, ADOPT_PROBE).await.is_ok(),
+            _ => false,
+        };
+        match (healthy, addr) {
+            (true, Some(addr)) => adopted.push(Container { id: info.id, addr }),
+            _ => {
+                removed += 1;
+                if let Err(e) = rt.remove_container(&info.id).await {
+                    tracing::warn!(container = %info.id, error = %e, "could not remove a stale container");
+                }
+            }
+        }
+    }
+    if !adopted.is_empty() || removed > 0 {
+        tracing::info!(function = %cfg.function, adopted = adopted.len(), removed, "recovered containers from labels");
+    }
+    (adopted, removed)
+}
+
 /// Creates, starts and waits for a container; removes it again if any step fails.
 async fn start_container(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieClient, name: String) -> Result<Container, String> {
     let labels = Labels::new()
@@ -272,10 +315,12 @@ impl Actor for FunctionActor {
             "{:x}",
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() % 0xffffff).unwrap_or(0)
         );
+        let client = RieClient::new();
+        let (adopted, removed) = recover(rt.as_ref(), &cfg, &client).await;
         let mut state = FunctionState {
             cfg,
             rt,
-            client: RieClient::new(),
+            client,
             idle: vec![],
             busy: HashMap::new(),
             starting: 0,
@@ -284,8 +329,10 @@ impl Actor for FunctionActor {
             next_name: 0,
             instance,
             started: 0,
-            removed: 0,
+            removed,
         };
+        let now = Instant::now();
+        state.idle.extend(adopted.into_iter().map(|c| (c, now)));
         for _ in 0..decide::prewarm(state.view(), state.cfg.min_warm) {
             state.start(&myself);
         }

@@ -286,3 +286,44 @@ async fn stopping_the_actor_removes_its_containers() {
     assert_eq!(removes(&rt), 2);
     assert!(matches!(h.invoke(Bytes::from_static(b"{}"), None).await, Err(InvokeFailure::Unavailable(_))));
 }
+
+#[tokio::test]
+async fn a_restarted_actor_adopts_matching_containers_and_removes_stale_ones() {
+    use esb_runtime::labels::key;
+    use esb_runtime::{ContainerSpec, Labels};
+    let port = fake_rie().await;
+    let rt = Arc::new(FakeRuntime::with_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let mine = |hash: &str| {
+        Labels::new().with(key::PROJECT, "p").with(key::FUNCTION, "Fn").with(key::ROLE, "function").with(key::CONFIG_HASH, hash)
+    };
+    let mut ids = vec![];
+    for (name, labels, start) in [
+        ("good-1", mine("h"), true),
+        ("good-2", mine("h"), true),
+        ("stale", mine("old"), true),
+        ("stopped", mine("h"), false),
+        (
+            "other-project",
+            Labels::new().with(key::PROJECT, "q").with(key::FUNCTION, "Fn").with(key::ROLE, "function").with(key::CONFIG_HASH, "h"),
+            true,
+        ),
+        ("not-esb", Labels::default(), true),
+    ] {
+        let id = rt.create_container(&ContainerSpec { name: name.into(), labels, ..Default::default() }).await.unwrap();
+        if start {
+            rt.start_container(&id).await.unwrap();
+        }
+        ids.push(id);
+    }
+    let baseline = creates(&rt);
+    let cfg = Arc::new(config(port));
+    let runtime: Arc<dyn Runtime> = rt.clone();
+    let (actor, _) = Actor::spawn(None, FunctionActor, (cfg.clone(), runtime)).await.unwrap();
+    let h = FunctionHandle::new(actor, cfg);
+    let s = stats(&h).await;
+    assert_eq!((s.idle, s.removed), (2, 2), "two adopted; the stale and the stopped one removed");
+    let removed: Vec<String> = rt.calls().into_iter().filter_map(|c| if let Call::Remove(id) = c { Some(id) } else { None }).collect();
+    assert_eq!(removed, [ids[2].clone(), ids[3].clone()], "never another project's or a non-esb container");
+    h.invoke(Bytes::from_static(b"{}"), None).await.unwrap();
+    assert_eq!(creates(&rt), baseline, "served by an adopted container: nothing started");
+}
