@@ -85,8 +85,9 @@ async fn main() {
         let rt = rt.clone();
         async move {
             let cfg = Arc::new(cfg);
-            let (actor, _) = Actor::spawn(None, FunctionActor, (cfg.clone(), rt)).await.expect("spawn");
-            FunctionHandle::new(actor, cfg)
+            let name = esb_actors::function::actor_name(&cfg.project, &cfg.function);
+            Actor::spawn(Some(name), FunctionActor, (cfg.clone(), rt)).await.expect("spawn");
+            FunctionHandle::new(cfg)
         }
     };
     let h = spawn(cfg.clone()).await;
@@ -109,7 +110,7 @@ async fn main() {
     let (d50, d99) = report("direct to RIE (baseline)", direct);
     let (m50, m99) = report("through the FunctionActor", managed);
     println!("{:<34} p50 {:>8.2}x      p99 {:>8.2}x", "manager / direct", m50 / d50, m99 / d99);
-    h.actor_ref().stop_and_wait(None, None).await.expect("stop");
+    h.actor_ref().expect("running").stop_and_wait(None, None).await.expect("stop");
 
     // Adoption: prewarm `adopt` containers, crash the actor, time the replacement's recovery.
     let warm = spawn(FunctionConfig { min_warm: adopt, ..cfg.clone() }).await;
@@ -118,7 +119,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let started_in = t.elapsed();
-    warm.actor_ref().kill();
+    warm.actor_ref().expect("running").kill();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let t = Instant::now();
     let again = spawn(FunctionConfig { min_warm: 0, ..cfg.clone() }).await;
@@ -137,5 +138,5 @@ async fn main() {
         adopted_in.as_secs_f64() * 1000.0,
         started_in.as_secs_f64()
     );
-    again.actor_ref().stop_and_wait(None, None).await.expect("stop");
+    again.actor_ref().expect("running").stop_and_wait(None, None).await.expect("stop");
 }

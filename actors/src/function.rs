@@ -23,6 +23,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The registered name of a function's actor: handles find it by this name across restarts.
+pub fn actor_name(project: &str, function: &str) -> String {
+    format!("esb/{project}/{function}")
+}
+
 /// How often waiters' deadlines and idle containers are checked.
 pub const TICK: Duration = Duration::from_millis(50);
 
@@ -133,6 +138,9 @@ pub enum FunctionMsg {
     Tick,
     /// Report counts.
     Stats(RpcReplyPort<Stats>),
+    /// Fault injection: the actor panics while handling this message (tests, chaos harness).
+    #[doc(hidden)]
+    InjectPanic,
 }
 
 struct Waiter {
@@ -399,6 +407,7 @@ impl Actor for FunctionActor {
             FunctionMsg::Stats(reply) => {
                 let _ = reply.send(st.stats());
             }
+            FunctionMsg::InjectPanic => panic!("fault injected into the actor of {}", st.cfg.function),
         }
         Ok(())
     }

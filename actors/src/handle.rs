@@ -29,21 +29,22 @@ pub enum InvokeFailure {
     Unavailable(String),
 }
 
-/// A cheap, cloneable handle to one function.
+/// A cheap, cloneable handle to one function. It finds the function's actor by its registered
+/// name on every call, so it keeps working across actor restarts.
 #[derive(Clone)]
 pub struct FunctionHandle {
-    actor: ActorRef<FunctionMsg>,
+    name: String,
     client: RieClient,
     cfg: Arc<FunctionConfig>,
 }
 
 /// Releases a lease exactly once; as unhealthy if dropped before [`LeaseGuard::release`].
-struct LeaseGuard<'a> {
-    actor: &'a ActorRef<FunctionMsg>,
+struct LeaseGuard {
+    actor: ActorRef<FunctionMsg>,
     lease: Option<Lease>,
 }
 
-impl LeaseGuard<'_> {
+impl LeaseGuard {
     fn release(mut self, healthy: bool) {
         if let Some(lease) = self.lease.take() {
             let _ = self.actor.cast(FunctionMsg::Release { lease: lease.id, healthy });
@@ -51,7 +52,7 @@ impl LeaseGuard<'_> {
     }
 }
 
-impl Drop for LeaseGuard<'_> {
+impl Drop for LeaseGuard {
     fn drop(&mut self) {
         if let Some(lease) = self.lease.take() {
             let _ = self.actor.cast(FunctionMsg::Release { lease: lease.id, healthy: false });
@@ -60,14 +61,14 @@ impl Drop for LeaseGuard<'_> {
 }
 
 impl FunctionHandle {
-    /// A handle to a running FunctionActor.
-    pub fn new(actor: ActorRef<FunctionMsg>, cfg: Arc<FunctionConfig>) -> Self {
-        FunctionHandle { actor, client: RieClient::new(), cfg }
+    /// A handle to the FunctionActor registered for `cfg` (see [`crate::function::actor_name`]).
+    pub fn new(cfg: Arc<FunctionConfig>) -> Self {
+        FunctionHandle { name: crate::function::actor_name(&cfg.project, &cfg.function), client: RieClient::new(), cfg }
     }
 
-    /// The actor behind the handle (for supervision and tests).
-    pub fn actor_ref(&self) -> &ActorRef<FunctionMsg> {
-        &self.actor
+    /// The actor currently serving the function, if one is running.
+    pub fn actor_ref(&self) -> Option<ActorRef<FunctionMsg>> {
+        ActorRef::where_is(&self.name)
     }
 
     /// The function's config.
@@ -77,28 +78,31 @@ impl FunctionHandle {
 
     /// Invokes the function once. A timeout, crash or garbage answer retires the container.
     pub async fn invoke(&self, payload: Bytes, trace_id: Option<&str>) -> Result<Invocation, InvokeFailure> {
-        let lease = self.acquire().await?;
+        let (actor, lease) = self.acquire().await?;
         let addr = lease.container.addr;
-        let guard = LeaseGuard { actor: &self.actor, lease: Some(lease) };
+        let guard = LeaseGuard { actor, lease: Some(lease) };
         let result = self.client.invoke(addr, payload, trace_id, self.cfg.timeout + TIMEOUT_GRACE).await;
         let healthy = matches!(&result, Ok(inv) if !matches!(inv.outcome, Outcome::Timeout { .. }));
         guard.release(healthy);
         Ok(result?)
     }
 
-    async fn acquire(&self) -> Result<Lease, InvokeFailure> {
+    /// A lease, and the actor that gave it (the one to release it to, even if a restart follows).
+    async fn acquire(&self) -> Result<(ActorRef<FunctionMsg>, Lease), InvokeFailure> {
+        let actor = self.actor_ref().ok_or_else(|| InvokeFailure::Unavailable(self.cfg.function.clone()))?;
         // The actor answers a waiter by its queue deadline; the RPC timeout is only a backstop.
         let backstop = self.cfg.queue_timeout + self.cfg.ready_within + Duration::from_secs(5);
-        let answer = self.actor.call(FunctionMsg::Acquire, Some(backstop)).await;
+        let answer = actor.call(FunctionMsg::Acquire, Some(backstop)).await;
         match answer {
-            Ok(ractor::rpc::CallResult::Success(result)) => Ok(result?),
+            Ok(ractor::rpc::CallResult::Success(result)) => Ok((actor, result?)),
             _ => Err(InvokeFailure::Unavailable(self.cfg.function.clone())),
         }
     }
 
-    /// Current counts.
+    /// Current counts, if the function's actor is running.
     pub async fn stats(&self) -> Option<Stats> {
-        match self.actor.call(FunctionMsg::Stats, Some(Duration::from_secs(5))).await {
+        let actor = self.actor_ref()?;
+        match actor.call(FunctionMsg::Stats, Some(Duration::from_secs(5))).await {
             Ok(ractor::rpc::CallResult::Success(s)) => Some(s),
             _ => None,
         }

@@ -68,9 +68,15 @@ async fn serve(sock: tokio::net::TcpStream) {
     }
 }
 
+/// Actor names are global in a process: every test gets its own project.
+fn unique_project() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("p{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 fn config(port: u16) -> FunctionConfig {
     FunctionConfig {
-        project: "p".into(),
+        project: unique_project(),
         function: "Fn".into(),
         image: "esb-p/fn:c-1".into(),
         env: vec![],
@@ -91,8 +97,9 @@ async fn spawn_with(cfg: FunctionConfig) -> (FunctionHandle, Arc<FakeRuntime>) {
     let rt = Arc::new(FakeRuntime::with_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     let cfg = Arc::new(cfg);
     let runtime: Arc<dyn Runtime> = rt.clone();
-    let (actor, _) = Actor::spawn(None, FunctionActor, (cfg.clone(), runtime)).await.unwrap();
-    (FunctionHandle::new(actor, cfg), rt)
+    let name = crate::function::actor_name(&cfg.project, &cfg.function);
+    Actor::spawn(Some(name), FunctionActor, (cfg.clone(), runtime)).await.unwrap();
+    (FunctionHandle::new(cfg), rt)
 }
 
 fn count(rt: &FakeRuntime, pred: fn(&Call) -> bool) -> usize {
@@ -281,7 +288,7 @@ async fn stopping_the_actor_removes_its_containers() {
     eventually("prewarmed", || creates(&rt) == 2).await;
     eventually("both ready", || rt.calls().iter().filter(|c| matches!(c, Call::Start(_))).count() == 2).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let actor = h.actor_ref();
+    let actor = h.actor_ref().expect("running");
     actor.stop_and_wait(None, None).await.unwrap();
     assert_eq!(removes(&rt), 2);
     assert!(matches!(h.invoke(Bytes::from_static(b"{}"), None).await, Err(InvokeFailure::Unavailable(_))));
@@ -293,8 +300,10 @@ async fn a_restarted_actor_adopts_matching_containers_and_removes_stale_ones() {
     use esb_runtime::{ContainerSpec, Labels};
     let port = fake_rie().await;
     let rt = Arc::new(FakeRuntime::with_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let cfg = Arc::new(config(port));
+    let project = cfg.project.clone();
     let mine = |hash: &str| {
-        Labels::new().with(key::PROJECT, "p").with(key::FUNCTION, "Fn").with(key::ROLE, "function").with(key::CONFIG_HASH, hash)
+        Labels::new().with(key::PROJECT, project.clone()).with(key::FUNCTION, "Fn").with(key::ROLE, "function").with(key::CONFIG_HASH, hash)
     };
     let mut ids = vec![];
     for (name, labels, start) in [
@@ -316,14 +325,99 @@ async fn a_restarted_actor_adopts_matching_containers_and_removes_stale_ones() {
         ids.push(id);
     }
     let baseline = creates(&rt);
-    let cfg = Arc::new(config(port));
     let runtime: Arc<dyn Runtime> = rt.clone();
-    let (actor, _) = Actor::spawn(None, FunctionActor, (cfg.clone(), runtime)).await.unwrap();
-    let h = FunctionHandle::new(actor, cfg);
+    Actor::spawn(Some(crate::function::actor_name(&cfg.project, &cfg.function)), FunctionActor, (cfg.clone(), runtime)).await.unwrap();
+    let h = FunctionHandle::new(cfg);
     let s = stats(&h).await;
     assert_eq!((s.idle, s.removed), (2, 2), "two adopted; the stale and the stopped one removed");
     let removed: Vec<String> = rt.calls().into_iter().filter_map(|c| if let Call::Remove(id) = c { Some(id) } else { None }).collect();
     assert_eq!(removed, [ids[2].clone(), ids[3].clone()], "never another project's or a non-esb container");
     h.invoke(Bytes::from_static(b"{}"), None).await.unwrap();
     assert_eq!(creates(&rt), baseline, "served by an adopted container: nothing started");
+}
+
+// === Supervision ===
+
+async fn supervise(
+    cfgs: Vec<FunctionConfig>,
+    policy: crate::RestartPolicy,
+) -> (ractor::ActorRef<crate::SupervisorMsg>, Vec<FunctionHandle>, Arc<FakeRuntime>) {
+    let rt = Arc::new(FakeRuntime::with_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let cfgs: Vec<Arc<FunctionConfig>> = cfgs.into_iter().map(Arc::new).collect();
+    let runtime: Arc<dyn Runtime> = rt.clone();
+    let (sup, _) = Actor::spawn(None, crate::FunctionSupervisor, (cfgs.clone(), runtime, policy)).await.unwrap();
+    (sup, cfgs.into_iter().map(FunctionHandle::new).collect(), rt)
+}
+
+async fn status(sup: &ractor::ActorRef<crate::SupervisorMsg>) -> std::collections::BTreeMap<String, crate::FunctionStatus> {
+    ractor::call_t!(sup, crate::SupervisorMsg::Status, 2000).unwrap()
+}
+
+#[tokio::test]
+async fn a_panicking_function_actor_is_restarted_and_adopts_its_warm_containers() {
+    let port = fake_rie().await;
+    let (sup, handles, rt) = supervise(vec![FunctionConfig { min_warm: 2, ..config(port) }], crate::RestartPolicy::default()).await;
+    let h = &handles[0];
+    eventually("prewarmed", || creates(&rt) == 2).await;
+    eventually("both ready", || rt.calls().iter().filter(|c| matches!(c, Call::Start(_))).count() == 2).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let first = h.actor_ref().expect("running").get_id();
+    h.actor_ref().unwrap().cast(crate::FunctionMsg::InjectPanic).unwrap();
+    let mut replaced = false;
+    for _ in 0..300 {
+        if h.actor_ref().is_some_and(|a| a.get_id() != first) && h.stats().await.is_some() {
+            replaced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(replaced, "a new actor took over");
+    let s = stats(h).await;
+    assert_eq!((s.idle, s.started, s.removed), (2, 0, 0), "the new actor adopted both containers");
+    assert_eq!(h.invoke(Bytes::from_static(b"{}"), None).await.unwrap().outcome, Outcome::Success);
+    assert_eq!(creates(&rt), 2, "nothing started, nothing leaked");
+    assert_eq!(status(&sup).await["Fn"].recent_restarts, 1);
+}
+
+#[tokio::test]
+async fn repeated_failures_stop_restarting_with_backoff_while_other_functions_serve() {
+    let port = fake_rie().await;
+    let policy = crate::RestartPolicy {
+        max_restarts: 2,
+        window: Duration::from_secs(30),
+        backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(200),
+    };
+    let steady = FunctionConfig { function: "Steady".into(), ..config(port) };
+    let (sup, handles, _rt) = supervise(vec![config(port), steady], policy).await;
+    let (flaky, steady) = (&handles[0], &handles[1]);
+    let started = std::time::Instant::now();
+    for round in 1..=3 {
+        let before = flaky.actor_ref().expect("running").get_id();
+        flaky.actor_ref().unwrap().cast(crate::FunctionMsg::InjectPanic).unwrap();
+        if round < 3 {
+            eventually("restarted", || flaky.actor_ref().is_some_and(|a| a.get_id() != before)).await;
+        }
+    }
+    eventually("left down", || flaky.actor_ref().is_none()).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(flaky.actor_ref().is_none(), "no further restart after the limit");
+    assert!(started.elapsed() >= Duration::from_millis(150), "backoff 50 ms then 100 ms: not a hot loop");
+    let st = status(&sup).await;
+    assert!(st["Fn"].failed.as_deref().unwrap_or_default().contains("fault injected"), "{st:?}");
+    assert!(!st["Fn"].running);
+    assert!(matches!(flaky.invoke(Bytes::from_static(b"{}"), None).await, Err(InvokeFailure::Unavailable(_))));
+    assert_eq!(steady.invoke(Bytes::from_static(b"{}"), None).await.unwrap().outcome, Outcome::Success, "the other function is untouched");
+}
+
+#[tokio::test]
+async fn stopping_the_supervisor_stops_every_function_and_removes_their_containers() {
+    let port = fake_rie().await;
+    let cfgs = vec![FunctionConfig { min_warm: 1, ..config(port) }, FunctionConfig { function: "Two".into(), min_warm: 1, ..config(port) }];
+    let (sup, handles, rt) = supervise(cfgs, crate::RestartPolicy::default()).await;
+    eventually("both prewarmed and ready", || rt.calls().iter().filter(|c| matches!(c, Call::Start(_))).count() == 2).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    sup.stop_and_wait(None, None).await.unwrap();
+    eventually("containers removed", || removes(&rt) == 2).await;
+    assert!(handles.iter().all(|h| h.actor_ref().is_none()));
 }

@@ -62,8 +62,8 @@ fn containers(project: &str) -> Vec<String> {
 async fn spawn(cfg: FunctionConfig) -> FunctionHandle {
     let rt: Arc<dyn Runtime> = Arc::new(DockerRuntime::connect().await.unwrap());
     let cfg = Arc::new(cfg);
-    let (actor, _) = Actor::spawn(None, FunctionActor, (cfg.clone(), rt)).await.unwrap();
-    FunctionHandle::new(actor, cfg)
+    Actor::spawn(Some(esb_actors::function::actor_name(&cfg.project, &cfg.function)), FunctionActor, (cfg.clone(), rt)).await.unwrap();
+    FunctionHandle::new(cfg)
 }
 
 async fn until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
@@ -119,7 +119,7 @@ async fn a_container_killed_mid_invocation_fails_that_request_clearly_and_the_ne
     let now = containers(&project);
     assert_eq!(now.len(), 1, "one live container: the replacement");
     assert_ne!(now, victim);
-    h.actor_ref().stop_and_wait(None, None).await.unwrap();
+    h.actor_ref().unwrap().stop_and_wait(None, None).await.unwrap();
     assert!(containers(&project).is_empty(), "stopping removes the containers");
 }
 
@@ -131,7 +131,7 @@ async fn a_crashed_actor_is_replaced_by_one_that_adopts_its_running_containers()
     until("three containers prewarmed", Duration::from_secs(20), || containers(&project).len() == 3).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = containers(&project);
-    first.actor_ref().kill(); // no post_stop: the containers stay, as after a crash
+    first.actor_ref().unwrap().kill(); // no post_stop: the containers stay, as after a crash
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let adopted_in = Instant::now();
@@ -149,7 +149,7 @@ async fn a_crashed_actor_is_replaced_by_one_that_adopts_its_running_containers()
     eprintln!("adopted 3 containers in {took:?}");
 
     // A config change (new hash) makes the next actor replace them instead.
-    second.actor_ref().kill();
+    second.actor_ref().unwrap().kill();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let third = spawn(FunctionConfig { config_hash: "changed".into(), min_warm: 0, ..cfg }).await;
     let s = third.stats().await.unwrap();
