@@ -138,8 +138,8 @@ pub enum FunctionMsg {
     Tick,
     /// Report counts.
     Stats(RpcReplyPort<Stats>),
-    /// Fault injection: the actor panics while handling this message (tests, chaos harness).
-    #[doc(hidden)]
+    /// Fault injection: the actor panics while handling this message, to exercise supervision
+    /// (tests, and the fault-injection harness test engineers drive).
     InjectPanic,
 }
 
