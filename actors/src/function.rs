@@ -28,6 +28,9 @@ pub fn actor_name(project: &str, function: &str) -> String {
     format!("esb/{project}/{function}")
 }
 
+/// The stop reason of a drained actor (the supervisor does not restart it).
+pub const DRAINED: &str = "drained";
+
 /// How often waiters' deadlines and idle containers are checked.
 pub const TICK: Duration = Duration::from_millis(50);
 
@@ -93,6 +96,12 @@ pub enum AcquireError {
         /// Its limit.
         limit: usize,
     },
+    /// The function is shutting down and takes no new invocations.
+    #[error("{function} is shutting down and takes no new invocations")]
+    Stopping {
+        /// The function.
+        function: String,
+    },
     /// A container could not be started.
     #[error("could not start a container for {function}: {reason}")]
     StartFailed {
@@ -138,9 +147,37 @@ pub enum FunctionMsg {
     Tick,
     /// Report counts.
     Stats(RpcReplyPort<Stats>),
+    /// Graceful stop: take no new work, let leased invocations finish until `deadline`, then reply
+    /// and stop. With `keep`, idle containers are left running for the next esb to adopt.
+    Drain {
+        /// When in-flight invocations are cut off.
+        deadline: Instant,
+        /// Keep idle containers running.
+        keep: bool,
+        /// Answered when drained.
+        reply: RpcReplyPort<DrainReport>,
+    },
     /// Fault injection: the actor panics while handling this message, to exercise supervision
     /// (tests, and the fault-injection harness test engineers drive).
     InjectPanic,
+}
+
+/// What a drain did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DrainReport {
+    /// Invocations in flight when the drain began that finished in time.
+    pub finished: usize,
+    /// Invocations still running at the deadline (their containers are removed).
+    pub cut_off: usize,
+    /// Idle containers left running (`keep`).
+    pub kept: usize,
+}
+
+struct Draining {
+    deadline: Instant,
+    keep: bool,
+    reply: RpcReplyPort<DrainReport>,
+    in_flight: usize,
 }
 
 struct Waiter {
@@ -162,6 +199,8 @@ pub struct FunctionState {
     instance: String,
     started: u64,
     removed: u64,
+    draining: Option<Draining>,
+    keep_on_stop: bool,
 }
 
 /// The actor (stateless; see [`FunctionState`]).
@@ -234,6 +273,28 @@ impl FunctionState {
             started: self.started,
             removed: self.removed,
         }
+    }
+
+    /// Ends a drain when nothing is leased any more or the deadline passed: reports and stops.
+    fn check_drain(&mut self, myself: &ActorRef<FunctionMsg>) {
+        let done = match &self.draining {
+            Some(d) => self.busy.is_empty() || Instant::now() >= d.deadline,
+            None => false,
+        };
+        if !done {
+            return;
+        }
+        let Some(d) = self.draining.take() else { return };
+        // Containers still leased at the deadline may still be running an invocation: RIE must
+        // never see a second one, so they are removed, never kept for adoption.
+        let cut_off = self.busy.len();
+        for (_, c) in std::mem::take(&mut self.busy) {
+            self.remove(c);
+        }
+        self.keep_on_stop = d.keep;
+        let kept = if d.keep { self.idle.len() } else { 0 };
+        let _ = d.reply.send(DrainReport { finished: d.in_flight - cut_off, cut_off, kept });
+        myself.stop(Some(DRAINED.into()));
     }
 
     fn throttled(&self) -> AcquireError {
@@ -338,6 +399,8 @@ impl Actor for FunctionActor {
             instance,
             started: 0,
             removed,
+            draining: None,
+            keep_on_stop: false,
         };
         let now = Instant::now();
         state.idle.extend(adopted.into_iter().map(|c| (c, now)));
@@ -349,6 +412,9 @@ impl Actor for FunctionActor {
 
     async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, st: &mut Self::State) -> Result<(), ActorProcessingErr> {
         match msg {
+            FunctionMsg::Acquire(reply) if st.draining.is_some() => {
+                let _ = reply.send(Err(AcquireError::Stopping { function: st.cfg.function.clone() }));
+            }
             FunctionMsg::Acquire(reply) => match decide::on_acquire(st.view()) {
                 Decision::UseIdle => {
                     if let Some((c, _)) = st.idle.pop() {
@@ -373,11 +439,20 @@ impl Actor for FunctionActor {
                         st.ensure_starts(&myself);
                     }
                 }
+                st.check_drain(&myself);
+            }
+            FunctionMsg::Drain { deadline, keep, reply } => {
+                for w in st.waiters.drain(..) {
+                    let _ = w.reply.send(Err(AcquireError::Stopping { function: st.cfg.function.clone() }));
+                }
+                st.draining = Some(Draining { deadline, keep, reply, in_flight: st.busy.len() });
+                st.check_drain(&myself);
             }
             FunctionMsg::Started(Ok(c)) => {
                 st.starting -= 1;
                 st.started += 1;
                 st.give(c);
+                // A container that finished starting during a drain is simply idle (kept or removed).
             }
             FunctionMsg::Started(Err(reason)) => {
                 st.starting -= 1;
@@ -387,6 +462,7 @@ impl Actor for FunctionActor {
                     let _ = w.reply.send(Err(AcquireError::StartFailed { function: st.cfg.function.clone(), reason }));
                 }
             }
+            FunctionMsg::Tick if st.draining.is_some() => st.check_drain(&myself),
             FunctionMsg::Tick => {
                 let now = Instant::now();
                 while st.waiters.front().is_some_and(|w| now.duration_since(w.since) >= st.cfg.queue_timeout) {
@@ -413,8 +489,10 @@ impl Actor for FunctionActor {
     }
 
     async fn post_stop(&self, _myself: ActorRef<Self::Msg>, st: &mut Self::State) -> Result<(), ActorProcessingErr> {
-        // Stopping the actor stops its function: no container outlives it unaccounted for.
-        let all: Vec<Container> = st.idle.drain(..).map(|(c, _)| c).chain(st.busy.drain().map(|(_, c)| c)).collect();
+        // Stopping the actor stops its function: no container outlives it unaccounted for, except
+        // idle ones a drain was asked to keep (labelled, so the next esb adopts them).
+        let idle = st.idle.drain(..).map(|(c, _)| c).filter(|_| !st.keep_on_stop);
+        let all: Vec<Container> = idle.chain(st.busy.drain().map(|(_, c)| c)).collect();
         for c in all {
             let _ = st.rt.remove_container(&c.id).await;
         }

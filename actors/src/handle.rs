@@ -99,6 +99,16 @@ impl FunctionHandle {
         }
     }
 
+    /// Gracefully stops the function's actor (see [`FunctionMsg::Drain`]); `None` if none runs.
+    pub async fn drain(&self, grace: Duration, keep: bool) -> Option<crate::function::DrainReport> {
+        let actor = self.actor_ref()?;
+        let deadline = std::time::Instant::now() + grace;
+        match actor.call(|reply| FunctionMsg::Drain { deadline, keep, reply }, Some(grace + Duration::from_secs(5))).await {
+            Ok(ractor::rpc::CallResult::Success(report)) => Some(report),
+            _ => None,
+        }
+    }
+
     /// Current counts, if the function's actor is running.
     pub async fn stats(&self) -> Option<Stats> {
         let actor = self.actor_ref()?;

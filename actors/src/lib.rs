@@ -19,7 +19,7 @@ pub mod function;
 pub mod handle;
 pub mod supervisor;
 
-pub use function::{AcquireError, FunctionActor, FunctionConfig, FunctionMsg, Stats};
+pub use function::{AcquireError, DrainReport, FunctionActor, FunctionConfig, FunctionMsg, Stats};
 pub use handle::{FunctionHandle, InvokeFailure};
 pub use supervisor::{FunctionStatus, FunctionSupervisor, RestartPolicy, SupervisorMsg};
 

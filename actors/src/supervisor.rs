@@ -14,12 +14,16 @@
 //! because one function's actor keeps failing). Handles find actors by name, so they survive restarts.
 //! Must not: touch containers itself.
 
-use crate::function::{actor_name, FunctionActor, FunctionConfig, FunctionMsg};
+use crate::function::{actor_name, DrainReport, FunctionActor, FunctionConfig, FunctionMsg};
+use crate::handle::FunctionHandle;
 use esb_runtime::Runtime;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The stop reason of a drained FunctionActor.
+pub const DRAINED: &str = crate::function::DRAINED;
 
 /// Restart intensity and backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +73,16 @@ pub enum SupervisorMsg {
     Restart(String),
     /// Report every function's status.
     Status(RpcReplyPort<BTreeMap<String, FunctionStatus>>),
+    /// Graceful shutdown: drain every function (in flight finishes within `grace`), then stop.
+    /// With `keep`, idle containers stay running for the next esb to adopt (`esb up -d` restarts).
+    Shutdown {
+        /// How long in-flight invocations may take.
+        grace: Duration,
+        /// Keep idle containers.
+        keep: bool,
+        /// The drain report of each function.
+        reply: RpcReplyPort<BTreeMap<String, DrainReport>>,
+    },
 }
 
 struct Entry {
@@ -161,6 +175,24 @@ impl Actor for FunctionSupervisor {
                     Err(e) => st.on_failure(&myself, &function, format!("restart failed: {e}")),
                 }
             }
+            SupervisorMsg::Shutdown { grace, keep, reply } => {
+                // Drains run in a task: the supervisor keeps answering (Status) while they finish.
+                let handles: Vec<(String, FunctionHandle)> =
+                    st.functions.iter().map(|(f, e)| (f.clone(), FunctionHandle::new(e.cfg.clone()))).collect();
+                let me = myself.clone();
+                tokio::spawn(async move {
+                    let drains: Vec<_> =
+                        handles.into_iter().map(|(f, h)| tokio::spawn(async move { (f, h.drain(grace, keep).await) })).collect();
+                    let mut reports = BTreeMap::new();
+                    for d in drains {
+                        if let Ok((f, Some(report))) = d.await {
+                            reports.insert(f, report);
+                        }
+                    }
+                    let _ = reply.send(reports);
+                    me.stop(Some("shutdown".into()));
+                });
+            }
             SupervisorMsg::Status(reply) => {
                 let status = st
                     .functions
@@ -191,8 +223,14 @@ impl Actor for FunctionSupervisor {
                 }
             }
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                // A child that stops on its own (not through us) is restarted like a failure.
-                if let Some(function) = st.function_of(&cell) {
+                let Some(function) = st.function_of(&cell) else { return Ok(()) };
+                if reason.as_deref() == Some(DRAINED) {
+                    // A deliberate, graceful stop: not a failure, no restart.
+                    if let Some(e) = st.functions.get_mut(&function) {
+                        e.actor = None;
+                    }
+                } else {
+                    // A child that stops on its own otherwise is restarted like a failure.
                     st.on_failure(&myself, &function, reason.unwrap_or_else(|| "stopped".into()));
                 }
             }

@@ -421,3 +421,66 @@ async fn stopping_the_supervisor_stops_every_function_and_removes_their_containe
     eventually("containers removed", || removes(&rt) == 2).await;
     assert!(handles.iter().all(|h| h.actor_ref().is_none()));
 }
+
+// === Graceful shutdown ===
+
+#[tokio::test]
+async fn draining_refuses_new_work_lets_in_flight_finish_then_removes_containers() {
+    let (h, rt) = spawn_with(config(fake_rie().await)).await; // limit 2
+    let slow = |h: FunctionHandle| tokio::spawn(async move { h.invoke(Bytes::from_static(b"{\"sleep_ms\": 300}"), None).await });
+    let (a, b) = (slow(h.clone()), slow(h.clone()));
+    eventually("both in flight", || rt.calls().iter().filter(|c| matches!(c, Call::Start(_))).count() == 2).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let drain = {
+        let h = h.clone();
+        tokio::spawn(async move { h.drain(Duration::from_secs(5), false).await })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let refused = h.invoke(Bytes::from_static(b"{}"), None).await;
+    assert!(matches!(refused, Err(InvokeFailure::Acquire(AcquireError::Stopping { .. }))), "{refused:?}");
+    assert_eq!(a.await.unwrap().unwrap().outcome, Outcome::Success);
+    assert_eq!(b.await.unwrap().unwrap().outcome, Outcome::Success);
+    let report = drain.await.unwrap().expect("drained");
+    assert_eq!((report.finished, report.cut_off, report.kept), (2, 0, 0));
+    eventually("containers removed", || removes(&rt) == 2).await;
+    assert!(h.actor_ref().is_none(), "the actor stopped");
+}
+
+#[tokio::test]
+async fn the_drain_deadline_cuts_off_stragglers_and_never_keeps_their_containers() {
+    let (h, rt) = spawn_with(config(fake_rie().await)).await;
+    let straggler = {
+        let h = h.clone();
+        tokio::spawn(async move { h.invoke(Bytes::from_static(b"{\"sleep_ms\": 3000}"), None).await })
+    };
+    eventually("the straggler holds a container", || rt.calls().iter().filter(|c| matches!(c, Call::Start(_))).count() == 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    h.invoke(Bytes::from_static(b"{}"), None).await.unwrap(); // scales out; that container is then idle
+    let s = stats(&h).await;
+    assert_eq!((s.idle + s.busy, s.busy), (2, 1), "{s:?}");
+    let started = std::time::Instant::now();
+    let report = h.drain(Duration::from_millis(200), true).await.expect("drained");
+    assert!(started.elapsed() < Duration::from_secs(1), "the deadline is kept");
+    assert_eq!((report.finished, report.cut_off, report.kept), (0, 1, 1), "keep=true keeps the idle one only");
+    eventually("the cut-off container removed", || removes(&rt) == 1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(removes(&rt), 1, "the idle container is kept for adoption");
+    straggler.abort();
+}
+
+#[tokio::test]
+async fn supervisor_shutdown_drains_every_function_without_restarting_any() {
+    let port = fake_rie().await;
+    let cfgs = vec![FunctionConfig { min_warm: 1, ..config(port) }, FunctionConfig { function: "Two".into(), min_warm: 1, ..config(port) }];
+    let (sup, handles, rt) = supervise(cfgs, crate::RestartPolicy::default()).await;
+    eventually("both ready", || rt.calls().iter().filter(|c| matches!(c, Call::Start(_))).count() == 2).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let reports =
+        ractor::call_t!(sup, |reply| crate::SupervisorMsg::Shutdown { grace: Duration::from_secs(2), keep: false, reply }, 5000).unwrap();
+    assert_eq!(reports.len(), 2);
+    eventually("the supervisor stopped", || sup.get_status() == ractor::ActorStatus::Stopped).await;
+    eventually("containers removed", || removes(&rt) == 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(handles.iter().all(|h| h.actor_ref().is_none()), "nothing was restarted");
+    assert_eq!(creates(&rt), 2);
+}
