@@ -86,7 +86,7 @@ async fn main() {
         async move {
             let cfg = Arc::new(cfg);
             let name = esb_actors::function::actor_name(&cfg.project, &cfg.function);
-            Actor::spawn(Some(name), FunctionActor, (cfg.clone(), rt)).await.expect("spawn");
+            Actor::spawn(Some(name), FunctionActor, (cfg.clone(), rt, None)).await.expect("spawn");
             FunctionHandle::new(cfg)
         }
     };

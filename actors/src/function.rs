@@ -14,6 +14,7 @@
 //! restarted esb) therefore picks its warm containers up again instead of leaking or doubling them.
 
 use crate::decide::{self, Decision, PoolView};
+use crate::pool::PoolLink;
 use esb_runtime::labels::key;
 use esb_runtime::rie::RieClient;
 use esb_runtime::{ContainerSpec, Labels, Runtime};
@@ -96,6 +97,12 @@ pub enum AcquireError {
         /// Its limit.
         limit: usize,
     },
+    /// esb's global container limit (all functions together) is reached.
+    #[error("rate exceeded: esb's limit of concurrent containers is reached; {function} cannot scale out (TooManyRequestsException)")]
+    GlobalLimit {
+        /// The function.
+        function: String,
+    },
     /// The function is shutting down and takes no new invocations.
     #[error("{function} is shutting down and takes no new invocations")]
     Stopping {
@@ -142,7 +149,7 @@ pub enum FunctionMsg {
         healthy: bool,
     },
     /// A start task finished.
-    Started(Result<Container, String>),
+    Started(Result<Container, StartError>),
     /// Check deadlines and idle containers.
     Tick,
     /// Report counts.
@@ -160,6 +167,15 @@ pub enum FunctionMsg {
     /// Fault injection: the actor panics while handling this message, to exercise supervision
     /// (tests, and the fault-injection harness test engineers drive).
     InjectPanic,
+}
+
+/// Why a start task produced no container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartError {
+    /// The pool granted no slot.
+    GlobalLimit,
+    /// Creating, starting or reaching RIE failed.
+    Failed(String),
 }
 
 /// What a drain did.
@@ -201,6 +217,7 @@ pub struct FunctionState {
     removed: u64,
     draining: Option<Draining>,
     keep_on_stop: bool,
+    pool: Option<PoolLink>,
 }
 
 /// The actor (stateless; see [`FunctionState`]).
@@ -247,19 +264,28 @@ impl FunctionState {
         self.starting += 1;
         self.next_name += 1;
         let name = format!("esb-{}-{}-{}-{}", self.cfg.project, self.cfg.function.to_lowercase(), self.instance, self.next_name);
-        let (rt, cfg, client, me) = (self.rt.clone(), self.cfg.clone(), self.client.clone(), myself.clone());
+        let (rt, cfg, client, me, pool) = (self.rt.clone(), self.cfg.clone(), self.client.clone(), myself.clone(), self.pool.clone());
         tokio::spawn(async move {
-            let result = start_container(rt.as_ref(), &cfg, &client, name).await;
+            let result = match &pool {
+                Some(p) if !p.reserve(&cfg.function).await => Err(StartError::GlobalLimit),
+                _ => start_container(rt.as_ref(), &cfg, &client, name).await.map_err(StartError::Failed),
+            };
+            if let (Err(StartError::Failed(_)), Some(p)) = (&result, &pool) {
+                p.free(&cfg.function);
+            }
             let _ = me.send_message(FunctionMsg::Started(result));
         });
     }
 
     fn remove(&mut self, c: Container) {
         self.removed += 1;
-        let rt = self.rt.clone();
+        let (rt, pool, function) = (self.rt.clone(), self.pool.clone(), self.cfg.function.clone());
         tokio::spawn(async move {
             if let Err(e) = rt.remove_container(&c.id).await {
                 tracing::warn!(container = %c.id, error = %e, "could not remove a container");
+            }
+            if let Some(p) = pool {
+                p.free(&function);
             }
         });
     }
@@ -306,7 +332,7 @@ impl FunctionState {
 const ADOPT_PROBE: Duration = Duration::from_millis(500);
 
 /// Finds this function's containers; returns the ones adopted (at most `limit`), removing the rest.
-async fn recover(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieClient) -> (Vec<Container>, u64) {
+async fn recover(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieClient, pool: Option<&PoolLink>) -> (Vec<Container>, u64) {
     let filter =
         Labels::default().with(key::PROJECT, cfg.project.clone()).with(key::FUNCTION, cfg.function.clone()).with(key::ROLE, "function");
     let found = match rt.containers(&filter).await {
@@ -325,6 +351,12 @@ async fn recover(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieClient) -> 
             (decide::Found::Probe, Some(addr)) if adopted.len() < cfg.limit => client.wait_ready(addr, ADOPT_PROBE).await.is_ok(),
             _ => false,
         };
+        // An adopted container takes a slot of the global limit like a started one.
+        let healthy = healthy
+            && match pool {
+                Some(p) => p.reserve(&cfg.function).await,
+                None => true,
+            };
         match (healthy, addr) {
             (true, Some(addr)) => adopted.push(Container { id: info.id, addr }),
             _ => {
@@ -376,16 +408,16 @@ async fn start_container(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieCli
 impl Actor for FunctionActor {
     type Msg = FunctionMsg;
     type State = FunctionState;
-    type Arguments = (Arc<FunctionConfig>, Arc<dyn Runtime>);
+    type Arguments = (Arc<FunctionConfig>, Arc<dyn Runtime>, Option<PoolLink>);
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, (cfg, rt): Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(&self, myself: ActorRef<Self::Msg>, (cfg, rt, pool): Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
         myself.send_interval(TICK, || FunctionMsg::Tick);
         let instance = format!(
             "{:x}",
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() % 0xffffff).unwrap_or(0)
         );
         let client = RieClient::new();
-        let (adopted, removed) = recover(rt.as_ref(), &cfg, &client).await;
+        let (adopted, removed) = recover(rt.as_ref(), &cfg, &client, pool.as_ref()).await;
         let mut state = FunctionState {
             cfg,
             rt,
@@ -401,6 +433,7 @@ impl Actor for FunctionActor {
             removed,
             draining: None,
             keep_on_stop: false,
+            pool,
         };
         let now = Instant::now();
         state.idle.extend(adopted.into_iter().map(|c| (c, now)));
@@ -454,12 +487,19 @@ impl Actor for FunctionActor {
                 st.give(c);
                 // A container that finished starting during a drain is simply idle (kept or removed).
             }
-            FunctionMsg::Started(Err(reason)) => {
+            FunctionMsg::Started(Err(err)) => {
                 st.starting -= 1;
-                tracing::warn!(function = %st.cfg.function, %reason, "container start failed");
+                let function = st.cfg.function.clone();
+                let error = match err {
+                    StartError::GlobalLimit => AcquireError::GlobalLimit { function },
+                    StartError::Failed(reason) => {
+                        tracing::warn!(%function, %reason, "container start failed");
+                        AcquireError::StartFailed { function, reason }
+                    }
+                };
                 // The waiter this start was for gets the reason, rather than waiting out its deadline.
                 if let Some(w) = st.waiters.pop_front() {
-                    let _ = w.reply.send(Err(AcquireError::StartFailed { function: st.cfg.function.clone(), reason }));
+                    let _ = w.reply.send(Err(error));
                 }
             }
             FunctionMsg::Tick if st.draining.is_some() => st.check_drain(&myself),
@@ -495,6 +535,9 @@ impl Actor for FunctionActor {
         let all: Vec<Container> = idle.chain(st.busy.drain().map(|(_, c)| c)).collect();
         for c in all {
             let _ = st.rt.remove_container(&c.id).await;
+            if let Some(p) = &st.pool {
+                p.free(&st.cfg.function);
+            }
         }
         Ok(())
     }

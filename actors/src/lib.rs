@@ -5,11 +5,13 @@
 //! - [`function`]: the FunctionActor, one per function, owning its containers and waiters.
 //! - [`handle`]: [`FunctionHandle`], the typed door the gateway and CLI use to invoke a function.
 //! - [`supervisor`]: the FunctionSupervisor, restarting FunctionActors one-for-one with an intensity limit.
+//! - [`manager`]: the RootSupervisor and the [`Manager`] facade (start, status, shutdown).
+//! - [`pool`]: the ContainerPool: the global container limit, clearing removed functions' containers.
 //!
-//! Built so far: FunctionSupervisor -> FunctionActors, their invoke path and recovery from labels, over
-//! the `Runtime` trait (Docker or the fake). Still to come (issue 5): the RootSupervisor with a
-//! ContainerPool (a global container limit, one recovery scan for all functions, leftover `esb invoke`
-//! containers) and graceful shutdown with a drain deadline.
+//! Built: RootSupervisor -> ContainerPool + FunctionSupervisor -> FunctionActors, over the `Runtime`
+//! trait (Docker or the fake): leases, scale-out, queueing, throttling (per function and global),
+//! reaping, recovery from labels, one-for-one restarts, graceful shutdown. Still to come: the process
+//! (`esb serve`) that hosts it, and the Provisioner, Watcher and LogCollector actors.
 //! The gateway holds no Docker handle: only actors do.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -17,10 +19,13 @@
 pub mod decide;
 pub mod function;
 pub mod handle;
+pub mod manager;
+pub mod pool;
 pub mod supervisor;
 
 pub use function::{AcquireError, DrainReport, FunctionActor, FunctionConfig, FunctionMsg, Stats};
 pub use handle::{FunctionHandle, InvokeFailure};
+pub use manager::{Manager, ManagerArgs};
 pub use supervisor::{FunctionStatus, FunctionSupervisor, RestartPolicy, SupervisorMsg};
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 
 use crate::function::{actor_name, DrainReport, FunctionActor, FunctionConfig, FunctionMsg};
 use crate::handle::FunctionHandle;
+use crate::pool::PoolLink;
 use esb_runtime::Runtime;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use std::collections::{BTreeMap, VecDeque};
@@ -95,6 +96,7 @@ struct Entry {
 /// The supervisor's state.
 pub struct SupervisorState {
     rt: Arc<dyn Runtime>,
+    pool: Option<PoolLink>,
     policy: RestartPolicy,
     functions: BTreeMap<String, Entry>,
 }
@@ -105,10 +107,12 @@ pub struct FunctionSupervisor;
 async fn start_child(
     myself: &ActorRef<SupervisorMsg>,
     rt: &Arc<dyn Runtime>,
+    pool: &Option<PoolLink>,
     cfg: &Arc<FunctionConfig>,
 ) -> Result<ActorRef<FunctionMsg>, ActorProcessingErr> {
     let name = actor_name(&cfg.project, &cfg.function);
-    let (actor, _) = Actor::spawn_linked(Some(name), FunctionActor, (cfg.clone(), rt.clone()), myself.get_cell()).await?;
+    let args = (cfg.clone(), rt.clone(), pool.clone());
+    let (actor, _) = Actor::spawn_linked(Some(name), FunctionActor, args, myself.get_cell()).await?;
     Ok(actor)
 }
 
@@ -143,19 +147,19 @@ impl SupervisorState {
 impl Actor for FunctionSupervisor {
     type Msg = SupervisorMsg;
     type State = SupervisorState;
-    type Arguments = (Vec<Arc<FunctionConfig>>, Arc<dyn Runtime>, RestartPolicy);
+    type Arguments = (Vec<Arc<FunctionConfig>>, Arc<dyn Runtime>, RestartPolicy, Option<PoolLink>);
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        (configs, rt, policy): Self::Arguments,
+        (configs, rt, policy, pool): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let mut functions = BTreeMap::new();
         for cfg in configs {
-            let actor = start_child(&myself, &rt, &cfg).await?;
+            let actor = start_child(&myself, &rt, &pool, &cfg).await?;
             functions.insert(cfg.function.clone(), Entry { cfg, actor: Some(actor), failures: VecDeque::new(), failed: None });
         }
-        Ok(SupervisorState { rt, policy, functions })
+        Ok(SupervisorState { rt, pool, policy, functions })
     }
 
     async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, st: &mut Self::State) -> Result<(), ActorProcessingErr> {
@@ -166,7 +170,7 @@ impl Actor for FunctionSupervisor {
                     return Ok(());
                 }
                 let cfg = entry.cfg.clone();
-                match start_child(&myself, &st.rt, &cfg).await {
+                match start_child(&myself, &st.rt, &st.pool, &cfg).await {
                     Ok(actor) => {
                         if let Some(e) = st.functions.get_mut(&function) {
                             e.actor = Some(actor);

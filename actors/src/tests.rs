@@ -98,7 +98,7 @@ async fn spawn_with(cfg: FunctionConfig) -> (FunctionHandle, Arc<FakeRuntime>) {
     let cfg = Arc::new(cfg);
     let runtime: Arc<dyn Runtime> = rt.clone();
     let name = crate::function::actor_name(&cfg.project, &cfg.function);
-    Actor::spawn(Some(name), FunctionActor, (cfg.clone(), runtime)).await.unwrap();
+    Actor::spawn(Some(name), FunctionActor, (cfg.clone(), runtime, None)).await.unwrap();
     (FunctionHandle::new(cfg), rt)
 }
 
@@ -326,7 +326,9 @@ async fn a_restarted_actor_adopts_matching_containers_and_removes_stale_ones() {
     }
     let baseline = creates(&rt);
     let runtime: Arc<dyn Runtime> = rt.clone();
-    Actor::spawn(Some(crate::function::actor_name(&cfg.project, &cfg.function)), FunctionActor, (cfg.clone(), runtime)).await.unwrap();
+    Actor::spawn(Some(crate::function::actor_name(&cfg.project, &cfg.function)), FunctionActor, (cfg.clone(), runtime, None))
+        .await
+        .unwrap();
     let h = FunctionHandle::new(cfg);
     let s = stats(&h).await;
     assert_eq!((s.idle, s.removed), (2, 2), "two adopted; the stale and the stopped one removed");
@@ -345,7 +347,7 @@ async fn supervise(
     let rt = Arc::new(FakeRuntime::with_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     let cfgs: Vec<Arc<FunctionConfig>> = cfgs.into_iter().map(Arc::new).collect();
     let runtime: Arc<dyn Runtime> = rt.clone();
-    let (sup, _) = Actor::spawn(None, crate::FunctionSupervisor, (cfgs.clone(), runtime, policy)).await.unwrap();
+    let (sup, _) = Actor::spawn(None, crate::FunctionSupervisor, (cfgs.clone(), runtime, policy, None)).await.unwrap();
     (sup, cfgs.into_iter().map(FunctionHandle::new).collect(), rt)
 }
 
@@ -483,4 +485,75 @@ async fn supervisor_shutdown_drains_every_function_without_restarting_any() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(handles.iter().all(|h| h.actor_ref().is_none()), "nothing was restarted");
     assert_eq!(creates(&rt), 2);
+}
+
+// === The whole tree ===
+
+async fn manager(functions: Vec<FunctionConfig>, global_limit: usize, rt: Arc<FakeRuntime>) -> crate::Manager {
+    let project = functions[0].project.clone();
+    let runtime: Arc<dyn Runtime> = rt;
+    crate::Manager::start(crate::ManagerArgs { project, functions, rt: runtime, global_limit, policy: crate::RestartPolicy::default() })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_global_limit_spans_functions_and_frees_slots_when_containers_go() {
+    let port = fake_rie().await;
+    let rt = Arc::new(FakeRuntime::with_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let one = FunctionConfig { limit: 5, ..config(port) };
+    let two = FunctionConfig { function: "Two".into(), project: one.project.clone(), limit: 5, ..config(port) };
+    let m = manager(vec![one, two], 3, rt.clone()).await;
+    let (a, b) = (m.function("Fn").unwrap().clone(), m.function("Two").unwrap().clone());
+    let hold = |h: FunctionHandle| tokio::spawn(async move { h.invoke(Bytes::from_static(b"{\"sleep_ms\": 400}"), None).await });
+    let held = vec![hold(a.clone()), hold(a.clone()), hold(b.clone())];
+    eventually("three containers busy", || rt.calls().iter().filter(|c| matches!(c, Call::Start(_))).count() == 3).await;
+    let refused = b.invoke(Bytes::from_static(b"{}"), None).await;
+    assert!(matches!(refused, Err(InvokeFailure::Acquire(AcquireError::GlobalLimit { .. }))), "{refused:?}");
+    assert!(refused.unwrap_err().to_string().contains("TooManyRequestsException"));
+    assert_eq!(m.pool().await.unwrap().used, 3);
+    for h in held {
+        h.await.unwrap().unwrap();
+    }
+    // A function with a warm container serves; the other still cannot scale out past 3 in all.
+    assert_eq!(b.invoke(Bytes::from_static(b"{}"), None).await.unwrap().outcome, Outcome::Success);
+    let reports = m.shutdown(Duration::from_secs(2), false).await;
+    assert_eq!(reports.len(), 2);
+    eventually("all three removed", || removes(&rt) == 3).await;
+}
+
+#[tokio::test]
+async fn start_clears_containers_of_removed_functions_and_adopts_the_rest() {
+    use esb_runtime::labels::key;
+    use esb_runtime::{ContainerSpec, Labels};
+    let port = fake_rie().await;
+    let rt = Arc::new(FakeRuntime::with_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let cfg = config(port);
+    let labels = |f: &str| {
+        Labels::new().with(key::PROJECT, cfg.project.clone()).with(key::FUNCTION, f).with(key::ROLE, "function").with(key::CONFIG_HASH, "h")
+    };
+    let mut ids = vec![];
+    for (name, f) in [("gone", "Gone"), ("kept", "Fn")] {
+        let id = rt.create_container(&ContainerSpec { name: name.into(), labels: labels(f), ..Default::default() }).await.unwrap();
+        rt.start_container(&id).await.unwrap();
+        ids.push(id);
+    }
+    let m = manager(vec![cfg], 10, rt.clone()).await;
+    let pool = m.pool().await.unwrap();
+    assert_eq!((pool.cleared, pool.used), (1, 1), "Gone's container cleared; Fn's adopted and counted");
+    let removed: Vec<String> = rt.calls().into_iter().filter_map(|c| if let Call::Remove(id) = c { Some(id) } else { None }).collect();
+    assert_eq!(removed, [ids[0].clone()]);
+    assert_eq!(stats(m.function("Fn").unwrap()).await.idle, 1);
+    m.shutdown(Duration::from_secs(1), true).await;
+}
+
+#[tokio::test]
+async fn the_root_stops_everything_when_a_core_part_dies() {
+    let port = fake_rie().await;
+    let rt = Arc::new(FakeRuntime::with_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let m = manager(vec![FunctionConfig { min_warm: 1, ..config(port) }], 10, rt.clone()).await;
+    eventually("prewarmed", || rt.calls().iter().filter(|c| matches!(c, Call::Start(_))).count() == 1).await;
+    m.child::<crate::pool::PoolMsg>().expect("pool").kill();
+    eventually("the function is stopped with the tree", || m.function("Fn").unwrap().actor_ref().is_none()).await;
+    eventually("the root stopped", || !m.is_running()).await;
 }

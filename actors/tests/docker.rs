@@ -62,7 +62,9 @@ fn containers(project: &str) -> Vec<String> {
 async fn spawn(cfg: FunctionConfig) -> FunctionHandle {
     let rt: Arc<dyn Runtime> = Arc::new(DockerRuntime::connect().await.unwrap());
     let cfg = Arc::new(cfg);
-    Actor::spawn(Some(esb_actors::function::actor_name(&cfg.project, &cfg.function)), FunctionActor, (cfg.clone(), rt)).await.unwrap();
+    Actor::spawn(Some(esb_actors::function::actor_name(&cfg.project, &cfg.function)), FunctionActor, (cfg.clone(), rt, None))
+        .await
+        .unwrap();
     FunctionHandle::new(cfg)
 }
 
