@@ -103,10 +103,14 @@ impl FunctionHandle {
     pub async fn drain(&self, grace: Duration, keep: bool) -> Option<crate::function::DrainReport> {
         let actor = self.actor_ref()?;
         let deadline = std::time::Instant::now() + grace;
-        match actor.call(|reply| FunctionMsg::Drain { deadline, keep, reply }, Some(grace + Duration::from_secs(5))).await {
+        let report = match actor.call(|reply| FunctionMsg::Drain { deadline, keep, reply }, Some(grace + Duration::from_secs(5))).await {
             Ok(ractor::rpc::CallResult::Success(report)) => Some(report),
             _ => None,
-        }
+        };
+        // The report comes before the actor's post_stop removes its containers: wait for that too,
+        // so a caller that exits next leaves nothing behind.
+        let _ = actor.wait(Some(Duration::from_secs(30))).await;
+        report
     }
 
     /// Current counts, if the function's actor is running.

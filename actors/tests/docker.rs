@@ -79,6 +79,7 @@ async fn until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_invocations_against_a_limit_of_five_use_exactly_five_containers_then_reap_to_zero() {
     let project = unique("e2e-scale");
+    let _cleanup = esb_tests::ProjectContainers(project.clone());
     let h = spawn(FunctionConfig { idle_timeout: Duration::from_secs(3), ..echo_config(&project).await }).await;
     let calls: Vec<_> = (0..50)
         .map(|i| {
@@ -104,6 +105,7 @@ async fn fifty_concurrent_invocations_against_a_limit_of_five_use_exactly_five_c
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_container_killed_mid_invocation_fails_that_request_clearly_and_the_next_succeeds() {
     let project = unique("e2e-kill");
+    let _cleanup = esb_tests::ProjectContainers(project.clone());
     let h = spawn(FunctionConfig { limit: 1, ..echo_config(&project).await }).await;
     h.invoke(Bytes::from_static(b"{}"), None).await.unwrap();
     let victim = containers(&project);
@@ -128,6 +130,7 @@ async fn a_container_killed_mid_invocation_fails_that_request_clearly_and_the_ne
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crashed_actor_is_replaced_by_one_that_adopts_its_running_containers() {
     let project = unique("e2e-adopt");
+    let _cleanup = esb_tests::ProjectContainers(project.clone());
     let cfg = FunctionConfig { min_warm: 3, ..echo_config(&project).await };
     let first = spawn(cfg.clone()).await;
     until("three containers prewarmed", Duration::from_secs(20), || containers(&project).len() == 3).await;

@@ -35,6 +35,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Run a function once in a fresh container and print its result and logs.
     Invoke(InvokeArgs),
+    /// Run the manager and the Lambda Invoke API in the foreground (the HTTPS gateway comes next).
+    Serve(ServeArgs),
     /// List or export the images esb uses.
     #[command(subcommand)]
     Images(ImagesCommand),
@@ -53,6 +55,32 @@ pub struct InvokeArgs {
     /// Extra environment variable for this run (repeatable).
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_kv)]
     pub env: Vec<(String, String)>,
+    /// Template parameter value, overriding generator.yml (repeatable).
+    #[arg(short, long = "parameter", value_name = "NAME=VALUE", value_parser = parse_kv)]
+    pub parameters: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Serve the Lambda Invoke API over plain HTTP on this loopback address (e.g. 127.0.0.1:9001;
+    /// port 0 picks one). Plain HTTP is refused on other addresses.
+    #[arg(long, value_name = "ADDR")]
+    pub http: std::net::SocketAddr,
+    /// Seconds an idle container lives before it is stopped (scale to zero).
+    #[arg(long, default_value_t = 300)]
+    pub idle_timeout: u64,
+    /// Concurrency limit of functions without ReservedConcurrentExecutions.
+    #[arg(long, default_value_t = 10)]
+    pub default_concurrency: usize,
+    /// Containers across all functions.
+    #[arg(long, default_value_t = 64)]
+    pub global_limit: usize,
+    /// Seconds in-flight invocations may take to finish at shutdown.
+    #[arg(long, default_value_t = 30)]
+    pub grace: u64,
+    /// Keep idle containers running at shutdown, for the next `esb serve` to adopt.
+    #[arg(long)]
+    pub keep: bool,
     /// Template parameter value, overriding generator.yml (repeatable).
     #[arg(short, long = "parameter", value_name = "NAME=VALUE", value_parser = parse_kv)]
     pub parameters: Vec<(String, String)>,

@@ -1,7 +1,11 @@
-//! esb-gateway: the HTTPS API Gateway (not built yet).
+//! esb-gateway: esb's public surface.
 //!
-//! This crate will hold the hyper + rustls server described in `DESIGN.md` ("gateway"): routes
-//! from `routing.yml` (parsed with `esb_config::routes::PathTemplate`), Cognito-style auth,
-//! API Gateway v1/v2 events, and the Lambda Invoke API. It will never hold a Docker handle:
-//! invocations go to function actors in esb-actors. Nothing here runs yet.
+//! Built so far: [`invoke_api`], the Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`,
+//! RequestResponse and Event) over plain HTTP, for loopback use by `esb serve --http`. Still to come
+//! (the gateway issue): TLS (rustls) as the default, routing from routing.yml, API Gateway v1/v2
+//! events, Cognito-style auth. The gateway holds no Docker handle: invocations go to function actors
+//! through `esb_actors::FunctionHandle`.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod invoke_api;

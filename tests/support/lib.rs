@@ -46,6 +46,23 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Removes every container of an esb project when dropped, so a failing test leaves nothing behind.
+pub struct ProjectContainers(pub String);
+
+impl Drop for ProjectContainers {
+    fn drop(&mut self) {
+        let Ok(out) =
+            std::process::Command::new("docker").args(["ps", "-aq", "--filter", &format!("label=esb.project={}", self.0)]).output()
+        else {
+            return;
+        };
+        let ids: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+        if !ids.is_empty() {
+            let _ = std::process::Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+        }
+    }
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     tests_dir().parent().expect("tests/ has a parent").to_path_buf()

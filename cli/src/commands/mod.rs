@@ -5,6 +5,7 @@ mod build;
 mod images;
 mod init;
 mod invoke;
+mod serve;
 
 use crate::cli::{Cli, Command, Global};
 use crate::output::Output;
@@ -17,6 +18,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Build(args) => build::run(&cli.global, args, out),
         Command::Invoke(args) => invoke::run(&cli.global, args, out),
         Command::Images(cmd) => images::run(&cli.global, cmd, out),
+        Command::Serve(args) => serve::run(&cli.global, args, out),
     }
 }
 

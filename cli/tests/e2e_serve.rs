@@ -1,0 +1,107 @@
+//! `esb serve` as a process on the real engine: the manager behind the Lambda Invoke API, scaled,
+//! killed with SIGKILL, restarted (adopting its containers), and stopped with SIGTERM (draining).
+
+use esb_tests::{faults_project, text, ProjectContainers};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts `esb serve` on a free loopback port; returns the child and its base URL.
+fn serve(dir: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_esb"))
+        .args(["serve", "--http", "127.0.0.1:0", "--grace", "5"])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start esb serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().expect("esb serve printed its address").expect("read");
+        if let Some(url) = line.split("Invoke API on ").nth(1) {
+            break url.trim().to_string();
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
+fn invoke(agent: &ureq::Agent, url: &str, body: &str) -> (u16, String) {
+    let mut resp = agent.post(format!("{url}/2015-03-31/functions/Echo/invocations")).send(body).expect("HTTP");
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap_or_default())
+}
+
+fn containers(project: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-q", "--filter", &format!("label=esb.project={project}"), "--filter", "label=esb.role=function"])
+        .output()
+        .unwrap();
+    let mut ids: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn serve_scales_to_its_limit_survives_kill_9_by_adopting_and_drains_on_sigterm() {
+    let project_dir = faults_project();
+    let project = format!("serve{}", std::process::id());
+    let _cleanup = ProjectContainers(project.clone());
+    std::fs::write(project_dir.path().join("generator.yml"), format!("app:\n  name: {project}\npaths:\n  sam_template: template.yaml\n"))
+        .unwrap();
+    // Only the echo function, limited to 5 concurrent containers.
+    let template = "Transform: AWS::Serverless-2016-10-31\nResources:\n  Echo:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/echo\n      Runtime: provided.al2023\n      Handler: bootstrap\n      Timeout: 5\n      ReservedConcurrentExecutions: 5\n";
+    std::fs::write(project_dir.path().join("template.yaml"), template).unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+
+    let (mut first, url) = serve(project_dir.path());
+    let calls: Vec<_> = (0..50)
+        .map(|i| {
+            let (agent, url) = (agent.clone(), url.clone());
+            std::thread::spawn(move || invoke(&agent, &url, &format!("{{\"action\":\"sleep\",\"seconds\":0.3,\"n\":{i}}}")))
+        })
+        .collect();
+    for (i, c) in calls.into_iter().enumerate() {
+        let (status, body) = c.join().unwrap();
+        assert_eq!(status, 200, "call {i}: {body}");
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(doc["echo"]["n"], i, "each caller gets its own answer");
+        assert!(doc["traceId"].as_str().unwrap().starts_with("Root=1-"), "a trace id reaches the function");
+    }
+    let before = containers(&project);
+    assert_eq!(before.len(), 5, "exactly ReservedConcurrentExecutions containers");
+
+    // kill -9: no drain, containers keep running.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(containers(&project), before, "containers outlive the killed manager");
+
+    let started = Instant::now();
+    let (mut second, url) = serve(project_dir.path());
+    let adopt_and_listen = started.elapsed();
+    let (status, body) = invoke(&agent, &url, "{\"after\":\"restart\"}");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(containers(&project), before, "all five adopted: none started, none leaked");
+    eprintln!("restart to listening with 5 containers adopted: {adopt_and_listen:?} (includes the no-op build)");
+
+    // Unknown functions and bad payloads get Lambda's errors.
+    let mut r = agent.post(format!("{url}/2015-03-31/functions/Nope/invocations")).send("{}").unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(r.body_mut().read_to_string().unwrap().contains("ResourceNotFoundException"));
+    let (status, body) = invoke(&agent, &url, "{not json");
+    assert_eq!(status, 400, "{body}");
+
+    // SIGTERM: drain and remove.
+    assert!(Command::new("kill").args(["-TERM", &second.id().to_string()]).status().unwrap().success());
+    let exit = second.wait().unwrap();
+    assert!(exit.success(), "graceful exit: {exit:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !containers(&project).is_empty() {
+        assert!(Instant::now() < deadline, "containers left after SIGTERM: {:?}", containers(&project));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

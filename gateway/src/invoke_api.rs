@@ -1,0 +1,199 @@
+//! The Lambda Invoke API, so boto3's lambda client (and `aws lambda invoke`) work against esb.
+//!
+//! Owns: parsing `POST /2015-03-31/functions/{name}/invocations`, the invocation types
+//! (RequestResponse, Event: accepted with 202 and run in the background, DryRun: 204), the payload
+//! limit (6 MB, as Lambda's synchronous limit), and mapping every outcome to Lambda's HTTP shape in
+//! one function ([`respond`]): function errors are 200 with `X-Amz-Function-Error: Unhandled`,
+//! throttles 429 `TooManyRequestsException`, unknown functions 404 `ResourceNotFoundException`.
+//! Must not: touch containers (function actors do).
+
+use bytes::Bytes;
+use esb_actors::{AcquireError, FunctionHandle, InvokeFailure};
+use esb_runtime::rie::{new_trace_id, Invocation, Outcome, TRACE_HEADER};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Lambda's synchronous payload limit.
+pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+
+/// Functions by every name they answer to (logical id and FunctionName).
+pub type Functions = Arc<BTreeMap<String, FunctionHandle>>;
+
+fn json_error(status: StatusCode, kind: &str, message: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "Type": "User", "__type": kind, "message": message }).to_string();
+    Response::builder()
+        .status(status)
+        .header("Content-Type", "application/json")
+        .header("x-amzn-ErrorType", kind)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
+}
+
+/// Lambda's answer for an invocation result.
+pub fn respond(result: Result<Invocation, InvokeFailure>) -> Response<Full<Bytes>> {
+    match result {
+        Ok(inv) => {
+            let mut builder = Response::builder()
+                .status(StatusCode::OK)
+                .header("Content-Type", "application/json")
+                .header("X-Amz-Executed-Version", "$LATEST");
+            let body = match &inv.outcome {
+                Outcome::Success => inv.body,
+                Outcome::FunctionError { .. } => {
+                    builder = builder.header("X-Amz-Function-Error", "Unhandled");
+                    inv.body
+                }
+                Outcome::Timeout { message } => {
+                    builder = builder.header("X-Amz-Function-Error", "Unhandled");
+                    Bytes::from(serde_json::json!({ "errorType": "Sandbox.Timedout", "errorMessage": message }).to_string())
+                }
+            };
+            builder.body(Full::new(body)).unwrap_or_default()
+        }
+        Err(InvokeFailure::Acquire(e @ (AcquireError::Throttled { .. } | AcquireError::GlobalLimit { .. }))) => {
+            json_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", &e.to_string())
+        }
+        Err(InvokeFailure::Acquire(e @ AcquireError::Stopping { .. })) => {
+            json_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", &e.to_string())
+        }
+        Err(e @ InvokeFailure::Unavailable(_)) => json_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", &e.to_string()),
+        Err(InvokeFailure::Acquire(e @ AcquireError::StartFailed { .. })) => {
+            json_error(StatusCode::BAD_GATEWAY, "ServiceException", &e.to_string())
+        }
+        // The container died mid-invocation (it has been replaced): Lambda reports the runtime's exit.
+        Err(InvokeFailure::Invoke(e)) => {
+            let body = serde_json::json!({ "errorType": "Runtime.ExitError", "errorMessage": e.to_string() }).to_string();
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("Content-Type", "application/json")
+                .header("X-Amz-Function-Error", "Unhandled")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// `/2015-03-31/functions/{name}/invocations` -> `name`.
+pub fn function_name(path: &str) -> Option<&str> {
+    let name = path.strip_prefix("/2015-03-31/functions/")?.strip_suffix("/invocations")?;
+    // An ARN or `name:qualifier` names the function by its last part before a qualifier.
+    let name = name.rsplit(':').find(|p| !p.is_empty() && *p != "$LATEST" && p.parse::<u32>().is_err()).unwrap_or(name);
+    (!name.is_empty() && !name.contains('/')).then_some(name)
+}
+
+/// Handles one request.
+pub async fn handle(functions: Functions, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let Some(name) = function_name(req.uri().path()).map(str::to_string) else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            "unknown path; esb serves POST /2015-03-31/functions/{name}/invocations",
+        );
+    };
+    if req.method() != Method::POST {
+        return json_error(StatusCode::METHOD_NOT_ALLOWED, "InvalidRequestContentException", "use POST");
+    }
+    let Some(function) = functions.get(&name).cloned() else {
+        return json_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &format!("Function not found: {name}"));
+    };
+    let header = |h: &str| req.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let trace = header(TRACE_HEADER).unwrap_or_else(new_trace_id);
+    let kind = header("X-Amz-Invocation-Type").unwrap_or_else(|| "RequestResponse".into());
+    let payload = match Limited::new(req.into_body(), MAX_PAYLOAD).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return json_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLargeException", "request payload exceeds 6 MB"),
+    };
+    let payload = if payload.is_empty() { Bytes::from_static(b"{}") } else { payload };
+    if serde_json::from_slice::<serde_json::Value>(&payload).is_err() {
+        return json_error(StatusCode::BAD_REQUEST, "InvalidRequestContentException", "could not parse request body into json");
+    }
+    match kind.as_str() {
+        "RequestResponse" => respond(function.invoke(payload, Some(&trace)).await),
+        "Event" => {
+            // RIE ignores the invocation type; esb runs the event itself, after answering.
+            tokio::spawn(async move {
+                if let Err(e) = function.invoke(payload, Some(&trace)).await {
+                    tracing::warn!(function = %name, error = %e, "asynchronous invocation failed");
+                }
+            });
+            Response::builder().status(StatusCode::ACCEPTED).body(Full::new(Bytes::new())).unwrap_or_default()
+        }
+        "DryRun" => Response::builder().status(StatusCode::NO_CONTENT).body(Full::new(Bytes::new())).unwrap_or_default(),
+        other => json_error(StatusCode::BAD_REQUEST, "InvalidParameterValueException", &format!("unknown invocation type {other}")),
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(listener: tokio::net::TcpListener, functions: Functions, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = &mut shutdown => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let functions = functions.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let functions = functions.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(functions, req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use esb_runtime::rie::InvokeError;
+    use std::time::Duration;
+
+    fn inv(outcome: Outcome, body: &'static str) -> Invocation {
+        Invocation { body: Bytes::from_static(body.as_bytes()), outcome, duration: Duration::ZERO }
+    }
+
+    async fn text(r: Response<Full<Bytes>>) -> String {
+        String::from_utf8_lossy(&r.into_body().collect().await.unwrap().to_bytes()).into_owned()
+    }
+
+    #[test]
+    fn paths_name_functions_like_lambda() {
+        assert_eq!(function_name("/2015-03-31/functions/Echo/invocations"), Some("Echo"));
+        assert_eq!(function_name("/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:Echo/invocations"), Some("Echo"));
+        assert_eq!(function_name("/2015-03-31/functions/Echo:$LATEST/invocations"), Some("Echo"));
+        assert_eq!(function_name("/2015-03-31/functions//invocations"), None);
+        assert_eq!(function_name("/other"), None);
+    }
+
+    #[tokio::test]
+    async fn outcomes_map_to_lambdas_http_shapes() {
+        let ok = respond(Ok(inv(Outcome::Success, "{\"a\":1}")));
+        assert_eq!(ok.status(), 200);
+        assert!(ok.headers().get("X-Amz-Function-Error").is_none());
+        assert_eq!(text(ok).await, "{\"a\":1}");
+
+        let err = respond(Ok(inv(Outcome::FunctionError { error_type: "E".into(), error_message: "m".into() }, "{\"errorType\":\"E\"}")));
+        assert_eq!((err.status().as_u16(), err.headers()["X-Amz-Function-Error"].to_str().unwrap()), (200, "Unhandled"));
+
+        let timeout = respond(Ok(inv(Outcome::Timeout { message: "Task timed out after 1.00 seconds".into() }, "")));
+        assert!(text(timeout).await.contains("Sandbox.Timedout"));
+
+        let throttled = respond(Err(InvokeFailure::Acquire(AcquireError::Throttled { function: "F".into(), limit: 5 })));
+        assert_eq!(throttled.status(), 429);
+        assert!(text(throttled).await.contains("TooManyRequestsException"));
+
+        let died = respond(Err(InvokeFailure::Invoke(InvokeError::ConnectionClosed("reset".into()))));
+        assert_eq!(died.status(), 200);
+        assert!(text(died).await.contains("Runtime.ExitError"));
+
+        let stopping = respond(Err(InvokeFailure::Acquire(AcquireError::Stopping { function: "F".into() })));
+        assert_eq!(stopping.status(), 503);
+    }
+}
