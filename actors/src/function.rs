@@ -379,7 +379,8 @@ async fn start_container(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieCli
         .with(key::PROJECT, cfg.project.clone())
         .with(key::FUNCTION, cfg.function.clone())
         .with(key::ROLE, "function")
-        .with(key::CONFIG_HASH, cfg.config_hash.clone());
+        .with(key::CONFIG_HASH, cfg.config_hash.clone())
+        .created_now();
     let spec = ContainerSpec {
         name,
         image: cfg.image.clone(),

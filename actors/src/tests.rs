@@ -138,6 +138,12 @@ async fn a_warm_container_is_reused() {
     assert_eq!(creates(&rt), 1, "one cold start, then warm hits");
     let s = stats(&h).await;
     assert_eq!((s.idle, s.busy, s.started), (1, 0, 1));
+    use esb_runtime::labels::key;
+    let c = rt.containers(&esb_runtime::Labels::default()).await.unwrap().remove(0);
+    for k in [key::PROJECT, key::FUNCTION, key::ROLE, key::CONFIG_HASH, key::CREATED, key::VERSION] {
+        assert!(c.labels.get(k).is_some(), "label {k} on {:?}", c.labels);
+    }
+    assert!(c.name.starts_with(&format!("esb-{}-fn-", h.config().project)), "deterministic name prefix: {}", c.name);
 }
 
 #[tokio::test]

@@ -44,6 +44,12 @@ impl Labels {
         self
     }
 
+    /// Adds `esb.created` = now (RFC 3339, UTC). Containers only: image labels must stay
+    /// deterministic, since they are part of a build context's content hash.
+    pub fn created_now(self) -> Self {
+        self.with(key::CREATED, rfc3339(std::time::SystemTime::now()))
+    }
+
     /// A label's value.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
@@ -61,9 +67,35 @@ impl From<std::collections::HashMap<String, String>> for Labels {
     }
 }
 
+/// RFC 3339 in UTC with second precision (days-to-civil conversion; no time-zone data needed).
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        let at = |s: u64| rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z", "leap day");
+        assert_eq!(at(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
 
     #[test]
     fn a_filter_matches_supersets_only() {

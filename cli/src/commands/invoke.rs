@@ -107,7 +107,7 @@ async fn invoke_once(
         name: format!("esb-{project}-invoke-{}-{unique}", esb_config::generator::sanitize_name(id)),
         image: image.to_string(),
         env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        labels: Labels::new().with(key::PROJECT, project).with(key::FUNCTION, id).with(key::ROLE, "invoke"),
+        labels: Labels::new().with(key::PROJECT, project).with(key::FUNCTION, id).with(key::ROLE, "invoke").created_now(),
         memory_mb: Some(spec.memory_size as u64),
         ..Default::default()
     };
