@@ -218,7 +218,14 @@ pub struct FunctionState {
     draining: Option<Draining>,
     keep_on_stop: bool,
     pool: Option<PoolLink>,
+    /// After failed starts, prewarming waits until then (doubling backoff), so a broken engine or
+    /// image does not turn the 50 ms tick into a hot loop of doomed starts.
+    prewarm_after: Instant,
+    prewarm_backoff: Duration,
 }
+
+/// First and longest wait before prewarming again after a failed start.
+const PREWARM_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
 
 /// The actor (stateless; see [`FunctionState`]).
 pub struct FunctionActor;
@@ -435,6 +442,8 @@ impl Actor for FunctionActor {
             draining: None,
             keep_on_stop: false,
             pool,
+            prewarm_after: Instant::now(),
+            prewarm_backoff: PREWARM_BACKOFF.0,
         };
         let now = Instant::now();
         state.idle.extend(adopted.into_iter().map(|c| (c, now)));
@@ -451,6 +460,8 @@ impl Actor for FunctionActor {
             }
             FunctionMsg::Acquire(reply) => match decide::on_acquire(st.view()) {
                 Decision::UseIdle => {
+                    // Idle containers exist only while nobody waits, so `give` hands this one to
+                    // this caller (or, if it already gave up, back to the idle list).
                     if let Some((c, _)) = st.idle.pop() {
                         st.waiters.push_back(Waiter { reply, since: Instant::now() });
                         st.give(c);
@@ -485,11 +496,14 @@ impl Actor for FunctionActor {
             FunctionMsg::Started(Ok(c)) => {
                 st.starting -= 1;
                 st.started += 1;
+                st.prewarm_backoff = PREWARM_BACKOFF.0;
                 st.give(c);
                 // A container that finished starting during a drain is simply idle (kept or removed).
             }
             FunctionMsg::Started(Err(err)) => {
                 st.starting -= 1;
+                st.prewarm_after = Instant::now() + st.prewarm_backoff;
+                st.prewarm_backoff = (st.prewarm_backoff * 2).min(PREWARM_BACKOFF.1);
                 let function = st.cfg.function.clone();
                 let error = match err {
                     StartError::GlobalLimit => AcquireError::GlobalLimit { function },
@@ -517,8 +531,10 @@ impl Actor for FunctionActor {
                     st.idle.retain(|(i, _)| i.id != c.id);
                     st.remove(c);
                 }
-                for _ in 0..decide::prewarm(st.view(), st.cfg.min_warm) {
-                    st.start(&myself);
+                if now >= st.prewarm_after {
+                    for _ in 0..decide::prewarm(st.view(), st.cfg.min_warm) {
+                        st.start(&myself);
+                    }
                 }
             }
             FunctionMsg::Stats(reply) => {

@@ -563,3 +563,25 @@ async fn the_root_stops_everything_when_a_core_part_dies() {
     eventually("the function is stopped with the tree", || m.function("Fn").unwrap().actor_ref().is_none()).await;
     eventually("the root stopped", || !m.is_running()).await;
 }
+
+#[tokio::test]
+async fn failing_prewarm_starts_back_off_instead_of_looping_hot() {
+    let rt = Arc::new(FakeRuntime::with_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    rt.set_faults(Faults { start_fails: true, ..Default::default() });
+    let cfg = Arc::new(FunctionConfig { min_warm: 1, ..config(fake_rie().await) });
+    let runtime: Arc<dyn Runtime> = rt.clone();
+    Actor::spawn(Some(crate::function::actor_name(&cfg.project, &cfg.function)), FunctionActor, (cfg.clone(), runtime, None))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Without backoff the 50 ms tick would have tried about 30 times; with it: at 0 s and after 1 s.
+    let attempts = creates(&rt);
+    assert!((1..=2).contains(&attempts), "{attempts} start attempts in 1.5 s");
+    rt.set_faults(Faults::default());
+    let h = FunctionHandle::new(cfg);
+    assert_eq!(
+        h.invoke(Bytes::from_static(b"{}"), None).await.unwrap().outcome,
+        Outcome::Success,
+        "a caller still gets an immediate start"
+    );
+}
