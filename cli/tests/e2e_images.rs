@@ -204,7 +204,8 @@ fn exported_tarballs_bring_a_deleted_image_back_without_building() {
     let project = faults_project();
     // Its own project name, so deleting its image cannot disturb the other tests.
     std::fs::write(project.path().join("generator.yml"), "app:\n  name: exporttest\npaths:\n  sam_template: template.yaml\n").unwrap();
-    assert!(esb(project.path(), &["build", "Echo"]).status.success());
+    let built = json(&esb(project.path(), &["build", "Echo", "--json"]));
+    let reference = built["images"]["Echo"]["image"].as_str().expect("built Echo").to_string();
     let tarballs = tempfile::tempdir().unwrap();
     let out = esb(project.path(), &["images", "export", "--json", "--dir", tarballs.path().to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -213,7 +214,9 @@ fn exported_tarballs_bring_a_deleted_image_back_without_building() {
     assert!(files.iter().any(|f| f.ends_with("esb_base-provided_latest.tar")), "{files:?}");
 
     let listed = json(&esb(project.path(), &["images", "list", "--json"]));
-    let echo = listed.as_array().unwrap().iter().find(|i| i["project"] == "exporttest").expect("listed").clone();
+    // The image this build made (earlier runs on the same engine may have left others).
+    let echo =
+        listed.as_array().unwrap().iter().find(|i| i["tags"].as_array().unwrap().iter().any(|t| t == &reference)).expect("listed").clone();
     let rmi = Command::new("docker")
         .args(["rmi", "-f"])
         .args(echo["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()))

@@ -15,7 +15,8 @@ use esb_runtime::labels::key;
 use esb_runtime::{BuildRequest, Labels, Runtime};
 use std::time::Instant;
 
-/// The RIE inside every esb base image.
+/// The RIE inside every esb base image. Its entry point pins `--log-level info`: RIE otherwise takes
+/// its level from `LOG_LEVEL`, a variable functions commonly set for themselves.
 const RIE_PATH: &str = "/usr/local/bin/aws-lambda-rie";
 /// The Python launcher: awslambdaric plus the trace id RIE drops (see the file's docstring).
 const PYTHON_LAUNCHER: &str = include_str!("../assets/esb_bootstrap.py");
@@ -48,7 +49,7 @@ FROM scratch
 COPY rootfs/ /
 ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime PATH=/usr/local/bin:/var/task
 WORKDIR /var/task
-ENTRYPOINT [\"/usr/local/bin/aws-lambda-rie\", \"/var/task/bootstrap\"]
+ENTRYPOINT [\"/usr/local/bin/aws-lambda-rie\", \"--log-level\", \"info\", \"/var/task/bootstrap\"]
 ";
 
 fn python_dockerfile(rootfs_image: &str) -> String {
@@ -60,7 +61,7 @@ fn python_dockerfile(rootfs_image: &str) -> String {
          ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime LANG=C.UTF-8 \\\n    \
          PYTHONPATH=/var/task:/opt/python/lib/python{v}/site-packages:/opt/python:/var/runtime\n\
          WORKDIR /var/task\n\
-         ENTRYPOINT [\"{RIE_PATH}\", \"/usr/bin/python3\", \"-m\", \"esb_bootstrap\"]\n"
+         ENTRYPOINT [\"{RIE_PATH}\", \"--log-level\", \"info\", \"/usr/bin/python3\", \"-m\", \"esb_bootstrap\"]\n"
     )
 }
 

@@ -180,9 +180,9 @@ fn report(id: &str, r: &Run, verbose: bool, out: &Output) -> anyhow::Result<()> 
             "timings_ms": {"container_start": ms(r.start), "rie_ready": ms(r.ready), "total": ms(r.invoke)},
         }));
     } else {
-        // RIE's own `[INFO] (rapid)` lines are noise unless asked for (-v); the function's output,
-        // START/END/REPORT and warnings stay.
-        for line in r.logs.lines().filter(|l| verbose || !l.contains("[INFO] (rapid)")) {
+        // RIE's own `(rapid)` lines are noise unless asked for (-v); the function's output and
+        // START/END/REPORT stay.
+        for line in r.logs.lines().filter(|l| verbose || !l.contains("] (rapid) ")) {
             eprintln!("{line}");
         }
         if !r.body.is_empty() {
