@@ -35,8 +35,17 @@ pub enum Command {
     Build(BuildArgs),
     /// Run a function once in a fresh container and print its result and logs.
     Invoke(InvokeArgs),
-    /// Run the manager and the Lambda Invoke API in the foreground (the HTTPS gateway comes next).
+    /// Run the gateway (HTTPS API Gateway + Lambda Invoke API) and the manager in the foreground.
     Serve(ServeArgs),
+    /// Build what changed, then serve; `-d` runs the daemon detached in a container.
+    Up(UpArgs),
+    /// Stop the daemon and remove this project's containers (data volumes are kept unless -v).
+    Down,
+    /// Show the daemon, the gateway address and the function containers of this project.
+    Status,
+    /// Gateway users and passwords.
+    #[command(subcommand)]
+    Auth(AuthCommand),
     /// List or export the images esb uses.
     #[command(subcommand)]
     Images(ImagesCommand),
@@ -62,10 +71,19 @@ pub struct InvokeArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Serve the Lambda Invoke API over plain HTTP on this loopback address (e.g. 127.0.0.1:9001;
-    /// port 0 picks one). Plain HTTP is refused on other addresses.
+    /// HTTPS address to listen on (default: generator.yml gateway.listen, else 0.0.0.0:443).
+    #[arg(long, value_name = "ADDR", conflicts_with = "http")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Serve plain HTTP instead of HTTPS, on this loopback address only (e.g. 127.0.0.1:9001; port 0
+    /// picks one). The Lambda Invoke API needs no signature there.
     #[arg(long, value_name = "ADDR")]
-    pub http: std::net::SocketAddr,
+    pub http: Option<std::net::SocketAddr>,
+    /// PEM certificate chain to serve instead of the generated self-signed one.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Seconds an idle container lives before it is stopped (scale to zero).
     #[arg(long, default_value_t = 300)]
     pub idle_timeout: u64,
@@ -81,9 +99,31 @@ pub struct ServeArgs {
     /// Keep idle containers running at shutdown, for the next `esb serve` to adopt.
     #[arg(long)]
     pub keep: bool,
+    /// Serve the images already built (as `esb build` left them); do not build.
+    #[arg(long)]
+    pub no_build: bool,
     /// Template parameter value, overriding generator.yml (repeatable).
     #[arg(short, long = "parameter", value_name = "NAME=VALUE", value_parser = parse_kv)]
     pub parameters: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Rebuild every image from scratch (no cache) before starting.
+    #[arg(long)]
+    pub build: bool,
+    /// Run detached: the daemon runs in a container (label esb.role=daemon); `esb status` and
+    /// `esb down` find it.
+    #[arg(short, long)]
+    pub detach: bool,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Print an argon2 hash of a password read from stdin, for generator.yml gateway.users.
+    HashPassword,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    output::init_logging(args.global.verbose);
+    let serving = matches!(args.command, cli::Command::Serve(_) | cli::Command::Up(_));
+    output::init_logging(args.global.verbose, serving);
     let out = output::Output::new(args.global.json);
     match commands::run(args, &out) {
         Ok(()) => ExitCode::SUCCESS,

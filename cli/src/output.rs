@@ -5,15 +5,22 @@ use esb_config::ConfigError;
 use serde_json::json;
 
 /// Sets up `tracing`: warnings by default, more with -v, `ESB_LOG` wins.
-pub fn init_logging(verbose: u8) {
+pub fn init_logging(verbose: u8, serving: bool) {
     let default = match verbose {
+        // A server logs one line per request and per container start/stop.
+        0 if serving => "warn,esb_gateway=info,esb_actors=info",
         0 => "warn",
         1 => "info",
         2 => "debug",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ESB_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    // The daemon container logs JSON (one object per line, with the request span's fields).
+    if std::env::var("ESB_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    } else {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    }
 }
 
 /// A failure already reported to the user (e.g. a function error from `esb invoke`): exit with

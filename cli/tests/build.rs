@@ -14,7 +14,7 @@ fn build_generates_the_golden_files_of_the_example_project() {
     let project = example_project();
     let out = esb(project.path(), &["build", "--config-only"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("5 functions, 10 routes, 1 table, 1 bucket, 1 schedule"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("6 functions, 14 routes, 1 table, 1 bucket, 1 schedule"), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("--config-only: no images built"), "says plainly that no images were built");
     assert_golden(&project.path().join(".esb"), &tests_dir().join("golden/example"));
 }
@@ -27,7 +27,7 @@ fn a_second_build_rewrites_nothing_and_keeps_mtimes() {
     let before = std::fs::metadata(&file).unwrap().modified().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
     let out = esb(project.path(), &["build", "--config-only"]);
-    assert!(text(&out.stdout).contains("wrote 0, 9 unchanged"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("wrote 0, 10 unchanged"), "{}", text(&out.stdout));
     assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), before);
 }
 
@@ -63,7 +63,7 @@ fn json_output_is_one_document_a_machine_can_read() {
     assert_eq!(doc["functions"]["HelloFunction"]["environment"]["LOG_LEVEL"], "INFO");
     assert_eq!(doc["tables"]["ItemsTable"]["table_name"], "items-prod");
     assert_eq!(doc["functions"]["TickFunction"]["schedules"][0]["enabled"], false);
-    assert_eq!(doc["routes"].as_array().unwrap().len(), 10);
+    assert_eq!(doc["routes"].as_array().unwrap().len(), 14);
     assert_eq!(doc["images_built"], false);
 }
 
@@ -88,7 +88,7 @@ fn a_broken_template_fails_clearly_and_leaves_the_previous_output_alone() {
     assert!(stderr.contains("2 errors in the template"), "{stderr}");
     assert!(
         stderr.contains(
-            "template.yaml:119: Resources.ItemsFunction.Properties.Events.Update.Properties.Path: path `/items/{id}/` ends with `/`"
+            "template.yaml:120: Resources.ItemsFunction.Properties.Events.Update.Properties.Path: path `/items/{id}/` ends with `/`"
         ),
         "{stderr}"
     );
@@ -99,7 +99,7 @@ fn a_broken_template_fails_clearly_and_leaves_the_previous_output_alone() {
     let out = esb(project.path(), &["build", "--config-only", "--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("errors are JSON too");
     assert_eq!(doc["diagnostics"].as_array().unwrap().len(), 2);
-    assert_eq!(doc["diagnostics"][0]["line"], 119, "diagnostics come in line order");
+    assert_eq!(doc["diagnostics"][0]["line"], 120, "diagnostics come in line order");
     assert_eq!(doc["diagnostics"][1]["path"], "Resources.WhoamiFunction.Properties.Handler");
 }
 

@@ -29,6 +29,49 @@ pub struct Generator {
     /// Template parameter overrides.
     #[serde(default, deserialize_with = "scalar_map", skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, String>,
+    /// Gateway settings (listen address, TLS files, users).
+    #[serde(default, skip_serializing_if = "GatewaySettings::is_default")]
+    pub gateway: GatewaySettings,
+}
+
+/// `gateway:` section: everything optional.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// Address to listen on (`0.0.0.0:443` when not set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// PEM certificate chain, relative to generator.yml; a self-signed one is generated when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<String>,
+    /// PEM private key for `tls_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<String>,
+    /// Users who may log in at `POST /user/auth/v1`, besides the generated admin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<UserEntry>,
+}
+
+impl GatewaySettings {
+    fn is_default(&self) -> bool {
+        *self == GatewaySettings::default()
+    }
+}
+
+/// One configured user. Passwords are stored only as argon2 PHC strings (`esb auth hash`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    /// Login name (`cognito:username`).
+    pub username: String,
+    /// `$argon2id$...` hash of the password.
+    pub password_hash: String,
+    /// `cognito:groups`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// `email` claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// `app:` section.
@@ -128,6 +171,7 @@ impl Generator {
                 images_dir: default_images_dir(),
             },
             parameters: BTreeMap::new(),
+            gateway: GatewaySettings::default(),
         }
     }
 

@@ -239,6 +239,9 @@ pub struct Route {
     /// True when callers must send a valid `x-api-key`.
     #[serde(default)]
     pub api_key_required: bool,
+    /// Integration timeout (`TimeoutInMillis`); API Gateway's 29 s when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u32>,
     /// Where the route came from: `Function.Event`.
     pub source: String,
 }

@@ -7,22 +7,20 @@
 //! throttles 429 `TooManyRequestsException`, unknown functions 404 `ResourceNotFoundException`.
 //! Must not: touch containers (function actors do).
 
+use crate::Invoker;
 use bytes::Bytes;
-use esb_actors::{AcquireError, FunctionHandle, InvokeFailure};
-use esb_runtime::rie::{new_trace_id, Invocation, Outcome, TRACE_HEADER};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode};
-use std::collections::BTreeMap;
+use esb_actors::{AcquireError, InvokeFailure};
+use esb_runtime::rie::{Invocation, Outcome};
+use http_body_util::Full;
+use hyper::{Method, Response, StatusCode};
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// Lambda's synchronous payload limit.
 pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 
-/// Functions by every name they answer to (logical id and FunctionName).
-pub type Functions = Arc<BTreeMap<String, FunctionHandle>>;
-
-fn json_error(status: StatusCode, kind: &str, message: &str) -> Response<Full<Bytes>> {
+/// Lambda's error shape: `{"Type", "__type", "message"}` with `x-amzn-ErrorType`.
+pub fn error(status: StatusCode, kind: &str, message: &str) -> Response<Full<Bytes>> {
     let body = serde_json::json!({ "Type": "User", "__type": kind, "message": message }).to_string();
     Response::builder()
         .status(status)
@@ -54,14 +52,14 @@ pub fn respond(result: Result<Invocation, InvokeFailure>) -> Response<Full<Bytes
             builder.body(Full::new(body)).unwrap_or_default()
         }
         Err(InvokeFailure::Acquire(e @ (AcquireError::Throttled { .. } | AcquireError::GlobalLimit { .. }))) => {
-            json_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", &e.to_string())
+            error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", &e.to_string())
         }
         Err(InvokeFailure::Acquire(e @ AcquireError::Stopping { .. })) => {
-            json_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", &e.to_string())
+            error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", &e.to_string())
         }
-        Err(e @ InvokeFailure::Unavailable(_)) => json_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", &e.to_string()),
+        Err(e @ InvokeFailure::Unavailable(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", &e.to_string()),
         Err(InvokeFailure::Acquire(e @ AcquireError::StartFailed { .. })) => {
-            json_error(StatusCode::BAD_GATEWAY, "ServiceException", &e.to_string())
+            error(StatusCode::BAD_GATEWAY, "ServiceException", &e.to_string())
         }
         // The container died mid-invocation (it has been replaced): Lambda reports the runtime's exit.
         Err(InvokeFailure::Invoke(e)) => {
@@ -76,76 +74,57 @@ pub fn respond(result: Result<Invocation, InvokeFailure>) -> Response<Full<Bytes
     }
 }
 
-/// `/2015-03-31/functions/{name}/invocations` -> `name`.
-pub fn function_name(path: &str) -> Option<&str> {
+/// `/2015-03-31/functions/{name}/invocations` -> `name` (the path percent-decoded first: SDKs
+/// encode the `:` of ARNs and qualifiers).
+pub fn function_name(path: &str) -> Option<String> {
     let name = path.strip_prefix("/2015-03-31/functions/")?.strip_suffix("/invocations")?;
+    let name = urlencoding::decode(name).ok()?;
     // An ARN or `name:qualifier` names the function by its last part before a qualifier.
-    let name = name.rsplit(':').find(|p| !p.is_empty() && *p != "$LATEST" && p.parse::<u32>().is_err()).unwrap_or(name);
-    (!name.is_empty() && !name.contains('/')).then_some(name)
+    let name = name.rsplit(':').find(|p| !p.is_empty() && *p != "$LATEST" && p.parse::<u32>().is_err()).unwrap_or(&name);
+    (!name.is_empty() && !name.contains('/')).then(|| name.to_string())
 }
 
-/// Handles one request.
-pub async fn handle(functions: Functions, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let Some(name) = function_name(req.uri().path()).map(str::to_string) else {
-        return json_error(
+/// Handles one Invoke API request (the body already read and, when required, its signature checked).
+pub async fn handle(invoker: Arc<dyn Invoker>, parts: &http::request::Parts, payload: Bytes, trace: &str) -> Response<Full<Bytes>> {
+    let Some(name) = function_name(parts.uri.path()) else {
+        return error(
             StatusCode::NOT_FOUND,
             "ResourceNotFoundException",
-            "unknown path; esb serves POST /2015-03-31/functions/{name}/invocations",
+            "unknown path; use POST /2015-03-31/functions/{name}/invocations",
         );
     };
-    if req.method() != Method::POST {
-        return json_error(StatusCode::METHOD_NOT_ALLOWED, "InvalidRequestContentException", "use POST");
+    if parts.method != Method::POST {
+        return error(StatusCode::METHOD_NOT_ALLOWED, "InvalidRequestContentException", "use POST");
     }
-    let Some(function) = functions.get(&name).cloned() else {
-        return json_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &format!("Function not found: {name}"));
-    };
-    let header = |h: &str| req.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let trace = header(TRACE_HEADER).unwrap_or_else(new_trace_id);
+    if !invoker.has(&name) {
+        return error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &format!("Function not found: {name}"));
+    }
+    let header = |h: &str| parts.headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
     let kind = header("X-Amz-Invocation-Type").unwrap_or_else(|| "RequestResponse".into());
-    let payload = match Limited::new(req.into_body(), MAX_PAYLOAD).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return json_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLargeException", "request payload exceeds 6 MB"),
-    };
     let payload = if payload.is_empty() { Bytes::from_static(b"{}") } else { payload };
     if serde_json::from_slice::<serde_json::Value>(&payload).is_err() {
-        return json_error(StatusCode::BAD_REQUEST, "InvalidRequestContentException", "could not parse request body into json");
+        return error(StatusCode::BAD_REQUEST, "InvalidRequestContentException", "could not parse request body into json");
     }
+    let trace = trace.to_string();
     match kind.as_str() {
-        "RequestResponse" => respond(function.invoke(payload, Some(&trace)).await),
+        "RequestResponse" => match invoker.invoke(&name, payload, &trace).await {
+            Some(r) => respond(r),
+            None => error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &format!("Function not found: {name}")),
+        },
         "Event" => {
             // RIE ignores the invocation type; esb runs the event itself, after answering.
-            tokio::spawn(async move {
-                if let Err(e) = function.invoke(payload, Some(&trace)).await {
-                    tracing::warn!(function = %name, error = %e, "asynchronous invocation failed");
+            tokio::spawn(
+                async move {
+                    if let Some(Err(e)) = invoker.invoke(&name, payload, &trace).await {
+                        tracing::warn!(function = %name, error = %e, "asynchronous invocation failed");
+                    }
                 }
-            });
+                .in_current_span(),
+            );
             Response::builder().status(StatusCode::ACCEPTED).body(Full::new(Bytes::new())).unwrap_or_default()
         }
         "DryRun" => Response::builder().status(StatusCode::NO_CONTENT).body(Full::new(Bytes::new())).unwrap_or_default(),
-        other => json_error(StatusCode::BAD_REQUEST, "InvalidParameterValueException", &format!("unknown invocation type {other}")),
-    }
-}
-
-/// Serves the API on `listener` until `shutdown` resolves.
-pub async fn serve(listener: tokio::net::TcpListener, functions: Functions, shutdown: impl std::future::Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = &mut shutdown => return,
-        };
-        let Ok((stream, _)) = accepted else { continue };
-        let functions = functions.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let functions = functions.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(functions, req).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended");
-            }
-        });
+        other => error(StatusCode::BAD_REQUEST, "InvalidParameterValueException", &format!("unknown invocation type {other}")),
     }
 }
 
@@ -153,6 +132,7 @@ pub async fn serve(listener: tokio::net::TcpListener, functions: Functions, shut
 mod tests {
     use super::*;
     use esb_runtime::rie::InvokeError;
+    use http_body_util::BodyExt;
     use std::time::Duration;
 
     fn inv(outcome: Outcome, body: &'static str) -> Invocation {
@@ -165,9 +145,12 @@ mod tests {
 
     #[test]
     fn paths_name_functions_like_lambda() {
-        assert_eq!(function_name("/2015-03-31/functions/Echo/invocations"), Some("Echo"));
-        assert_eq!(function_name("/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:Echo/invocations"), Some("Echo"));
-        assert_eq!(function_name("/2015-03-31/functions/Echo:$LATEST/invocations"), Some("Echo"));
+        assert_eq!(function_name("/2015-03-31/functions/Echo/invocations").as_deref(), Some("Echo"));
+        assert_eq!(
+            function_name("/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3AEcho/invocations").as_deref(),
+            Some("Echo")
+        );
+        assert_eq!(function_name("/2015-03-31/functions/Echo:$LATEST/invocations").as_deref(), Some("Echo"));
         assert_eq!(function_name("/2015-03-31/functions//invocations"), None);
         assert_eq!(function_name("/other"), None);
     }

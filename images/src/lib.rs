@@ -16,6 +16,7 @@
 pub mod base;
 pub mod cache;
 pub mod context;
+pub mod daemon;
 mod error;
 pub mod events;
 pub mod function;

@@ -7,7 +7,7 @@
 
 use crate::{BuildRequest, ContainerInfo, ContainerSpec, ImageInfo, Labels, Progress, Runtime, RuntimeError};
 use async_trait::async_trait;
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters as q;
 use bollard::Docker;
 use futures_util::{StreamExt, TryStreamExt};
@@ -175,6 +175,15 @@ impl Runtime for DockerRuntime {
             // Same as the memory limit: no swap, so an over-limit function is OOM-killed like on Lambda.
             memory_swap: spec.memory_mb.map(|m| (m * 1024 * 1024) as i64),
             network_mode: spec.network.clone(),
+            binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
+            port_bindings: (!spec.ports.is_empty()).then(|| {
+                spec.ports
+                    .iter()
+                    .map(|(c, ip, h)| {
+                        (format!("{c}/tcp"), Some(vec![PortBinding { host_ip: Some(ip.clone()), host_port: Some(h.to_string()) }]))
+                    })
+                    .collect()
+            }),
             ..Default::default()
         };
         let body = ContainerCreateBody {
@@ -182,6 +191,8 @@ impl Runtime for DockerRuntime {
             env: Some(spec.env.clone()),
             labels: Some(spec.labels.0.clone().into_iter().collect()),
             cmd: spec.cmd.clone(),
+            working_dir: spec.working_dir.clone(),
+            exposed_ports: (!spec.ports.is_empty()).then(|| spec.ports.iter().map(|(c, _, _)| format!("{c}/tcp")).collect()),
             host_config: Some(host_config),
             ..Default::default()
         };

@@ -14,8 +14,10 @@ pub mod key {
     pub const PROJECT: &str = "esb.project";
     /// The function (logical id) a container or image serves.
     pub const FUNCTION: &str = "esb.function";
-    /// `function`, `storage`, `gateway`, `invoke` (one-shot `esb invoke`), `base` (base images).
+    /// `function`, `storage`, `daemon` (`esb up -d`), `invoke` (one-shot `esb invoke`), `base` (base images).
     pub const ROLE: &str = "esb.role";
+    /// The gateway's URL as seen from the host (daemon containers).
+    pub const URL: &str = "esb.url";
     /// Hash of the function's config and image.
     pub const CONFIG_HASH: &str = "esb.config-hash";
     /// Hash of an image's build context (function images) or inputs (base images).
@@ -67,8 +69,8 @@ impl From<std::collections::HashMap<String, String>> for Labels {
     }
 }
 
-/// RFC 3339 in UTC with second precision (days-to-civil conversion; no time-zone data needed).
-pub fn rfc3339(t: std::time::SystemTime) -> String {
+/// A UTC instant broken down: (year, month 1-12, day 1-31, hour, minute, second).
+pub fn civil_utc(t: std::time::SystemTime) -> (i64, i64, i64, i64, i64, i64) {
     let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's civil_from_days.
@@ -81,7 +83,13 @@ pub fn rfc3339(t: std::time::SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    (year, month, day, rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+/// RFC 3339 in UTC with second precision (days-to-civil conversion; no time-zone data needed).
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let (year, month, day, h, m, s) = civil_utc(t);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
 }
 
 #[cfg(test)]

@@ -50,6 +50,12 @@ pub struct ContainerSpec {
     pub cmd: Option<Vec<String>>,
     /// Network to attach to (the engine's default bridge when `None`).
     pub network: Option<String>,
+    /// Bind mounts, `host:container[:ro]` (the daemon container only; functions get none).
+    pub binds: Vec<String>,
+    /// Published ports: (container port, host address, host port) (the daemon container only).
+    pub ports: Vec<(u16, String, u16)>,
+    /// Working directory.
+    pub working_dir: Option<String>,
 }
 
 /// A container's state.

@@ -1,7 +1,9 @@
 //! One module per command. Each takes its parsed arguments and the printer and returns
 //! `anyhow::Result`: the CLI is the only place typed errors become user messages.
 
+mod auth;
 mod build;
+mod daemon;
 mod images;
 mod init;
 mod invoke;
@@ -19,6 +21,10 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Invoke(args) => invoke::run(&cli.global, args, out),
         Command::Images(cmd) => images::run(&cli.global, cmd, out),
         Command::Serve(args) => serve::run(&cli.global, args, out),
+        Command::Up(args) => daemon::up(&cli.global, args, out),
+        Command::Down => daemon::down(&cli.global, out),
+        Command::Status => daemon::status(&cli.global, out),
+        Command::Auth(cmd) => auth::run(cmd, out),
     }
 }
 

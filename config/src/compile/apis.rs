@@ -345,7 +345,17 @@ pub(crate) fn routes(events: &[EventDecl], apis: &BTreeMap<String, Api>, sink: &
         let api_key_required = e.api_key_required.unwrap_or(api.api_key_required);
         out.push((
             template,
-            Route { api: api_id, method, path, function: e.function.clone(), payload_version, authorizer, api_key_required, source },
+            Route {
+                api: api_id,
+                method,
+                path,
+                function: e.function.clone(),
+                payload_version,
+                authorizer,
+                api_key_required,
+                timeout_ms: e.timeout_ms,
+                source,
+            },
         ));
     }
     out.sort_by(|(ta, a), (tb, b)| {

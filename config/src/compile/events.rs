@@ -22,6 +22,8 @@ pub(crate) struct EventDecl {
     pub authorizer: Option<String>,
     pub api_key_required: Option<bool>,
     pub payload_version: Option<String>,
+    /// `TimeoutInMillis`.
+    pub timeout_ms: Option<u32>,
     pub yaml_path: String,
     /// Line of the event (for API/auth errors).
     pub line: usize,
@@ -50,15 +52,15 @@ pub(crate) fn compile(id: &str, props: &Props, sink: &mut Sink) -> (Vec<Schedule
                 let kind = if ty == "Api" { ApiKind::Rest } else { ApiKind::Http };
                 if kind == ApiKind::Rest {
                     p.check_keys(
-                        &["Path", "Method", "RestApiId", "Auth"],
-                        &["RequestParameters", "RequestModel", "TimeoutInMillis"],
+                        &["Path", "Method", "RestApiId", "Auth", "TimeoutInMillis"],
+                        &["RequestParameters", "RequestModel"],
                         "Api event",
                         sink,
                     );
                 } else {
                     p.check_keys(
-                        &["Path", "Method", "ApiId", "Auth", "PayloadFormatVersion"],
-                        &["TimeoutInMillis", "RouteSettings"],
+                        &["Path", "Method", "ApiId", "Auth", "PayloadFormatVersion", "TimeoutInMillis"],
+                        &["RouteSettings"],
                         "HttpApi event",
                         sink,
                     );
@@ -95,6 +97,8 @@ pub(crate) fn compile(id: &str, props: &Props, sink: &mut Sink) -> (Vec<Schedule
                     authorizer: auth.and_then(|a| a.string("Authorizer", sink)),
                     api_key_required: auth.and_then(|a| a.bool("ApiKeyRequired", sink)),
                     payload_version,
+                    // API Gateway's integration timeout limits: 50 ms to 29 s (REST), 30 s (HTTP API).
+                    timeout_ms: p.uint("TimeoutInMillis", 50, if kind == ApiKind::Rest { 29_000 } else { 30_000 }, sink).map(|t| t as u32),
                     yaml_path: ppath.clone(),
                     line: event.line,
                     path_line: p.get("Path").map_or(event.line, |n| n.line),

@@ -1,0 +1,223 @@
+//! `esb up`, `esb down`, `esb status`: the project's daemon and containers, found by label.
+//!
+//! `up` builds what changed (`--build`: everything, no cache) and serves in the foreground, or with
+//! `-d` starts `esb serve --no-build` in a container (`esb/daemon:<hash>`, built from this very
+//! executable) with the project directory and the Docker socket mounted and the gateway port
+//! published. The socket stays inside: the only published port is the gateway's. `down` stops the
+//! daemon (SIGTERM: it drains and removes its function containers), then removes anything of the
+//! project left over. `status` lists both. Only containers labelled `esb.project=<this project>` are
+//! ever touched.
+
+use super::{block_on, open_project, show};
+use crate::cli::{Global, UpArgs};
+use crate::output::Output;
+use esb_runtime::labels::key;
+use esb_runtime::{ContainerInfo, ContainerSpec, Labels, Runtime};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// How long `up -d` waits for the daemon to report ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn project_filter(project: &str) -> Labels {
+    Labels::default().with(key::PROJECT, project)
+}
+
+fn daemon_name(project: &str) -> String {
+    format!("esb-{project}-daemon")
+}
+
+async fn daemons(rt: &dyn Runtime, project: &str) -> anyhow::Result<Vec<ContainerInfo>> {
+    Ok(rt.containers(&project_filter(project).with(key::ROLE, "daemon")).await?)
+}
+
+pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
+    if !args.detach {
+        return super::serve::serve(global, &args.serve, args.build, out);
+    }
+    let serve = &args.serve;
+    if serve.http.is_some() {
+        anyhow::bail!("esb up -d serves HTTPS only\n  hint: drop --http, or run `esb serve --http ...` in the foreground");
+    }
+    let (ws, project) = open_project(global, &serve.parameters, out)?;
+    esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
+    let settings = ws.generator.as_ref().map(|g| g.gateway.clone()).unwrap_or_default();
+    let listen: std::net::SocketAddr = match (&serve.listen, &settings.listen) {
+        (Some(a), _) => *a,
+        (None, Some(s)) => {
+            s.parse().map_err(|_| anyhow::anyhow!("generator.yml gateway.listen `{s}` is not an address like 0.0.0.0:443"))?
+        }
+        (None, None) => super::serve::DEFAULT_LISTEN.parse()?,
+    };
+    if listen.port() == 0 {
+        anyhow::bail!("esb up -d needs a fixed port to publish\n  hint: --listen 0.0.0.0:8443");
+    }
+    // Secrets are made here, so generated passwords are shown in this terminal, not in a container log.
+    let secrets =
+        esb_gateway::secrets::Secrets::load_or_create(&ws.output_dir.join("secrets"), &[]).map_err(super::serve::gateway_error)?;
+    super::serve::report_created(&secrets.created, out);
+    let dir = std::fs::canonicalize(ws.generator_path.parent().unwrap_or(std::path::Path::new(".")))?;
+    let template = std::fs::canonicalize(&ws.template)?;
+    let root = ws.template.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
+    let name = daemon_name(&ws.settings.project);
+    block_on(async move {
+        let rt = esb_runtime::docker::DockerRuntime::connect().await?;
+        for d in daemons(&rt, &ws.settings.project).await? {
+            if d.running {
+                let url = d.labels.get(key::URL).unwrap_or("?").to_string();
+                out.say(format!("esb up: already running ({}); API Gateway on {url}", d.name));
+                return Ok(());
+            }
+            rt.remove_container(&d.id).await?;
+        }
+        let progress = crate::progress::Progress::new(out.json());
+        let options = esb_images::Options { images_dir: ws.images_dir.clone(), no_cache: args.build, ..Default::default() };
+        let report = esb_images::build_project(&rt, &project, &root, &ws.output_dir, &options, &|e| progress.event(e)).await?;
+        progress.clear();
+        for (what, e) in &report.failures {
+            out.warnings(&[format!("{what} is left out: {}", e.to_string().lines().next().unwrap_or_default())]);
+        }
+        let image = esb_images::daemon::ensure(&rt, &std::env::current_exe()?).await?;
+        let host = if listen.ip().is_unspecified() { "localhost".to_string() } else { listen.ip().to_string() };
+        let url = format!("https://{host}:{}", listen.port());
+        let mut cmd: Vec<String> = vec!["serve".into(), "-t".into(), template.display().to_string(), "--no-build".into()];
+        cmd.extend(["--listen".into(), format!("0.0.0.0:{}", listen.port())]);
+        cmd.extend(["--idle-timeout".into(), serve.idle_timeout.to_string(), "--grace".into(), serve.grace.to_string()]);
+        cmd.extend(["--default-concurrency".into(), serve.default_concurrency.to_string()]);
+        cmd.extend(["--global-limit".into(), serve.global_limit.to_string()]);
+        if serve.keep {
+            cmd.push("--keep".into());
+        }
+        if let (Some(c), Some(k)) = (&serve.tls_cert, &serve.tls_key) {
+            cmd.extend(["--tls-cert".into(), std::fs::canonicalize(c)?.display().to_string()]);
+            cmd.extend(["--tls-key".into(), std::fs::canonicalize(k)?.display().to_string()]);
+        }
+        for (k, v) in &serve.parameters {
+            cmd.extend(["-p".into(), format!("{k}={v}")]);
+        }
+        let mut binds = vec!["/var/run/docker.sock:/var/run/docker.sock".to_string(), format!("{0}:{0}", dir.display())];
+        // A template outside the project directory (or certificates) must be visible too.
+        for extra in [template.parent(), serve.tls_cert.as_deref(), serve.tls_key.as_deref()].into_iter().flatten() {
+            let p = std::fs::canonicalize(extra)?;
+            let p = if p.is_file() { p.parent().map(|d| d.to_path_buf()).unwrap_or(p) } else { p };
+            if !p.starts_with(&dir) {
+                binds.push(format!("{0}:{0}:ro", p.display()));
+            }
+        }
+        let labels = project_filter(&ws.settings.project)
+            .with(key::ROLE, "daemon")
+            .with(key::URL, url.clone())
+            .with(key::VERSION, esb_runtime::labels::SCHEMA)
+            .created_now();
+        let spec = ContainerSpec {
+            name: name.clone(),
+            image,
+            env: vec!["NO_COLOR=1".into(), "ESB_LOG_FORMAT=json".into()],
+            labels,
+            cmd: Some(cmd),
+            binds,
+            ports: vec![(listen.port(), listen.ip().to_string(), listen.port())],
+            working_dir: Some(dir.display().to_string()),
+            ..Default::default()
+        };
+        let id = rt.create_container(&spec).await?;
+        rt.start_container(&id).await?;
+        let started = Instant::now();
+        loop {
+            let logs = rt.logs(&id).await.unwrap_or_default();
+            if logs.contains("Lambda Invoke API on") {
+                break;
+            }
+            let info = rt.inspect_container(&id).await?;
+            if !info.running || started.elapsed() > READY_TIMEOUT {
+                let tail: Vec<&str> = logs.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+                anyhow::bail!(
+                    "the daemon container {name} {}\n--- its log (last lines) ---\n{}\n  hint: `docker logs {name}` has the whole log; `esb down` removes it",
+                    if info.running { "did not become ready in time" } else { "exited" },
+                    tail.join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if out.json() {
+            println!("{}", json!({ "event": "up", "container": name, "url": url }));
+        } else {
+            out.say(format!("esb up: daemon {name} running; API Gateway on {url}"));
+            out.say(format!("  secrets in {}; `esb status` shows it, `esb down` stops it", show(&ws.output_dir.join("secrets"))));
+        }
+        Ok(())
+    })
+}
+
+pub fn down(global: &Global, out: &Output) -> anyhow::Result<()> {
+    let (ws, _) = open_project(global, &[], out)?;
+    let project = ws.settings.project.clone();
+    block_on(async move {
+        let rt = esb_runtime::docker::DockerRuntime::connect().await?;
+        let mut stopped = 0;
+        for d in daemons(&rt, &project).await? {
+            // SIGTERM: the daemon drains in-flight requests and removes its function containers.
+            if d.running {
+                rt.stop_container(&d.id, Duration::from_secs(45)).await?;
+            }
+            rt.remove_container(&d.id).await?;
+            stopped += 1;
+        }
+        let mut removed = 0;
+        for c in rt.containers(&project_filter(&project)).await? {
+            if matches!(c.labels.get(key::ROLE), Some("function" | "invoke")) {
+                if c.running {
+                    rt.stop_container(&c.id, Duration::from_secs(5)).await?;
+                }
+                rt.remove_container(&c.id).await?;
+                removed += 1;
+            }
+        }
+        if out.json() {
+            println!("{}", json!({ "daemons": stopped, "containers_removed": removed }));
+        } else {
+            out.say(format!("esb down: {stopped} daemon stopped, {removed} leftover containers removed (data volumes kept)"));
+        }
+        Ok(())
+    })
+}
+
+pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
+    let (ws, _) = open_project(global, &[], out)?;
+    let project = ws.settings.project.clone();
+    block_on(async move {
+        let rt = esb_runtime::docker::DockerRuntime::connect().await?;
+        let all = rt.containers(&project_filter(&project)).await?;
+        let daemon = all.iter().find(|c| c.labels.get(key::ROLE) == Some("daemon"));
+        let mut functions: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+        for c in all.iter().filter(|c| c.labels.get(key::ROLE) == Some("function")) {
+            let e = functions.entry(c.labels.get(key::FUNCTION).unwrap_or("?").to_string()).or_default();
+            e.0 += usize::from(c.running);
+            e.1 += 1;
+        }
+        if out.json() {
+            let d = daemon.map(
+                |d| json!({ "name": d.name, "running": d.running, "url": d.labels.get(key::URL), "created": d.labels.get(key::CREATED) }),
+            );
+            let f: Vec<_> = functions.iter().map(|(k, (r, t))| json!({ "function": k, "running": r, "containers": t })).collect();
+            println!("{}", json!({ "project": project, "daemon": d, "functions": f }));
+            return Ok(());
+        }
+        match daemon {
+            Some(d) => out.say(format!(
+                "daemon    {} ({}) API Gateway on {}",
+                d.name,
+                if d.running { "running" } else { "exited" },
+                d.labels.get(key::URL).unwrap_or("?")
+            )),
+            None => out.say("daemon    not running (start it with `esb up -d`)"),
+        }
+        if functions.is_empty() {
+            out.say("functions no containers (they start on the first request)");
+        }
+        for (f, (running, total)) in &functions {
+            out.say(format!("function  {f}: {running} running of {total}"));
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,341 @@
+//! One request, start to finish: the gateway's pipeline.
+//!
+//! Owns: the order of checks (trace id and request id; header size; built-in endpoints: login,
+//! JWKS, health, Lambda Invoke API; CORS preflight; route match -> 404/405; body size -> 413 and
+//! body time -> 408; authorizer -> 401; API key -> 403; event; invoke under the route's timeout ->
+//! 504; response mapping; CORS decoration) and the per-request log span every line of a request is
+//! logged in (`request_id`, `trace_id`). Must not: hold Docker handles or container state.
+
+use crate::auth::Auth;
+use crate::event::{self, Caller, RequestParts};
+use crate::response::{self, gateway_error, Body};
+use crate::router::{Match, Router};
+use crate::{cors, invoke_api, Invoker, Limits};
+use bytes::Bytes;
+use esb_actors::{AcquireError, InvokeFailure};
+use esb_config::model::{ApiKind, Authorizer};
+use esb_runtime::rie::{new_trace_id, Outcome, TRACE_HEADER};
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tracing::Instrument;
+
+/// Path of the login endpoint.
+pub const LOGIN_PATH: &str = "/user/auth/v1";
+/// Path of the JWKS document.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// Path of the health endpoint.
+pub const HEALTH_PATH: &str = "/_esb/health";
+
+/// Everything a request needs: routes, auth, the invoker, limits.
+pub struct Gateway {
+    /// The routes.
+    pub router: Router,
+    /// Users, tokens, API keys.
+    pub auth: Auth,
+    /// The function actors.
+    pub invoker: Arc<dyn Invoker>,
+    /// Request limits.
+    pub limits: Limits,
+    /// Credentials the Lambda Invoke API accepts (SigV4); `None` serves it without auth (loopback only).
+    pub invoke_credentials: Option<crate::sigv4::Credentials>,
+}
+
+/// A trace header is kept when it has a well-formed `Root=1-<8 hex>-<24 hex>`; otherwise a new one is made.
+pub fn trace_id(header: Option<&str>) -> String {
+    let valid = |h: &str| {
+        h.len() <= 256
+            && h.split(';').any(|part| {
+                part.trim().strip_prefix("Root=1-").is_some_and(|r| {
+                    let (a, b) = r.split_once('-').unwrap_or(("", ""));
+                    a.len() == 8 && b.len() == 24 && a.chars().chain(b.chars()).all(|c| c.is_ascii_hexdigit())
+                })
+            })
+    };
+    match header {
+        Some(h) if valid(h) => h.to_string(),
+        _ => new_trace_id(),
+    }
+}
+
+fn json(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap_or_default()
+}
+
+fn header_bytes(headers: &http::HeaderMap) -> usize {
+    headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum()
+}
+
+/// Reads the body within the size and time limits.
+async fn read_body<B>(body: B, limits: &Limits) -> Result<Bytes, Response<Body>>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let too_long = || gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLongException", "Request Too Long");
+    match body.size_hint().lower() {
+        n if n as usize > limits.max_body => return Err(too_long()),
+        _ => {}
+    }
+    match tokio::time::timeout(limits.body_read_timeout, Limited::new(body, limits.max_body).collect()).await {
+        Err(_) => Err(gateway_error(StatusCode::REQUEST_TIMEOUT, "RequestTimeoutException", "Request Timeout")),
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_long()),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "reading the request body failed");
+            Err(gateway_error(StatusCode::BAD_REQUEST, "BadRequestException", "Bad Request"))
+        }
+    }
+}
+
+impl Gateway {
+    /// Handles one request from `peer`.
+    pub async fn handle<B>(self: Arc<Self>, req: Request<B>, peer: SocketAddr) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let started = Instant::now();
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let trace = trace_id(req.headers().get(TRACE_HEADER).and_then(|v| v.to_str().ok()));
+        let span =
+            tracing::info_span!("request", request_id = %request_id, trace_id = %trace, method = %req.method(), path = %req.uri().path());
+        async move {
+            let (mut response, function) = self.pipeline(req, peer, &request_id, &trace).await;
+            let h = response.headers_mut();
+            for (k, v) in [("x-amzn-requestid", request_id.as_str()), ("x-amzn-trace-id", trace.as_str())] {
+                if let Ok(v) = HeaderValue::from_str(v) {
+                    h.insert(k, v);
+                }
+            }
+            tracing::info!(
+                status = response.status().as_u16(),
+                function = function.as_deref().unwrap_or("-"),
+                latency_us = started.elapsed().as_micros() as u64,
+                "request"
+            );
+            response
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn pipeline<B>(&self, req: Request<B>, peer: SocketAddr, request_id: &str, trace: &str) -> (Response<Body>, Option<String>)
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        if header_bytes(req.headers()) > self.limits.max_header_bytes {
+            return (
+                gateway_error(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "RequestHeadersTooLargeException",
+                    "Request Header Fields Too Large",
+                ),
+                None,
+            );
+        }
+        let path = req.uri().path().to_string();
+        let method = req.method().as_str().to_string();
+
+        // Built-in endpoints.
+        if invoke_api::function_name(&path).is_some() {
+            return (self.invoke_api(req, trace).await, invoke_api::function_name(&path));
+        }
+        match (method.as_str(), path.as_str()) {
+            ("POST", LOGIN_PATH) => {
+                let key = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+                let body = match read_body(req.into_body(), &self.limits).await {
+                    Ok(b) => b,
+                    Err(r) => return (r, None),
+                };
+                let answer = self.auth.login(key.as_deref(), &body);
+                let mut r = json(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &answer.body);
+                r.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+                return (r, None);
+            }
+            ("GET", JWKS_PATH) => return (json(StatusCode::OK, self.auth.tokens.jwks()), None),
+            ("GET", HEALTH_PATH) => {
+                return (json(StatusCode::OK, &serde_json::json!({ "status": "ok", "routes": self.router.len() })), None)
+            }
+            _ => {}
+        }
+
+        // Route.
+        let (route, params) = match self.router.find(&method, &path) {
+            Match::Found { route, params } => {
+                if cors::is_preflight(&method, req.headers()) && route.route.method != "OPTIONS" {
+                    if let Some(c) = &route.api.cors {
+                        return (cors::preflight(c, req.headers()), None);
+                    }
+                }
+                (route, params)
+            }
+            Match::MethodNotAllowed { allowed, api } => {
+                if cors::is_preflight(&method, req.headers()) {
+                    if let Some(c) = &api.cors {
+                        return (cors::preflight(c, req.headers()), None);
+                    }
+                }
+                let mut r = gateway_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowedException", "Method Not Allowed");
+                if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+                    r.headers_mut().insert("allow", v);
+                }
+                return (r, None);
+            }
+            Match::NotFound => return (gateway_error(StatusCode::NOT_FOUND, "NotFoundException", "Not Found"), None),
+        };
+        let function = route.route.function.clone();
+        let kind = route.api.kind;
+
+        // Authorizer, then API key (API Gateway's order).
+        let mut caller = Caller::default();
+        if let Some(name) = &route.route.authorizer {
+            match route.api.authorizers.get(name) {
+                Some(Authorizer::Cognito { header } | Authorizer::Jwt { header, .. }) => {
+                    let value = req.headers().get(header.as_str()).and_then(|v| v.to_str().ok());
+                    match self.auth.bearer(value) {
+                        Ok(c) => caller = c,
+                        Err(e) => {
+                            tracing::info!(reason = %e, "unauthorized");
+                            return (gateway_error(StatusCode::UNAUTHORIZED, "UnauthorizedException", "Unauthorized"), Some(function));
+                        }
+                    }
+                }
+                other => {
+                    // Lambda and IAM authorizers are not run by esb: refuse rather than let callers through.
+                    tracing::warn!(authorizer = %name, kind = ?other.map(std::mem::discriminant), "route's authorizer is not supported by esb; refused");
+                    return (gateway_error(StatusCode::FORBIDDEN, "AccessDeniedException", "Forbidden"), Some(function));
+                }
+            }
+        }
+        if route.route.api_key_required {
+            let key = req.headers().get("x-api-key").and_then(|v| v.to_str().ok());
+            if !self.auth.api_keys.check(key) {
+                return (gateway_error(StatusCode::FORBIDDEN, "ForbiddenException", "Forbidden"), Some(function));
+            }
+            caller.api_key = key.map(str::to_string);
+        }
+
+        let (parts, body) = req.into_parts();
+        let body = match read_body(body, &self.limits).await {
+            Ok(b) => b,
+            Err(r) => return (r, Some(function)),
+        };
+        let protocol = match parts.version {
+            http::Version::HTTP_2 => "HTTP/2.0",
+            http::Version::HTTP_10 => "HTTP/1.0",
+            _ => "HTTP/1.1",
+        };
+        let rp = RequestParts {
+            method: &method,
+            path: &path,
+            query: parts.uri.query(),
+            headers: &parts.headers,
+            body: &body,
+            source_ip: peer.ip().to_canonical().to_string(),
+            protocol,
+            request_id,
+            time: SystemTime::now(),
+        };
+        let event = if route.route.payload_version == "2.0" {
+            event::v2(&rp, &route.route, &route.api, &params, &caller)
+        } else {
+            event::v1(&rp, &route.route, &route.api, &params, &caller)
+        };
+        let timeout = route.route.timeout_ms.map(|ms| Duration::from_millis(ms as u64)).unwrap_or(self.limits.route_timeout);
+        let mut response = self.invoke(&function, kind, &route.route.payload_version, Bytes::from(event.to_string()), trace, timeout).await;
+        if kind == ApiKind::Http {
+            if let Some(c) = &route.api.cors {
+                cors::decorate(c, &parts.headers, response.headers_mut());
+            }
+            if let Ok(v) = HeaderValue::from_str(request_id) {
+                response.headers_mut().insert("apigw-requestid", v);
+            }
+        }
+        (response, Some(function))
+    }
+
+    async fn invoke(&self, function: &str, kind: ApiKind, version: &str, payload: Bytes, trace: &str, timeout: Duration) -> Response<Body> {
+        let invoker = self.invoker.clone();
+        let (f, t) = (function.to_string(), trace.to_string());
+        // The invocation runs to its end even when the gateway stops waiting (as in AWS, the function
+        // keeps running after a 504), so the container is released healthy and stays warm.
+        let task = tokio::spawn(async move { invoker.invoke(&f, payload, &t).await }.in_current_span());
+        let result = match tokio::time::timeout(timeout, task).await {
+            Err(_) => {
+                tracing::warn!(timeout_ms = timeout.as_millis() as u64, "integration timed out");
+                return response::integration_timeout(kind);
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "invocation task failed");
+                return response::integration_failure(kind);
+            }
+            Ok(Ok(None)) => {
+                tracing::error!(function, "the route's function is not running (was its image built?)");
+                return response::integration_failure(kind);
+            }
+            Ok(Ok(Some(r))) => r,
+        };
+        match result {
+            Ok(inv) => match &inv.outcome {
+                Outcome::Success => match response::from_result(version, &inv.body) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "malformed Lambda proxy response");
+                        response::integration_failure(kind)
+                    }
+                },
+                Outcome::FunctionError { error_type, error_message } => {
+                    tracing::warn!(error_type, error_message, "function error");
+                    response::integration_failure(kind)
+                }
+                Outcome::Timeout { message } => {
+                    tracing::warn!(message, "function timed out");
+                    response::integration_failure(kind)
+                }
+            },
+            Err(InvokeFailure::Acquire(e @ (AcquireError::Throttled { .. } | AcquireError::GlobalLimit { .. }))) => {
+                tracing::warn!(error = %e, "throttled");
+                gateway_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", "Too Many Requests")
+            }
+            Err(e @ (InvokeFailure::Acquire(AcquireError::Stopping { .. }) | InvokeFailure::Unavailable(_))) => {
+                tracing::warn!(error = %e, "function unavailable");
+                gateway_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException", "Service Unavailable")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "invocation failed");
+                response::integration_failure(kind)
+            }
+        }
+    }
+
+    async fn invoke_api<B>(&self, req: Request<B>, trace: &str) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = req.into_parts();
+        let limits = Limits { max_body: invoke_api::MAX_PAYLOAD, ..self.limits.clone() };
+        let body = match read_body(body, &limits).await {
+            Ok(b) => b,
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return invoke_api::error(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLargeException", "request payload exceeds 6 MB")
+            }
+            Err(r) => return r,
+        };
+        if let Some(creds) = &self.invoke_credentials {
+            if let Err(e) = crate::sigv4::verify(&parts, &body, creds, SystemTime::now()) {
+                tracing::info!(reason = %e, "Lambda Invoke API request refused");
+                return invoke_api::error(StatusCode::FORBIDDEN, e.error_type(), &e.to_string());
+            }
+        }
+        invoke_api::handle(self.invoker.clone(), &parts, body, trace).await
+    }
+}

@@ -1,0 +1,185 @@
+//! The request pipeline against a fake invoker: routing, auth, limits and mapping without Docker.
+
+use crate::auth::{users, ApiKeys, Auth, Tokens, User, Users};
+use crate::router::Router;
+use crate::{Gateway, Invoker, Limits};
+use async_trait::async_trait;
+use bytes::Bytes;
+use esb_actors::InvokeFailure;
+use esb_config::model::{ApiKind, ApiSpec, Authorizer, Cors, Route, RoutingFile};
+use esb_runtime::rie::{Invocation, Outcome};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Answers like the echo fixture: `Echo` returns the event as the body, `Slow` sleeps, `Bad` returns
+/// a malformed result, `Boom` raises.
+#[derive(Default)]
+struct Fake {
+    seen: Mutex<Vec<(String, Value, String)>>,
+}
+
+#[async_trait]
+impl Invoker for Fake {
+    async fn invoke(&self, function: &str, payload: Bytes, trace_id: &str) -> Option<Result<Invocation, InvokeFailure>> {
+        let event: Value = serde_json::from_slice(&payload).unwrap();
+        self.seen.lock().unwrap().push((function.to_string(), event.clone(), trace_id.to_string()));
+        let (body, outcome) = match function {
+            "Echo" => (json!({ "statusCode": 200, "body": event.to_string() }).to_string(), Outcome::Success),
+            "Slow" => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                ("{}".into(), Outcome::Success)
+            }
+            "Bad" => (json!({ "body": "no status" }).to_string(), Outcome::Success),
+            "Boom" => ("{}".into(), Outcome::FunctionError { error_type: "E".into(), error_message: "m".into() }),
+            _ => return None,
+        };
+        Some(Ok(Invocation { body: Bytes::from(body), outcome, duration: Duration::ZERO }))
+    }
+    fn has(&self, function: &str) -> bool {
+        matches!(function, "Echo" | "Slow" | "Bad" | "Boom")
+    }
+}
+
+fn route(api: &str, method: &str, path: &str, function: &str, version: &str) -> Route {
+    Route {
+        api: api.into(),
+        method: method.into(),
+        path: path.into(),
+        function: function.into(),
+        payload_version: version.into(),
+        authorizer: None,
+        api_key_required: false,
+        timeout_ms: None,
+        source: format!("{function}.E"),
+    }
+}
+
+fn gateway(fake: Arc<Fake>) -> Arc<Gateway> {
+    let cors = Cors { allow_origins: vec!["*".into()], allow_methods: vec!["GET".into()], ..Default::default() };
+    let rest = ApiSpec {
+        kind: ApiKind::Rest,
+        stage: "Prod".into(),
+        authorizers: [("Cog".to_string(), Authorizer::Cognito { header: "Authorization".into() }), ("L".to_string(), Authorizer::Iam)]
+            .into(),
+        cors: Some(cors),
+        binary_media_types: vec![],
+    };
+    let http_api =
+        ApiSpec { kind: ApiKind::Http, stage: "$default".into(), authorizers: Default::default(), cors: None, binary_media_types: vec![] };
+    let mut private = route("Rest", "GET", "/private", "Echo", "1.0");
+    private.authorizer = Some("Cog".into());
+    let mut keyed = route("Rest", "GET", "/keyed", "Echo", "1.0");
+    keyed.api_key_required = true;
+    let mut iam = route("Rest", "GET", "/iam", "Echo", "1.0");
+    iam.authorizer = Some("L".into());
+    let mut slow = route("Rest", "GET", "/slow", "Slow", "1.0");
+    slow.timeout_ms = Some(100);
+    let routing = RoutingFile {
+        version: 1,
+        apis: [("Rest".to_string(), rest), ("Http".to_string(), http_api)].into(),
+        routes: vec![
+            route("Rest", "GET", "/items/{id}", "Echo", "1.0"),
+            route("Rest", "POST", "/items/{id}", "Echo", "1.0"),
+            route("Http", "ANY", "/v2/{proxy+}", "Echo", "2.0"),
+            route("Rest", "GET", "/bad", "Bad", "1.0"),
+            route("Rest", "GET", "/boom", "Boom", "1.0"),
+            route("Rest", "GET", "/gone", "Gone", "1.0"),
+            private,
+            keyed,
+            iam,
+            slow,
+        ],
+    };
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let users = Users::new(vec![User { username: "alice".into(), hash: users::hash_password("pw").unwrap(), groups: vec![], email: None }])
+        .unwrap();
+    let auth = Auth::new(Tokens::new(&key.serialize_pem(), "demo").unwrap(), users, ApiKeys::new(&["key"]));
+    let limits = Limits { max_body: 1024, ..Limits::default() };
+    Arc::new(Gateway { router: Router::new(&routing), auth, invoker: fake, limits, invoke_credentials: None })
+}
+
+async fn send(gw: &Arc<Gateway>, req: Request<Full<Bytes>>) -> (StatusCode, http::HeaderMap, Value) {
+    let r = gw.clone().handle(req, "10.1.2.3:5555".parse().unwrap()).await;
+    let (parts, body) = r.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (parts.status, parts.headers, serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())))
+}
+
+fn get(path: &str) -> http::request::Builder {
+    Request::builder().method("GET").uri(path).header("host", "localhost")
+}
+
+fn empty(b: http::request::Builder) -> Request<Full<Bytes>> {
+    b.body(Full::new(Bytes::new())).unwrap()
+}
+
+#[tokio::test]
+async fn routes_answer_with_events_and_api_gateway_errors() {
+    let fake = Arc::new(Fake::default());
+    let gw = gateway(fake.clone());
+    let trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1";
+    let (status, headers, body) = send(&gw, empty(get("/items/42?x=1").header("x-amzn-trace-id", trace))).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-amzn-trace-id"], trace, "the caller's trace id is kept");
+    let event = body;
+    assert_eq!(
+        (event["pathParameters"]["id"].as_str(), event["requestContext"]["identity"]["sourceIp"].as_str()),
+        (Some("42"), Some("10.1.2.3"))
+    );
+    assert_eq!(fake.seen.lock().unwrap()[0].2, trace, "and passed to the function");
+
+    let (status, _, event) = send(&gw, empty(get("/v2/a/b").method("DELETE"))).await;
+    assert_eq!((status, event["routeKey"].as_str()), (StatusCode::OK, Some("ANY /v2/{proxy+}")));
+
+    let (status, _, body) = send(&gw, empty(get("/nope"))).await;
+    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"message": "Not Found"})));
+    let (status, headers, _) = send(&gw, empty(get("/items/1").method("DELETE"))).await;
+    assert_eq!((status, headers["allow"].to_str().unwrap()), (StatusCode::METHOD_NOT_ALLOWED, "GET, POST"));
+    assert_eq!(send(&gw, empty(get("/bad"))).await.2, json!({"message": "Internal server error"}));
+    assert_eq!(send(&gw, empty(get("/boom"))).await.0, StatusCode::BAD_GATEWAY);
+    assert_eq!(send(&gw, empty(get("/gone"))).await.0, StatusCode::BAD_GATEWAY);
+    let (status, _, body) = send(&gw, empty(get("/slow"))).await;
+    assert_eq!((status, body), (StatusCode::GATEWAY_TIMEOUT, json!({"message": "Endpoint request timed out"})));
+    let big = get("/items/1").method("POST").body(Full::new(Bytes::from(vec![b'a'; 2048]))).unwrap();
+    assert_eq!(send(&gw, big).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn preflights_are_answered_by_the_gateway() {
+    let gw = gateway(Arc::new(Fake::default()));
+    let pre = get("/items/1").method("OPTIONS").header("origin", "https://app").header("access-control-request-method", "GET");
+    let (status, headers, _) = send(&gw, empty(pre)).await;
+    assert_eq!((status, headers["access-control-allow-origin"].to_str().unwrap()), (StatusCode::NO_CONTENT, "*"));
+}
+
+#[tokio::test]
+async fn auth_flow_tokens_and_api_keys() {
+    let gw = gateway(Arc::new(Fake::default()));
+    let login = |key: Option<&str>, pw: &str| {
+        let mut b = Request::builder().method("POST").uri("/user/auth/v1");
+        if let Some(k) = key {
+            b = b.header("x-api-key", k);
+        }
+        b.body(Full::new(Bytes::from(json!({"AuthParameters": {"USERNAME": "alice", "PASSWORD": pw}}).to_string()))).unwrap()
+    };
+    assert_eq!(send(&gw, login(None, "pw")).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(send(&gw, login(Some("wrong"), "pw")).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(send(&gw, login(Some("key"), "bad")).await.0, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = send(&gw, login(Some("key"), "pw")).await;
+    assert_eq!(status, 200);
+    let token = body["AuthenticationResult"]["IdToken"].as_str().unwrap().to_string();
+
+    let (status, _, body) = send(&gw, empty(get("/private"))).await;
+    assert_eq!((status, body), (StatusCode::UNAUTHORIZED, json!({"message": "Unauthorized"})));
+    let (status, _, body) = send(&gw, empty(get("/private").header("authorization", format!("Bearer {token}")))).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["requestContext"]["authorizer"]["claims"]["cognito:username"], "alice");
+
+    assert_eq!(send(&gw, empty(get("/keyed"))).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(send(&gw, empty(get("/keyed").header("x-api-key", "key"))).await.0, StatusCode::OK);
+    assert_eq!(send(&gw, empty(get("/iam"))).await.0, StatusCode::FORBIDDEN, "unsupported authorizers fail closed");
+    assert_eq!(send(&gw, empty(get("/.well-known/jwks.json"))).await.2["keys"][0]["alg"], "ES256");
+}
