@@ -16,7 +16,7 @@ use esb_actors::{AcquireError, InvokeFailure};
 use esb_config::model::{ApiKind, Authorizer};
 use esb_runtime::rie::{new_trace_id, Outcome, TRACE_HEADER};
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -72,6 +72,10 @@ fn header_bytes(headers: &http::HeaderMap) -> usize {
     headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum()
 }
 
+/// How much of an over-long body is read and thrown away before answering 413, so a client that is
+/// still sending reads the answer instead of a reset connection.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
 /// Reads the body within the size and time limits.
 async fn read_body<B>(body: B, limits: &Limits) -> Result<Bytes, Response<Body>>
 where
@@ -79,18 +83,36 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let too_long = || gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLongException", "Request Too Long");
-    match body.size_hint().lower() {
-        n if n as usize > limits.max_body => return Err(too_long()),
-        _ => {}
+    // A declared length far over the limit is refused without reading anything.
+    if body.size_hint().lower() as usize > limits.max_body + DRAIN_LIMIT {
+        return Err(too_long());
     }
-    match tokio::time::timeout(limits.body_read_timeout, Limited::new(body, limits.max_body).collect()).await {
-        Err(_) => Err(gateway_error(StatusCode::REQUEST_TIMEOUT, "RequestTimeoutException", "Request Timeout")),
-        Ok(Ok(b)) => Ok(b.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_long()),
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "reading the request body failed");
-            Err(gateway_error(StatusCode::BAD_REQUEST, "BadRequestException", "Bad Request"))
+    let read = async {
+        let mut body = std::pin::pin!(body);
+        let mut buf = bytes::BytesMut::new();
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                tracing::debug!(error = %e.into(), "reading the request body failed");
+                gateway_error(StatusCode::BAD_REQUEST, "BadRequestException", "Bad Request")
+            })?;
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                if seen <= limits.max_body {
+                    buf.extend_from_slice(&data);
+                } else if seen > limits.max_body + DRAIN_LIMIT {
+                    break;
+                }
+            }
         }
+        if seen > limits.max_body {
+            return Err(too_long());
+        }
+        Ok(buf.freeze())
+    };
+    match tokio::time::timeout(limits.body_read_timeout, read).await {
+        Err(_) => Err(gateway_error(StatusCode::REQUEST_TIMEOUT, "RequestTimeoutException", "Request Timeout")),
+        Ok(r) => r,
     }
 }
 

@@ -5,6 +5,8 @@
 //! rewrites the golden files instead). Must not: hide failures; every helper panics with the reason.
 #![forbid(unsafe_code)]
 
+pub mod gateway;
+
 use std::path::{Path, PathBuf};
 
 /// `tests/` of the workspace.

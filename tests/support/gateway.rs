@@ -1,0 +1,185 @@
+//! A reusable e2e client for esb's gateway: start `esb serve` on a project, talk HTTPS to it.
+//!
+//! Owns: starting the server on a free loopback port (HTTPS with the project's generated
+//! certificate, verified, not ignored), reading the generated secrets (API key, admin password),
+//! sending requests and logging in, and stopping the server (SIGTERM, so it drains and removes its
+//! containers). Later suites add cases with a few lines: `served.get("/path")`, `served.login(..)`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+/// One HTTP answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers, lower-case names, in order.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of header `name`.
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+    }
+
+    /// The body as JSON (panics with the body when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("status {}: body is not JSON ({e}): {}", self.status, self.text()))
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A running `esb serve`.
+pub struct Served {
+    child: Option<Child>,
+    /// `https://127.0.0.1:<port>`.
+    pub url: String,
+    /// The project directory.
+    pub dir: PathBuf,
+    /// The generated API key.
+    pub api_key: String,
+    /// The generated admin password.
+    pub admin_password: String,
+    /// The certificate the gateway serves.
+    pub cert: PathBuf,
+    agent: ureq::Agent,
+    lines: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Served {
+    /// Starts `esb serve --listen 127.0.0.1:0` (plus `extra` arguments) in `dir` with the esb binary
+    /// `bin`, and waits until it listens (building images first if needed).
+    pub fn start(bin: &str, dir: &Path, extra: &[&str]) -> Served {
+        let mut child = Command::new(bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--grace", "5"])
+            .args(extra)
+            .current_dir(dir)
+            .env_remove("ESB_TEMPLATE")
+            .env("NO_COLOR", "1")
+            .env("ESB_LOG", "warn,esb_gateway=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start esb serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        // Keep the server's log (the request lines with their trace ids) for the tests to inspect.
+        std::thread::spawn(move || {
+            for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(l);
+            }
+        });
+        let mut out = BufReader::new(stdout).lines();
+        let url = loop {
+            match out.next() {
+                Some(Ok(line)) => {
+                    if let Some(u) = line.split("API Gateway on ").nth(1) {
+                        break u.split_whitespace().next().expect("url").to_string();
+                    }
+                }
+                _ => {
+                    let status = child.wait().expect("wait");
+                    panic!("esb serve exited ({status}) before listening:\n{}", lines.lock().unwrap().join("\n"));
+                }
+            }
+        };
+        std::thread::spawn(move || for _ in out {});
+        let secrets = dir.join(".esb/secrets");
+        let read = |f: &str| std::fs::read_to_string(secrets.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")).trim().to_string();
+        let cert = secrets.join("tls.crt");
+        let pem = std::fs::read(&cert).expect("certificate");
+        let root = ureq::tls::Certificate::from_pem(&pem).expect("PEM certificate");
+        let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![root]))).build();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .tls_config(tls)
+            .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .build()
+            .into();
+        Served {
+            child: Some(child),
+            url,
+            dir: dir.to_path_buf(),
+            api_key: read("api-key"),
+            admin_password: read("admin-password"),
+            cert,
+            agent,
+            lines,
+        }
+    }
+
+    /// Sends a request.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let uri = format!("{}{path}", self.url);
+        let mut req = ureq::http::Request::builder().method(method).uri(&uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(body.to_vec()).expect("request");
+        let mut resp = self.agent.run(req).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status().as_u16();
+        let headers =
+            resp.headers().iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
+        let body = resp.body_mut().with_config().limit(64 * 1024 * 1024).read_to_vec().unwrap_or_default();
+        Reply { status, headers, body }
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, &[], b"")
+    }
+
+    /// `POST /user/auth/v1` with `api_key`.
+    pub fn login_with(&self, api_key: Option<&str>, username: &str, password: &str) -> Reply {
+        let body = serde_json::json!({ "AuthParameters": { "USERNAME": username, "PASSWORD": password } }).to_string();
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(k) = api_key {
+            headers.push(("x-api-key", k));
+        }
+        self.request("POST", "/user/auth/v1", &headers, body.as_bytes())
+    }
+
+    /// Logs in as the generated admin; returns the IdToken.
+    pub fn admin_token(&self) -> String {
+        let r = self.login_with(Some(&self.api_key.clone()), "admin", &self.admin_password.clone());
+        assert_eq!(r.status, 200, "admin login: {}", r.text());
+        r.json()["AuthenticationResult"]["IdToken"].as_str().expect("IdToken").to_string()
+    }
+
+    /// The server's log lines so far.
+    pub fn log(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then waits; returns true when it exited successfully.
+    pub fn stop(mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return false };
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let _ = child.wait();
+        }
+    }
+}
