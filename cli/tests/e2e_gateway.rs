@@ -293,3 +293,16 @@ print("boto3 ok")
     assert_eq!((r.status, r.json()["__type"].as_str()), (403, Some("MissingAuthenticationTokenException")));
     assert!(s.stop());
 }
+
+#[test]
+fn a_taken_port_fails_fast_with_a_hint_and_plain_http_stays_on_loopback() {
+    let (dir, _cleanup) = project("port");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = esb_tests::run_esb(ESB, dir.path(), &["serve", "--listen", &addr]);
+    let stderr = esb_tests::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("cannot listen on {addr}")) && stderr.contains("hint: another process listens on port"), "{stderr}");
+    let out = esb_tests::run_esb(ESB, dir.path(), &["serve", "--http", "0.0.0.0:9999"]);
+    assert!(esb_tests::text(&out.stderr).contains("plain HTTP is only served on loopback"), "{}", esb_tests::text(&out.stderr));
+}

@@ -43,6 +43,19 @@ impl Reply {
     }
 }
 
+/// An HTTPS agent that trusts exactly the certificate at `cert` and never turns statuses into errors.
+pub fn agent(cert: &Path) -> ureq::Agent {
+    let pem = std::fs::read(cert).unwrap_or_else(|e| panic!("{}: {e}", cert.display()));
+    let root = ureq::tls::Certificate::from_pem(&pem).expect("PEM certificate");
+    let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![root]))).build();
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(tls)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
 /// A running `esb serve`.
 pub struct Served {
     child: Option<Child>,
@@ -103,15 +116,7 @@ impl Served {
         let secrets = dir.join(".esb/secrets");
         let read = |f: &str| std::fs::read_to_string(secrets.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")).trim().to_string();
         let cert = secrets.join("tls.crt");
-        let pem = std::fs::read(&cert).expect("certificate");
-        let root = ureq::tls::Certificate::from_pem(&pem).expect("PEM certificate");
-        let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![root]))).build();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .tls_config(tls)
-            .timeout_global(Some(std::time::Duration::from_secs(60)))
-            .build()
-            .into();
+        let agent = agent(&cert);
         Served {
             child: Some(child),
             url,

@@ -149,9 +149,15 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
     })
 }
 
+/// The project's name, without compiling the template (so status and down stay quiet and work even
+/// when the template is broken).
+fn project_name(global: &Global) -> anyhow::Result<String> {
+    let template = super::find_template(global)?;
+    Ok(esb_config::Workspace::open(&template, &Default::default())?.settings.project)
+}
+
 pub fn down(global: &Global, out: &Output) -> anyhow::Result<()> {
-    let (ws, _) = open_project(global, &[], out)?;
-    let project = ws.settings.project.clone();
+    let project = project_name(global)?;
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
         let mut stopped = 0;
@@ -183,8 +189,7 @@ pub fn down(global: &Global, out: &Output) -> anyhow::Result<()> {
 }
 
 pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
-    let (ws, _) = open_project(global, &[], out)?;
-    let project = ws.settings.project.clone();
+    let project = project_name(global)?;
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
         let all = rt.containers(&project_filter(&project)).await?;

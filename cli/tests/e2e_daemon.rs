@@ -1,0 +1,54 @@
+//! `esb up -d` / `esb status` / `esb down`: the daemon in a container, found by label.
+
+use esb_tests::{example_project, run_esb, text, ProjectContainers};
+
+const ESB: &str = env!("CARGO_BIN_EXE_esb");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn project_containers(project: &str) -> Vec<String> {
+    let out =
+        std::process::Command::new("docker").args(["ps", "-aq", "--filter", &format!("label=esb.project={project}")]).output().unwrap();
+    text(&out.stdout).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn up_detached_serves_from_a_container_and_down_removes_everything() {
+    let dir = example_project();
+    let project = format!("daemon{}", std::process::id());
+    let _cleanup = ProjectContainers(project.clone());
+    let g = std::fs::read_to_string(dir.path().join("generator.yml")).unwrap().replace("name: example", &format!("name: {project}"));
+    std::fs::write(dir.path().join("generator.yml"), g).unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+
+    let out = run_esb(ESB, dir.path(), &["up", "-d", "--listen", &listen]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(&format!("API Gateway on https://127.0.0.1:{port}")), "{stdout}");
+    assert!(stdout.contains("admin password"), "first start shows the generated password once: {stdout}");
+
+    // The gateway in the container answers over TLS, and starts the function on demand.
+    let agent = esb_tests::gateway::agent(&dir.path().join(".esb/secrets/tls.crt"));
+    let mut resp = agent.get(format!("https://127.0.0.1:{port}/hello?name=daemon")).call().expect("HTTPS to the daemon");
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(body["message"], "Hello, daemon!");
+
+    let status = run_esb(ESB, dir.path(), &["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status --json is JSON");
+    assert_eq!(doc["daemon"]["running"], true, "{doc}");
+    assert_eq!(doc["daemon"]["url"], format!("https://127.0.0.1:{port}"));
+    assert_eq!(doc["functions"][0]["function"], "HelloFunction", "{doc}");
+
+    let again = run_esb(ESB, dir.path(), &["up", "-d", "--listen", &listen]);
+    assert!(again.status.success() && text(&again.stdout).contains("already running"), "{}", text(&again.stdout));
+    assert!(!text(&again.stdout).contains("admin password"), "secrets are shown only when generated");
+
+    let down = run_esb(ESB, dir.path(), &["down"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert!(text(&down.stdout).contains("1 daemon stopped"), "{}", text(&down.stdout));
+    assert!(project_containers(&project).is_empty(), "down leaves no container of the project");
+}
