@@ -97,8 +97,3 @@ pub async fn serve(
         _ = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("connections still open after the shutdown grace period; closing them"),
     }
 }
-
-/// The address a listener is bound to, for messages.
-pub fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
-    listener.local_addr().ok()
-}
