@@ -22,8 +22,8 @@ pub struct Global {
     /// Machine-readable JSON on stdout.
     #[arg(long, global = true)]
     pub json: bool,
-    /// More log output (repeat for more); ESB_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// More log output (repeat for more); ESB_LOG overrides. (`-v` is `esb down -v`, as in compose.)
+    #[arg(long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
@@ -40,12 +40,15 @@ pub enum Command {
     /// Build what changed, then serve; `-d` runs the daemon detached in a container.
     Up(UpArgs),
     /// Stop the daemon and remove this project's containers (data volumes are kept unless -v).
-    Down,
+    Down(DownArgs),
     /// Show the daemon, the gateway address and the function containers of this project.
     Status,
     /// Gateway users and passwords.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// The built-in S3 server (what esb runs inside the S3 storage container).
+    #[command(hide = true)]
+    StorageS3(StorageS3Args),
     /// List or export the images esb uses.
     #[command(subcommand)]
     Images(ImagesCommand),
@@ -118,6 +121,23 @@ pub struct UpArgs {
     pub detach: bool,
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Also delete the project's data volumes (S3 objects, DynamoDB items). Nothing else does.
+    #[arg(short, long)]
+    pub volumes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StorageS3Args {
+    /// Directory the objects live in.
+    #[arg(long)]
+    pub root: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:9000")]
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,7 +7,7 @@
 
 use crate::{BuildRequest, ContainerInfo, ContainerSpec, ImageInfo, Labels, Progress, Runtime, RuntimeError};
 use async_trait::async_trait;
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, VolumeCreateRequest};
 use bollard::query_parameters as q;
 use bollard::Docker;
 use futures_util::{StreamExt, TryStreamExt};
@@ -208,6 +208,21 @@ impl Runtime for DockerRuntime {
         let c = self.docker.inspect_container(id, None::<q::InspectContainerOptions>).await?;
         let state = c.state.unwrap_or_default();
         let running = state.running.unwrap_or(false);
+        let published: Vec<(u16, u16)> = c
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.ports.as_ref())
+            .map(|ports| {
+                ports
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        let container = k.strip_suffix("/tcp")?.parse().ok()?;
+                        let host = v.as_ref()?.iter().find_map(|b| b.host_port.as_ref()?.parse().ok())?;
+                        Some((container, host))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let ip = c
             .network_settings
             .and_then(|n| n.networks)
@@ -221,6 +236,7 @@ impl Runtime for DockerRuntime {
             exit_code: if running { None } else { state.exit_code },
             oom_killed: state.oom_killed.unwrap_or(false),
             ip: if running { ip } else { None },
+            published: if running { published } else { vec![] },
         })
     }
 
@@ -264,6 +280,32 @@ impl Runtime for DockerRuntime {
                 RuntimeError::NotFound(_) => Ok(()),
                 // "removal already in progress" is success for our purposes.
                 RuntimeError::Engine(m) if m.starts_with("409") => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn create_volume(&self, name: &str, labels: &Labels) -> Result<(), RuntimeError> {
+        let req = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels.0.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        self.docker.create_volume(req).await?;
+        Ok(())
+    }
+
+    async fn volumes(&self, labels: &Labels) -> Result<Vec<String>, RuntimeError> {
+        let filters = HashMap::from([("label".to_string(), labels.0.iter().map(|(k, v)| format!("{k}={v}")).collect())]);
+        let list = self.docker.list_volumes(Some(q::ListVolumesOptions { filters: Some(filters) })).await?;
+        Ok(list.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect())
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
+        match self.docker.remove_volume(name, Some(q::RemoveVolumeOptions { force: true })).await {
+            Ok(()) => Ok(()),
+            Err(e) => match RuntimeError::from(e) {
+                RuntimeError::NotFound(_) => Ok(()),
                 other => Err(other),
             },
         }

@@ -51,6 +51,7 @@ struct State {
     ip: Option<IpAddr>,
     images: BTreeMap<String, ImageInfo>,
     containers: BTreeMap<String, ContainerInfo>,
+    volumes: BTreeMap<String, Labels>,
     calls: Vec<Call>,
     faults: Faults,
     next: u64,
@@ -216,6 +217,7 @@ impl Runtime for FakeRuntime {
                 exit_code: None,
                 oom_killed: false,
                 ip: None,
+                published: vec![],
             };
             s.containers.insert(id.clone(), info);
             Ok(id)
@@ -272,6 +274,22 @@ impl Runtime for FakeRuntime {
     async fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {
         self.record(Call::Remove(id.into()))?;
         self.with(|s| s.containers.remove(id));
+        Ok(())
+    }
+
+    async fn create_volume(&self, name: &str, labels: &Labels) -> Result<(), RuntimeError> {
+        self.with(|s| {
+            s.volumes.entry(name.to_string()).or_insert_with(|| labels.clone());
+        });
+        Ok(())
+    }
+
+    async fn volumes(&self, labels: &Labels) -> Result<Vec<String>, RuntimeError> {
+        Ok(self.with(|s| s.volumes.iter().filter(|(_, l)| l.matches(labels)).map(|(n, _)| n.clone()).collect()))
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
+        self.with(|s| s.volumes.remove(name));
         Ok(())
     }
 }

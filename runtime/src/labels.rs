@@ -18,6 +18,8 @@ pub mod key {
     pub const ROLE: &str = "esb.role";
     /// The gateway's URL as seen from the host (daemon containers).
     pub const URL: &str = "esb.url";
+    /// Which storage service a storage container or volume belongs to (`s3`).
+    pub const SERVICE: &str = "esb.service";
     /// Hash of the function's config and image.
     pub const CONFIG_HASH: &str = "esb.config-hash";
     /// Hash of an image's build context (function images) or inputs (base images).

@@ -63,4 +63,10 @@ pub trait Runtime: Send + Sync {
     async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), RuntimeError>;
     /// Removes the container (force: a running one is killed). Absent is not an error.
     async fn remove_container(&self, id: &str) -> Result<(), RuntimeError>;
+    /// Creates the named volume with `labels`; an existing one is kept as it is.
+    async fn create_volume(&self, name: &str, labels: &Labels) -> Result<(), RuntimeError>;
+    /// Names of the volumes carrying every one of `labels`.
+    async fn volumes(&self, labels: &Labels) -> Result<Vec<String>, RuntimeError>;
+    /// Removes the volume and its data. Absent is not an error.
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError>;
 }

@@ -75,4 +75,6 @@ pub struct ContainerInfo {
     pub oom_killed: bool,
     /// Its address on its network, while running.
     pub ip: Option<IpAddr>,
+    /// Published TCP ports while running: (container port, host port).
+    pub published: Vec<(u16, u16)>,
 }

@@ -69,6 +69,8 @@ pub struct Served {
     pub admin_password: String,
     /// The certificate the gateway serves.
     pub cert: PathBuf,
+    /// What esb serve printed before it listened (generated secrets, storage).
+    pub startup: Vec<String>,
     agent: ureq::Agent,
     lines: Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -99,12 +101,14 @@ impl Served {
             }
         });
         let mut out = BufReader::new(stdout).lines();
+        let mut startup = vec![];
         let url = loop {
             match out.next() {
                 Some(Ok(line)) => {
                     if let Some(u) = line.split("API Gateway on ").nth(1) {
                         break u.split_whitespace().next().expect("url").to_string();
                     }
+                    startup.push(line);
                 }
                 _ => {
                     let status = child.wait().expect("wait");
@@ -124,6 +128,7 @@ impl Served {
             api_key: read("api-key"),
             admin_password: read("admin-password"),
             cert,
+            startup,
             agent,
             lines,
         }

@@ -48,11 +48,26 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Removes every container of an esb project when dropped, so a failing test leaves nothing behind.
+/// Removes every container and volume of an esb project when dropped, so a failing test leaves
+/// nothing behind.
 pub struct ProjectContainers(pub String);
 
 impl Drop for ProjectContainers {
     fn drop(&mut self) {
+        self.remove_containers();
+        if let Ok(out) =
+            std::process::Command::new("docker").args(["volume", "ls", "-q", "--filter", &format!("label=esb.project={}", self.0)]).output()
+        {
+            let names: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+            if !names.is_empty() {
+                let _ = std::process::Command::new("docker").args(["volume", "rm", "-f"]).args(&names).output();
+            }
+        }
+    }
+}
+
+impl ProjectContainers {
+    fn remove_containers(&self) {
         let Ok(out) =
             std::process::Command::new("docker").args(["ps", "-aq", "--filter", &format!("label=esb.project={}", self.0)]).output()
         else {

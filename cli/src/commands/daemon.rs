@@ -9,7 +9,7 @@
 //! ever touched.
 
 use super::{block_on, open_project, show};
-use crate::cli::{Global, UpArgs};
+use crate::cli::{DownArgs, Global, UpArgs};
 use crate::output::Output;
 use esb_runtime::labels::key;
 use esb_runtime::{ContainerInfo, ContainerSpec, Labels, Runtime};
@@ -156,7 +156,7 @@ fn project_name(global: &Global) -> anyhow::Result<String> {
     Ok(esb_config::Workspace::open(&template, &Default::default())?.settings.project)
 }
 
-pub fn down(global: &Global, out: &Output) -> anyhow::Result<()> {
+pub fn down(global: &Global, args: DownArgs, out: &Output) -> anyhow::Result<()> {
     let project = project_name(global)?;
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
@@ -179,10 +179,22 @@ pub fn down(global: &Global, out: &Output) -> anyhow::Result<()> {
                 removed += 1;
             }
         }
+        let storage = esb_storage::service::stop(&rt, &project).await?;
+        let volumes = if args.volumes { esb_storage::service::remove_volumes(&rt, &project).await? } else { vec![] };
         if out.json() {
-            println!("{}", json!({ "daemons": stopped, "containers_removed": removed }));
+            println!(
+                "{}",
+                json!({ "daemons": stopped, "containers_removed": removed, "storage_stopped": storage, "volumes_removed": volumes })
+            );
         } else {
-            out.say(format!("esb down: {stopped} daemon stopped, {removed} leftover containers removed (data volumes kept)"));
+            let data = if args.volumes {
+                format!("{} data volumes deleted", volumes.len())
+            } else {
+                "data volumes kept; -v deletes them".to_string()
+            };
+            out.say(format!(
+                "esb down: {stopped} daemon stopped, {storage} storage services stopped, {removed} leftover containers removed ({data})"
+            ));
         }
         Ok(())
     })
@@ -200,12 +212,17 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
             e.0 += usize::from(c.running);
             e.1 += 1;
         }
+        let storage = esb_storage::service::endpoints(&rt, &project).await?;
         if out.json() {
+            let s: Vec<_> = storage
+                .iter()
+                .map(|e| json!({ "service": e.service, "endpoint": e.host, "internal": e.internal, "container": e.container }))
+                .collect();
             let d = daemon.map(
                 |d| json!({ "name": d.name, "running": d.running, "url": d.labels.get(key::URL), "created": d.labels.get(key::CREATED) }),
             );
             let f: Vec<_> = functions.iter().map(|(k, (r, t))| json!({ "function": k, "running": r, "containers": t })).collect();
-            println!("{}", json!({ "project": project, "daemon": d, "functions": f }));
+            println!("{}", json!({ "project": project, "daemon": d, "storage": s, "functions": f }));
             return Ok(());
         }
         match daemon {
@@ -216,6 +233,9 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
                 d.labels.get(key::URL).unwrap_or("?")
             )),
             None => out.say("daemon    not running (start it with `esb up -d`)"),
+        }
+        for e in &storage {
+            out.say(format!("storage   {} on {} (functions use {})", e.service, e.host.as_deref().unwrap_or("-"), e.internal));
         }
         if functions.is_empty() {
             out.say("functions no containers (they start on the first request)");

@@ -8,6 +8,7 @@ mod images;
 mod init;
 mod invoke;
 mod serve;
+mod storage;
 
 use crate::cli::{Cli, Command, Global};
 use crate::output::Output;
@@ -22,9 +23,10 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Images(cmd) => images::run(&cli.global, cmd, out),
         Command::Serve(args) => serve::run(&cli.global, args, out),
         Command::Up(args) => daemon::up(&cli.global, args, out),
-        Command::Down => daemon::down(&cli.global, out),
+        Command::Down(args) => daemon::down(&cli.global, args, out),
         Command::Status => daemon::status(&cli.global, out),
         Command::Auth(cmd) => auth::run(cmd, out),
+        Command::StorageS3(args) => storage::serve_s3(args),
     }
 }
 

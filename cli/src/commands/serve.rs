@@ -151,18 +151,23 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
             images.retain(|id, _| report.functions.contains_key(id));
             images
         };
+        // Storage first: functions are configured with its endpoints.
+        let (_storage, storage_env) = super::storage::up(&rt, &project, &ws.settings.project, &ws.settings.region, out).await?;
         let configs: Vec<FunctionConfig> = project
             .functions
             .functions
             .iter()
             .filter_map(|(id, spec)| {
-                images.get(id).map(|img| function_config(&ws.settings.project, &ws.settings.region, id, spec, &img.reference, args))
+                images
+                    .get(id)
+                    .map(|img| function_config(&ws.settings.project, &ws.settings.region, id, spec, &img.reference, &storage_env, args))
             })
             .collect();
+        let rt = Arc::new(rt);
         let manager = Manager::start(ManagerArgs {
             project: ws.settings.project.clone(),
             functions: configs,
-            rt: Arc::new(rt),
+            rt: rt.clone(),
             global_limit: args.global_limit,
             policy: RestartPolicy::default(),
         })
@@ -201,13 +206,17 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
         println!("esb serve: stopping; in-flight invocations get {} s", args.grace);
         let reports = manager.shutdown(Duration::from_secs(args.grace), args.keep).await;
         let (finished, cut, kept) = reports.values().fold((0, 0, 0), |(f, c, k), r| (f + r.finished, c + r.cut_off, k + r.kept));
+        if !args.keep {
+            // Data stays in the volumes; only `esb down -v` deletes it.
+            esb_storage::service::stop(rt.as_ref(), &ws.settings.project).await?;
+        }
         println!("esb serve: stopped ({finished} in-flight finished, {cut} cut off, {kept} containers kept)");
         Ok(())
     })
 }
 
 /// Ctrl-C or SIGTERM.
-async fn stop_signal() {
+pub(super) async fn stop_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => return std::future::pending().await,
@@ -218,8 +227,17 @@ async fn stop_signal() {
     }
 }
 
-fn function_config(project: &str, region: &str, id: &str, spec: &FunctionSpec, image: &str, args: &ServeArgs) -> FunctionConfig {
-    let env: Vec<String> = esb_config::lambda_env::lambda_env(spec, region, &[]).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+fn function_config(
+    project: &str,
+    region: &str,
+    id: &str,
+    spec: &FunctionSpec,
+    image: &str,
+    extra_env: &[(String, String)],
+    args: &ServeArgs,
+) -> FunctionConfig {
+    let env: Vec<String> =
+        esb_config::lambda_env::lambda_env(spec, region, extra_env).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     // Containers are adopted after a restart only when what they run is exactly what would start now.
     let config_hash =
         esb_images::cache::sha256(format!("{image}|{env:?}|{}|{}", spec.memory_size, spec.timeout).as_bytes())[..16].to_string();

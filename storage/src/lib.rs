@@ -1,0 +1,36 @@
+//! esb-storage: the storage services functions reach with unmodified boto3.
+//!
+//! Owns: [`s3`], esb's built-in S3 server (s3s-fs: objects as files in a volume, so they survive
+//! restarts), [`service`], running storage services as labelled containers (`esb.role=storage`) with
+//! their data in named volumes (`esb-<project>-<service>`), and [`provision`], creating the
+//! template's buckets idempotently. Must not: touch function containers or serve the gateway.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod provision;
+pub mod s3;
+pub mod service;
+
+/// Errors of the storage crate.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The container engine failed.
+    #[error(transparent)]
+    Runtime(#[from] esb_runtime::RuntimeError),
+    /// A service did not come up.
+    #[error("the {service} service did not become ready: {reason}\n  hint: `docker logs {container}` shows why")]
+    NotReady {
+        /// `s3`.
+        service: String,
+        /// Its container.
+        container: String,
+        /// What was seen.
+        reason: String,
+    },
+    /// I/O.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The S3 server could not start.
+    #[error("S3 server: {0}")]
+    S3(String),
+}

@@ -1,0 +1,159 @@
+//! Provisioning: the template's buckets exist before the first request.
+//!
+//! Owns: creating each bucket of resources.yml with a SigV4-signed `CreateBucket` (the `aws-sigv4`
+//! crate), treating "already yours" as unchanged, and reporting per bucket (created / unchanged /
+//! failed with the service's reason, never stopping the others), plus warnings for settings the
+//! service cannot apply (the built-in S3 server has no versioning or CORS). Must not: start services.
+
+use aws_sigv4::http_request::{sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings};
+use bytes::Bytes;
+use esb_config::model::BucketSpec;
+use http_body_util::{BodyExt, Full};
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+/// What happened to one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Made now.
+    Created,
+    /// Already there.
+    Unchanged,
+    /// The service refused it: why.
+    Failed(String),
+}
+
+/// One resource's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// `bucket` or `table`.
+    pub kind: &'static str,
+    /// Logical id.
+    pub id: String,
+    /// Physical name.
+    pub name: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Settings that could not be applied.
+    pub warnings: Vec<String>,
+}
+
+/// Credentials and region for signing.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    /// Access key id.
+    pub access_key: String,
+    /// Secret.
+    pub secret_key: String,
+    /// Region.
+    pub region: String,
+}
+
+async fn send(signer: &Signer, method: &str, url: &str, body: Bytes) -> Result<(u16, String), String> {
+    let identity = aws_credential_types::Credentials::new(&signer.access_key, &signer.secret_key, None, None, "esb").into();
+    let mut settings = SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&signer.region)
+        .name("s3")
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
+    let host = uri.authority().map(|a| a.to_string()).unwrap_or_default();
+    let mut req =
+        http::Request::builder().method(method).uri(&uri).header("host", &host).body(Full::new(body.clone())).map_err(|e| e.to_string())?;
+    let signable =
+        SignableRequest::new(method, url, [("host", host.as_str())].into_iter(), SignableBody::Bytes(&body)).map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
+    instructions.apply_to_request_http1x(&mut req);
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+        .await
+        .map_err(|_| "no answer in 10 s".to_string())?
+        .map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// The `<Code>` or `<Message>` of an S3 error document.
+fn s3_error(body: &str) -> String {
+    let tag = |t: &str| body.split(&format!("<{t}>")).nth(1).and_then(|r| r.split(&format!("</{t}>")).next()).map(str::to_string);
+    match (tag("Code"), tag("Message")) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c,
+        _ => body.chars().take(200).collect(),
+    }
+}
+
+/// Creates every bucket at the S3 endpoint `endpoint` (`http://host:port`).
+pub async fn buckets(endpoint: &str, signer: &Signer, buckets: &BTreeMap<String, BucketSpec>) -> Vec<Report> {
+    let mut out = vec![];
+    for (id, b) in buckets {
+        let mut warnings = vec![];
+        if b.versioning {
+            warnings.push("versioning is not supported by esb's built-in S3 service; the bucket is unversioned".into());
+        }
+        if !b.cors_rules.is_empty() {
+            warnings.push("CORS rules are not supported by esb's built-in S3 service; they are not applied".into());
+        }
+        let url = format!("{}/{}", endpoint.trim_end_matches('/'), b.bucket_name);
+        let outcome = match send(signer, "PUT", &url, Bytes::new()).await {
+            Ok((200, _)) => Outcome::Created,
+            Ok((409, body)) if body.contains("BucketAlreadyOwnedByYou") || body.contains("BucketAlreadyExists") => Outcome::Unchanged,
+            Ok((status, body)) => Outcome::Failed(format!("HTTP {status}: {}", s3_error(&body))),
+            Err(e) => Outcome::Failed(e),
+        };
+        out.push(Report { kind: "bucket", id: id.clone(), name: b.bucket_name.clone(), outcome, warnings });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_errors_are_read_from_their_xml() {
+        assert_eq!(s3_error("<Error><Code>InvalidBucketName</Code><Message>bad</Message></Error>"), "InvalidBucketName: bad");
+        assert_eq!(s3_error("plain"), "plain");
+    }
+
+    #[tokio::test]
+    async fn buckets_are_created_once_against_the_real_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::s3::serve(dir.path().to_path_buf(), addr, "ak", "sk", async move {
+            let _ = stopped.await;
+        }));
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let signer = Signer { access_key: "ak".into(), secret_key: "sk".into(), region: "us-east-1".into() };
+        let spec = |name: &str, versioning: bool| BucketSpec { bucket_name: name.into(), versioning, cors_rules: vec![] };
+        let wanted: BTreeMap<String, BucketSpec> =
+            [("Files".to_string(), spec("files-dev", true)), ("Bad".to_string(), spec("x", false))].into();
+        let url = format!("http://{addr}");
+        let first = buckets(&url, &signer, &wanted).await;
+        let files = first.iter().find(|r| r.id == "Files").unwrap();
+        assert_eq!(files.outcome, Outcome::Created);
+        assert_eq!(files.warnings.len(), 1, "versioning is reported as not applied");
+        assert!(
+            matches!(&first.iter().find(|r| r.id == "Bad").unwrap().outcome, Outcome::Failed(m) if m.contains("HTTP 400")),
+            "{first:?}"
+        );
+        let second = buckets(&url, &signer, &wanted).await;
+        assert_eq!(second.iter().find(|r| r.id == "Files").unwrap().outcome, Outcome::Unchanged);
+        let wrong = Signer { secret_key: "nope".into(), ..signer };
+        assert!(matches!(buckets(&url, &wrong, &wanted).await[0].outcome, Outcome::Failed(_)));
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+}
