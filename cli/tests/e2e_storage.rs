@@ -1,5 +1,5 @@
-//! Storage with nothing lost: the example's S3 function writes through the gateway, the objects
-//! survive stopping and restarting everything, and only `esb down -v` deletes them.
+//! Storage with nothing lost: the example's S3 and DynamoDB functions write through the gateway, the
+//! objects and items survive stopping and restarting everything, and only `esb down -v` deletes them.
 
 use esb_tests::gateway::Served;
 use esb_tests::{example_project, run_esb, text, ProjectContainers};
@@ -15,7 +15,7 @@ fn volumes(project: &str) -> Vec<String> {
 }
 
 #[test]
-fn s3_objects_survive_restarts_and_only_down_v_deletes_them() {
+fn objects_and_items_survive_restarts_and_only_down_v_deletes_them() {
     let dir = example_project();
     let project = format!("store{}", std::process::id());
     let _cleanup = ProjectContainers(project.clone());
@@ -25,33 +25,46 @@ fn s3_objects_survive_restarts_and_only_down_v_deletes_them() {
 
     let s = Served::start(ESB, dir.path(), &[]);
     let storage_line = s.startup.iter().find(|l| l.starts_with("storage:")).cloned().unwrap_or_default();
-    assert!(storage_line.contains("1 created"), "the bucket is provisioned before the first request: {:?}", s.startup);
+    assert!(
+        storage_line.contains("2 resources: 2 created"),
+        "the bucket and table are provisioned before the first request: {:?}",
+        s.startup
+    );
     let put = s.request("PUT", "/files/notes/a.bin", &[("content-type", "application/octet-stream")], &payload);
     assert_eq!(put.status, 201, "{}", put.text());
     let get = s.get("/files/notes/a.bin");
     assert_eq!((get.status, get.body == payload), (200, true), "{}", get.text());
+    let created = s.request("POST", "/items", &[("content-type", "application/json")], br#"{"name": "widget", "n": 3}"#);
+    assert_eq!(created.status, 201, "{}", created.text());
+    let item = created.json();
+    let item_path = format!("/items/{}", item["id"].as_str().unwrap());
+    assert_eq!(s.get(&item_path).json(), item);
     let status = run_esb(ESB, dir.path(), &["status", "--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert!(doc["storage"][0]["endpoint"].as_str().unwrap_or_default().starts_with("http://127.0.0.1:"), "{doc}");
     assert!(s.stop());
-    assert_eq!(volumes(&project), [format!("esb-{project}-s3")], "the data volume outlives the services");
+    let mut vols = volumes(&project);
+    vols.sort();
+    assert_eq!(vols, [format!("esb-{project}-dynamodb"), format!("esb-{project}-s3")], "the data volumes outlive the services");
 
     // Everything restarted: the object is still there, and nothing new is provisioned.
     let s = Served::start(ESB, dir.path(), &[]);
-    assert!(s.startup.iter().any(|l| l.contains("0 created, 1 unchanged")), "{:?}", s.startup);
+    assert!(s.startup.iter().any(|l| l.contains("0 created, 2 unchanged")), "a second start provisions nothing new: {:?}", s.startup);
     let get = s.get("/files/notes/a.bin");
     assert_eq!((get.status, get.body == payload), (200, true), "after a restart: {}", get.text());
+    assert_eq!(s.get(&item_path).json(), item, "the exact item after a restart");
     assert!(s.stop());
 
     // down keeps data; down -v deletes it.
     let down = run_esb(ESB, dir.path(), &["down"]);
     assert!(text(&down.stdout).contains("data volumes kept"), "{}{}", text(&down.stdout), text(&down.stderr));
-    assert_eq!(volumes(&project).len(), 1);
+    assert_eq!(volumes(&project).len(), 2);
     let down = run_esb(ESB, dir.path(), &["down", "-v"]);
-    assert!(text(&down.stdout).contains("1 data volumes deleted"), "{}", text(&down.stdout));
+    assert!(text(&down.stdout).contains("2 data volumes deleted"), "{}", text(&down.stdout));
     assert!(volumes(&project).is_empty());
     let s = Served::start(ESB, dir.path(), &[]);
     assert_eq!(s.get("/files/notes/a.bin").status, 404, "after down -v the object is gone");
+    assert_eq!(s.get(&item_path).status, 404, "and so is the item");
     assert!(s.stop());
     assert!(run_esb(ESB, dir.path(), &["down", "-v"]).status.success());
 }

@@ -17,6 +17,7 @@ pub mod base;
 pub mod cache;
 pub mod context;
 pub mod daemon;
+pub mod dynamodb;
 mod error;
 pub mod events;
 pub mod function;

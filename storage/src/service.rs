@@ -14,6 +14,16 @@ use std::time::{Duration, Instant};
 
 /// The S3 service's port inside its container.
 pub const S3_PORT: u16 = 9000;
+/// The DynamoDB service's port inside its container.
+pub const DYNAMODB_PORT: u16 = 8000;
+
+/// A service's port inside its container.
+pub fn port_of(service: &str) -> u16 {
+    match service {
+        "dynamodb" => DYNAMODB_PORT,
+        _ => S3_PORT,
+    }
+}
 
 /// Where a service answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,45 +55,70 @@ fn endpoint(info: &ContainerInfo, service: &str, port: u16) -> Option<Endpoint> 
 /// Starts (or adopts) the S3 service of `project`, running `image` (an esb image: its entrypoint is
 /// esb), published on the host's `127.0.0.1:host_port` (0 picks a free port).
 pub async fn start_s3(rt: &dyn Runtime, project: &str, image: &str, host_port: u16) -> Result<Endpoint, StorageError> {
-    let name = format!("esb-{project}-s3");
-    let wanted = labels(project, "s3").with(key::CONFIG_HASH, image);
-    for c in rt.containers(&labels(project, "s3")).await? {
+    let cmd = vec!["storage-s3".into(), "--root".into(), "/data".into(), "--listen".into(), format!("0.0.0.0:{S3_PORT}")];
+    start(rt, project, "s3", image, cmd, host_port).await
+}
+
+/// Starts (or adopts) the DynamoDB service of `project` (the journalled moto image).
+pub async fn start_dynamodb(rt: &dyn Runtime, project: &str, image: &str, host_port: u16) -> Result<Endpoint, StorageError> {
+    let cmd = vec!["--journal".into(), "/data/journal.jsonl".into(), "--port".into(), DYNAMODB_PORT.to_string()];
+    start(rt, project, "dynamodb", image, cmd, host_port).await
+}
+
+async fn start(
+    rt: &dyn Runtime,
+    project: &str,
+    service: &str,
+    image: &str,
+    cmd: Vec<String>,
+    host_port: u16,
+) -> Result<Endpoint, StorageError> {
+    let name = format!("esb-{project}-{service}");
+    let port = port_of(service);
+    let wanted = labels(project, service).with(key::CONFIG_HASH, image);
+    for c in rt.containers(&labels(project, service)).await? {
         if c.running && c.labels.get(key::CONFIG_HASH) == Some(image) {
-            if let Some(e) = endpoint(&c, "s3", S3_PORT) {
-                tracing::info!(container = %c.name, "adopted the running S3 service");
+            if let Some(e) = endpoint(&c, service, port) {
+                tracing::info!(container = %c.name, "adopted the running {service} service");
                 return Ok(e);
             }
         }
         rt.remove_container(&c.id).await?;
     }
-    rt.create_volume(&name, &labels(project, "s3")).await?;
+    rt.create_volume(&name, &labels(project, service)).await?;
     let spec = ContainerSpec {
         name: name.clone(),
         image: image.to_string(),
         env: vec!["ESB_LOG_FORMAT=json".into(), "NO_COLOR=1".into()],
         labels: wanted.created_now(),
-        cmd: Some(vec!["storage-s3".into(), "--root".into(), "/data".into(), "--listen".into(), format!("0.0.0.0:{S3_PORT}")]),
+        cmd: Some(cmd),
         binds: vec![format!("{name}:/data")],
-        ports: vec![(S3_PORT, "127.0.0.1".into(), host_port)],
+        ports: vec![(port, "127.0.0.1".into(), host_port)],
         ..Default::default()
     };
     let id = rt.create_container(&spec).await?;
     rt.start_container(&id).await?;
     let started = Instant::now();
+    // A long journal takes a while to replay before the service listens.
+    let limit = Duration::from_secs(60);
     loop {
         let info = rt.inspect_container(&id).await?;
         if let Some(ip) = info.ip {
-            if tokio::net::TcpStream::connect(SocketAddr::new(ip, S3_PORT)).await.is_ok() {
-                return endpoint(&info, "s3", S3_PORT).ok_or_else(|| StorageError::S3("no address".into()));
+            if tokio::net::TcpStream::connect(SocketAddr::new(ip, port)).await.is_ok() {
+                return endpoint(&info, service, port).ok_or_else(|| StorageError::S3("no address".into()));
             }
         }
-        if !info.running || started.elapsed() > Duration::from_secs(20) {
+        if !info.running || started.elapsed() > limit {
             let logs = rt.logs(&id).await.unwrap_or_default();
             let tail: Vec<&str> = logs.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect();
             return Err(StorageError::NotReady {
-                service: "s3".into(),
+                service: service.into(),
                 container: name,
-                reason: if info.running { "not listening after 20 s".into() } else { format!("it exited: {}", tail.join(" | ")) },
+                reason: if info.running {
+                    format!("not listening after {} s", limit.as_secs())
+                } else {
+                    format!("it exited: {}", tail.join(" | "))
+                },
             });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -93,7 +128,14 @@ pub async fn start_s3(rt: &dyn Runtime, project: &str, image: &str, host_port: u
 /// The running storage services of `project`.
 pub async fn endpoints(rt: &dyn Runtime, project: &str) -> Result<Vec<Endpoint>, StorageError> {
     let list = rt.containers(&Labels::default().with(key::PROJECT, project).with(key::ROLE, "storage")).await?;
-    Ok(list.iter().filter(|c| c.running).filter_map(|c| endpoint(c, c.labels.get(key::SERVICE).unwrap_or("?"), S3_PORT)).collect())
+    Ok(list
+        .iter()
+        .filter(|c| c.running)
+        .filter_map(|c| {
+            let service = c.labels.get(key::SERVICE).unwrap_or("?");
+            endpoint(c, service, port_of(service))
+        })
+        .collect())
 }
 
 /// Stops and removes the storage containers of `project`; volumes stay. Returns how many.

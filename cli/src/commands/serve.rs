@@ -152,7 +152,7 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
             images
         };
         // Storage first: functions are configured with its endpoints.
-        let (_storage, storage_env) = super::storage::up(&rt, &project, &ws.settings.project, &ws.settings.region, out).await?;
+        let (_storage, storage_env) = super::storage::up(&rt, &project, &ws.settings.project, &ws.settings.region, &progress, out).await?;
         let configs: Vec<FunctionConfig> = project
             .functions
             .functions

@@ -23,27 +23,39 @@ pub fn serve_s3(args: StorageS3Args) -> anyhow::Result<()> {
     })
 }
 
-/// Starts the storage services `project` needs (none when it declares no buckets), creates its
-/// buckets, prints a line per problem; returns the endpoints and the environment functions get.
+/// Starts the storage services `project` needs (none for a template without buckets or tables),
+/// creates its buckets and tables, prints a line per problem; returns the endpoints and the
+/// environment functions get.
 pub async fn up(
     rt: &dyn Runtime,
     project: &Project,
     name: &str,
     region: &str,
+    progress: &crate::progress::Progress,
     out: &Output,
 ) -> anyhow::Result<(Vec<Endpoint>, Vec<(String, String)>)> {
-    let buckets = &project.resources.buckets;
-    if buckets.is_empty() {
-        return Ok((vec![], vec![]));
-    }
-    let image = esb_images::daemon::ensure(rt, &std::env::current_exe()?).await?;
-    let s3 = esb_storage::service::start_s3(rt, name, &image, 0).await?;
+    let (buckets, tables) = (&project.resources.buckets, &project.resources.tables);
     let signer = Signer {
         access_key: esb_config::lambda_env::ACCESS_KEY_ID.into(),
         secret_key: esb_config::lambda_env::SECRET_ACCESS_KEY.into(),
         region: region.into(),
     };
-    let reports = esb_storage::provision::buckets(&s3.internal, &signer, buckets).await;
+    let (mut endpoints, mut env, mut reports) = (vec![], vec![], vec![]);
+    if !buckets.is_empty() {
+        let image = esb_images::daemon::ensure(rt, &std::env::current_exe()?).await?;
+        let s3 = esb_storage::service::start_s3(rt, name, &image, 0).await?;
+        reports.extend(esb_storage::provision::buckets(&s3.internal, &signer, buckets).await);
+        env.push(("AWS_ENDPOINT_URL_S3".to_string(), s3.internal.clone()));
+        endpoints.push(s3);
+    }
+    if !tables.is_empty() {
+        let image = esb_images::dynamodb::ensure(rt, &|e| progress.event(e)).await?;
+        progress.clear();
+        let db = esb_storage::service::start_dynamodb(rt, name, &image, 0).await?;
+        reports.extend(esb_storage::provision::tables(&db.internal, &signer, tables).await);
+        env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_string(), db.internal.clone()));
+        endpoints.push(db);
+    }
     let (mut created, mut unchanged) = (0, 0);
     for r in &reports {
         match &r.outcome {
@@ -55,11 +67,10 @@ pub async fn up(
             out.warnings(&[format!("{} {}: {w}", r.kind, r.id)]);
         }
     }
-    out.say(format!(
-        "storage: S3 on {} ({} buckets: {created} created, {unchanged} unchanged)",
-        s3.host.as_deref().unwrap_or(&s3.internal),
-        reports.len()
-    ));
-    let env = vec![("AWS_ENDPOINT_URL_S3".to_string(), s3.internal.clone())];
-    Ok((vec![s3], env))
+    if !endpoints.is_empty() {
+        let list: Vec<String> =
+            endpoints.iter().map(|e| format!("{} on {}", e.service, e.host.as_deref().unwrap_or(&e.internal))).collect();
+        out.say(format!("storage: {} ({} resources: {created} created, {unchanged} unchanged)", list.join(", "), reports.len()));
+    }
+    Ok((endpoints, env))
 }
