@@ -43,6 +43,8 @@ pub enum Command {
     Down(DownArgs),
     /// Show the daemon, the gateway address and the function containers of this project.
     Status,
+    /// Delete this project's data (asks first), then `up --build`.
+    Reset(ResetArgs),
     /// Gateway users and passwords.
     #[command(subcommand)]
     Auth(AuthCommand),
@@ -128,6 +130,15 @@ pub struct DownArgs {
     /// Also delete the project's data volumes (S3 objects, DynamoDB items). Nothing else does.
     #[arg(short, long)]
     pub volumes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Do not ask.
+    #[arg(short, long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub up: UpArgs,
 }
 
 #[derive(Debug, Args)]

@@ -59,12 +59,52 @@ fn objects_and_items_survive_restarts_and_only_down_v_deletes_them() {
     let down = run_esb(ESB, dir.path(), &["down"]);
     assert!(text(&down.stdout).contains("data volumes kept"), "{}{}", text(&down.stdout), text(&down.stderr));
     assert_eq!(volumes(&project).len(), 2);
+    // reset never deletes without a yes: not interactive and no -y is refused.
+    let reset = std::process::Command::new(ESB).arg("reset").current_dir(dir.path()).stdin(std::process::Stdio::null()).output().unwrap();
+    assert_eq!(reset.status.code(), Some(1));
+    assert!(text(&reset.stderr).contains("pass -y"), "{}", text(&reset.stderr));
+    assert_eq!(volumes(&project).len(), 2, "nothing deleted");
     let down = run_esb(ESB, dir.path(), &["down", "-v"]);
     assert!(text(&down.stdout).contains("2 data volumes deleted"), "{}", text(&down.stdout));
     assert!(volumes(&project).is_empty());
     let s = Served::start(ESB, dir.path(), &[]);
     assert_eq!(s.get("/files/notes/a.bin").status, 404, "after down -v the object is gone");
     assert_eq!(s.get(&item_path).status, 404, "and so is the item");
+    assert!(s.stop());
+    assert!(run_esb(ESB, dir.path(), &["down", "-v"]).status.success());
+}
+
+#[test]
+fn every_acknowledged_write_survives_kill_9_of_the_storage_service() {
+    let dir = example_project();
+    let project = format!("crash{}", std::process::id());
+    let _cleanup = ProjectContainers(project.clone());
+    let g = std::fs::read_to_string(dir.path().join("generator.yml")).unwrap().replace("name: example", &format!("name: {project}"));
+    std::fs::write(dir.path().join("generator.yml"), g).unwrap();
+    let s = Served::start(ESB, dir.path(), &[]);
+    let (mut acked, mut refused) = (vec![], 0);
+    for i in 0..40 {
+        if i == 15 {
+            // Mid-stream: the DynamoDB service dies without warning.
+            let kill =
+                std::process::Command::new("docker").args(["kill", "-s", "KILL", &format!("esb-{project}-dynamodb")]).output().unwrap();
+            assert!(kill.status.success(), "{}", text(&kill.stderr));
+        }
+        let r = s.request("POST", "/items", &[("content-type", "application/json")], format!(r#"{{"seq": {i}}}"#).as_bytes());
+        if r.status == 201 {
+            acked.push(r.json());
+        } else {
+            refused += 1;
+        }
+    }
+    assert!(acked.len() >= 15 && refused > 0, "{} acknowledged, {refused} refused", acked.len());
+    assert!(s.stop());
+    // Brought back: every write the client saw acknowledged is there, exactly.
+    let s = Served::start(ESB, dir.path(), &[]);
+    for item in &acked {
+        let r = s.get(&format!("/items/{}", item["id"].as_str().unwrap()));
+        assert_eq!((r.status, r.json()), (200, item.clone()), "acknowledged write lost");
+    }
     assert!(s.stop());
     assert!(run_esb(ESB, dir.path(), &["down", "-v"]).status.success());
 }

@@ -19,14 +19,17 @@ pub const REPOSITORY: &str = "esb/storage-dynamodb";
 const LAUNCHER: &str = include_str!("../assets/esb_dynamodb.py");
 
 /// Builds (or finds) the DynamoDB service image; returns its reference.
+///
+/// The tag hashes the packages and the launcher, not the base: an existing image is found without
+/// touching the base (the daemon container, which has no RIE download, relies on that).
 pub async fn ensure(rt: &dyn Runtime, events: &Events<'_>) -> Result<String, ImageError> {
-    let base = crate::base::ensure(rt, &BaseImage::Python { version: crate::rootfs::PYTHON.into() }, "python3.11", false, events).await?;
     let pins = PACKAGES.join(",");
-    let recipe = format!("{}|{pins}|{}", base.id, crate::cache::sha256(LAUNCHER.as_bytes()));
+    let recipe = format!("{pins}|{}|{}", crate::rootfs::PYTHON, crate::cache::sha256(LAUNCHER.as_bytes()));
     let reference = format!("{REPOSITORY}:{}", &crate::cache::sha256(recipe.as_bytes())[..16]);
     if rt.image(&reference).await?.is_some() {
         return Ok(reference);
     }
+    let base = crate::base::ensure(rt, &BaseImage::Python { version: crate::rootfs::PYTHON.into() }, "python3.11", false, events).await?;
     let site = crate::cache::dir().join(format!("dynamodb-site-{}", &crate::cache::sha256(pins.as_bytes())[..12]));
     if !site.join(".complete").exists() {
         let partial = site.with_extension("partial");

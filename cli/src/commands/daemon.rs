@@ -9,7 +9,7 @@
 //! ever touched.
 
 use super::{block_on, open_project, show};
-use crate::cli::{DownArgs, Global, UpArgs};
+use crate::cli::{DownArgs, Global, ResetArgs, UpArgs};
 use crate::output::Output;
 use esb_runtime::labels::key;
 use esb_runtime::{ContainerInfo, ContainerSpec, Labels, Runtime};
@@ -77,6 +77,7 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
         for (what, e) in &report.failures {
             out.warnings(&[format!("{what} is left out: {}", e.to_string().lines().next().unwrap_or_default())]);
         }
+        super::storage::images(&rt, &project, &progress).await?;
         let image = esb_images::daemon::ensure(&rt, &std::env::current_exe()?).await?;
         let host = if listen.ip().is_unspecified() { "localhost".to_string() } else { listen.ip().to_string() };
         let url = format!("https://{host}:{}", listen.port());
@@ -198,6 +199,27 @@ pub fn down(global: &Global, args: DownArgs, out: &Output) -> anyhow::Result<()>
         }
         Ok(())
     })
+}
+
+/// `esb reset`: asks (unless `-y`), deletes the project's containers and data volumes, then `up --build`.
+pub fn reset(global: &Global, mut args: ResetArgs, out: &Output) -> anyhow::Result<()> {
+    let project = project_name(global)?;
+    if !args.yes {
+        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            anyhow::bail!("esb reset deletes every S3 object and DynamoDB item of project {project}\n  hint: run it in a terminal to confirm, or pass -y");
+        }
+        let confirmed = dialoguer::Confirm::new()
+            .with_prompt(format!("Delete every S3 object and DynamoDB item of project {project}, then rebuild and start?"))
+            .default(false)
+            .interact()?;
+        if !confirmed {
+            out.say("esb reset: nothing deleted");
+            return Ok(());
+        }
+    }
+    down(global, DownArgs { volumes: true }, out)?;
+    args.up.build = true;
+    up(global, args.up, out)
 }
 
 pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {

@@ -25,6 +25,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Up(args) => daemon::up(&cli.global, args, out),
         Command::Down(args) => daemon::down(&cli.global, args, out),
         Command::Status => daemon::status(&cli.global, out),
+        Command::Reset(args) => daemon::reset(&cli.global, args, out),
         Command::Auth(cmd) => auth::run(cmd, out),
         Command::StorageS3(args) => storage::serve_s3(args),
     }

@@ -23,6 +23,16 @@ pub fn serve_s3(args: StorageS3Args) -> anyhow::Result<()> {
     })
 }
 
+/// Builds the images of the storage services `project` needs (the daemon container cannot: it has
+/// no RIE download or pip), so `up -d` calls this on the host first.
+pub async fn images(rt: &dyn Runtime, project: &Project, progress: &crate::progress::Progress) -> anyhow::Result<()> {
+    if !project.resources.tables.is_empty() {
+        esb_images::dynamodb::ensure(rt, &|e| progress.event(e)).await?;
+        progress.clear();
+    }
+    Ok(())
+}
+
 /// Starts the storage services `project` needs (none for a template without buckets or tables),
 /// creates its buckets and tables, prints a line per problem; returns the endpoints and the
 /// environment functions get.
