@@ -242,6 +242,7 @@ fn boto3() -> std::path::PathBuf {
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
             .arg(&dir)
             .arg("boto3==1.44.5")
+            .env("PIP_ROOT_USER_ACTION", "ignore")
             .status()
             .expect("python3 -m pip");
         assert!(status.success(), "pip install boto3 failed");

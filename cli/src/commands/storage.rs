@@ -35,7 +35,7 @@ pub async fn images(rt: &dyn Runtime, project: &Project, progress: &crate::progr
 
 /// Starts the storage services `project` needs (none for a template without buckets or tables),
 /// creates its buckets and tables, prints a line per problem; returns the endpoints and the
-/// environment functions get.
+/// environment functions get. A service that fails to start is a warning, not a failed start.
 pub async fn up(
     rt: &dyn Runtime,
     project: &Project,
@@ -51,20 +51,36 @@ pub async fn up(
         region: region.into(),
     };
     let (mut endpoints, mut env, mut reports) = (vec![], vec![], vec![]);
+    // A service that cannot start is reported and left out; the gateway and the functions that do
+    // not need it still come up.
     if !buckets.is_empty() {
-        let image = esb_images::daemon::ensure(rt, &std::env::current_exe()?).await?;
-        let s3 = esb_storage::service::start_s3(rt, name, &image, 0).await?;
-        reports.extend(esb_storage::provision::buckets(&s3.internal, &signer, buckets).await);
-        env.push(("AWS_ENDPOINT_URL_S3".to_string(), s3.internal.clone()));
-        endpoints.push(s3);
+        let started = async {
+            let image = esb_images::daemon::ensure(rt, &std::env::current_exe()?).await?;
+            anyhow::Ok(esb_storage::service::start_s3(rt, name, &image, 0).await?)
+        };
+        match started.await {
+            Ok(s3) => {
+                reports.extend(esb_storage::provision::buckets(&s3.internal, &signer, buckets).await);
+                env.push(("AWS_ENDPOINT_URL_S3".to_string(), s3.internal.clone()));
+                endpoints.push(s3);
+            }
+            Err(e) => out.warnings(&[format!("storage: S3 is not running, so buckets are unavailable: {e:#}")]),
+        }
     }
     if !tables.is_empty() {
-        let image = esb_images::dynamodb::ensure(rt, &|e| progress.event(e)).await?;
-        progress.clear();
-        let db = esb_storage::service::start_dynamodb(rt, name, &image, 0).await?;
-        reports.extend(esb_storage::provision::tables(&db.internal, &signer, tables).await);
-        env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_string(), db.internal.clone()));
-        endpoints.push(db);
+        let started = async {
+            let image = esb_images::dynamodb::ensure(rt, &|e| progress.event(e)).await?;
+            progress.clear();
+            anyhow::Ok(esb_storage::service::start_dynamodb(rt, name, &image, 0).await?)
+        };
+        match started.await {
+            Ok(db) => {
+                reports.extend(esb_storage::provision::tables(&db.internal, &signer, tables).await);
+                env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_string(), db.internal.clone()));
+                endpoints.push(db);
+            }
+            Err(e) => out.warnings(&[format!("storage: DynamoDB is not running, so tables are unavailable: {e:#}")]),
+        }
     }
     let (mut created, mut unchanged) = (0, 0);
     for r in &reports {
