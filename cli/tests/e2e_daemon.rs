@@ -1,6 +1,6 @@
 //! `esb up -d` / `esb status` / `esb down`: the daemon in a container, found by label.
 
-use esb_tests::{example_project, run_esb, text, ProjectContainers};
+use esb_tests::{named_example_project, run_esb, text};
 
 const ESB: &str = env!("CARGO_BIN_EXE_esb");
 
@@ -16,11 +16,7 @@ fn project_containers(project: &str) -> Vec<String> {
 
 #[test]
 fn up_detached_serves_from_a_container_and_down_removes_everything() {
-    let dir = example_project();
-    let project = format!("daemon{}", std::process::id());
-    let _cleanup = ProjectContainers(project.clone());
-    let g = std::fs::read_to_string(dir.path().join("generator.yml")).unwrap().replace("name: example", &format!("name: {project}"));
-    std::fs::write(dir.path().join("generator.yml"), g).unwrap();
+    let (dir, _cleanup, project) = named_example_project("daemon");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
 

@@ -4,20 +4,16 @@
 
 use base64::Engine;
 use esb_tests::gateway::Served;
-use esb_tests::{example_project, workspace_root, ProjectContainers};
+use esb_tests::{named_example_project, workspace_root, ProjectContainers};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 const ESB: &str = env!("CARGO_BIN_EXE_esb");
 
-/// The example project under a unique project name, so parallel tests never share containers.
 fn project(tag: &str) -> (tempfile::TempDir, ProjectContainers) {
-    let dir = example_project();
-    let name = format!("gw{tag}{}", std::process::id());
-    let g = std::fs::read_to_string(dir.path().join("generator.yml")).unwrap().replace("name: example", &format!("name: {name}"));
-    std::fs::write(dir.path().join("generator.yml"), g).unwrap();
-    (dir, ProjectContainers(name))
+    let (dir, cleanup, _) = named_example_project(&format!("gw{tag}"));
+    (dir, cleanup)
 }
 
 fn event_of(r: &esb_tests::gateway::Reply) -> Value {

@@ -2,7 +2,7 @@
 //! objects and items survive stopping and restarting everything, and only `esb down -v` deletes them.
 
 use esb_tests::gateway::Served;
-use esb_tests::{example_project, run_esb, text, ProjectContainers};
+use esb_tests::{named_example_project, run_esb, text};
 
 const ESB: &str = env!("CARGO_BIN_EXE_esb");
 
@@ -16,11 +16,7 @@ fn volumes(project: &str) -> Vec<String> {
 
 #[test]
 fn objects_and_items_survive_restarts_and_only_down_v_deletes_them() {
-    let dir = example_project();
-    let project = format!("store{}", std::process::id());
-    let _cleanup = ProjectContainers(project.clone());
-    let g = std::fs::read_to_string(dir.path().join("generator.yml")).unwrap().replace("name: example", &format!("name: {project}"));
-    std::fs::write(dir.path().join("generator.yml"), g).unwrap();
+    let (dir, _cleanup, project) = named_example_project("store");
     let payload: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
 
     let s = Served::start(ESB, dir.path(), &[]);
@@ -76,11 +72,7 @@ fn objects_and_items_survive_restarts_and_only_down_v_deletes_them() {
 
 #[test]
 fn every_acknowledged_write_survives_kill_9_of_the_storage_service() {
-    let dir = example_project();
-    let project = format!("crash{}", std::process::id());
-    let _cleanup = ProjectContainers(project.clone());
-    let g = std::fs::read_to_string(dir.path().join("generator.yml")).unwrap().replace("name: example", &format!("name: {project}"));
-    std::fs::write(dir.path().join("generator.yml"), g).unwrap();
+    let (dir, _cleanup, project) = named_example_project("crash");
     let s = Served::start(ESB, dir.path(), &[]);
     let (mut acked, mut refused) = (vec![], 0);
     for i in 0..40 {

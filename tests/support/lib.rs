@@ -27,6 +27,18 @@ pub fn example_project() -> tempfile::TempDir {
     dir
 }
 
+/// The example project under a unique project name (`<prefix><pid>`), so parallel tests never share
+/// containers, volumes or buckets; the guard removes them all when dropped.
+pub fn named_example_project(prefix: &str) -> (tempfile::TempDir, ProjectContainers, String) {
+    let dir = example_project();
+    let name = format!("{prefix}{}", std::process::id());
+    let g = std::fs::read_to_string(dir.path().join("generator.yml"))
+        .expect("generator.yml")
+        .replace("name: example", &format!("name: {name}"));
+    std::fs::write(dir.path().join("generator.yml"), g).expect("write generator.yml");
+    (dir, ProjectContainers(name.clone()), name)
+}
+
 /// Copies the fault-fixture project (`tests/fixtures/faults`) into a fresh temp dir, with the echo
 /// function's static `bootstrap` in place.
 pub fn faults_project() -> tempfile::TempDir {
