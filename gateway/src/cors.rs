@@ -31,9 +31,10 @@ pub fn is_preflight(method: &str, headers: &HeaderMap) -> bool {
 /// The preflight answer.
 pub fn preflight(cors: &Cors, headers: &HeaderMap) -> Response<Body> {
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
-    let mut r = Response::builder().status(StatusCode::NO_CONTENT);
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
     if let Some(allowed) = allowed_origin(cors, origin) {
-        let h = r.headers_mut().expect("fresh builder");
+        let h = r.headers_mut();
         let set = |h: &mut HeaderMap, k: &'static str, v: String| {
             if let Ok(v) = HeaderValue::from_str(&v) {
                 h.insert(k, v);
@@ -55,7 +56,7 @@ pub fn preflight(cors: &Cors, headers: &HeaderMap) -> Response<Body> {
         }
         h.insert("vary", HeaderValue::from_static("Origin"));
     }
-    r.body(Full::new(Bytes::new())).unwrap_or_default()
+    r
 }
 
 /// Adds the CORS response headers of an HTTP API to a function's response.

@@ -167,8 +167,8 @@ impl Gateway {
         let method = req.method().as_str().to_string();
 
         // Built-in endpoints.
-        if invoke_api::function_name(&path).is_some() {
-            return (self.invoke_api(req, trace).await, invoke_api::function_name(&path));
+        if let Some(function) = invoke_api::function_name(&path) {
+            return (self.invoke_api(req, trace).await, Some(function));
         }
         match (method.as_str(), path.as_str()) {
             ("POST", LOGIN_PATH) => {

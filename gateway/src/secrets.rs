@@ -48,17 +48,18 @@ pub struct Secrets {
 }
 
 /// `n` random bytes from the OS.
-pub fn random_bytes(n: usize) -> Vec<u8> {
+pub fn random_bytes(n: usize) -> Result<Vec<u8>, GatewayError> {
     use ring::rand::SecureRandom;
     let mut buf = vec![0u8; n];
-    // The OS RNG failing is not recoverable; ring reports it only on broken systems.
-    ring::rand::SystemRandom::new().fill(&mut buf).expect("the operating system's random number generator failed");
-    buf
+    ring::rand::SystemRandom::new()
+        .fill(&mut buf)
+        .map_err(|_| GatewayError::Auth("the operating system's random number generator failed".into()))?;
+    Ok(buf)
 }
 
 /// A random URL-safe token of `bytes` bytes of entropy.
-pub fn random_token(bytes: usize) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(bytes))
+pub fn random_token(bytes: usize) -> Result<String, GatewayError> {
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(bytes)?))
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GatewayError + '_ {
@@ -138,7 +139,7 @@ impl Secrets {
         }
 
         let key_file = dir.join("api-key");
-        let (api_key, made) = read_or_create(&key_file, || Ok(format!("esb_{}", random_token(32))))?;
+        let (api_key, made) = read_or_create(&key_file, || Ok(format!("esb_{}", random_token(32)?)))?;
         let api_key = api_key.trim().to_string();
         if made {
             created.push(Created::ApiKey(api_key.clone(), key_file));
@@ -147,7 +148,7 @@ impl Secrets {
         let hash_path = dir.join("admin.argon2");
         let password_path = dir.join("admin-password");
         let (admin_hash, made) = read_or_create(&hash_path, || {
-            let password = random_token(18);
+            let password = random_token(18)?;
             write_private(&password_path, password.as_bytes())?;
             created.push(Created::AdminPassword(password.clone(), password_path.clone()));
             crate::auth::users::hash_password(&password)

@@ -42,13 +42,7 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
     let (ws, project) = open_project(global, &serve.parameters, out)?;
     esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
     let settings = ws.generator.as_ref().map(|g| g.gateway.clone()).unwrap_or_default();
-    let listen: std::net::SocketAddr = match (&serve.listen, &settings.listen) {
-        (Some(a), _) => *a,
-        (None, Some(s)) => {
-            s.parse().map_err(|_| anyhow::anyhow!("generator.yml gateway.listen `{s}` is not an address like 0.0.0.0:443"))?
-        }
-        (None, None) => super::serve::DEFAULT_LISTEN.parse()?,
-    };
+    let listen = super::serve::listen_addr(serve, &settings)?;
     if listen.port() == 0 {
         anyhow::bail!("esb up -d needs a fixed port to publish\n  hint: --listen 0.0.0.0:8443");
     }
@@ -58,7 +52,6 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
     super::serve::report_created(&secrets.created, out);
     let dir = std::fs::canonicalize(ws.generator_path.parent().unwrap_or(std::path::Path::new(".")))?;
     let template = std::fs::canonicalize(&ws.template)?;
-    let root = ws.template.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
     let name = daemon_name(&ws.settings.project);
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
@@ -71,12 +64,7 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
             rt.remove_container(&d.id).await?;
         }
         let progress = crate::progress::Progress::new(out.json());
-        let options = esb_images::Options { images_dir: ws.images_dir.clone(), no_cache: args.build, ..Default::default() };
-        let report = esb_images::build_project(&rt, &project, &root, &ws.output_dir, &options, &|e| progress.event(e)).await?;
-        progress.clear();
-        for (what, e) in &report.failures {
-            out.warnings(&[format!("{what} is left out: {}", e.to_string().lines().next().unwrap_or_default())]);
-        }
+        super::serve::build_images(&rt, &ws, &project, args.build, &progress, out).await?;
         super::storage::images(&rt, &project, &progress).await?;
         let image = esb_images::daemon::ensure(&rt, &std::env::current_exe()?).await?;
         let host = if listen.ip().is_unspecified() { "localhost".to_string() } else { listen.ip().to_string() };

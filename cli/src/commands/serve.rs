@@ -51,13 +51,7 @@ fn listen_plan(args: &ServeArgs, settings: &GatewaySettings, base: &Path) -> any
         }
         return Ok(Listen { addr, tls: None });
     }
-    let addr = match (&args.listen, &settings.listen) {
-        (Some(a), _) => *a,
-        (None, Some(s)) => {
-            s.parse().map_err(|_| anyhow::anyhow!("generator.yml gateway.listen `{s}` is not an address like 0.0.0.0:443"))?
-        }
-        (None, None) => DEFAULT_LISTEN.parse()?,
-    };
+    let addr = listen_addr(args, settings)?;
     let files = match (&args.tls_cert, &args.tls_key, &settings.tls_cert, &settings.tls_key) {
         (Some(c), Some(k), _, _) => Some((c.clone(), k.clone())),
         (_, _, Some(c), Some(k)) => Some((base.join(c), base.join(k))),
@@ -69,6 +63,37 @@ fn listen_plan(args: &ServeArgs, settings: &GatewaySettings, base: &Path) -> any
         _ => None,
     };
     Ok(Listen { addr, tls: Some(files) })
+}
+
+/// The HTTPS address: `--listen`, else generator.yml `gateway.listen`, else [`DEFAULT_LISTEN`].
+pub(super) fn listen_addr(args: &ServeArgs, settings: &GatewaySettings) -> anyhow::Result<SocketAddr> {
+    Ok(match (&args.listen, &settings.listen) {
+        (Some(a), _) => *a,
+        (None, Some(s)) => {
+            s.parse().map_err(|_| anyhow::anyhow!("generator.yml gateway.listen `{s}` is not an address like 0.0.0.0:443"))?
+        }
+        (None, None) => DEFAULT_LISTEN.parse()?,
+    })
+}
+
+/// Builds what changed (everything with `no_cache`), warns about each function left out because its
+/// image failed, and returns the report.
+pub(super) async fn build_images(
+    rt: &esb_runtime::docker::DockerRuntime,
+    ws: &esb_config::Workspace,
+    project: &esb_config::Project,
+    no_cache: bool,
+    progress: &crate::progress::Progress,
+    out: &Output,
+) -> anyhow::Result<esb_images::Report> {
+    let root = ws.template.parent().unwrap_or(Path::new("."));
+    let options = esb_images::Options { images_dir: ws.images_dir.clone(), no_cache, ..Default::default() };
+    let report = esb_images::build_project(rt, project, root, &ws.output_dir, &options, &|e| progress.event(e)).await?;
+    progress.clear();
+    for (what, e) in &report.failures {
+        out.warnings(&[format!("{what} is left out: {}", e.to_string().lines().next().unwrap_or_default())]);
+    }
+    Ok(report)
 }
 
 fn users(secrets: &Secrets, settings: &GatewaySettings) -> anyhow::Result<Users> {
@@ -132,21 +157,15 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
         .as_ref()
         .map(|_| esb_gateway::sigv4::Credentials { access_key_id: INVOKE_KEY_ID.into(), secret_access_key: secrets.api_key.clone() });
     report_created(&secrets.created, out);
-    let root = ws.template.parent().unwrap_or(Path::new(".")).to_path_buf();
     block_on(async move {
         let listener = esb_gateway::server::bind(plan.addr).await.map_err(gateway_error)?;
         let addr = listener.local_addr()?;
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
         let progress = crate::progress::Progress::new(out.json());
-        let options = esb_images::Options { images_dir: ws.images_dir.clone(), no_cache, ..Default::default() };
         let images = if args.no_build {
             esb_images::read_manifest(&ws.output_dir)
         } else {
-            let report = esb_images::build_project(&rt, &project, &root, &ws.output_dir, &options, &|e| progress.event(e)).await?;
-            progress.clear();
-            for (what, e) in &report.failures {
-                out.warnings(&[format!("{what} is left out: {}", e.to_string().lines().next().unwrap_or_default())]);
-            }
+            let report = build_images(&rt, &ws, &project, no_cache, &progress, out).await?;
             let mut images = esb_images::read_manifest(&ws.output_dir);
             images.retain(|id, _| report.functions.contains_key(id));
             images

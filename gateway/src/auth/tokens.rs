@@ -101,9 +101,10 @@ impl Tokens {
         let now = now_secs();
         let exp = now + EXPIRES_IN.as_secs();
         let sub = subject(&self.issuer, username);
+        let (id_jti, access_jti) = (crate::secrets::random_token(16)?, crate::secrets::random_token(16)?);
         let mut id = json!({
             "sub": sub, "cognito:username": username, "iss": self.issuer, "aud": self.client_id, "token_use": "id",
-            "auth_time": now, "iat": now, "nbf": now, "exp": exp, "jti": crate::secrets::random_token(16),
+            "auth_time": now, "iat": now, "nbf": now, "exp": exp, "jti": id_jti,
         });
         if !groups.is_empty() {
             id["cognito:groups"] = json!(groups);
@@ -115,7 +116,7 @@ impl Tokens {
         let access = json!({
             "sub": sub, "username": username, "iss": self.issuer, "client_id": self.client_id, "token_use": "access",
             "scope": "aws.cognito.signin.user.admin", "auth_time": now, "iat": now, "nbf": now, "exp": exp,
-            "jti": crate::secrets::random_token(16),
+            "jti": access_jti,
         });
         Ok(json!({
             "AuthenticationResult": {

@@ -26,7 +26,7 @@ pub struct User {
 
 /// Hashes a password with argon2id and a random salt.
 pub fn hash_password(password: &str) -> Result<String, GatewayError> {
-    let salt = SaltString::encode_b64(&crate::secrets::random_bytes(16)).map_err(|e| GatewayError::Auth(format!("salt: {e}")))?;
+    let salt = SaltString::encode_b64(&crate::secrets::random_bytes(16)?).map_err(|e| GatewayError::Auth(format!("salt: {e}")))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
