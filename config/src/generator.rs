@@ -5,6 +5,7 @@
 //! Must not: compile templates.
 
 use crate::error::{ConfigError, Diagnostic, Diagnostics};
+pub use crate::services::{LogSettings, StorageSettings};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,16 @@ pub struct Generator {
     /// Gateway settings (listen address, TLS files, users).
     #[serde(default, skip_serializing_if = "GatewaySettings::is_default")]
     pub gateway: GatewaySettings,
+    /// Storage engines per service, host ports.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub storage: StorageSettings,
+    /// Where function logs go besides the output dir.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub logs: LogSettings,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// `gateway:` section: everything optional.
@@ -172,6 +183,8 @@ impl Generator {
             },
             parameters: BTreeMap::new(),
             gateway: GatewaySettings::default(),
+            storage: StorageSettings::default(),
+            logs: LogSettings::default(),
         }
     }
 
@@ -198,7 +211,7 @@ impl Generator {
                 line: e.location().map(|l| l.line()),
                 path: String::new(),
                 message: e.to_string(),
-                hint: Some("generator.yml has app.{name,tag,region}, paths.{sam_template,output_dir,images_dir} and parameters; `esb init --force` rewrites it".into()),
+                hint: Some("generator.yml has app.{name,tag,region}, paths.{sam_template,output_dir,images_dir}, parameters, gateway, storage and logs (docs/config.md); `esb init --force` rewrites it".into()),
             }]))
         })?;
         if parsed.app.name != sanitize_name(&parsed.app.name) {
@@ -209,6 +222,22 @@ impl Generator {
                 message: format!("project name `{}` is not usable in container names", parsed.app.name),
                 hint: Some(format!("use lower-case letters, digits and `-`, e.g. `{}`", sanitize_name(&parsed.app.name))),
             }])));
+        }
+        let problems: Vec<Diagnostic> = parsed
+            .storage
+            .check()
+            .into_iter()
+            .chain(parsed.logs.check())
+            .map(|(at, message)| Diagnostic {
+                file: path.to_path_buf(),
+                line: line_of(&text, &at),
+                path: at,
+                message,
+                hint: Some("docs/config.md lists the storage and logs settings".into()),
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(Diagnostics(problems)));
         }
         Ok(Some(parsed))
     }
@@ -228,7 +257,65 @@ impl Generator {
     }
 }
 
+/// The line of the last key of a dotted `path` (`storage.s3.image`), found by indentation: good
+/// enough to point at a setting in a hand-written file.
+fn line_of(text: &str, path: &str) -> Option<usize> {
+    let mut from = 0;
+    let mut depth: Option<usize> = None;
+    let mut found = None;
+    for key in path.split('.') {
+        let (i, indent) = text.lines().enumerate().skip(from).find_map(|(i, l)| {
+            let indent = l.len() - l.trim_start().len();
+            let deeper = depth.is_none_or(|d| indent > d);
+            let key_here = l.trim_start().strip_prefix(key).is_some_and(|r| r.trim_start().starts_with(':'));
+            (deeper && key_here).then_some((i, indent))
+        })?;
+        from = i + 1;
+        depth = Some(indent);
+        found = Some(i + 1);
+    }
+    found
+}
+
 /// Where a template's generator.yml lives: beside it.
 pub fn path_for(template: &Path) -> PathBuf {
     template.parent().unwrap_or(Path::new(".")).join(FILE_NAME)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Option<Generator>, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, text).unwrap();
+        Generator::load(&path)
+    }
+
+    const HEAD: &str = "app:\n  name: demo\npaths:\n  sam_template: template.yaml\n";
+
+    #[test]
+    fn storage_and_logs_sections_are_read() {
+        let g =
+            load_text(&format!("{HEAD}storage:\n  s3:\n    engine: builtin\n    host_port: 9000\nlogs:\n  sink: http://127.0.0.1:9428\n"))
+                .unwrap()
+                .unwrap();
+        assert_eq!(g.storage.s3.engine, crate::services::S3Engine::Builtin);
+        assert_eq!(g.logs.sink.as_deref(), Some("http://127.0.0.1:9428"));
+        // Round trip: what init writes is read back the same.
+        assert_eq!(load_text(&g.to_yaml()).unwrap().unwrap(), g);
+    }
+
+    #[test]
+    fn a_bad_setting_is_named_with_its_line() {
+        let err =
+            load_text(&format!("{HEAD}storage:\n  s3:\n    host_port: 9000\n  dynamodb:\n    host_port: 9000\nlogs:\n  sink: 127.0.0.1\n"))
+                .unwrap_err();
+        let ConfigError::Invalid(d) = err else { panic!("{err}") };
+        let got: Vec<(String, Option<usize>)> = d.0.iter().map(|d| (d.path.clone(), d.line)).collect();
+        assert_eq!(got, [("storage.dynamodb.host_port".to_string(), Some(9)), ("logs.sink".to_string(), Some(11))]);
+        let err = load_text(&format!("{HEAD}storage:\n  s3:\n    engine: minio\n")).unwrap_err().to_string();
+        assert!(err.contains("generator.yml") && err.contains("minio"), "{err}");
+    }
 }

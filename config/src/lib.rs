@@ -7,7 +7,8 @@
 //! - [`model`]: the generated files' types (`functions.yml`, `routing.yml`, `resources.yml`).
 //! - [`routes`]: API Gateway path templates and methods.
 //! - [`dockerfile`], [`generate`]: the output dir's files, written deterministically and only when changed.
-//! - [`generator`], [`discover`], [`workspace`]: generator.yml, finding the template, project settings.
+//! - [`generator`], [`services`], [`discover`], [`workspace`]: generator.yml (with its storage and logs
+//!   sections), finding the template, project settings.
 //!
 //! The crate is pure: it reads and writes files and nothing else (no Docker, no network).
 #![forbid(unsafe_code)]
@@ -24,6 +25,7 @@ pub mod intrinsics;
 pub mod lambda_env;
 pub mod model;
 pub mod routes;
+pub mod services;
 pub mod workspace;
 pub mod yaml;
 

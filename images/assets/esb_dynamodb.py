@@ -6,12 +6,19 @@ leaves, so an acknowledged write survives `kill -9` of the service (and of the m
 the disk keeps its promises). On start, the journal is replayed into a fresh moto, in order.
 Mutating requests are applied one at a time (a lock), so the journal's order is the order of effect.
 
-Usage: esb_dynamodb.py --journal /data/journal.jsonl --port 8000
+Compaction: a journal of N writes replays in time proportional to N, however few items are left.
+When a replay saw at least --compact-after entries, the launcher writes the state it rebuilt as a
+new, short journal (per table: CreateTable, UpdateTimeToLive, TagResource, one PutItem per item),
+checks that replaying it into an emptied moto gives exactly the same items, and only then swaps it in atomically
+(write, fsync, rename, fsync the directory). A crash at any point leaves the old journal whole.
+
+Usage: esb_dynamodb.py --journal /data/journal.jsonl --port 8000 [--compact-after 1000]
 """
 import argparse
 import io
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -68,10 +75,37 @@ class Journal:
         return [chunks]
 
 
+def call(app, target, body, authorization=""):
+    """One request to the in-process moto app; returns (status code, parsed JSON body)."""
+    env = EnvironBuilder(
+        method="POST", path="/", data=body if isinstance(body, bytes) else json.dumps(body).encode(),
+        headers={
+            "X-Amz-Target": target, "Authorization": authorization,
+            "Content-Type": "application/x-amz-json-1.0", "Host": "localhost",
+        },
+    ).get_environ()
+    captured = {}
+
+    def capture(status, headers, exc_info=None):
+        captured["status"] = status
+        return lambda data: None
+
+    data = b"".join(app(env, capture))
+    try:
+        parsed = json.loads(data) if data else {}
+    except ValueError:
+        parsed = {}
+    return int(captured.get("status", "500").split()[0]), parsed
+
+
+REGION = re.compile(r"Credential=[^/]*/[^/]*/([^/]+)/")
+
+
 def replay(app, path):
+    """Applies the journal in order; returns (entries, regions seen)."""
     if not os.path.exists(path):
-        return 0
-    count = 0
+        return 0, set()
+    count, regions = 0, set()
     with open(path, "rb") as f:
         for line in f:
             if not line.strip():
@@ -82,16 +116,129 @@ def replay(app, path):
                 # A torn last line (the process died mid-write) was never acknowledged.
                 log("journal: skipping an incomplete last entry")
                 break
-            env = EnvironBuilder(
-                method="POST", path="/", data=entry["body"].encode(),
-                headers={
-                    "X-Amz-Target": entry["target"], "Authorization": entry["authorization"],
-                    "Content-Type": "application/x-amz-json-1.0", "Host": "localhost",
-                },
-            ).get_environ()
-            b"".join(app(env, lambda status, headers, exc_info=None: None))
+            call(app, entry["target"], entry["body"].encode(), entry["authorization"])
+            found = REGION.search(entry["authorization"])
+            regions.add(found.group(1) if found else "us-east-1")
             count += 1
-    return count
+    return count, regions
+
+
+def pages(app, target, body, auth, items_key, next_key, start_key):
+    while True:
+        status, out = call(app, target, body, auth)
+        if status != 200:
+            raise RuntimeError(f"{target} answered {status}: {out}")
+        yield from out.get(items_key, [])
+        if not out.get(next_key):
+            return
+        body = {**body, start_key: out[next_key]}
+
+
+def snapshot(app, regions):
+    """The state of `app` as a short journal: entries that rebuild it from nothing."""
+    prefix = "DynamoDB_20120810."
+    entries = []
+    for region in sorted(regions):
+        auth = f"AWS4-HMAC-SHA256 Credential=esblocal/20000101/{region}/dynamodb/aws4_request, SignedHeaders=host, Signature=0"
+
+        def add(action, body):
+            entries.append({"target": prefix + action, "authorization": auth, "body": json.dumps(body)})
+
+        for name in pages(app, prefix + "ListTables", {}, auth, "TableNames", "LastEvaluatedTableName", "ExclusiveStartTableName"):
+            table = call(app, prefix + "DescribeTable", {"TableName": name}, auth)[1]["Table"]
+            on_demand = table.get("BillingModeSummary", {}).get("BillingMode") == "PAY_PER_REQUEST"
+
+            def throughput(d):
+                t = d.get("ProvisionedThroughput", {})
+                return {"ReadCapacityUnits": t.get("ReadCapacityUnits") or 1, "WriteCapacityUnits": t.get("WriteCapacityUnits") or 1}
+
+            create = {"TableName": name, "KeySchema": table["KeySchema"], "AttributeDefinitions": table["AttributeDefinitions"]}
+            if on_demand:
+                create["BillingMode"] = "PAY_PER_REQUEST"
+            else:
+                create["ProvisionedThroughput"] = throughput(table)
+            gsis = []
+            for g in table.get("GlobalSecondaryIndexes", []):
+                index = {"IndexName": g["IndexName"], "KeySchema": g["KeySchema"], "Projection": g["Projection"]}
+                if not on_demand:
+                    index["ProvisionedThroughput"] = throughput(g)
+                gsis.append(index)
+            if gsis:
+                create["GlobalSecondaryIndexes"] = gsis
+            lsis = [{"IndexName": i["IndexName"], "KeySchema": i["KeySchema"], "Projection": i["Projection"]}
+                    for i in table.get("LocalSecondaryIndexes", [])]
+            if lsis:
+                create["LocalSecondaryIndexes"] = lsis
+            stream = table.get("StreamSpecification")
+            if stream and stream.get("StreamEnabled"):
+                create["StreamSpecification"] = stream
+            add("CreateTable", create)
+            ttl = call(app, prefix + "DescribeTimeToLive", {"TableName": name}, auth)[1].get("TimeToLiveDescription", {})
+            if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+                add("UpdateTimeToLive", {"TableName": name, "TimeToLiveSpecification": {"Enabled": True, "AttributeName": ttl["AttributeName"]}})
+            tags = call(app, prefix + "ListTagsOfResource", {"ResourceArn": table["TableArn"]}, auth)[1].get("Tags", [])
+            if tags:
+                add("TagResource", {"ResourceArn": table["TableArn"], "Tags": tags})
+            for item in pages(app, prefix + "Scan", {"TableName": name}, auth, "Items", "LastEvaluatedKey", "ExclusiveStartKey"):
+                add("PutItem", {"TableName": name, "Item": item})
+    return entries
+
+
+def contents(app, regions):
+    """Every table's items, comparable: {(region, table): sorted JSON of items}."""
+    out = {}
+    for region in sorted(regions):
+        auth = f"AWS4-HMAC-SHA256 Credential=esblocal/20000101/{region}/dynamodb/aws4_request, SignedHeaders=host, Signature=0"
+        prefix = "DynamoDB_20120810."
+        for name in pages(app, prefix + "ListTables", {}, auth, "TableNames", "LastEvaluatedTableName", "ExclusiveStartTableName"):
+            items = pages(app, prefix + "Scan", {"TableName": name}, auth, "Items", "LastEvaluatedKey", "ExclusiveStartKey")
+            out[(region, name)] = sorted(json.dumps(i, sort_keys=True) for i in items)
+    return out
+
+
+def reset(app):
+    """Empties moto (its state is process-wide, so a second app would share it)."""
+    env = EnvironBuilder(method="POST", path="/moto-api/reset", headers={"Host": "localhost"}).get_environ()
+    b"".join(app(env, lambda status, headers, exc_info=None: None))
+
+
+def compact(app, path, regions, replayed):
+    """Rewrites the journal as a snapshot of `app` when that is shorter and provably equivalent:
+    the snapshot is replayed into an emptied moto and must give the very same items; when it does
+    not, the old journal is replayed again and kept."""
+    started = time.time()
+    entries = snapshot(app, regions)
+    if len(entries) >= replayed:
+        log("journal compaction skipped: nothing to gain", entries=replayed)
+        return
+    expected = contents(app, regions)
+    reset(app)
+    failed = None
+    for e in entries:
+        status, out = call(app, e["target"], e["body"].encode(), e["authorization"])
+        if status != 200:
+            failed = f"{e['target']} answered {status}: {out}"
+            break
+    if failed is None and contents(app, regions) != expected:
+        failed = "the snapshot does not rebuild the same items"
+    if failed is not None:
+        reset(app)
+        replay(app, path)
+        log("journal compaction abandoned; the journal is unchanged", reason=failed)
+        return
+    tmp = path + ".compact"
+    with open(tmp, "wb") as f:
+        for e in entries:
+            f.write(json.dumps(e).encode() + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    directory = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    log("journal compacted", before=replayed, after=len(entries), seconds=round(time.time() - started, 3))
 
 
 def main():
@@ -99,12 +246,22 @@ def main():
     parser.add_argument("--journal", default="/data/journal.jsonl")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--compact-after", type=int, default=1000)
     args = parser.parse_args()
     os.makedirs(os.path.dirname(args.journal) or ".", exist_ok=True)
     app = DomainDispatcherApplication(create_backend_app)
     started = time.time()
-    replayed = replay(app, args.journal)
+    stale = args.journal + ".compact"
+    if os.path.exists(stale):
+        # A compaction that did not finish: the journal itself is whole.
+        os.remove(stale)
+    replayed, regions = replay(app, args.journal)
     log("journal replayed", entries=replayed, seconds=round(time.time() - started, 3))
+    if replayed >= args.compact_after:
+        try:
+            compact(app, args.journal, regions, replayed)
+        except Exception as e:  # the journal is untouched; serving matters more than compacting
+            log("journal compaction failed", error=repr(e))
     run_simple(args.host, args.port, Journal(app, args.journal), threaded=True, use_reloader=False)
 
 

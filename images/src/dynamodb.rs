@@ -32,7 +32,8 @@ pub async fn ensure(rt: &dyn Runtime, events: &Events<'_>) -> Result<String, Ima
     let base = crate::base::ensure(rt, &BaseImage::Python { version: crate::rootfs::PYTHON.into() }, "python3.11", false, events).await?;
     let site = crate::cache::dir().join(format!("dynamodb-site-{}", &crate::cache::sha256(pins.as_bytes())[..12]));
     if !site.join(".complete").exists() {
-        let partial = site.with_extension("partial");
+        // Per process: two esb runs on a fresh machine must not install into one directory.
+        let partial = site.with_extension(format!("partial-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&partial);
         let out = Command::new("python3")
             .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-warn-conflicts", "--quiet", "--target"])
@@ -50,8 +51,13 @@ pub async fn ensure(rt: &dyn Runtime, events: &Events<'_>) -> Result<String, Ima
             });
         }
         std::fs::write(partial.join(".complete"), b"").map_err(ImageError::io("writing", &partial))?;
-        let _ = std::fs::remove_dir_all(&site);
-        std::fs::rename(&partial, &site).map_err(ImageError::io("writing", &site))?;
+        if site.join(".complete").exists() {
+            // Another run finished first; its copy is as good as ours.
+            let _ = std::fs::remove_dir_all(&partial);
+        } else {
+            let _ = std::fs::remove_dir_all(&site);
+            std::fs::rename(&partial, &site).map_err(ImageError::io("writing", &site))?;
+        }
     }
     let mut ctx = Context::new();
     let dockerfile = format!(

@@ -20,6 +20,8 @@ pub mod key {
     pub const URL: &str = "esb.url";
     /// Which storage service a storage container or volume belongs to (`s3`).
     pub const SERVICE: &str = "esb.service";
+    /// Which engine serves a storage service (`builtin`, `rustfs`, `alternator`).
+    pub const ENGINE: &str = "esb.engine";
     /// Hash of the function's config and image.
     pub const CONFIG_HASH: &str = "esb.config-hash";
     /// Hash of an image's build context (function images) or inputs (base images).

@@ -3,10 +3,12 @@
 //! Owns: [`s3`], esb's built-in S3 server (s3s-fs: objects as files in a volume, so they survive
 //! restarts), [`service`], running storage services as labelled containers (`esb.role=storage`) with
 //! their data in named volumes (`esb-<project>-<service>`), and [`provision`], creating the
-//! template's buckets idempotently. Must not: touch function containers or serve the gateway.
+//! template's buckets and tables idempotently, and [`engines`], which server runs each service.
+//! Must not: touch function containers or serve the gateway.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod engines;
 pub mod provision;
 pub mod s3;
 pub mod service;
@@ -26,6 +28,16 @@ pub enum StorageError {
         container: String,
         /// What was seen.
         reason: String,
+    },
+    /// An engine was chosen whose image is not on the engine (esb never pulls).
+    #[error("storage.{service}.engine is `{engine}`, but its image {image} is not loaded\n  hint: `docker load -i <tarball>` (or put the tarball in build/lambda-images/), set storage.{service}.image to the tag you loaded, or use engine `builtin`")]
+    MissingImage {
+        /// `s3`.
+        service: String,
+        /// `rustfs`.
+        engine: String,
+        /// The image looked for.
+        image: String,
     },
     /// I/O.
     #[error("{0}")]

@@ -1,11 +1,13 @@
 //! Storage services as containers: start or adopt, wait until ready, stop; volumes.
 //!
-//! Owns: the S3 service container `esb-<project>-s3` (labels `esb.project`, `esb.role=storage`,
-//! `esb.service=s3`, `esb.config-hash` = its image) with its data in the named volume
-//! `esb-<project>-s3` (labelled the same), adopting a running one with the same image instead of
-//! restarting it, publishing its port on the host's loopback for the developer's own tools, and
-//! removing containers and (only when asked) volumes by label. Must not: create buckets (`provision`).
+//! Owns: the service containers `esb-<project>-<service>` (labels `esb.project`, `esb.role=storage`,
+//! `esb.service`, `esb.engine`, `esb.config-hash` = the plan's fingerprint) with their data in named
+//! volumes (labelled the same; see [`Plan::volume`]), adopting a running one with the same plan
+//! instead of restarting it, publishing its port on the host's loopback for the developer's own tools, and
+//! removing containers and (only when asked) volumes by label. Must not: create buckets or tables
+//! (`provision`) or choose engines (`engines`).
 
+use crate::engines::Plan;
 use crate::StorageError;
 use esb_runtime::labels::key;
 use esb_runtime::{ContainerInfo, ContainerSpec, Labels, Runtime};
@@ -36,6 +38,8 @@ pub struct Endpoint {
     pub host: Option<String>,
     /// The container's name.
     pub container: String,
+    /// `builtin`, `rustfs`, `alternator`.
+    pub engine: String,
 }
 
 fn labels(project: &str, service: &str) -> Labels {
@@ -49,73 +53,69 @@ fn endpoint(info: &ContainerInfo, service: &str, port: u16) -> Option<Endpoint> 
         internal: format!("http://{}", SocketAddr::new(ip, port)),
         host: info.published.iter().find(|(c, _)| *c == port).map(|(_, h)| format!("http://127.0.0.1:{h}")),
         container: info.name.clone(),
+        engine: info.labels.get(key::ENGINE).unwrap_or("builtin").to_string(),
     })
 }
 
-/// Starts (or adopts) the S3 service of `project`, running `image` (an esb image: its entrypoint is
-/// esb), published on the host's `127.0.0.1:host_port` (0 picks a free port).
-pub async fn start_s3(rt: &dyn Runtime, project: &str, image: &str, host_port: u16) -> Result<Endpoint, StorageError> {
-    let cmd = vec!["storage-s3".into(), "--root".into(), "/data".into(), "--listen".into(), format!("0.0.0.0:{S3_PORT}")];
-    start(rt, project, "s3", image, cmd, host_port).await
-}
-
-/// Starts (or adopts) the DynamoDB service of `project` (the journalled moto image).
-pub async fn start_dynamodb(rt: &dyn Runtime, project: &str, image: &str, host_port: u16) -> Result<Endpoint, StorageError> {
-    let cmd = vec!["--journal".into(), "/data/journal.jsonl".into(), "--port".into(), DYNAMODB_PORT.to_string()];
-    start(rt, project, "dynamodb", image, cmd, host_port).await
-}
-
-async fn start(
-    rt: &dyn Runtime,
-    project: &str,
-    service: &str,
-    image: &str,
-    cmd: Vec<String>,
-    host_port: u16,
-) -> Result<Endpoint, StorageError> {
+/// Starts (or adopts) the storage service `plan` describes for `project`: a running container with
+/// the same plan is adopted, any other is replaced; the data volume is created when missing.
+pub async fn start(rt: &dyn Runtime, project: &str, plan: &Plan) -> Result<Endpoint, StorageError> {
+    let service = plan.service;
     let name = format!("esb-{project}-{service}");
-    let port = port_of(service);
-    let wanted = labels(project, service).with(key::CONFIG_HASH, image);
+    let fingerprint = plan.fingerprint();
+    let wanted = labels(project, service).with(key::CONFIG_HASH, fingerprint.clone()).with(key::ENGINE, plan.engine);
     for c in rt.containers(&labels(project, service)).await? {
-        if c.running && c.labels.get(key::CONFIG_HASH) == Some(image) {
-            if let Some(e) = endpoint(&c, service, port) {
-                tracing::info!(container = %c.name, "adopted the running {service} service");
+        if c.running && c.labels.get(key::CONFIG_HASH) == Some(fingerprint.as_str()) {
+            if let Some(e) = endpoint(&c, service, plan.port) {
+                tracing::info!(container = %c.name, engine = plan.engine, "adopted the running {service} service");
                 return Ok(e);
             }
         }
         rt.remove_container(&c.id).await?;
     }
-    rt.create_volume(&name, &labels(project, service)).await?;
+    let volume = plan.volume(project);
+    rt.create_volume(&volume, &labels(project, service).with(key::ENGINE, plan.engine)).await?;
     let spec = ContainerSpec {
         name: name.clone(),
-        image: image.to_string(),
-        env: vec!["ESB_LOG_FORMAT=json".into(), "NO_COLOR=1".into()],
+        image: plan.image.clone(),
+        env: plan.env.clone(),
         labels: wanted.created_now(),
-        cmd: Some(cmd),
-        binds: vec![format!("{name}:/data")],
-        ports: vec![(port, "127.0.0.1".into(), host_port)],
+        cmd: Some(plan.cmd.clone()),
+        binds: vec![format!("{volume}:{}", plan.data_dir)],
+        ports: vec![(plan.port, "127.0.0.1".into(), plan.host_port)],
         ..Default::default()
     };
     let id = rt.create_container(&spec).await?;
-    rt.start_container(&id).await?;
+    if let Err(e) = rt.start_container(&id).await {
+        // A fixed host port that is taken fails here; leave no stopped container behind.
+        let _ = rt.remove_container(&id).await;
+        return Err(StorageError::NotReady {
+            service: service.into(),
+            container: name,
+            reason: if plan.host_port != 0 {
+                format!("{e} (is 127.0.0.1:{} in use? storage.{service}.host_port in generator.yml sets it)", plan.host_port)
+            } else {
+                e.to_string()
+            },
+        });
+    }
     let started = Instant::now();
-    // A long journal takes a while to replay before the service listens.
-    let limit = Duration::from_secs(60);
     loop {
         let info = rt.inspect_container(&id).await?;
         if let Some(ip) = info.ip {
-            if tokio::net::TcpStream::connect(SocketAddr::new(ip, port)).await.is_ok() {
-                return endpoint(&info, service, port).ok_or_else(|| StorageError::S3("no address".into()));
+            if tokio::net::TcpStream::connect(SocketAddr::new(ip, plan.port)).await.is_ok() {
+                tracing::info!(container = %name, engine = plan.engine, ms = started.elapsed().as_millis() as u64, "{service} service ready");
+                return endpoint(&info, service, plan.port).ok_or_else(|| StorageError::S3("no address".into()));
             }
         }
-        if !info.running || started.elapsed() > limit {
+        if !info.running || started.elapsed() > plan.ready_within {
             let logs = rt.logs(&id).await.unwrap_or_default();
             let tail: Vec<&str> = logs.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect();
             return Err(StorageError::NotReady {
                 service: service.into(),
                 container: name,
                 reason: if info.running {
-                    format!("not listening after {} s", limit.as_secs())
+                    format!("not listening after {} s", plan.ready_within.as_secs())
                 } else {
                     format!("it exited: {}", tail.join(" | "))
                 },
@@ -179,7 +179,9 @@ mod tests {
     async fn a_service_that_exits_is_reported_with_its_container() {
         let rt = FakeRuntime::new();
         rt.set_faults(esb_runtime::fake::Faults { start_fails: true, ..Default::default() });
-        let err = start_s3(&rt, "p", "esb/daemon:x", 0).await.unwrap_err();
-        assert!(!err.to_string().is_empty());
+        let plan = crate::engines::builtin_s3("esb/daemon:x", &Default::default());
+        let err = start(&rt, "p", &plan).await.unwrap_err();
+        assert!(err.to_string().contains("esb-p-s3"), "{err}");
+        assert!(rt.containers(&Labels::default()).await.unwrap().is_empty(), "no stopped container is left behind");
     }
 }

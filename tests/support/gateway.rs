@@ -177,11 +177,20 @@ impl Served {
         self.lines.lock().unwrap().clone()
     }
 
-    /// SIGTERM, then waits; returns true when it exited successfully.
+    /// SIGTERM, then waits; returns true when it exited successfully (else prints its log's end).
     pub fn stop(mut self) -> bool {
         let Some(mut child) = self.child.take() else { return false };
         let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        child.wait().map(|s| s.success()).unwrap_or(false)
+        let status = child.wait();
+        let ok = status.as_ref().map(|s| s.success()).unwrap_or(false);
+        if !ok {
+            // Let the log reader catch up with the last lines.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let log = self.log();
+            let tail = &log[log.len().saturating_sub(30)..];
+            eprintln!("esb serve ended with {status:?}; the end of its log:\n{}", tail.join("\n"));
+        }
+        ok
     }
 }
 

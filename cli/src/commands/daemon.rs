@@ -65,7 +65,8 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
         }
         let progress = crate::progress::Progress::new(out.json());
         super::serve::build_images(&rt, &ws, &project, args.build, &progress, out).await?;
-        super::storage::images(&rt, &project, &progress).await?;
+        let storage = ws.generator.as_ref().map(|g| g.storage.clone()).unwrap_or_default();
+        super::storage::images(&rt, &project, &storage, &progress).await?;
         let image = esb_images::daemon::ensure(&rt, &std::env::current_exe()?).await?;
         let host = if listen.ip().is_unspecified() { "localhost".to_string() } else { listen.ip().to_string() };
         let url = format!("https://{host}:{}", listen.port());
@@ -226,7 +227,7 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
         if out.json() {
             let s: Vec<_> = storage
                 .iter()
-                .map(|e| json!({ "service": e.service, "endpoint": e.host, "internal": e.internal, "container": e.container }))
+                .map(|e| json!({ "service": e.service, "engine": e.engine, "endpoint": e.host, "internal": e.internal, "container": e.container }))
                 .collect();
             let d = daemon.map(
                 |d| json!({ "name": d.name, "running": d.running, "url": d.labels.get(key::URL), "created": d.labels.get(key::CREATED) }),
@@ -245,7 +246,13 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
             None => out.say("daemon    not running (start it with `esb up -d`)"),
         }
         for e in &storage {
-            out.say(format!("storage   {} on {} (functions use {})", e.service, e.host.as_deref().unwrap_or("-"), e.internal));
+            out.say(format!(
+                "storage   {} ({}) on {} (functions use {})",
+                e.service,
+                e.engine,
+                e.host.as_deref().unwrap_or("-"),
+                e.internal
+            ));
         }
         if functions.is_empty() {
             out.say("functions no containers (they start on the first request)");

@@ -171,7 +171,9 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
             images
         };
         // Storage first: functions are configured with its endpoints.
-        let (_storage, storage_env) = super::storage::up(&rt, &project, &ws.settings.project, &ws.settings.region, &progress, out).await?;
+        let storage_settings = ws.generator.as_ref().map(|g| g.storage.clone()).unwrap_or_default();
+        let (_storage, storage_env) =
+            super::storage::up(&rt, &project, &ws.settings.project, &ws.settings.region, &storage_settings, &progress, out).await?;
         let configs: Vec<FunctionConfig> = project
             .functions
             .functions

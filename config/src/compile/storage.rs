@@ -58,6 +58,7 @@ const BUCKET_IGNORED: &[&str] = &[
 /// `AWS::DynamoDB::Table`.
 pub(crate) fn table(id: &str, name: &str, p: Props, sink: &mut Sink) -> Option<TableSpec> {
     p.check_keys(TABLE_USED, TABLE_IGNORED, "AWS::DynamoDB::Table", sink);
+    check_table_name(&p, "TableName", name, sink)?;
     let what = format!("table {id}");
     let mut attrs = vec![];
     for (path, a) in p.maps("AttributeDefinitions", sink) {
@@ -218,11 +219,13 @@ fn index(
     sink: &mut Sink,
 ) -> Option<Index> {
     let index_name = p.required("IndexName", "index", "each index has an IndexName", sink)?;
+    let name_ok = check_table_name(&p, "IndexName", &index_name, sink);
     if !names.insert(index_name.clone()) {
         sink.error(Some(p.node.line), &p.at("IndexName"), format!("index name `{index_name}` is used twice"), None);
         return None;
     }
     let key_schema = key_schema(&p, "KeySchema", defined, used, sink)?;
+    name_ok?;
     let ppath = p.at("Projection");
     let projection = p.map("Projection", sink).map(|n| Props::new(n, &ppath));
     let projection_type = projection.and_then(|pr| pr.string("ProjectionType", sink)).unwrap_or_else(|| "ALL".into());
@@ -242,6 +245,7 @@ fn index(
 
 /// `AWS::Serverless::SimpleTable`: one primary key, PAY_PER_REQUEST unless throughput is given.
 pub(crate) fn simple_table(name: &str, p: Props, sink: &mut Sink) -> Option<TableSpec> {
+    check_table_name(&p, "TableName", name, sink)?;
     p.check_keys(
         &["TableName", "PrimaryKey", "ProvisionedThroughput"],
         &["SSESpecification", "Tags", "PointInTimeRecoverySpecification"],
@@ -278,6 +282,27 @@ pub(crate) fn simple_table(name: &str, p: Props, sink: &mut Sink) -> Option<Tabl
         ttl_attribute: None,
         stream_view_type: None,
     })
+}
+
+/// DynamoDB's rule for table and index names (the local services do not all enforce it), for names
+/// the template spells out (a table without `TableName` is named after its logical id).
+fn check_table_name(p: &Props, key: &str, name: &str, sink: &mut Sink) -> Option<()> {
+    if p.get(key).is_none() {
+        return Some(());
+    }
+    let ok = (3..=255).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !ok {
+        let line = p.get(key).map_or(p.node.line, |n| n.line);
+        let what = if key == "IndexName" { "index" } else { "table" };
+        sink.error(
+            Some(line),
+            &p.at(key),
+            format!("{what} name `{name}` is not valid in DynamoDB"),
+            Some("table and index names are 3-255 characters of a-z, A-Z, 0-9, `_`, `-` and `.`"),
+        );
+        return None;
+    }
+    Some(())
 }
 
 /// `AWS::S3::Bucket`.

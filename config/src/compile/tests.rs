@@ -422,6 +422,44 @@ Resources:
 }
 
 #[test]
+fn table_and_index_names_follow_dynamodb_rules() {
+    let errors = Fixture::new().errors(
+        "
+Resources:
+  Short:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: ab
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+  Spaced:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: fine-name
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}, {AttributeName: g, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+      GlobalSecondaryIndexes:
+        - {IndexName: by g, KeySchema: [{AttributeName: g, KeyType: HASH}], Projection: {ProjectionType: ALL}}
+  Simple:
+    Type: AWS::Serverless::SimpleTable
+    Properties: {TableName: 'bad!name'}
+",
+    );
+    let got: Vec<(&str, Option<usize>)> = errors.iter().map(|d| (d.message.as_str(), d.line)).collect();
+    assert_eq!(
+        got,
+        [
+            ("table name `ab` is not valid in DynamoDB", Some(6)),
+            ("index name `by g` is not valid in DynamoDB", Some(18)),
+            ("table name `bad!name` is not valid in DynamoDB", Some(21)),
+        ],
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn local_layers_reach_the_function_and_its_dockerfile() {
     let p = Fixture::new()
         .compile(

@@ -1,24 +1,30 @@
 //! Provisioning: the template's buckets exist before the first request.
 //!
 //! Owns: creating each bucket of resources.yml with a SigV4-signed `CreateBucket` (the `aws-sigv4`
-//! crate), treating "already yours" as unchanged, and reporting per bucket (created / unchanged /
-//! failed with the service's reason, never stopping the others), plus warnings for settings the
-//! service cannot apply (the built-in S3 server has no versioning or CORS). Must not: start services.
+//! crate), treating "already yours" as unchanged, and reporting per resource (created / unchanged /
+//! updated / failed with the service's reason, never stopping the others), plus warnings for
+//! settings the service cannot apply (the built-in S3 server has no versioning or CORS); tables are
+//! in [`tables`]. Must not: start services.
 
 use aws_sigv4::http_request::{sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings};
 use bytes::Bytes;
-use esb_config::model::{BucketSpec, TableSpec};
+use esb_config::model::BucketSpec;
 use http_body_util::{BodyExt, Full};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
+
+mod tables;
+pub use tables::{create_table_request, tables};
 
 /// What happened to one resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Made now.
     Created,
-    /// Already there.
+    /// Already there, as the template describes it.
     Unchanged,
+    /// Already there; what was added to match the template (an index, TTL).
+    Updated(String),
     /// The service refused it: why.
     Failed(String),
 }
@@ -53,7 +59,7 @@ async fn send(signer: &Signer, method: &str, url: &str, body: Bytes) -> Result<(
     signed(signer, "s3", method, url, &[], body).await
 }
 
-async fn signed(
+pub(crate) async fn signed(
     signer: &Signer,
     service: &str,
     method: &str,
@@ -124,92 +130,6 @@ pub async fn buckets(endpoint: &str, signer: &Signer, buckets: &BTreeMap<String,
             Err(e) => Outcome::Failed(e),
         };
         out.push(Report { kind: "bucket", id: id.clone(), name: b.bucket_name.clone(), outcome, warnings });
-    }
-    out
-}
-
-fn key_schema(keys: &[esb_config::model::KeyElement]) -> serde_json::Value {
-    keys.iter().map(|k| serde_json::json!({ "AttributeName": k.attribute_name, "KeyType": k.key_type })).collect()
-}
-
-fn throughput(t: &Option<esb_config::model::Throughput>) -> Option<serde_json::Value> {
-    t.as_ref().map(|t| serde_json::json!({ "ReadCapacityUnits": t.read_capacity_units, "WriteCapacityUnits": t.write_capacity_units }))
-}
-
-fn index(i: &esb_config::model::Index) -> serde_json::Value {
-    let mut projection = serde_json::json!({ "ProjectionType": i.projection_type });
-    if !i.non_key_attributes.is_empty() {
-        projection["NonKeyAttributes"] = serde_json::json!(i.non_key_attributes);
-    }
-    let mut v = serde_json::json!({ "IndexName": i.index_name, "KeySchema": key_schema(&i.key_schema), "Projection": projection });
-    if let Some(t) = throughput(&i.provisioned_throughput) {
-        v["ProvisionedThroughput"] = t;
-    }
-    v
-}
-
-/// The `CreateTable` request for a table of resources.yml.
-pub fn create_table_request(t: &TableSpec) -> serde_json::Value {
-    let mut req = serde_json::json!({
-        "TableName": t.table_name,
-        "KeySchema": key_schema(&t.key_schema),
-        "AttributeDefinitions": t.attribute_definitions.iter().map(|a| serde_json::json!({ "AttributeName": a.attribute_name, "AttributeType": a.attribute_type })).collect::<Vec<_>>(),
-        "BillingMode": t.billing_mode,
-    });
-    if let Some(tp) = throughput(&t.provisioned_throughput) {
-        req["ProvisionedThroughput"] = tp;
-    }
-    if !t.global_secondary_indexes.is_empty() {
-        req["GlobalSecondaryIndexes"] = t.global_secondary_indexes.iter().map(index).collect();
-    }
-    if !t.local_secondary_indexes.is_empty() {
-        req["LocalSecondaryIndexes"] = t.local_secondary_indexes.iter().map(index).collect();
-    }
-    if let Some(view) = &t.stream_view_type {
-        req["StreamSpecification"] = serde_json::json!({ "StreamEnabled": true, "StreamViewType": view });
-    }
-    req
-}
-
-async fn dynamodb(signer: &Signer, endpoint: &str, op: &str, body: &serde_json::Value) -> Result<(u16, String), String> {
-    let target = format!("DynamoDB_20120810.{op}");
-    let headers = [("x-amz-target", target.as_str()), ("content-type", "application/x-amz-json-1.0")];
-    signed(signer, "dynamodb", "POST", &format!("{}/", endpoint.trim_end_matches('/')), &headers, Bytes::from(body.to_string())).await
-}
-
-fn dynamodb_error(body: &str) -> String {
-    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    let kind = v["__type"].as_str().unwrap_or("").rsplit('#').next().unwrap_or("").to_string();
-    let message = v["message"].as_str().or(v["Message"].as_str()).unwrap_or(body).to_string();
-    if kind.is_empty() {
-        message
-    } else {
-        format!("{kind}: {message}")
-    }
-}
-
-/// Creates every table at the DynamoDB endpoint (and its TTL setting).
-pub async fn tables(endpoint: &str, signer: &Signer, tables: &BTreeMap<String, TableSpec>) -> Vec<Report> {
-    let mut out = vec![];
-    for (id, t) in tables {
-        let mut warnings = vec![];
-        let outcome = match dynamodb(signer, endpoint, "CreateTable", &create_table_request(t)).await {
-            Ok((200, _)) => {
-                if let Some(attr) = &t.ttl_attribute {
-                    let ttl = serde_json::json!({ "TableName": t.table_name, "TimeToLiveSpecification": { "AttributeName": attr, "Enabled": true } });
-                    match dynamodb(signer, endpoint, "UpdateTimeToLive", &ttl).await {
-                        Ok((200, _)) => {}
-                        Ok((_, body)) => warnings.push(format!("TTL on {attr} was not set: {}", dynamodb_error(&body))),
-                        Err(e) => warnings.push(format!("TTL on {attr} was not set: {e}")),
-                    }
-                }
-                Outcome::Created
-            }
-            Ok((_, body)) if body.contains("ResourceInUseException") => Outcome::Unchanged,
-            Ok((status, body)) => Outcome::Failed(format!("HTTP {status}: {}", dynamodb_error(&body))),
-            Err(e) => Outcome::Failed(e),
-        };
-        out.push(Report { kind: "table", id: id.clone(), name: t.table_name.clone(), outcome, warnings });
     }
     out
 }
