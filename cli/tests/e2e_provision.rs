@@ -125,3 +125,65 @@ fn the_journal_is_compacted_on_start_and_loses_nothing_and_host_ports_are_fixed(
     }
     assert!(run_esb(ESB, dir.path(), &["down", "-v"]).status.success());
 }
+
+fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker").args(args).output().unwrap();
+    assert!(out.status.success(), "docker {args:?}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// The production-engine path, as an air-gapped operator uses it: an image tarball in
+/// `build/lambda-images/`, named in `storage.s3.image`. RustFS itself cannot be obtained here (no
+/// registry), so the tarball holds a stand-in that takes RustFS's command line (the data dir as
+/// its argument): this checks esb's side (loading, choosing, the separate volume, the endpoint,
+/// the error when the image is missing), not RustFS's fidelity.
+#[test]
+fn a_loaded_production_image_is_chosen_and_a_missing_one_is_a_named_warning() {
+    let (dir, _cleanup, project) = named_example_project("engine");
+    let generator = dir.path().join("generator.yml");
+    let plain = std::fs::read_to_string(&generator).unwrap();
+    let missing = "esb-test/not-loaded:1";
+    std::fs::write(&generator, format!("{plain}storage:\n  s3:\n    engine: rustfs\n    image: {missing}\n")).unwrap();
+    let s = Served::start(ESB, dir.path(), &[]);
+    let log = s.log().join("\n");
+    assert!(
+        log.contains(&format!("storage.s3.engine is `rustfs`, but its image {missing} is not loaded")) && log.contains("docker load"),
+        "{log}"
+    );
+    assert_eq!(s.get("/hello").status, 200, "the rest comes up without S3");
+    assert_eq!(s.get("/items").status, 200, "and DynamoDB is there");
+    assert!(s.stop());
+
+    // The stand-in: esb's own S3 server behind RustFS's command line, saved as a tarball and removed
+    // from the engine, as on a site where only tarballs arrive.
+    let esb_image = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", "esb/daemon"]).lines().next().unwrap().to_string();
+    let standin = format!("esb-test/rustfs-standin:{project}");
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {esb_image}\nENTRYPOINT [\"/usr/local/bin/esb\", \"storage-s3\", \"--listen\", \"0.0.0.0:9000\", \"--root\"]\n"),
+    )
+    .unwrap();
+    docker(&["build", "-q", "-t", &standin, &ctx.path().display().to_string()]);
+    let tarballs = dir.path().join("build/lambda-images");
+    std::fs::create_dir_all(&tarballs).unwrap();
+    docker(&["save", "-o", &tarballs.join("rustfs.tar").display().to_string(), &standin]);
+    docker(&["rmi", &standin]);
+    std::fs::write(&generator, format!("{plain}storage:\n  s3:\n    image: {standin}\n")).unwrap();
+
+    let s = Served::start(ESB, dir.path(), &[]);
+    let storage = s.startup.iter().find(|l| l.starts_with("storage:")).cloned().unwrap_or_default();
+    assert!(storage.contains("s3 (rustfs) on http://127.0.0.1:"), "auto picks the loaded image: {:?}", s.startup);
+    let put = s.request("PUT", "/files/engine.txt", &[("content-type", "text/plain")], b"on the production engine");
+    assert_eq!(put.status, 201, "{}", put.text());
+    assert_eq!(s.get("/files/engine.txt").body, b"on the production engine");
+    let status = run_esb(ESB, dir.path(), &["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let s3 = doc["storage"].as_array().unwrap().iter().find(|e| e["service"] == "s3").cloned().unwrap_or_default();
+    assert_eq!(s3["engine"], "rustfs", "{doc}");
+    let volumes = docker(&["volume", "ls", "-q", "--filter", &format!("label=esb.project={project}")]);
+    assert!(volumes.lines().any(|v| v == format!("esb-{project}-s3-rustfs")), "its own volume: {volumes}");
+    assert!(s.stop());
+    assert!(run_esb(ESB, dir.path(), &["down", "-v"]).status.success());
+    let _ = std::process::Command::new("docker").args(["rmi", "-f", &standin]).output();
+}
