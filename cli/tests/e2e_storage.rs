@@ -35,6 +35,11 @@ fn objects_and_items_survive_restarts_and_only_down_v_deletes_them() {
     let item = created.json();
     let item_path = format!("/items/{}", item["id"].as_str().unwrap());
     assert_eq!(s.get(&item_path).json(), item);
+    // A one-shot `esb invoke` reaches the same running storage.
+    let event = dir.path().join("get-item.json");
+    std::fs::write(&event, serde_json::json!({ "httpMethod": "GET", "pathParameters": { "id": item["id"] } }).to_string()).unwrap();
+    let invoked = run_esb(ESB, dir.path(), &["invoke", "ItemsFunction", "--no-build", "--json", "--event", event.to_str().unwrap()]);
+    assert!(text(&invoked.stdout).contains("widget"), "{}{}", text(&invoked.stdout), text(&invoked.stderr));
     let status = run_esb(ESB, dir.path(), &["status", "--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert!(doc["storage"][0]["endpoint"].as_str().unwrap_or_default().starts_with("http://127.0.0.1:"), "{doc}");

@@ -54,7 +54,16 @@ pub fn run(global: &Global, args: InvokeArgs, out: &Output) -> anyhow::Result<()
             }
             report.functions.remove(id).map(|(i, _)| i.reference).context("image build produced nothing")?
         };
-        let env = esb_config::lambda_env::lambda_env(spec, &ws.settings.region, &args.env);
+        // The project's storage, when it is running (`esb up -d`, `esb serve`): the one-shot
+        // function reaches the same buckets and tables; `--env` still wins.
+        let running = esb_storage::service::endpoints(&rt, &ws.settings.project).await.unwrap_or_default();
+        let needs = !project.resources.buckets.is_empty() || !project.resources.tables.is_empty();
+        if needs && running.is_empty() {
+            out.warnings(&["the project's storage is not running, so S3 and DynamoDB calls will fail (`esb up -d` starts it)".into()]);
+        }
+        let mut extra = super::storage::function_env(&running);
+        extra.extend(args.env.iter().cloned());
+        let env = esb_config::lambda_env::lambda_env(spec, &ws.settings.region, &extra);
         invoke_once(&rt, &ws.settings.project, id, spec, &image, env, event).await
     })?;
     report(id, &result, global.verbose > 0, out)

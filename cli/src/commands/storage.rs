@@ -70,12 +70,11 @@ pub async fn up(
 ) -> anyhow::Result<(Vec<Endpoint>, Vec<(String, String)>)> {
     let (buckets, tables) = (&project.resources.buckets, &project.resources.tables);
     let signer = Signer { access_key: ACCESS_KEY_ID.into(), secret_key: SECRET_ACCESS_KEY.into(), region: region.into() };
-    let (mut endpoints, mut env, mut reports) = (vec![], vec![], vec![]);
+    let (mut endpoints, mut reports) = (vec![], vec![]);
     if !buckets.is_empty() {
         match start(rt, name, s3_plan(rt, settings).await).await {
             Ok(Some(s3)) => {
                 reports.extend(esb_storage::provision::buckets(&s3.internal, &signer, buckets).await);
-                env.push(("AWS_ENDPOINT_URL_S3".to_string(), s3.internal.clone()));
                 endpoints.push(s3);
             }
             Ok(None) => out.warnings(&[format!("storage: S3 is off (storage.s3.engine), so {} buckets are not created", buckets.len())]),
@@ -86,7 +85,6 @@ pub async fn up(
         match start(rt, name, dynamodb_plan(rt, settings, progress).await).await {
             Ok(Some(db)) => {
                 reports.extend(esb_storage::provision::tables(&db.internal, &signer, tables).await);
-                env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_string(), db.internal.clone()));
                 endpoints.push(db);
             }
             Ok(None) => {
@@ -94,11 +92,6 @@ pub async fn up(
             }
             Err(e) => out.warnings(&[format!("storage: DynamoDB is not running, so tables are unavailable: {e:#}")]),
         }
-    }
-    // Services esb does not run must not reach real AWS from a local box: the generic endpoint
-    // points at a local service too (the per-service variables win for S3 and DynamoDB).
-    if let Some((_, url)) = env.first().cloned() {
-        env.push(("AWS_ENDPOINT_URL".to_string(), url));
     }
     report(&reports, out);
     if !endpoints.is_empty() {
@@ -120,7 +113,29 @@ pub async fn up(
         }
         out.say(format!("storage: {} ({} resources: {counts})", list.join(", "), reports.len()));
     }
+    let env = function_env(&endpoints);
     Ok((endpoints, env))
+}
+
+/// What a function is given to reach `endpoints` with unmodified boto3. Services esb does not run
+/// must not reach real AWS from a local box, so the generic `AWS_ENDPOINT_URL` points at a local
+/// service too (the per-service variables win for S3 and DynamoDB).
+pub fn function_env(endpoints: &[Endpoint]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = endpoints
+        .iter()
+        .filter_map(|e| {
+            let var = match e.service.as_str() {
+                "s3" => "AWS_ENDPOINT_URL_S3",
+                "dynamodb" => "AWS_ENDPOINT_URL_DYNAMODB",
+                _ => return None,
+            };
+            Some((var.to_string(), e.internal.clone()))
+        })
+        .collect();
+    if let Some((_, url)) = env.first().cloned() {
+        env.push(("AWS_ENDPOINT_URL".to_string(), url));
+    }
+    env
 }
 
 async fn start(rt: &dyn Runtime, name: &str, plan: anyhow::Result<Option<Plan>>) -> anyhow::Result<Option<Endpoint>> {
