@@ -45,9 +45,10 @@ impl Plan {
         }
     }
 
-    /// A value that changes whenever the container would differ: a running one with another is replaced.
+    /// A value that changes whenever the container would differ (the host port included): a
+    /// running one with another is replaced. Only the local, well-known credentials are in it.
     pub fn fingerprint(&self) -> String {
-        format!("{}|{}|{}|{}", self.engine, self.image, self.cmd.join(" "), self.env.join(" "))
+        format!("{}|{}|{}|{}|{}", self.engine, self.image, self.cmd.join(" "), self.env.join(" "), self.host_port)
     }
 }
 
@@ -230,6 +231,8 @@ mod tests {
         assert_eq!((r.port, r.host_port), (S3_PORT, 9000));
         assert!(r.env.contains(&"RUSTFS_ACCESS_KEY=ak".to_string()) && r.cmd == ["/data"]);
         assert_ne!(b.fingerprint(), r.fingerprint());
+        let moved = builtin_s3("esb/daemon:1", &S3Settings { host_port: Some(9001), ..Default::default() });
+        assert_ne!(b.fingerprint(), moved.fingerprint(), "a new host port replaces the running container");
         let a = alternator(ALTERNATOR_IMAGE, &DynamoDbSettings::default());
         assert_eq!((a.volume("p").as_str(), a.data_dir, a.port), ("esb-p-dynamodb-alternator", "/var/lib/scylla", DYNAMODB_PORT));
         let m = builtin_dynamodb("esb/storage-dynamodb:1", &DynamoDbSettings { compact_after: Some(50), ..Default::default() });

@@ -74,7 +74,7 @@ pub async fn up(
     if !buckets.is_empty() {
         match start(rt, name, s3_plan(rt, settings).await).await {
             Ok(Some(s3)) => {
-                reports.extend(esb_storage::provision::buckets(&s3.internal, &signer, buckets).await);
+                reports.extend(esb_storage::provision::buckets(&s3.internal, &signer, &s3.engine, buckets).await);
                 endpoints.push(s3);
             }
             Ok(None) => out.warnings(&[format!("storage: S3 is off (storage.s3.engine), so {} buckets are not created", buckets.len())]),
