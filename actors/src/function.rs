@@ -36,7 +36,7 @@ pub const DRAINED: &str = "drained";
 pub const TICK: Duration = Duration::from_millis(50);
 
 /// Everything a FunctionActor needs to know about its function.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionConfig {
     /// Project (labels, container names).
     pub project: String,
@@ -148,8 +148,13 @@ pub enum FunctionMsg {
         /// Whether the container may be reused.
         healthy: bool,
     },
-    /// A start task finished.
-    Started(Result<Container, StartError>),
+    /// A start task finished, for the config with this `config_hash`.
+    Started(Result<Container, StartError>, String),
+    /// Hot reload: serve with this config from now on. When the code or environment changed
+    /// (another `config_hash`), idle containers are removed at once, leased ones when released,
+    /// and ones still starting when they are up: in-flight invocations finish on the old code,
+    /// the next one gets the new code, and no caller sees a gap.
+    Reconfigure(Arc<FunctionConfig>),
     /// Check deadlines and idle containers.
     Tick,
     /// Report counts.
@@ -216,6 +221,8 @@ pub struct FunctionState {
     started: u64,
     removed: u64,
     draining: Option<Draining>,
+    /// Leases on containers of a config replaced by [`FunctionMsg::Reconfigure`]: removed on release.
+    stale: std::collections::HashSet<u64>,
     keep_on_stop: bool,
     pool: Option<PoolLink>,
     /// After failed starts, prewarming waits until then (doubling backoff), so a broken engine or
@@ -280,7 +287,7 @@ impl FunctionState {
             if let (Err(StartError::Failed(_)), Some(p)) = (&result, &pool) {
                 p.free(&cfg.function);
             }
-            let _ = me.send_message(FunctionMsg::Started(result));
+            let _ = me.send_message(FunctionMsg::Started(result, cfg.config_hash.clone()));
         });
     }
 
@@ -440,6 +447,7 @@ impl Actor for FunctionActor {
             started: 0,
             removed,
             draining: None,
+            stale: Default::default(),
             keep_on_stop: false,
             pool,
             prewarm_after: Instant::now(),
@@ -477,7 +485,10 @@ impl Actor for FunctionActor {
             },
             FunctionMsg::Release { lease, healthy } => {
                 if let Some(c) = st.busy.remove(&lease) {
-                    if healthy {
+                    if st.stale.remove(&lease) {
+                        st.remove(c);
+                        st.ensure_starts(&myself);
+                    } else if healthy {
                         st.give(c);
                     } else {
                         st.remove(c);
@@ -493,14 +504,32 @@ impl Actor for FunctionActor {
                 st.draining = Some(Draining { deadline, keep, reply, in_flight: st.busy.len() });
                 st.check_drain(&myself);
             }
-            FunctionMsg::Started(Ok(c)) => {
+            FunctionMsg::Started(Ok(c), hash) if hash != st.cfg.config_hash => {
+                // Started for the config a reload replaced: never serve the old code.
+                st.starting -= 1;
+                st.remove(c);
+                st.ensure_starts(&myself);
+            }
+            FunctionMsg::Reconfigure(cfg) => {
+                let code_changed = cfg.config_hash != st.cfg.config_hash;
+                tracing::info!(function = %cfg.function, code_changed, "reconfigured");
+                st.cfg = cfg;
+                if code_changed {
+                    for (c, _) in std::mem::take(&mut st.idle) {
+                        st.remove(c);
+                    }
+                    st.stale.extend(st.busy.keys().copied());
+                }
+                st.ensure_starts(&myself);
+            }
+            FunctionMsg::Started(Ok(c), _) => {
                 st.starting -= 1;
                 st.started += 1;
                 st.prewarm_backoff = PREWARM_BACKOFF.0;
                 st.give(c);
                 // A container that finished starting during a drain is simply idle (kept or removed).
             }
-            FunctionMsg::Started(Err(err)) => {
+            FunctionMsg::Started(Err(err), _) => {
                 st.starting -= 1;
                 st.prewarm_after = Instant::now() + st.prewarm_backoff;
                 st.prewarm_backoff = (st.prewarm_backoff * 2).min(PREWARM_BACKOFF.1);

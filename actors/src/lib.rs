@@ -7,11 +7,12 @@
 //! - [`supervisor`]: the FunctionSupervisor, restarting FunctionActors one-for-one with an intensity limit.
 //! - [`manager`]: the RootSupervisor and the [`Manager`] facade (start, status, shutdown).
 //! - [`pool`]: the ContainerPool: the global container limit, clearing removed functions' containers.
+//! - [`watcher`]: the Watcher: project file changes, debounced into batches for the reload driver.
 //!
 //! Built: RootSupervisor -> ContainerPool + FunctionSupervisor -> FunctionActors, over the `Runtime`
 //! trait (Docker or the fake): leases, scale-out, queueing, throttling (per function and global),
-//! reaping, recovery from labels, one-for-one restarts, graceful shutdown. Still to come: the process
-//! (`esb serve`) that hosts it, and the Provisioner, Watcher and LogCollector actors.
+//! reaping, recovery from labels, one-for-one restarts, graceful shutdown, hot reload (functions
+//! added, removed and reconfigured in place). Still to come: the Provisioner and LogCollector actors.
 //! The gateway holds no Docker handle: only actors do.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -22,11 +23,12 @@ pub mod handle;
 pub mod manager;
 pub mod pool;
 pub mod supervisor;
+pub mod watcher;
 
 pub use function::{AcquireError, DrainReport, FunctionActor, FunctionConfig, FunctionMsg, Stats};
 pub use handle::{FunctionHandle, InvokeFailure};
 pub use manager::{Manager, ManagerArgs};
-pub use supervisor::{FunctionStatus, FunctionSupervisor, RestartPolicy, SupervisorMsg};
+pub use supervisor::{ApplyReport, FunctionStatus, FunctionSupervisor, RestartPolicy, SupervisorMsg};
 
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,7 @@
 use crate::function::{DrainReport, FunctionConfig};
 use crate::handle::FunctionHandle;
 use crate::pool::{ContainerPool, PoolArgs, PoolLink, PoolMsg, PoolStats};
-use crate::supervisor::{FunctionStatus, FunctionSupervisor, RestartPolicy, SupervisorMsg};
+use crate::supervisor::{ApplyReport, FunctionStatus, FunctionSupervisor, RestartPolicy, SupervisorMsg};
 use esb_runtime::Runtime;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use std::collections::BTreeMap;
@@ -160,6 +160,20 @@ impl Manager {
     pub async fn pool(&self) -> Option<PoolStats> {
         let pool = self.child::<PoolMsg>()?;
         ractor::call_t!(pool, PoolMsg::Stats, 5000).ok()
+    }
+
+    /// Hot reload: makes the set of functions `configs` (see [`SupervisorMsg::Apply`]) and returns
+    /// what changed; handles are replaced, so callers must take new ones from [`Manager::function`].
+    pub async fn apply(&mut self, configs: Vec<FunctionConfig>, grace: Duration) -> Result<ApplyReport, ActorProcessingErr> {
+        let sup = self.child::<SupervisorMsg>().ok_or("the supervisor is not running")?;
+        let arcs: Vec<Arc<FunctionConfig>> = configs.into_iter().map(Arc::new).collect();
+        let report =
+            match sup.call(|reply| SupervisorMsg::Apply { configs: arcs.clone(), grace, reply }, Some(Duration::from_secs(60))).await? {
+                ractor::rpc::CallResult::Success(r) => r,
+                other => return Err(format!("the supervisor did not answer: {other:?}").into()),
+            };
+        self.handles = arcs.into_iter().map(|c| (c.function.clone(), FunctionHandle::new(c))).collect();
+        Ok(report)
     }
 
     /// Drains every function (in flight finishes within `grace`) and stops the tree.

@@ -74,6 +74,17 @@ pub enum SupervisorMsg {
     Restart(String),
     /// Report every function's status.
     Status(RpcReplyPort<BTreeMap<String, FunctionStatus>>),
+    /// Hot reload: make the set of functions `configs`. New ones get an actor, removed ones are
+    /// drained (in flight finishes within `grace`) and stopped, changed ones are reconfigured in
+    /// place (see [`FunctionMsg::Reconfigure`]).
+    Apply {
+        /// Every function, as it should be from now on.
+        configs: Vec<Arc<FunctionConfig>>,
+        /// How long a removed function's in-flight invocations may take.
+        grace: Duration,
+        /// What changed.
+        reply: RpcReplyPort<ApplyReport>,
+    },
     /// Graceful shutdown: drain every function (in flight finishes within `grace`), then stop.
     /// With `keep`, idle containers stay running for the next esb to adopt (`esb up -d` restarts).
     Shutdown {
@@ -84,6 +95,17 @@ pub enum SupervisorMsg {
         /// The drain report of each function.
         reply: RpcReplyPort<BTreeMap<String, DrainReport>>,
     },
+}
+
+/// What a [`SupervisorMsg::Apply`] did, by logical id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Functions that got an actor.
+    pub added: Vec<String>,
+    /// Functions drained and stopped.
+    pub removed: Vec<String>,
+    /// Functions reconfigured (new code, environment or limits).
+    pub changed: Vec<String>,
 }
 
 struct Entry {
@@ -196,6 +218,54 @@ impl Actor for FunctionSupervisor {
                     let _ = reply.send(reports);
                     me.stop(Some("shutdown".into()));
                 });
+            }
+            SupervisorMsg::Apply { configs, grace, reply } => {
+                let mut report = ApplyReport::default();
+                let wanted: BTreeMap<String, Arc<FunctionConfig>> = configs.into_iter().map(|c| (c.function.clone(), c)).collect();
+                let gone: Vec<String> = st.functions.keys().filter(|f| !wanted.contains_key(*f)).cloned().collect();
+                for f in gone {
+                    if let Some(entry) = st.functions.remove(&f) {
+                        // Removed from the map first, so its termination is not taken for a failure.
+                        let handle = FunctionHandle::new(entry.cfg.clone());
+                        tokio::spawn(async move { handle.drain(grace, false).await });
+                        report.removed.push(f);
+                    }
+                }
+                for (f, cfg) in wanted {
+                    match st.functions.get_mut(&f) {
+                        Some(entry) if entry.cfg == cfg => {}
+                        Some(entry) => {
+                            entry.cfg = cfg.clone();
+                            match &entry.actor {
+                                Some(actor) => {
+                                    let _ = actor.cast(FunctionMsg::Reconfigure(cfg));
+                                }
+                                // Left down after failures: the new config deserves a fresh try.
+                                None => {
+                                    entry.failed = None;
+                                    entry.failures.clear();
+                                    let name = f.clone();
+                                    myself.send_message(SupervisorMsg::Restart(name))?;
+                                }
+                            }
+                            report.changed.push(f);
+                        }
+                        None => {
+                            match start_child(&myself, &st.rt, &st.pool, &cfg).await {
+                                Ok(actor) => {
+                                    st.functions
+                                        .insert(f.clone(), Entry { cfg, actor: Some(actor), failures: VecDeque::new(), failed: None });
+                                }
+                                Err(e) => {
+                                    st.functions.insert(f.clone(), Entry { cfg, actor: None, failures: VecDeque::new(), failed: None });
+                                    st.on_failure(&myself, &f, format!("start failed: {e}"));
+                                }
+                            }
+                            report.added.push(f);
+                        }
+                    }
+                }
+                let _ = reply.send(report);
             }
             SupervisorMsg::Status(reply) => {
                 let status = st

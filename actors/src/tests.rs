@@ -585,3 +585,57 @@ async fn failing_prewarm_starts_back_off_instead_of_looping_hot() {
         "a caller still gets an immediate start"
     );
 }
+
+#[tokio::test]
+async fn a_reload_adds_removes_and_swaps_code_with_in_flight_work_finishing_on_the_old() {
+    let port = fake_rie().await;
+    let rt = Arc::new(FakeRuntime::with_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let one = FunctionConfig { limit: 3, ..config(port) };
+    let two = FunctionConfig { function: "Two".into(), project: one.project.clone(), ..config(port) };
+    let mut m = manager(vec![one.clone(), two.clone()], 10, rt.clone()).await;
+    let old = m.function("Fn").unwrap().clone();
+    assert_eq!(old.invoke(Bytes::from_static(b"{}"), None).await.unwrap().outcome, Outcome::Success);
+    // The warm container is busy with a slow invocation when the new code arrives.
+    let slow = {
+        let h = old.clone();
+        tokio::spawn(async move { h.invoke(Bytes::from_static(b"{\"sleep_ms\": 500}"), None).await })
+    };
+    eventually("the slow invocation holds the container", || rt.calls().iter().filter(|c| matches!(c, Call::Start(_))).count() == 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let new_code = FunctionConfig { image: "esb-p/fn:c-2".into(), config_hash: "h2".into(), ..one.clone() };
+    let three = FunctionConfig { function: "Three".into(), ..one.clone() };
+    let report = m.apply(vec![new_code, three], Duration::from_secs(2)).await.unwrap();
+    assert_eq!(
+        (report.added, report.removed, report.changed),
+        (vec!["Three".to_string()], vec!["Two".to_string()], vec!["Fn".to_string()])
+    );
+    // The next request gets a new container while the old one is still busy: no gap, new code.
+    let fresh = m.function("Fn").unwrap().clone();
+    assert_eq!(fresh.invoke(Bytes::from_static(b"{}"), None).await.unwrap().outcome, Outcome::Success);
+    let by_hash = |hash: &'static str| {
+        let rt = rt.clone();
+        async move {
+            let all = rt.containers(&esb_runtime::Labels::default()).await.unwrap();
+            all.iter().filter(|c| c.labels.get(esb_runtime::labels::key::CONFIG_HASH) == Some(hash)).count()
+        }
+    };
+    assert_eq!(by_hash("h2").await, 1, "the new code runs in its own container");
+    assert_eq!(slow.await.unwrap().unwrap().outcome, Outcome::Success, "in flight finished on the old code");
+    for _ in 0..300 {
+        if by_hash("h").await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(by_hash("h").await, 0, "the old code's container is gone once released");
+    assert_eq!(fresh.invoke(Bytes::from_static(b"{}"), None).await.unwrap().outcome, Outcome::Success);
+    assert_eq!(by_hash("h2").await, 1, "and the new one is reused");
+    let added = m.function("Three").unwrap().clone();
+    assert_eq!(added.invoke(Bytes::from_static(b"{}"), None).await.unwrap().outcome, Outcome::Success);
+    assert!(m.function("Two").is_none());
+    let gone = FunctionHandle::new(Arc::new(two));
+    eventually("the removed function's actor stopped", || gone.actor_ref().is_none()).await;
+    let status = m.status().await;
+    assert_eq!(status.keys().cloned().collect::<Vec<_>>(), ["Fn", "Three"]);
+    m.shutdown(Duration::from_secs(2), false).await;
+}

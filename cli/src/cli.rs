@@ -39,6 +39,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Build what changed, then serve; `-d` runs the daemon detached in a container.
     Up(UpArgs),
+    /// Serve in the foreground and hot-reload on every saved change (`esb serve --watch`).
+    Watch(ServeArgs),
     /// Stop the daemon and remove this project's containers (data volumes are kept unless -v).
     Down(DownArgs),
     /// Show the daemon, the gateway address and the function containers of this project.
@@ -74,7 +76,7 @@ pub struct InvokeArgs {
     pub parameters: Vec<(String, String)>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// HTTPS address to listen on (default: generator.yml gateway.listen, else 0.0.0.0:443).
     #[arg(long, value_name = "ADDR", conflicts_with = "http")]
@@ -107,6 +109,9 @@ pub struct ServeArgs {
     /// Serve the images already built (as `esb build` left them); do not build.
     #[arg(long)]
     pub no_build: bool,
+    /// Hot reload: watch the project and apply saved changes (template, generator.yml, code).
+    #[arg(long)]
+    pub watch: bool,
     /// Template parameter value, overriding generator.yml (repeatable).
     #[arg(short, long = "parameter", value_name = "NAME=VALUE", value_parser = parse_kv)]
     pub parameters: Vec<(String, String)>,

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    let serving = matches!(args.command, cli::Command::Serve(_) | cli::Command::Up(_));
+    let serving = matches!(args.command, cli::Command::Serve(_) | cli::Command::Up(_) | cli::Command::Watch(_));
     output::init_logging(args.global.verbose, serving);
     let out = output::Output::new(args.global.json);
     match commands::run(args, &out) {

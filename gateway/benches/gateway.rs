@@ -143,13 +143,7 @@ async fn main() {
         Users::default(),
         ApiKeys::new(&[secrets.api_key.as_str()]),
     );
-    let gateway = Arc::new(Gateway {
-        router: esb_gateway::router::Router::new(&routing),
-        auth,
-        invoker: Arc::new(functions),
-        limits: Limits::default(),
-        invoke_credentials: None,
-    });
+    let gateway = Arc::new(Gateway::new(esb_gateway::router::Router::new(&routing), Arc::new(functions), auth, Limits::default(), None));
     let listener = esb_gateway::server::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

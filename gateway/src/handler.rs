@@ -29,14 +29,21 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// Path of the health endpoint.
 pub const HEALTH_PATH: &str = "/_esb/health";
 
-/// Everything a request needs: routes, auth, the invoker, limits.
-pub struct Gateway {
+/// What a hot reload replaces, together: the routes and the functions behind them.
+pub struct Routes {
     /// The routes.
     pub router: Router,
-    /// Users, tokens, API keys.
-    pub auth: Auth,
     /// The function actors.
     pub invoker: Arc<dyn Invoker>,
+}
+
+/// Everything a request needs: routes, auth, the invoker, limits.
+pub struct Gateway {
+    /// The routes and functions; swapped whole by [`Gateway::reload`]. A request uses the set it
+    /// started with to its end, so a reload never drops or splits a request.
+    pub routes: arc_swap::ArcSwap<Routes>,
+    /// Users, tokens, API keys.
+    pub auth: Auth,
     /// Request limits.
     pub limits: Limits,
     /// Credentials the Lambda Invoke API accepts (SigV4); `None` serves it without auth (loopback only).
@@ -117,6 +124,22 @@ where
 }
 
 impl Gateway {
+    /// A gateway serving `router` with `invoker`.
+    pub fn new(
+        router: Router,
+        invoker: Arc<dyn Invoker>,
+        auth: Auth,
+        limits: Limits,
+        invoke_credentials: Option<crate::sigv4::Credentials>,
+    ) -> Self {
+        Gateway { routes: arc_swap::ArcSwap::from_pointee(Routes { router, invoker }), auth, limits, invoke_credentials }
+    }
+
+    /// Serves `router` with `invoker` from the next request on; requests in flight finish as they began.
+    pub fn reload(&self, router: Router, invoker: Arc<dyn Invoker>) {
+        self.routes.store(Arc::new(Routes { router, invoker }));
+    }
+
     /// Handles one request from `peer`.
     pub async fn handle<B>(self: Arc<Self>, req: Request<B>, peer: SocketAddr) -> Response<Body>
     where
@@ -129,7 +152,8 @@ impl Gateway {
         let span =
             tracing::info_span!("request", request_id = %request_id, trace_id = %trace, method = %req.method(), path = %req.uri().path());
         async move {
-            let (mut response, function) = self.pipeline(req, peer, &request_id, &trace).await;
+            let routes = self.routes.load_full();
+            let (mut response, function) = self.pipeline(&routes, req, peer, &request_id, &trace).await;
             let h = response.headers_mut();
             for (k, v) in [("x-amzn-requestid", request_id.as_str()), ("x-amzn-trace-id", trace.as_str())] {
                 if let Ok(v) = HeaderValue::from_str(v) {
@@ -148,7 +172,14 @@ impl Gateway {
         .await
     }
 
-    async fn pipeline<B>(&self, req: Request<B>, peer: SocketAddr, request_id: &str, trace: &str) -> (Response<Body>, Option<String>)
+    async fn pipeline<B>(
+        &self,
+        routes: &Routes,
+        req: Request<B>,
+        peer: SocketAddr,
+        request_id: &str,
+        trace: &str,
+    ) -> (Response<Body>, Option<String>)
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -168,7 +199,7 @@ impl Gateway {
 
         // Built-in endpoints.
         if let Some(function) = invoke_api::function_name(&path) {
-            return (self.invoke_api(req, trace).await, Some(function));
+            return (self.invoke_api(routes.invoker.clone(), req, trace).await, Some(function));
         }
         match (method.as_str(), path.as_str()) {
             ("POST", LOGIN_PATH) => {
@@ -184,13 +215,13 @@ impl Gateway {
             }
             ("GET", JWKS_PATH) => return (json(StatusCode::OK, self.auth.tokens.jwks()), None),
             ("GET", HEALTH_PATH) => {
-                return (json(StatusCode::OK, &serde_json::json!({ "status": "ok", "routes": self.router.len() })), None)
+                return (json(StatusCode::OK, &serde_json::json!({ "status": "ok", "routes": routes.router.len() })), None)
             }
             _ => {}
         }
 
         // Route.
-        let (route, params) = match self.router.find(&method, &path) {
+        let (route, params) = match routes.router.find(&method, &path) {
             Match::Found { route, params } => {
                 if cors::is_preflight(&method, req.headers()) && route.route.method != "OPTIONS" {
                     if let Some(c) = &route.api.cors {
@@ -272,7 +303,9 @@ impl Gateway {
             event::v1(&rp, &route.route, &route.api, &params, &caller)
         };
         let timeout = route.route.timeout_ms.map(|ms| Duration::from_millis(ms as u64)).unwrap_or(self.limits.route_timeout);
-        let mut response = self.invoke(&function, kind, &route.route.payload_version, Bytes::from(event.to_string()), trace, timeout).await;
+        let mut response = self
+            .invoke(routes.invoker.clone(), &function, kind, &route.route.payload_version, Bytes::from(event.to_string()), trace, timeout)
+            .await;
         if kind == ApiKind::Http {
             if let Some(c) = &route.api.cors {
                 cors::decorate(c, &parts.headers, response.headers_mut());
@@ -284,8 +317,17 @@ impl Gateway {
         (response, Some(function))
     }
 
-    async fn invoke(&self, function: &str, kind: ApiKind, version: &str, payload: Bytes, trace: &str, timeout: Duration) -> Response<Body> {
-        let invoker = self.invoker.clone();
+    #[allow(clippy::too_many_arguments)]
+    async fn invoke(
+        &self,
+        invoker: Arc<dyn Invoker>,
+        function: &str,
+        kind: ApiKind,
+        version: &str,
+        payload: Bytes,
+        trace: &str,
+        timeout: Duration,
+    ) -> Response<Body> {
         let (f, t) = (function.to_string(), trace.to_string());
         // The invocation runs to its end even when the gateway stops waiting (as in AWS, the function
         // keeps running after a 504), so the container is released healthy and stays warm.
@@ -338,7 +380,7 @@ impl Gateway {
         }
     }
 
-    async fn invoke_api<B>(&self, req: Request<B>, trace: &str) -> Response<Body>
+    async fn invoke_api<B>(&self, invoker: Arc<dyn Invoker>, req: Request<B>, trace: &str) -> Response<Body>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -358,6 +400,6 @@ impl Gateway {
                 return invoke_api::error(StatusCode::FORBIDDEN, e.error_type(), &e.to_string());
             }
         }
-        invoke_api::handle(self.invoker.clone(), &parts, body, trace).await
+        invoke_api::handle(invoker, &parts, body, trace).await
     }
 }

@@ -98,7 +98,7 @@ fn gateway(fake: Arc<Fake>) -> Arc<Gateway> {
         .unwrap();
     let auth = Auth::new(Tokens::new(&key.serialize_pem(), "demo").unwrap(), users, ApiKeys::new(&["key"]));
     let limits = Limits { max_body: 1024, ..Limits::default() };
-    Arc::new(Gateway { router: Router::new(&routing), auth, invoker: fake, limits, invoke_credentials: None })
+    Arc::new(Gateway::new(Router::new(&routing), fake, auth, limits, None))
 }
 
 async fn send(gw: &Arc<Gateway>, req: Request<Full<Bytes>>) -> (StatusCode, http::HeaderMap, Value) {
@@ -182,4 +182,24 @@ async fn auth_flow_tokens_and_api_keys() {
     assert_eq!(send(&gw, empty(get("/keyed").header("x-api-key", "key"))).await.0, StatusCode::OK);
     assert_eq!(send(&gw, empty(get("/iam"))).await.0, StatusCode::FORBIDDEN, "unsupported authorizers fail closed");
     assert_eq!(send(&gw, empty(get("/.well-known/jwks.json"))).await.2["keys"][0]["alg"], "ES256");
+}
+
+#[tokio::test]
+async fn a_reload_swaps_routes_between_requests_and_not_within_one() {
+    let fake = Arc::new(Fake::default());
+    let gw = gateway(fake.clone());
+    // A slow request in flight when the routes change finishes on the routes it started with.
+    let in_flight = tokio::spawn({
+        let gw = gw.clone();
+        async move { send(&gw, empty(get("/slow"))).await.0 }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let api =
+        ApiSpec { kind: ApiKind::Rest, stage: "Prod".into(), authorizers: Default::default(), cors: None, binary_media_types: vec![] };
+    let routing =
+        RoutingFile { version: 1, apis: [("Rest".to_string(), api)].into(), routes: vec![route("Rest", "GET", "/fresh", "Echo", "1.0")] };
+    gw.reload(Router::new(&routing), fake.clone());
+    assert_eq!(send(&gw, empty(get("/fresh"))).await.0, StatusCode::OK, "the new route answers at once");
+    assert_eq!(send(&gw, empty(get("/items/1"))).await.0, StatusCode::NOT_FOUND, "the old one is gone");
+    assert_eq!(in_flight.await.unwrap(), StatusCode::GATEWAY_TIMEOUT, "the in-flight request kept its route (and its 100 ms timeout)");
 }

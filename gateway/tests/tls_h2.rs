@@ -63,13 +63,13 @@ async fn serves_h2_and_http1_over_tls_and_drains_on_shutdown() {
         source: "F.E".into(),
     };
     let routing = RoutingFile { version: 1, apis: [("Api".to_string(), api)].into(), routes: vec![route] };
-    let gateway = Arc::new(Gateway {
-        router: esb_gateway::router::Router::new(&routing),
-        auth: Auth::new(Tokens::new(&secrets.signing_key_pem, "t").unwrap(), Users::default(), ApiKeys::new(&["k"])),
-        invoker: Arc::new(Hello),
-        limits: Limits { shutdown_grace: Duration::from_secs(2), ..Limits::default() },
-        invoke_credentials: None,
-    });
+    let gateway = Arc::new(Gateway::new(
+        esb_gateway::router::Router::new(&routing),
+        Arc::new(Hello),
+        Auth::new(Tokens::new(&secrets.signing_key_pem, "t").unwrap(), Users::default(), ApiKeys::new(&["k"])),
+        Limits { shutdown_grace: Duration::from_secs(2), ..Limits::default() },
+        None,
+    ));
     let listener = esb_gateway::server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -73,6 +73,7 @@ pub struct Served {
     pub startup: Vec<String>,
     agent: ureq::Agent,
     lines: Arc<std::sync::Mutex<Vec<String>>>,
+    stdout_lines: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Served {
@@ -116,7 +117,13 @@ impl Served {
                 }
             }
         };
-        std::thread::spawn(move || for _ in out {});
+        let stdout_lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = stdout_lines.clone();
+        std::thread::spawn(move || {
+            for l in out.map_while(Result::ok) {
+                sink.lock().unwrap().push(l);
+            }
+        });
         let secrets = dir.join(".esb/secrets");
         let read = |f: &str| std::fs::read_to_string(secrets.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")).trim().to_string();
         let cert = secrets.join("tls.crt");
@@ -131,6 +138,7 @@ impl Served {
             startup,
             agent,
             lines,
+            stdout_lines,
         }
     }
 
@@ -175,6 +183,11 @@ impl Served {
     /// The server's log lines so far.
     pub fn log(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
+    }
+
+    /// What esb printed on stdout after it listened (`watch:` events, say).
+    pub fn output(&self) -> Vec<String> {
+        self.stdout_lines.lock().unwrap().clone()
     }
 
     /// SIGTERM, then waits; returns true when it exited successfully (else prints its log's end).

@@ -36,6 +36,9 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
         return super::serve::serve(global, &args.serve, args.build, out);
     }
     let serve = &args.serve;
+    if serve.watch {
+        anyhow::bail!("esb up -d does not watch yet (the daemon container cannot build images)\n  hint: run `esb watch` (or `esb up --watch`) in the foreground while you edit");
+    }
     if serve.http.is_some() {
         anyhow::bail!("esb up -d serves HTTPS only\n  hint: drop --http, or run `esb serve --http ...` in the foreground");
     }

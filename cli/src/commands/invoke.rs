@@ -140,7 +140,16 @@ async fn invoke_once(
             Err(e) => (Bytes::new(), Err(e.to_string())),
         };
         let oom = rt.inspect_container(&cid).await.map(|i| i.oom_killed).unwrap_or(false);
-        let logs = rt.logs(&cid).await.unwrap_or_default();
+        // The engine copies a container's output asynchronously: wait (briefly) for RIE's closing
+        // lines of this invocation, so the function's last lines are not cut off under load.
+        let mut logs = String::new();
+        for _ in 0..20 {
+            logs = rt.logs(&cid).await.unwrap_or_default();
+            if logs.contains("REPORT RequestId") || logs.contains("END RequestId") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         Ok::<_, anyhow::Error>(Run {
             image: image.to_string(),
             container: cid.clone(),

@@ -7,6 +7,7 @@ mod daemon;
 mod images;
 mod init;
 mod invoke;
+mod reload;
 mod serve;
 mod storage;
 
@@ -22,6 +23,10 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Invoke(args) => invoke::run(&cli.global, args, out),
         Command::Images(cmd) => images::run(&cli.global, cmd, out),
         Command::Serve(args) => serve::run(&cli.global, args, out),
+        Command::Watch(mut args) => {
+            args.watch = true;
+            serve::run(&cli.global, args, out)
+        }
         Command::Up(args) => daemon::up(&cli.global, args, out),
         Command::Down(args) => daemon::down(&cli.global, args, out),
         Command::Status => daemon::status(&cli.global, out),

@@ -10,21 +10,17 @@
 use super::{block_on, open_project, show};
 use crate::cli::{Global, ServeArgs};
 use crate::output::Output;
-use esb_actors::{FunctionConfig, FunctionHandle, Manager, ManagerArgs, RestartPolicy};
+use esb_actors::{Manager, ManagerArgs, RestartPolicy};
 use esb_config::generator::GatewaySettings;
-use esb_config::model::FunctionSpec;
 use esb_gateway::auth::{ApiKeys, Auth, Tokens, User, Users};
 use esb_gateway::secrets::{Created, Secrets, ADMIN_USER};
-use esb_gateway::{Functions, Gateway, Limits};
+use esb_gateway::{Gateway, Limits};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Callers that may wait per function, and how long.
-const QUEUE_LIMIT: usize = 100;
-const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The documented default listen address.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:443";
 /// Access key id of the Lambda Invoke API's SigV4 credentials (the secret is the API key).
@@ -161,51 +157,23 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
         let listener = esb_gateway::server::bind(plan.addr).await.map_err(gateway_error)?;
         let addr = listener.local_addr()?;
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
-        let progress = crate::progress::Progress::new(out.json());
-        let images = if args.no_build {
-            esb_images::read_manifest(&ws.output_dir)
-        } else {
-            let report = build_images(&rt, &ws, &project, no_cache, &progress, out).await?;
-            let mut images = esb_images::read_manifest(&ws.output_dir);
-            images.retain(|id, _| report.functions.contains_key(id));
-            images
-        };
-        // Storage first: functions are configured with its endpoints.
-        let storage_settings = ws.generator.as_ref().map(|g| g.storage.clone()).unwrap_or_default();
-        let (_storage, storage_env) =
-            super::storage::up(&rt, &project, &ws.settings.project, &ws.settings.region, &storage_settings, &progress, out).await?;
-        let configs: Vec<FunctionConfig> = project
-            .functions
-            .functions
-            .iter()
-            .filter_map(|(id, spec)| {
-                images
-                    .get(id)
-                    .map(|img| function_config(&ws.settings.project, &ws.settings.region, id, spec, &img.reference, &storage_env, args))
-            })
-            .collect();
+        let mut current = super::reload::Current::default();
+        let configs = super::reload::configs(&rt, &ws, &project, args, no_cache, &mut current, out).await?;
+        current.configs = configs.iter().map(|c| (c.function.clone(), c.clone())).collect();
         let rt = Arc::new(rt);
         let manager = Manager::start(ManagerArgs {
             project: ws.settings.project.clone(),
-            functions: configs,
+            functions: configs.clone(),
             rt: rt.clone(),
             global_limit: args.global_limit,
             policy: RestartPolicy::default(),
         })
         .await
         .map_err(|e| anyhow::anyhow!("starting the manager: {e}"))?;
-        // Every name a caller may use: the logical id and the FunctionName.
-        let mut names = Functions::new();
-        for (id, spec) in &project.functions.functions {
-            if let Some(h) = manager.function(id) {
-                names.insert(id.clone(), h.clone());
-                names.insert(spec.function_name.clone(), FunctionHandle::clone(h));
-            }
-        }
-        let router = esb_gateway::router::Router::new(&project.routing);
+        let (router, names) = super::reload::routes(&project, &manager);
         let limits = Limits { shutdown_grace: Duration::from_secs(args.grace), ..Limits::default() };
         let routes = router.len();
-        let gateway = Arc::new(Gateway { router, auth, invoker: Arc::new(names), limits, invoke_credentials });
+        let gateway = Arc::new(Gateway::new(router, Arc::new(names), auth, limits, invoke_credentials));
         let scheme = if tls.is_some() { "https" } else { "http" };
         let shown = if addr.ip().is_unspecified() { format!("localhost:{}", addr.port()) } else { addr.to_string() };
         let functions = manager.status().await.len();
@@ -223,7 +191,25 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
             }
         }
         let _ = std::io::stdout().flush();
+        let reloader = if args.watch {
+            let watching = super::reload::Watching {
+                template: ws.template.clone(),
+                args: args.clone(),
+                rt: rt.clone(),
+                gateway: gateway.clone(),
+                manager,
+                current,
+                json: out.json(),
+            };
+            Ok(super::reload::Reloader::start(watching, &ws.output_dir).await?)
+        } else {
+            Err(manager)
+        };
         esb_gateway::server::serve(listener, tls, gateway, stop_signal()).await;
+        let manager = match reloader {
+            Ok(r) => r.stop().await?,
+            Err(m) => m,
+        };
         println!("esb serve: stopping; in-flight invocations get {} s", args.grace);
         let reports = manager.shutdown(Duration::from_secs(args.grace), args.keep).await;
         let (finished, cut, kept) = reports.values().fold((0, 0, 0), |(f, c, k), r| (f + r.finished, c + r.cut_off, k + r.kept));
@@ -245,37 +231,5 @@ pub(super) async fn stop_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
-    }
-}
-
-fn function_config(
-    project: &str,
-    region: &str,
-    id: &str,
-    spec: &FunctionSpec,
-    image: &str,
-    extra_env: &[(String, String)],
-    args: &ServeArgs,
-) -> FunctionConfig {
-    let env: Vec<String> =
-        esb_config::lambda_env::lambda_env(spec, region, extra_env).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
-    // Containers are adopted after a restart only when what they run is exactly what would start now.
-    let config_hash =
-        esb_images::cache::sha256(format!("{image}|{env:?}|{}|{}", spec.memory_size, spec.timeout).as_bytes())[..16].to_string();
-    FunctionConfig {
-        project: project.to_string(),
-        function: id.to_string(),
-        image: image.to_string(),
-        env,
-        memory_mb: spec.memory_size as u64,
-        timeout: Duration::from_secs(spec.timeout as u64),
-        limit: spec.reserved_concurrency.map(|r| r as usize).unwrap_or(args.default_concurrency),
-        min_warm: spec.provisioned_concurrency.unwrap_or(0) as usize,
-        queue_limit: QUEUE_LIMIT,
-        queue_timeout: QUEUE_TIMEOUT,
-        idle_timeout: Duration::from_secs(args.idle_timeout),
-        rie_port: esb_runtime::rie::PORT,
-        ready_within: Duration::from_secs(10),
-        config_hash,
     }
 }

@@ -1,0 +1,254 @@
+//! Configuring the functions and routes from the project files, at start and on every change
+//! (`esb serve --watch`, `esb watch`, `esb up --watch`).
+//!
+//! Owns: turning the workspace into function configs (build what changed, start or adopt storage
+//! and provision it, the environment functions get), the routes and the names the gateway invokes
+//! by, and the reload loop: the Watcher's batches -> recompile -> rebuild what changed -> apply to the
+//! manager -> swap the gateway's routes. A change that fails (a template error, a failed build)
+//! is reported and the previous version keeps serving: a function whose new image failed keeps its
+//! old config. Must not: bind listeners or handle requests (serve), or touch containers directly
+//! (the manager does).
+
+use super::storage;
+use crate::cli::ServeArgs;
+use crate::output::Output;
+use crate::progress::Progress;
+use esb_actors::{FunctionConfig, FunctionHandle, Manager};
+use esb_config::model::FunctionSpec;
+use esb_config::{Project, Workspace};
+use esb_gateway::{Functions, Gateway};
+use esb_runtime::docker::DockerRuntime;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Callers that may wait per function, and how long.
+const QUEUE_LIMIT: usize = 100;
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the functions are configured with now: the last reload's result.
+#[derive(Default)]
+pub(super) struct Current {
+    /// Every function's config, by logical id.
+    pub configs: BTreeMap<String, FunctionConfig>,
+    /// The storage resources, and the environment that reaches them; a reload whose resources
+    /// did not change reuses it without touching storage.
+    pub storage: Option<(esb_config::model::ResourcesFile, Vec<(String, String)>)>,
+}
+
+/// Builds what changed, brings storage up (unless `current` has the same resources), and returns
+/// every function's config. A function whose image failed keeps its current config when it has
+/// one (it goes on serving the old code).
+pub(super) async fn configs(
+    rt: &DockerRuntime,
+    ws: &Workspace,
+    project: &Project,
+    args: &ServeArgs,
+    no_cache: bool,
+    current: &mut Current,
+    out: &Output,
+) -> anyhow::Result<Vec<FunctionConfig>> {
+    let (previous, storage) = (&current.configs, &mut current.storage);
+    let progress = &Progress::new(out.json());
+    let mut failed = vec![];
+    let images = if args.no_build && previous.is_empty() {
+        esb_images::read_manifest(&ws.output_dir)
+    } else {
+        let report = super::serve::build_images(rt, ws, project, no_cache, progress, out).await?;
+        failed = report.failures.iter().map(|(what, _)| what.clone()).collect();
+        // The manifest is read after the build: it names the images just built.
+        let mut images = esb_images::read_manifest(&ws.output_dir);
+        images.retain(|id, _| report.functions.contains_key(id));
+        images
+    };
+    // Storage first: functions are configured with its endpoints.
+    let storage_env = match storage {
+        Some((resources, env)) if *resources == project.resources => env.clone(),
+        _ => {
+            let settings = ws.generator.as_ref().map(|g| g.storage.clone()).unwrap_or_default();
+            let (_, env) = storage::up(rt, project, &ws.settings.project, &ws.settings.region, &settings, progress, out).await?;
+            *storage = Some((project.resources.clone(), env.clone()));
+            env
+        }
+    };
+    let mut configs = vec![];
+    for (id, spec) in &project.functions.functions {
+        match (images.get(id), previous.get(id)) {
+            (Some(img), _) => {
+                configs.push(function_config(&ws.settings.project, &ws.settings.region, id, spec, &img.reference, &storage_env, args))
+            }
+            (None, Some(old)) if failed.iter().any(|f| f == id) => {
+                out.warnings(&[format!("{id} keeps serving its previous version until its image builds")]);
+                configs.push(old.clone());
+            }
+            (None, _) => {}
+        }
+    }
+    Ok(configs)
+}
+
+/// The gateway's view of `project`: its routes, and every name a caller may use (the logical id
+/// and the FunctionName) mapped to the manager's handles.
+pub(super) fn routes(project: &Project, manager: &Manager) -> (esb_gateway::router::Router, Functions) {
+    let mut names = Functions::new();
+    for (id, spec) in &project.functions.functions {
+        if let Some(h) = manager.function(id) {
+            names.insert(id.clone(), h.clone());
+            names.insert(spec.function_name.clone(), FunctionHandle::clone(h));
+        }
+    }
+    (esb_gateway::router::Router::new(&project.routing), names)
+}
+
+pub(super) fn function_config(
+    project: &str,
+    region: &str,
+    id: &str,
+    spec: &FunctionSpec,
+    image: &str,
+    extra_env: &[(String, String)],
+    args: &ServeArgs,
+) -> FunctionConfig {
+    let env: Vec<String> =
+        esb_config::lambda_env::lambda_env(spec, region, extra_env).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    // Containers are adopted after a restart only when what they run is exactly what would start now.
+    let config_hash =
+        esb_images::cache::sha256(format!("{image}|{env:?}|{}|{}", spec.memory_size, spec.timeout).as_bytes())[..16].to_string();
+    FunctionConfig {
+        project: project.to_string(),
+        function: id.to_string(),
+        image: image.to_string(),
+        env,
+        memory_mb: spec.memory_size as u64,
+        timeout: Duration::from_secs(spec.timeout as u64),
+        limit: spec.reserved_concurrency.map(|r| r as usize).unwrap_or(args.default_concurrency),
+        min_warm: spec.provisioned_concurrency.unwrap_or(0) as usize,
+        queue_limit: QUEUE_LIMIT,
+        queue_timeout: QUEUE_TIMEOUT,
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        rie_port: esb_runtime::rie::PORT,
+        ready_within: Duration::from_secs(10),
+        config_hash,
+    }
+}
+
+/// The reload loop, running beside the gateway; [`Reloader::stop`] hands the manager back.
+pub(super) struct Reloader {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Manager>,
+}
+
+/// What the loop needs.
+pub(super) struct Watching {
+    pub template: PathBuf,
+    pub args: ServeArgs,
+    pub rt: Arc<DockerRuntime>,
+    pub gateway: Arc<Gateway>,
+    pub manager: Manager,
+    pub current: Current,
+    pub json: bool,
+}
+
+impl Reloader {
+    /// Starts watching the template's directory (without the output dir).
+    pub async fn start(w: Watching, output_dir: &Path) -> anyhow::Result<Reloader> {
+        let root = std::fs::canonicalize(w.template.parent().unwrap_or(Path::new(".")))?;
+        let ignore = vec![std::fs::canonicalize(output_dir).unwrap_or_else(|_| output_dir.to_path_buf())];
+        let (watcher, mut batches) =
+            esb_actors::watcher::watch(&root, ignore).await.map_err(|e| anyhow::anyhow!("watching {}: {e}", root.display()))?;
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut w = w;
+            let out = Output::new(w.json);
+            event(&out, "watching", &format!("watching {} for changes", root.display()), serde_json::json!({ "root": root }));
+            loop {
+                let mut batch = tokio::select! {
+                    _ = &mut stopped => break,
+                    b = batches.recv() => match b { Some(b) => b, None => break },
+                };
+                // Changes that arrived meanwhile are part of this reload.
+                while let Ok(more) = batches.try_recv() {
+                    batch.extend(more);
+                }
+                batch.sort();
+                batch.dedup();
+                reload(&mut w, &root, &batch, &out).await;
+            }
+            watcher.stop(None);
+            w.manager
+        });
+        Ok(Reloader { stop, task })
+    }
+
+    /// Stops watching and returns the manager (for the shutdown drain).
+    pub async fn stop(self) -> anyhow::Result<Manager> {
+        let _ = self.stop.send(());
+        Ok(self.task.await?)
+    }
+}
+
+/// One line for humans, or one JSON event.
+fn event(out: &Output, kind: &str, line: &str, fields: serde_json::Value) {
+    if out.json() {
+        let mut v = serde_json::json!({ "event": kind });
+        if let (Some(o), Some(f)) = (v.as_object_mut(), fields.as_object()) {
+            o.extend(f.clone());
+        }
+        println!("{v}");
+    } else {
+        println!("watch: {line}");
+    }
+}
+
+async fn reload(w: &mut Watching, root: &Path, batch: &[PathBuf], out: &Output) {
+    let started = Instant::now();
+    let shown: Vec<String> = batch.iter().map(|p| p.strip_prefix(root).unwrap_or(p).display().to_string()).collect();
+    event(out, "changed", &format!("{} changed; reloading", shown.join(", ")), serde_json::json!({ "paths": shown }));
+    let params = w.args.parameters.iter().cloned().collect();
+    let opened = Workspace::open(&w.template, &params).map_err(anyhow::Error::from).and_then(|ws| {
+        let project = ws.compile()?;
+        esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
+        Ok((ws, project))
+    });
+    let (ws, project) = match opened {
+        Ok(p) => p,
+        Err(e) => return failed(out, &e),
+    };
+    out.warnings(&project.warnings);
+    let configs = match configs(&w.rt, &ws, &project, &w.args, false, &mut w.current, out).await {
+        Ok(c) => c,
+        Err(e) => return failed(out, &e),
+    };
+    let report = match w.manager.apply(configs.clone(), Duration::from_secs(w.args.grace)).await {
+        Ok(r) => r,
+        Err(e) => return failed(out, &anyhow::anyhow!("the manager did not take the new functions: {e}")),
+    };
+    let (router, names) = routes(&project, &w.manager);
+    let count = router.len();
+    w.gateway.reload(router, Arc::new(names));
+    w.current.configs = configs.into_iter().map(|c| (c.function.clone(), c)).collect();
+    let ms = started.elapsed().as_millis() as u64;
+    let list = |what: &str, l: &[String]| if l.is_empty() { format!("0 {what}") } else { format!("{} {what} ({})", l.len(), l.join(", ")) };
+    event(
+        out,
+        "reloaded",
+        &format!(
+            "reloaded in {:.1} s: {}, {}, {}; {count} routes",
+            ms as f64 / 1000.0,
+            list("added", &report.added),
+            list("removed", &report.removed),
+            list("changed", &report.changed)
+        ),
+        serde_json::json!({ "ms": ms, "added": report.added, "removed": report.removed, "changed": report.changed, "routes": count }),
+    );
+}
+
+fn failed(out: &Output, e: &anyhow::Error) {
+    if out.json() {
+        println!("{}", serde_json::json!({ "event": "reload-failed", "error": format!("{e:#}") }));
+    } else {
+        out.error(e);
+        println!("watch: the change was not applied; still serving the previous version");
+    }
+}

@@ -1,0 +1,85 @@
+//! Hot reload against the real engine: with `esb serve --watch`, a saved code change is served by
+//! the next requests, a function and route added to the template answer, a broken template is
+//! reported while the previous version keeps serving, and fixing it recovers.
+
+use esb_tests::gateway::Served;
+use esb_tests::{named_example_project, text};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const ESB: &str = env!("CARGO_BIN_EXE_esb");
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let s = std::fs::read_to_string(path).unwrap();
+    assert!(s.contains(from), "{} has no `{from}`", path.display());
+    std::fs::write(path, s.replacen(from, to, 1)).unwrap();
+}
+
+/// Polls `f` until it holds; returns how long that took, or panics after `limit` with `what`.
+fn within(limit: Duration, what: &str, s: &Served, mut f: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if f() {
+            return started.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what} did not happen within {limit:?}\nstdout: {:?}\nlog: {}", s.output(), s.log().join("\n"));
+}
+
+const NEW_FUNCTION: &str = "  NewFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/hello/
+      Handler: app.handler
+      Runtime: python3.12
+      Events:
+        New:
+          Type: Api
+          Properties:
+            Path: /new
+            Method: get
+
+  ItemsFunction:";
+
+#[test]
+fn saved_changes_are_served_and_a_broken_template_keeps_the_previous_version() {
+    let (dir, _cleanup, _project) = named_example_project("watch");
+    let s = Served::start(ESB, dir.path(), &["--watch"]);
+    assert_eq!(s.get("/hello").json()["stage"], "dev");
+    let limit = Duration::from_secs(90);
+
+    // Code: the next requests get the new return value.
+    edit(&dir.path().join("functions/hello/app.py"), r#""stage": os.environ.get("STAGE"),"#, r#""stage": "edited","#);
+    let took = within(limit, "the edited code answering", &s, || s.get("/hello").json()["stage"] == "edited");
+    eprintln!("save to new code: {:.1} s", took.as_secs_f64());
+    assert!(s.output().iter().any(|l| l.contains("1 changed (HelloFunction)")), "{:?}", s.output());
+
+    // Template: a new function and route answer.
+    let template = dir.path().join("template.yaml");
+    let good = std::fs::read_to_string(&template).unwrap();
+    edit(&template, "  ItemsFunction:", NEW_FUNCTION);
+    let took = within(limit, "the new route answering", &s, || s.get("/new").status == 200);
+    eprintln!("template edit to new route: {:.1} s", took.as_secs_f64());
+    assert!(s.output().iter().any(|l| l.contains("1 added (NewFunction)")), "{:?}", s.output());
+
+    // Broken: reported, and the previous version (with /new) keeps serving.
+    std::fs::write(&template, good.replace("Resources:", "Resources:\n  Broken: !GetAtt [Nope\n")).unwrap();
+    within(limit, "the failed reload being reported", &s, || s.output().iter().any(|l| l.contains("still serving the previous version")));
+    let log = s.log().join("\n");
+    assert!(log.contains("template.yaml"), "the error names the file: {log}");
+    assert_eq!(s.get("/new").status, 200, "the previous routes keep answering");
+    assert_eq!(s.get("/hello").json()["stage"], "edited");
+
+    // Fixed (back to the original template): it recovers; the added function is gone again.
+    std::fs::write(&template, &good).unwrap();
+    within(limit, "the route removed again", &s, || s.get("/new").status == 404);
+    assert!(s.output().iter().any(|l| l.contains("1 removed (NewFunction)")), "{:?}", s.output());
+    assert_eq!(s.get("/hello").status, 200);
+    assert!(s.stop());
+    let left = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=esb.project={_project}"), "--filter", "label=esb.role=function"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&left.stdout).trim(), "", "no function containers left behind");
+}
