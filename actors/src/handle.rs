@@ -6,6 +6,7 @@
 //! it is replaced, never reused). Callers never build actor messages themselves.
 
 use crate::function::{AcquireError, FunctionConfig, FunctionMsg, Lease, Stats};
+use crate::logs::LogMsg;
 use bytes::Bytes;
 use esb_runtime::rie::{Invocation, InvokeError, Outcome, RieClient};
 use ractor::ActorRef;
@@ -34,6 +35,8 @@ pub enum InvokeFailure {
 #[derive(Clone)]
 pub struct FunctionHandle {
     name: String,
+    /// The registered name of the project's LogCollector.
+    logs: String,
     client: RieClient,
     cfg: Arc<FunctionConfig>,
 }
@@ -63,7 +66,12 @@ impl Drop for LeaseGuard {
 impl FunctionHandle {
     /// A handle to the FunctionActor registered for `cfg` (see [`crate::function::actor_name`]).
     pub fn new(cfg: Arc<FunctionConfig>) -> Self {
-        FunctionHandle { name: crate::function::actor_name(&cfg.project, &cfg.function), client: RieClient::new(), cfg }
+        FunctionHandle {
+            name: crate::function::actor_name(&cfg.project, &cfg.function),
+            logs: crate::logs::collector_name(&cfg.project),
+            client: RieClient::new(),
+            cfg,
+        }
     }
 
     /// The actor currently serving the function, if one is running.
@@ -80,6 +88,10 @@ impl FunctionHandle {
     pub async fn invoke(&self, payload: Bytes, trace_id: Option<&str>) -> Result<Invocation, InvokeFailure> {
         let (actor, lease) = self.acquire().await?;
         let addr = lease.container.addr;
+        // The LogCollector tags the container's next invocation's lines with this trace id.
+        if let (Some(trace), Some(logs)) = (trace_id, ActorRef::<LogMsg>::where_is(self.logs.clone())) {
+            let _ = logs.cast(LogMsg::Invocation { container: lease.container.id.clone(), trace_id: trace.to_string() });
+        }
         let guard = LeaseGuard { actor, lease: Some(lease) };
         let result = self.client.invoke(addr, payload, trace_id, self.cfg.timeout + TIMEOUT_GRACE).await;
         let healthy = matches!(&result, Ok(inv) if !matches!(inv.outcome, Outcome::Timeout { .. }));

@@ -8,11 +8,12 @@
 //! - [`manager`]: the RootSupervisor and the [`Manager`] facade (start, status, shutdown).
 //! - [`pool`]: the ContainerPool: the global container limit, clearing removed functions' containers.
 //! - [`watcher`]: the Watcher: project file changes, debounced into batches for the reload driver.
+//! - [`logs`]: the LogCollector: function containers' output as JSON lines tagged with trace ids.
 //!
 //! Built: RootSupervisor -> ContainerPool + FunctionSupervisor -> FunctionActors, over the `Runtime`
 //! trait (Docker or the fake): leases, scale-out, queueing, throttling (per function and global),
 //! reaping, recovery from labels, one-for-one restarts, graceful shutdown, hot reload (functions
-//! added, removed and reconfigured in place). Still to come: the Provisioner and LogCollector actors.
+//! added, removed and reconfigured in place). Still to come: the Provisioner actor.
 //! The gateway holds no Docker handle: only actors do.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@
 pub mod decide;
 pub mod function;
 pub mod handle;
+pub mod logs;
 pub mod manager;
 pub mod pool;
 pub mod supervisor;

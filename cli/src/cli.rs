@@ -45,6 +45,8 @@ pub enum Command {
     Down(DownArgs),
     /// Show the daemon, the gateway address and the function containers of this project.
     Status,
+    /// Show the functions' logs (what their containers printed), newest last.
+    Logs(LogsArgs),
     /// Delete this project's data (asks first), then `up --build`.
     Reset(ResetArgs),
     /// Gateway users and passwords.
@@ -128,6 +130,21 @@ pub struct UpArgs {
     pub detach: bool,
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Only this function (logical id).
+    pub function: Option<String>,
+    /// Keep printing new lines as they are written.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only lines newer than this: `30s`, `10m`, `2h`, `1d`.
+    #[arg(long, value_name = "AGE")]
+    pub since: Option<String>,
+    /// Only lines of the request with this trace id (`X-Amzn-Trace-Id`, or any part of it).
+    #[arg(long, value_name = "ID")]
+    pub trace: Option<String>,
 }
 
 #[derive(Debug, Args)]

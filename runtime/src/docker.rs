@@ -263,6 +263,16 @@ impl Runtime for DockerRuntime {
         Ok(chunks.iter().map(|c| String::from_utf8_lossy(&c.clone().into_bytes()).to_string()).collect())
     }
 
+    fn follow_logs(&self, id: &str) -> crate::LogStream {
+        use futures_util::StreamExt;
+        let options =
+            q::LogsOptions { stdout: true, stderr: true, follow: true, timestamps: true, tail: "all".into(), ..Default::default() };
+        self.docker
+            .logs(id, Some(options))
+            .map(|chunk| chunk.map(|c| String::from_utf8_lossy(&c.into_bytes()).to_string()).map_err(RuntimeError::from))
+            .boxed()
+    }
+
     async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
         let options = q::StopContainerOptions { t: Some(grace.as_secs() as i32), ..Default::default() };
         match self.docker.stop_container(id, Some(options)).await {

@@ -259,6 +259,12 @@ impl Runtime for FakeRuntime {
         Ok(format!("fake logs of {id}\n"))
     }
 
+    fn follow_logs(&self, id: &str) -> crate::LogStream {
+        use futures_util::StreamExt;
+        let line = format!("2026-01-01T00:00:00.000000000Z fake logs of {id}\n");
+        futures_util::stream::iter(vec![Ok(line)]).boxed()
+    }
+
     async fn stop_container(&self, id: &str, _grace: Duration) -> Result<(), RuntimeError> {
         self.record(Call::Stop(id.into()))?;
         self.with(|s| {

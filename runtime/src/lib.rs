@@ -27,6 +27,9 @@ use async_trait::async_trait;
 use std::path::Path;
 use std::time::Duration;
 
+/// A container's output as it arrives (see [`Runtime::follow_logs`]).
+pub type LogStream = futures_util::stream::BoxStream<'static, Result<String, RuntimeError>>;
+
 /// Receives build output lines as they arrive (for progress display).
 pub type Progress<'a> = &'a (dyn Fn(&str) + Send + Sync);
 
@@ -59,6 +62,10 @@ pub trait Runtime: Send + Sync {
     async fn containers(&self, labels: &Labels) -> Result<Vec<ContainerInfo>, RuntimeError>;
     /// Everything the container wrote to stdout and stderr so far.
     async fn logs(&self, id: &str) -> Result<String, RuntimeError>;
+    /// Follows a container's output (stdout and stderr) from its start until it stops: chunks as
+    /// the engine delivers them, each `<RFC 3339 timestamp> <text>` (a chunk may hold part of a
+    /// line, or several).
+    fn follow_logs(&self, id: &str) -> LogStream;
     /// Stops the container, killing it after `grace`.
     async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), RuntimeError>;
     /// Removes the container (force: a running one is killed). Absent is not an error.

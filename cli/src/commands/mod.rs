@@ -7,6 +7,7 @@ mod daemon;
 mod images;
 mod init;
 mod invoke;
+mod logs;
 mod reload;
 mod serve;
 mod storage;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Up(args) => daemon::up(&cli.global, args, out),
         Command::Down(args) => daemon::down(&cli.global, args, out),
         Command::Status => daemon::status(&cli.global, out),
+        Command::Logs(args) => logs::run(&cli.global, args, out),
         Command::Reset(args) => daemon::reset(&cli.global, args, out),
         Command::Auth(cmd) => auth::run(cmd, out),
         Command::StorageS3(args) => storage::serve_s3(args),

@@ -161,6 +161,14 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
         let configs = super::reload::configs(&rt, &ws, &project, args, no_cache, &mut current, out).await?;
         current.configs = configs.iter().map(|c| (c.function.clone(), c.clone())).collect();
         let rt = Arc::new(rt);
+        // The collector starts first, so it tags the very first invocations too.
+        let logs = esb_actors::logs::start(esb_actors::logs::LogArgs {
+            project: ws.settings.project.clone(),
+            rt: rt.clone(),
+            dir: ws.output_dir.join("logs"),
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the log collector: {e}"))?;
         let manager = Manager::start(ManagerArgs {
             project: ws.settings.project.clone(),
             functions: configs.clone(),
@@ -212,6 +220,9 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
         };
         println!("esb serve: stopping; in-flight invocations get {} s", args.grace);
         let reports = manager.shutdown(Duration::from_secs(args.grace), args.keep).await;
+        // The removed containers' last lines reach the collector as their streams end.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = logs.stop_and_wait(None, Some(Duration::from_secs(5))).await;
         let (finished, cut, kept) = reports.values().fold((0, 0, 0), |(f, c, k), r| (f + r.finished, c + r.cut_off, k + r.kept));
         if !args.keep {
             // Data stays in the volumes; only `esb down -v` deletes it.
