@@ -9,6 +9,7 @@
 //! - [`pool`]: the ContainerPool: the global container limit, clearing removed functions' containers.
 //! - [`watcher`]: the Watcher: project file changes, debounced into batches for the reload driver.
 //! - [`logs`]: the LogCollector: function containers' output as JSON lines tagged with trace ids.
+//! - [`sink`]: forwarding those lines to a VictoriaLogs-compatible endpoint, bounded and retried.
 //!
 //! Built: RootSupervisor -> ContainerPool + FunctionSupervisor -> FunctionActors, over the `Runtime`
 //! trait (Docker or the fake): leases, scale-out, queueing, throttling (per function and global),
@@ -24,6 +25,7 @@ pub mod handle;
 pub mod logs;
 pub mod manager;
 pub mod pool;
+pub mod sink;
 pub mod supervisor;
 pub mod watcher;
 

@@ -4,7 +4,8 @@
 //! Owns: finding the project's function containers (a scan every [`SCAN`]), following each one's
 //! output through the runtime (a task per container that reports chunks by message), splitting
 //! chunks into lines, tagging them, and writing `<dir>/<function>.jsonl` with size-based rotation
-//! (`<function>.1.jsonl` ... up to [`KEEP`] files). Tagging: a container serves one invocation at a
+//! (`<function>.1.jsonl` ... up to [`KEEP`] files), and handing each line to the log sink when one
+//! is configured ([`crate::sink`]). Tagging: a container serves one invocation at a
 //! time, and RIE marks each with `START RequestId: <id>` ... `END RequestId: <id>`, so the k-th
 //! START in a container belongs to the k-th invocation [`FunctionHandle`](crate::FunctionHandle)
 //! announced for it ([`LogMsg::Invocation`], sent before the request goes to RIE): every line
@@ -69,6 +70,8 @@ pub struct LogArgs {
     pub rt: Arc<dyn Runtime>,
     /// Where `<function>.jsonl` files go.
     pub dir: PathBuf,
+    /// A VictoriaLogs-compatible `/insert/jsonline` URL to forward lines to.
+    pub sink: Option<String>,
 }
 
 #[derive(Default)]
@@ -93,6 +96,7 @@ pub struct LogState {
     /// RFC 3339 second the collector started: older output of adopted containers was collected by
     /// the esb that ran them, and its START lines must not take this run's announcements.
     since: String,
+    sink: Option<crate::sink::Sink>,
 }
 
 /// The actor (see [`LogState`]).
@@ -183,6 +187,11 @@ impl LogState {
         if records.is_empty() {
             return;
         }
+        if let Some(sink) = &self.sink {
+            for r in &records {
+                sink.offer(r.clone());
+            }
+        }
         if let Err(e) = append(&self.dir, &f.function, &records) {
             // A full disk must never stop invocations: the lines are dropped, loudly.
             tracing::warn!(function = %f.function, error = %e, dropped = records.len(), "could not write function logs");
@@ -197,6 +206,7 @@ impl Actor for LogCollector {
 
     async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: LogArgs) -> Result<Self::State, ActorProcessingErr> {
         std::fs::create_dir_all(&args.dir)?;
+        let sink = args.sink.map(crate::sink::Sink::start).transpose()?;
         myself.send_interval(SCAN, || LogMsg::Scan);
         Ok(LogState {
             project: args.project,
@@ -205,6 +215,7 @@ impl Actor for LogCollector {
             followed: HashMap::new(),
             early: HashMap::new(),
             since: esb_runtime::labels::rfc3339(std::time::SystemTime::now()),
+            sink,
         })
     }
 
@@ -320,8 +331,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rt: Arc<dyn Runtime> = Arc::new(esb_runtime::fake::FakeRuntime::new());
         let since = "2026-11-24T00:00:00Z".to_string();
-        let mut st =
-            LogState { project: "p".into(), rt, dir: dir.path().to_path_buf(), followed: HashMap::new(), early: HashMap::new(), since };
+        let mut st = LogState {
+            project: "p".into(),
+            rt,
+            dir: dir.path().to_path_buf(),
+            followed: HashMap::new(),
+            early: HashMap::new(),
+            since,
+            sink: None,
+        };
         st.followed.insert("c1".into(), Followed { function: "F".into(), ..Default::default() });
         st.chunk("c1", "2026-11-23T23:59:59.9Z older, from before this run\n2026-11-24T00:00:00.5Z one\n2026-11-24T00:00:01Z tw");
         st.chunk("c1", "o\n");

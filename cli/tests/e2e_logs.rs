@@ -61,3 +61,90 @@ fn a_requests_log_lines_are_found_by_its_trace_id() {
     assert!(!shown.contains("EventsFunction"), "only the function asked for");
     assert!(s.stop());
 }
+
+/// A sink on loopback that records what it is sent (VictoriaLogs' `/insert/jsonline` shape).
+fn test_sink() -> (u16, std::sync::Arc<std::sync::Mutex<String>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for mut sock in listener.incoming().map_while(Result::ok) {
+            let mut data = vec![];
+            let mut buf = [0u8; 65536];
+            loop {
+                let n = sock.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                data.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&data).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let want: usize = head
+                        .lines()
+                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                        .unwrap_or(0);
+                    if body.len() >= want {
+                        seen.lock().unwrap().push_str(&format!("{}\n{body}", head.lines().next().unwrap_or_default()));
+                        let _ = sock.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (port, got)
+}
+
+/// p50 of `n` warm GET /hello, in ms.
+fn p50(s: &Served, n: usize) -> f64 {
+    let mut ms: Vec<f64> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            assert_eq!(s.get("/hello").status, 200);
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    ms.sort_by(|a, b| a.total_cmp(b));
+    ms[n / 2]
+}
+
+#[test]
+fn lines_reach_a_sink_and_a_dead_sink_does_not_slow_invocations() {
+    let (dir, _cleanup, _project) = named_example_project("sink");
+    let generator = dir.path().join("generator.yml");
+    let plain = std::fs::read_to_string(&generator).unwrap();
+    let (port, got) = test_sink();
+    std::fs::write(&generator, format!("{plain}logs:\n  sink: http://127.0.0.1:{port}\n")).unwrap();
+    let s = Served::start(ESB, dir.path(), &[]);
+    let trace = "Root=1-674c1a00-5151515151515151abababab";
+    assert_eq!(s.request("GET", "/hello", &[("x-amzn-trace-id", trace)], b"").status, 200);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) && !got.lock().unwrap().contains(trace) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let received = got.lock().unwrap().clone();
+    assert!(received.contains("POST /insert/jsonline?_stream_fields=function"), "{received}");
+    let line = received.lines().find(|l| l.contains(trace) && l.contains("START RequestId")).unwrap_or_else(|| panic!("{received}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["function"], "HelloFunction");
+    let with_sink = p50(&s, 20);
+    assert!(s.stop());
+
+    // The same with a sink that is down (nothing listens on its port).
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(&generator, format!("{plain}logs:\n  sink: http://127.0.0.1:{dead}\n")).unwrap();
+    let s = Served::start(ESB, dir.path(), &[]);
+    let _ = s.get("/hello");
+    let with_dead_sink = p50(&s, 20);
+    eprintln!("warm GET /hello p50: {with_sink:.1} ms with a working sink, {with_dead_sink:.1} ms with a dead one");
+    // Loose: the dead sink's retries must not be on the request path (they would add seconds).
+    assert!(with_dead_sink < with_sink * 3.0 + 50.0, "{with_dead_sink:.1} ms vs {with_sink:.1} ms");
+    let reported = Instant::now();
+    while reported.elapsed() < Duration::from_secs(15) && !s.log().join("\n").contains("log sink is not accepting lines") {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(s.log().join("\n").contains("log sink is not accepting lines"), "the dead sink is reported: {}", s.log().join("\n"));
+    assert!(s.stop());
+}

@@ -114,9 +114,11 @@ impl LogSettings {
     pub fn check(&self) -> Vec<(String, String)> {
         let mut problems = vec![];
         if let Some(sink) = &self.sink {
-            let rest = sink.strip_prefix("http://").or_else(|| sink.strip_prefix("https://"));
+            let rest = sink.strip_prefix("http://");
             let host = rest.map(|r| r.split(['/', '?']).next().unwrap_or_default()).unwrap_or_default();
-            if host.is_empty() || host.contains(char::is_whitespace) || sink.contains('?') {
+            if sink.starts_with("https://") {
+                problems.push(("logs.sink".into(), format!("`{sink}`: esb sends to http:// sinks only; put a TLS proxy in front")));
+            } else if host.is_empty() || host.contains(char::is_whitespace) || sink.contains('?') {
                 problems.push((
                     "logs.sink".into(),
                     format!("`{sink}` is not a base URL like `http://127.0.0.1:9428` (esb appends /insert/jsonline)"),
@@ -189,7 +191,7 @@ mod tests {
             l.insert_url().unwrap(),
             "http://127.0.0.1:9428/insert/jsonline?_stream_fields=function&_msg_field=message&_time_field=timestamp"
         );
-        for bad in ["127.0.0.1:9428", "ftp://x", "http://", "http://x/insert?a=b"] {
+        for bad in ["127.0.0.1:9428", "ftp://x", "http://", "http://x/insert?a=b", "https://logs.example:9428"] {
             let l = LogSettings { sink: Some(bad.into()), stream_fields: vec![] };
             assert_eq!(l.check().len(), 1, "{bad}");
         }

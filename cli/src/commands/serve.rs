@@ -166,6 +166,7 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
             project: ws.settings.project.clone(),
             rt: rt.clone(),
             dir: ws.output_dir.join("logs"),
+            sink: ws.generator.as_ref().and_then(|g| g.logs.insert_url()),
         })
         .await
         .map_err(|e| anyhow::anyhow!("starting the log collector: {e}"))?;
