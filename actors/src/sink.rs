@@ -105,52 +105,11 @@ async fn send_loop(uri: hyper::Uri, mut rx: mpsc::Receiver<String>, counts: Arc<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// A sink that fails the first `fail` requests, then records bodies.
-    async fn fake_sink(fail: usize) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/insert/jsonline", listener.local_addr().unwrap());
-        let got = Arc::new(std::sync::Mutex::new(vec![]));
-        let seen = got.clone();
-        tokio::spawn(async move {
-            let mut n = 0;
-            while let Ok((mut sock, _)) = listener.accept().await {
-                let mut buf = vec![0u8; 1 << 20];
-                let mut len = 0;
-                // Read until the body's length is in.
-                loop {
-                    let r = sock.read(&mut buf[len..]).await.unwrap_or(0);
-                    len += r;
-                    let text = String::from_utf8_lossy(&buf[..len]).to_string();
-                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                        let want: usize = head
-                            .lines()
-                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
-                            .unwrap_or(0);
-                        if body.len() >= want {
-                            n += 1;
-                            let status = if n <= fail { "500 Internal Server Error" } else { "204 No Content" };
-                            if n > fail {
-                                seen.lock().unwrap().push(body.to_string());
-                            }
-                            let _ = sock.write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n").as_bytes()).await;
-                            break;
-                        }
-                    }
-                    if r == 0 {
-                        break;
-                    }
-                }
-            }
-        });
-        (url, got)
-    }
 
     #[tokio::test]
     async fn lines_arrive_in_order_after_the_sink_recovers() {
-        let (url, got) = fake_sink(2).await;
-        let sink = Sink::start(url).unwrap();
+        let (port, got) = esb_tests::http_sink(2);
+        let sink = Sink::start(format!("http://127.0.0.1:{port}/insert/jsonline")).unwrap();
         for i in 0..3 {
             sink.offer(format!("{{\"n\":{i}}}"));
         }
@@ -160,8 +119,8 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let bodies = got.lock().unwrap().join("");
-        assert_eq!(bodies, "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
+        let record = got.lock().unwrap().clone();
+        assert_eq!(record, "POST /insert/jsonline HTTP/1.1\n{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
         assert_eq!(sink.counts().failures.load(Ordering::Relaxed), 2);
     }
 

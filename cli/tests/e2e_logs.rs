@@ -62,41 +62,6 @@ fn a_requests_log_lines_are_found_by_its_trace_id() {
     assert!(s.stop());
 }
 
-/// A sink on loopback that records what it is sent (VictoriaLogs' `/insert/jsonline` shape).
-fn test_sink() -> (u16, std::sync::Arc<std::sync::Mutex<String>>) {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let seen = got.clone();
-    std::thread::spawn(move || {
-        for mut sock in listener.incoming().map_while(Result::ok) {
-            let mut data = vec![];
-            let mut buf = [0u8; 65536];
-            loop {
-                let n = sock.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                data.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&data).to_string();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let want: usize = head
-                        .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
-                        .unwrap_or(0);
-                    if body.len() >= want {
-                        seen.lock().unwrap().push_str(&format!("{}\n{body}", head.lines().next().unwrap_or_default()));
-                        let _ = sock.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n");
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    (port, got)
-}
-
 /// p50 of `n` warm GET /hello, in ms.
 fn p50(s: &Served, n: usize) -> f64 {
     let mut ms: Vec<f64> = (0..n)
@@ -115,7 +80,7 @@ fn lines_reach_a_sink_and_a_dead_sink_does_not_slow_invocations() {
     let (dir, _cleanup, _project) = named_example_project("sink");
     let generator = dir.path().join("generator.yml");
     let plain = std::fs::read_to_string(&generator).unwrap();
-    let (port, got) = test_sink();
+    let (port, got) = esb_tests::http_sink(0);
     std::fs::write(&generator, format!("{plain}logs:\n  sink: http://127.0.0.1:{port}\n")).unwrap();
     let s = Served::start(ESB, dir.path(), &[]);
     let trace = "Root=1-674c1a00-5151515151515151abababab";

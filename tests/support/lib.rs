@@ -188,3 +188,45 @@ pub fn assert_golden(actual: &Path, golden: &Path) {
         assert!(a == g, "{rel} differs from its golden file (ESB_UPDATE_GOLDEN=1 to accept):\n--- golden\n{g}\n--- generated\n{a}");
     }
 }
+
+/// An HTTP endpoint on loopback that answers the first `fail_first` requests with 500 and the rest
+/// with 204, recording each accepted one as its request line, a newline, and its body (a test
+/// stand-in for a log store). Returns its port and the record.
+pub fn http_sink(fail_first: usize) -> (u16, std::sync::Arc<std::sync::Mutex<String>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for (n, mut sock) in listener.incoming().map_while(Result::ok).enumerate() {
+            let mut data = vec![];
+            let mut buf = [0u8; 65536];
+            loop {
+                let read = sock.read(&mut buf).unwrap_or(0);
+                if read == 0 {
+                    break;
+                }
+                data.extend_from_slice(&buf[..read]);
+                let text = String::from_utf8_lossy(&data).to_string();
+                let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
+                let want: usize = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                    .unwrap_or(0);
+                if body.len() < want {
+                    continue;
+                }
+                let status = if n < fail_first {
+                    "500 Internal Server Error"
+                } else {
+                    seen.lock().expect("record").push_str(&format!("{}\n{body}", head.lines().next().unwrap_or_default()));
+                    "204 No Content"
+                };
+                let _ = sock.write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n").as_bytes());
+                break;
+            }
+        }
+    });
+    (port, got)
+}
