@@ -84,6 +84,8 @@ pub struct Lease {
     pub id: u64,
     /// The container.
     pub container: Container,
+    /// The container was started for this caller (a cold start), not reused.
+    pub cold: bool,
 }
 
 /// Why no lease was given.
@@ -250,10 +252,10 @@ impl FunctionState {
     }
 
     /// Hands `c` to the oldest waiter still listening, else puts it in the idle list.
-    fn give(&mut self, c: Container) {
+    fn give(&mut self, c: Container, cold: bool) {
         while let Some(w) = self.waiters.pop_front() {
             self.next_lease += 1;
-            let lease = Lease { id: self.next_lease, container: c.clone() };
+            let lease = Lease { id: self.next_lease, container: c.clone(), cold };
             match w.reply.send(Ok(lease)) {
                 Ok(()) => {
                     self.busy.insert(self.next_lease, c);
@@ -472,7 +474,7 @@ impl Actor for FunctionActor {
                     // this caller (or, if it already gave up, back to the idle list).
                     if let Some((c, _)) = st.idle.pop() {
                         st.waiters.push_back(Waiter { reply, since: Instant::now() });
-                        st.give(c);
+                        st.give(c, false);
                     }
                 }
                 Decision::StartAndWait | Decision::Wait => {
@@ -489,7 +491,7 @@ impl Actor for FunctionActor {
                         st.remove(c);
                         st.ensure_starts(&myself);
                     } else if healthy {
-                        st.give(c);
+                        st.give(c, false);
                     } else {
                         st.remove(c);
                         st.ensure_starts(&myself);
@@ -526,7 +528,7 @@ impl Actor for FunctionActor {
                 st.starting -= 1;
                 st.started += 1;
                 st.prewarm_backoff = PREWARM_BACKOFF.0;
-                st.give(c);
+                st.give(c, true);
                 // A container that finished starting during a drain is simply idle (kept or removed).
             }
             FunctionMsg::Started(Err(err), _) => {
@@ -548,6 +550,7 @@ impl Actor for FunctionActor {
             }
             FunctionMsg::Tick if st.draining.is_some() => st.check_drain(&myself),
             FunctionMsg::Tick => {
+                crate::metrics::containers(&st.cfg.function, st.idle.len(), st.busy.len(), st.starting, st.waiters.len());
                 let now = Instant::now();
                 while st.waiters.front().is_some_and(|w| now.duration_since(w.since) >= st.cfg.queue_timeout) {
                     if let Some(w) = st.waiters.pop_front() {
@@ -575,6 +578,7 @@ impl Actor for FunctionActor {
     }
 
     async fn post_stop(&self, _myself: ActorRef<Self::Msg>, st: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        crate::metrics::function_stopped(&st.cfg.function);
         // Stopping the actor stops its function: no container outlives it unaccounted for, except
         // idle ones a drain was asked to keep (labelled, so the next esb adopts them).
         let idle = st.idle.drain(..).map(|(c, _)| c).filter(|_| !st.keep_on_stop);

@@ -86,14 +86,35 @@ impl FunctionHandle {
 
     /// Invokes the function once. A timeout, crash or garbage answer retires the container.
     pub async fn invoke(&self, payload: Bytes, trace_id: Option<&str>) -> Result<Invocation, InvokeFailure> {
-        let (actor, lease) = self.acquire().await?;
+        let function = self.cfg.function.as_str();
+        let asked = std::time::Instant::now();
+        let (actor, lease) = match self.acquire().await {
+            Ok(l) => l,
+            Err(e) => {
+                if matches!(e, InvokeFailure::Acquire(AcquireError::Throttled { .. } | AcquireError::GlobalLimit { .. })) {
+                    crate::metrics::throttled(function);
+                }
+                return Err(e);
+            }
+        };
+        crate::metrics::leased(function, asked.elapsed(), lease.cold);
         let addr = lease.container.addr;
         // The LogCollector tags the container's next invocation's lines with this trace id.
         if let (Some(trace), Some(logs)) = (trace_id, ActorRef::<LogMsg>::where_is(self.logs.clone())) {
             let _ = logs.cast(LogMsg::Invocation { container: lease.container.id.clone(), trace_id: trace.to_string() });
         }
         let guard = LeaseGuard { actor, lease: Some(lease) };
+        let started = std::time::Instant::now();
         let result = self.client.invoke(addr, payload, trace_id, self.cfg.timeout + TIMEOUT_GRACE).await;
+        let outcome = match &result {
+            Ok(inv) => match inv.outcome {
+                Outcome::Success => "success",
+                Outcome::FunctionError { .. } => "error",
+                Outcome::Timeout { .. } => "timeout",
+            },
+            Err(_) => "failed",
+        };
+        crate::metrics::invocation(function, outcome, started.elapsed());
         let healthy = matches!(&result, Ok(inv) if !matches!(inv.outcome, Outcome::Timeout { .. }));
         guard.release(healthy);
         Ok(result?)

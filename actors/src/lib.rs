@@ -9,6 +9,7 @@
 //! - [`pool`]: the ContainerPool: the global container limit, clearing removed functions' containers.
 //! - [`watcher`]: the Watcher: project file changes, debounced into batches for the reload driver.
 //! - [`logs`]: the LogCollector: function containers' output as JSON lines tagged with trace ids.
+//! - [`metrics`]: invocations, throttles, cold starts, latencies, containers, reloads (Prometheus text).
 //! - [`sink`]: forwarding those lines to a VictoriaLogs-compatible endpoint, bounded and retried.
 //!
 //! Built: RootSupervisor -> ContainerPool + FunctionSupervisor -> FunctionActors, over the `Runtime`
@@ -24,6 +25,7 @@ pub mod function;
 pub mod handle;
 pub mod logs;
 pub mod manager;
+pub mod metrics;
 pub mod pool;
 pub mod sink;
 pub mod supervisor;

@@ -114,6 +114,10 @@ pub struct ServeArgs {
     /// Hot reload: watch the project and apply saved changes (template, generator.yml, code).
     #[arg(long)]
     pub watch: bool,
+    /// Serve /metrics (Prometheus) and /healthz on this address, plain HTTP without auth: use
+    /// loopback or a private interface.
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<std::net::SocketAddr>,
     /// Template parameter value, overriding generator.yml (repeatable).
     #[arg(short, long = "parameter", value_name = "NAME=VALUE", value_parser = parse_kv)]
     pub parameters: Vec<(String, String)>,

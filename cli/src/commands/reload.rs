@@ -227,6 +227,7 @@ async fn reload(w: &mut Watching, root: &Path, batch: &[PathBuf], out: &Output) 
     let (router, names) = routes(&project, &w.manager);
     let count = router.len();
     w.gateway.reload(router, Arc::new(names));
+    esb_actors::metrics::reload(true);
     w.current.configs = configs.into_iter().map(|c| (c.function.clone(), c)).collect();
     let ms = started.elapsed().as_millis() as u64;
     let list = |what: &str, l: &[String]| if l.is_empty() { format!("0 {what}") } else { format!("{} {what} ({})", l.len(), l.join(", ")) };
@@ -245,6 +246,7 @@ async fn reload(w: &mut Watching, root: &Path, batch: &[PathBuf], out: &Output) 
 }
 
 fn failed(out: &Output, e: &anyhow::Error) {
+    esb_actors::metrics::reload(false);
     if out.json() {
         println!("{}", serde_json::json!({ "event": "reload-failed", "error": format!("{e:#}") }));
     } else {

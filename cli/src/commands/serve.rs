@@ -200,6 +200,17 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
             }
         }
         let _ = std::io::stdout().flush();
+        let admin = match args.admin {
+            Some(a) => {
+                let l = esb_gateway::server::bind(a).await.map_err(gateway_error)?;
+                let shown = l.local_addr()?;
+                if !out.json() {
+                    println!("  metrics on http://{shown}/metrics");
+                }
+                Some(tokio::spawn(esb_gateway::admin::serve(l, Arc::new(esb_actors::metrics::render))))
+            }
+            None => None,
+        };
         let reloader = if args.watch {
             let watching = super::reload::Watching {
                 template: ws.template.clone(),
@@ -215,6 +226,9 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
             Err(manager)
         };
         esb_gateway::server::serve(listener, tls, gateway, stop_signal()).await;
+        if let Some(a) = admin {
+            a.abort();
+        }
         let manager = match reloader {
             Ok(r) => r.stop().await?,
             Err(m) => m,
