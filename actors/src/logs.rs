@@ -29,6 +29,8 @@ pub const SCAN: Duration = Duration::from_millis(500);
 pub const ROTATE_AT: u64 = 10 * 1024 * 1024;
 /// Rotated files kept per function.
 pub const KEEP: usize = 3;
+/// Containers with announcements waiting for their first scan, at most.
+const EARLY_LIMIT: usize = 1000;
 
 /// The registered name of a project's collector (how handles find it).
 pub fn collector_name(project: &str) -> String {
@@ -223,7 +225,14 @@ impl Actor for LogCollector {
         match msg {
             LogMsg::Invocation { container, trace_id } => match st.followed.get_mut(&container) {
                 Some(f) => f.announced.push_back(trace_id),
-                None => st.early.entry(container).or_default().push_back(trace_id),
+                None => {
+                    // Bounded: announcements for containers that die before a scan sees them must
+                    // not pile up in a daemon that runs for months.
+                    if st.early.len() >= EARLY_LIMIT {
+                        st.early.clear();
+                    }
+                    st.early.entry(container).or_default().push_back(trace_id)
+                }
             },
             LogMsg::Scan => {
                 let (rt, me) = (st.rt.clone(), myself.clone());

@@ -153,7 +153,9 @@ pub(super) struct Watching {
 impl Reloader {
     /// Starts watching the template's directory (without the output dir).
     pub async fn start(w: Watching, output_dir: &Path) -> anyhow::Result<Reloader> {
-        let root = std::fs::canonicalize(w.template.parent().unwrap_or(Path::new(".")))?;
+        // `-t template.yaml` has the parent "": that is the current directory.
+        let parent = w.template.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let root = std::fs::canonicalize(parent)?;
         let ignore = vec![std::fs::canonicalize(output_dir).unwrap_or_else(|_| output_dir.to_path_buf())];
         let (watcher, mut batches) =
             esb_actors::watcher::watch(&root, ignore).await.map_err(|e| anyhow::anyhow!("watching {}: {e}", root.display()))?;
