@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// A running watcher (stop it with `.stop(None)`).
+pub type WatcherRef = ActorRef<WatcherMsg>;
+
 /// How long nothing must change before a batch is sent.
 pub const QUIET: Duration = Duration::from_millis(300);
 

@@ -150,15 +150,31 @@ pub(super) struct Watching {
     pub json: bool,
 }
 
-impl Reloader {
-    /// Starts watching the template's directory (without the output dir).
-    pub async fn start(w: Watching, output_dir: &Path) -> anyhow::Result<Reloader> {
+/// A watch on the project, made before anything is started (so a failure to watch leaves nothing
+/// running): the directory, the Watcher, and its batches.
+pub(super) struct Watch {
+    root: PathBuf,
+    watcher: esb_actors::watcher::WatcherRef,
+    batches: tokio::sync::mpsc::UnboundedReceiver<Vec<PathBuf>>,
+}
+
+impl Watch {
+    /// Watches the template's directory (without the output dir).
+    pub async fn start(template: &Path, output_dir: &Path) -> anyhow::Result<Watch> {
         // `-t template.yaml` has the parent "": that is the current directory.
-        let parent = w.template.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = template.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let root = std::fs::canonicalize(parent)?;
         let ignore = vec![std::fs::canonicalize(output_dir).unwrap_or_else(|_| output_dir.to_path_buf())];
-        let (watcher, mut batches) =
+        let (watcher, batches) =
             esb_actors::watcher::watch(&root, ignore).await.map_err(|e| anyhow::anyhow!("watching {}: {e}", root.display()))?;
+        Ok(Watch { root, watcher, batches })
+    }
+}
+
+impl Reloader {
+    /// Runs the reload loop on `watch`'s batches.
+    pub fn start(w: Watching, watch: Watch) -> Reloader {
+        let Watch { root, watcher, mut batches } = watch;
         let (stop, mut stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             let mut w = w;
@@ -180,7 +196,7 @@ impl Reloader {
             watcher.stop(None);
             w.manager
         });
-        Ok(Reloader { stop, task })
+        Reloader { stop, task }
     }
 
     /// Stops watching and returns the manager (for the shutdown drain).

@@ -161,6 +161,7 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
         let configs = super::reload::configs(&rt, &ws, &project, args, no_cache, &mut current, out).await?;
         current.configs = configs.iter().map(|c| (c.function.clone(), c.clone())).collect();
         let rt = Arc::new(rt);
+        let watch = if args.watch { Some(super::reload::Watch::start(&ws.template, &ws.output_dir).await?) } else { None };
         // The collector starts first, so it tags the very first invocations too.
         let logs = esb_actors::logs::start(esb_actors::logs::LogArgs {
             project: ws.settings.project.clone(),
@@ -211,7 +212,7 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
             }
             None => None,
         };
-        let reloader = if args.watch {
+        let reloader = if let Some(watch) = watch {
             let watching = super::reload::Watching {
                 template: ws.template.clone(),
                 args: args.clone(),
@@ -221,7 +222,7 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
                 current,
                 json: out.json(),
             };
-            Ok(super::reload::Reloader::start(watching, &ws.output_dir).await?)
+            Ok(super::reload::Reloader::start(watching, watch))
         } else {
             Err(manager)
         };
