@@ -225,6 +225,8 @@ pub struct FunctionState {
     draining: Option<Draining>,
     /// Leases on containers of a config replaced by [`FunctionMsg::Reconfigure`]: removed on release.
     stale: std::collections::HashSet<u64>,
+    /// (idle, busy, starting, waiting) as last reported to the metrics.
+    gauges: (usize, usize, usize, usize),
     keep_on_stop: bool,
     pool: Option<PoolLink>,
     /// After failed starts, prewarming waits until then (doubling backoff), so a broken engine or
@@ -450,6 +452,8 @@ impl Actor for FunctionActor {
             removed,
             draining: None,
             stale: Default::default(),
+            // Not a possible state: the first tick reports.
+            gauges: (usize::MAX, 0, 0, 0),
             keep_on_stop: false,
             pool,
             prewarm_after: Instant::now(),
@@ -550,7 +554,12 @@ impl Actor for FunctionActor {
             }
             FunctionMsg::Tick if st.draining.is_some() => st.check_drain(&myself),
             FunctionMsg::Tick => {
-                crate::metrics::containers(&st.cfg.function, st.idle.len(), st.busy.len(), st.starting, st.waiters.len());
+                // Only on change: an idle function costs nothing per tick.
+                let gauges = (st.idle.len(), st.busy.len(), st.starting, st.waiters.len());
+                if gauges != st.gauges {
+                    st.gauges = gauges;
+                    crate::metrics::containers(&st.cfg.function, gauges.0, gauges.1, gauges.2, gauges.3);
+                }
                 let now = Instant::now();
                 while st.waiters.front().is_some_and(|w| now.duration_since(w.since) >= st.cfg.queue_timeout) {
                     if let Some(w) = st.waiters.pop_front() {

@@ -15,7 +15,7 @@
 use esb_runtime::labels::key;
 use esb_runtime::{Labels, Runtime};
 use futures_util::StreamExt;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -60,8 +60,6 @@ pub enum LogMsg {
     },
     /// A container's output ended (it stopped).
     Ended(String),
-    /// Write everything pending to disk, then answer.
-    Flush(RpcReplyPort<()>),
 }
 
 /// What the collector needs.
@@ -267,9 +265,6 @@ impl Actor for LogCollector {
             LogMsg::Ended(container) => {
                 st.chunk(&container, "\n");
                 st.followed.remove(&container);
-            }
-            LogMsg::Flush(reply) => {
-                let _ = reply.send(());
             }
         }
         Ok(())

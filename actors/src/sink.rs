@@ -82,11 +82,15 @@ async fn send_loop(uri: hyper::Uri, mut rx: mpsc::Receiver<String>, counts: Arc<
         let body = Bytes::from(batch.join("\n") + "\n");
         // The same batch until it is taken: order is kept, nothing accepted is lost.
         loop {
-            let req = hyper::Request::post(uri.clone())
-                .header("content-type", "application/stream+json")
-                .body(Full::new(body.clone()))
-                .expect("a request from a parsed URI");
-            let ok = matches!(tokio::time::timeout(REQUEST_TIMEOUT, client.request(req)).await, Ok(Ok(r)) if r.status().is_success());
+            let req = hyper::Request::post(uri.clone()).header("content-type", "application/stream+json").body(Full::new(body.clone()));
+            let ok = match req {
+                Ok(req) => matches!(tokio::time::timeout(REQUEST_TIMEOUT, client.request(req)).await, Ok(Ok(r)) if r.status().is_success()),
+                Err(e) => {
+                    // Cannot happen with a parsed URI and a fixed header; never panic over logs.
+                    tracing::warn!(error = %e, dropped = batch.len(), "could not build a log sink request");
+                    break;
+                }
+            };
             if ok {
                 counts.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 backoff = Duration::from_millis(500);

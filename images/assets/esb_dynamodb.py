@@ -99,6 +99,12 @@ def call(app, target, body, authorization=""):
 
 
 REGION = re.compile(r"Credential=[^/]*/[^/]*/([^/]+)/")
+PREFIX = "DynamoDB_20120810."
+
+
+def auth_for(region):
+    """An Authorization header moto reads the region from (it does not check signatures)."""
+    return f"AWS4-HMAC-SHA256 Credential=esblocal/20000101/{region}/dynamodb/aws4_request, SignedHeaders=host, Signature=0"
 
 
 def replay(app, path):
@@ -136,16 +142,15 @@ def pages(app, target, body, auth, items_key, next_key, start_key):
 
 def snapshot(app, regions):
     """The state of `app` as a short journal: entries that rebuild it from nothing."""
-    prefix = "DynamoDB_20120810."
     entries = []
     for region in sorted(regions):
-        auth = f"AWS4-HMAC-SHA256 Credential=esblocal/20000101/{region}/dynamodb/aws4_request, SignedHeaders=host, Signature=0"
+        auth = auth_for(region)
 
         def add(action, body):
-            entries.append({"target": prefix + action, "authorization": auth, "body": json.dumps(body)})
+            entries.append({"target": PREFIX + action, "authorization": auth, "body": json.dumps(body)})
 
-        for name in pages(app, prefix + "ListTables", {}, auth, "TableNames", "LastEvaluatedTableName", "ExclusiveStartTableName"):
-            table = call(app, prefix + "DescribeTable", {"TableName": name}, auth)[1]["Table"]
+        for name in pages(app, PREFIX + "ListTables", {}, auth, "TableNames", "LastEvaluatedTableName", "ExclusiveStartTableName"):
+            table = call(app, PREFIX + "DescribeTable", {"TableName": name}, auth)[1]["Table"]
             on_demand = table.get("BillingModeSummary", {}).get("BillingMode") == "PAY_PER_REQUEST"
 
             def throughput(d):
@@ -173,13 +178,13 @@ def snapshot(app, regions):
             if stream and stream.get("StreamEnabled"):
                 create["StreamSpecification"] = stream
             add("CreateTable", create)
-            ttl = call(app, prefix + "DescribeTimeToLive", {"TableName": name}, auth)[1].get("TimeToLiveDescription", {})
+            ttl = call(app, PREFIX + "DescribeTimeToLive", {"TableName": name}, auth)[1].get("TimeToLiveDescription", {})
             if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
                 add("UpdateTimeToLive", {"TableName": name, "TimeToLiveSpecification": {"Enabled": True, "AttributeName": ttl["AttributeName"]}})
-            tags = call(app, prefix + "ListTagsOfResource", {"ResourceArn": table["TableArn"]}, auth)[1].get("Tags", [])
+            tags = call(app, PREFIX + "ListTagsOfResource", {"ResourceArn": table["TableArn"]}, auth)[1].get("Tags", [])
             if tags:
                 add("TagResource", {"ResourceArn": table["TableArn"], "Tags": tags})
-            for item in pages(app, prefix + "Scan", {"TableName": name}, auth, "Items", "LastEvaluatedKey", "ExclusiveStartKey"):
+            for item in pages(app, PREFIX + "Scan", {"TableName": name}, auth, "Items", "LastEvaluatedKey", "ExclusiveStartKey"):
                 add("PutItem", {"TableName": name, "Item": item})
     return entries
 
@@ -188,10 +193,9 @@ def contents(app, regions):
     """Every table's items, comparable: {(region, table): sorted JSON of items}."""
     out = {}
     for region in sorted(regions):
-        auth = f"AWS4-HMAC-SHA256 Credential=esblocal/20000101/{region}/dynamodb/aws4_request, SignedHeaders=host, Signature=0"
-        prefix = "DynamoDB_20120810."
-        for name in pages(app, prefix + "ListTables", {}, auth, "TableNames", "LastEvaluatedTableName", "ExclusiveStartTableName"):
-            items = pages(app, prefix + "Scan", {"TableName": name}, auth, "Items", "LastEvaluatedKey", "ExclusiveStartKey")
+        auth = auth_for(region)
+        for name in pages(app, PREFIX + "ListTables", {}, auth, "TableNames", "LastEvaluatedTableName", "ExclusiveStartTableName"):
+            items = pages(app, PREFIX + "Scan", {"TableName": name}, auth, "Items", "LastEvaluatedKey", "ExclusiveStartKey")
             out[(region, name)] = sorted(json.dumps(i, sort_keys=True) for i in items)
     return out
 
