@@ -12,6 +12,7 @@ use esb_runtime::rie::{Invocation, InvokeError, Outcome, RieClient};
 use ractor::ActorRef;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Past the function's Timeout, how long to wait for RIE's own timeout answer.
 const TIMEOUT_GRACE: Duration = Duration::from_secs(2);
@@ -28,6 +29,11 @@ pub enum InvokeFailure {
     /// The function's actor is gone (shutting down).
     #[error("the function {0} is not running (esb is stopping or restarting it)")]
     Unavailable(String),
+}
+
+/// A container id as `docker ps` shows it.
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
 }
 
 /// A cheap, cloneable handle to one function. It finds the function's actor by its registered
@@ -88,7 +94,10 @@ impl FunctionHandle {
     pub async fn invoke(&self, payload: Bytes, trace_id: Option<&str>) -> Result<Invocation, InvokeFailure> {
         let function = self.cfg.function.as_str();
         let asked = std::time::Instant::now();
-        let (actor, lease) = match self.acquire().await {
+        // Spans (children of the caller's, e.g. the gateway's request span): waiting for a
+        // container (queue and cold start), then the call into the container.
+        let acquire_span = tracing::info_span!("acquire", function, cold = tracing::field::Empty);
+        let (actor, lease) = match self.acquire().instrument(acquire_span.clone()).await {
             Ok(l) => l,
             Err(e) => {
                 if matches!(e, InvokeFailure::Acquire(AcquireError::Throttled { .. } | AcquireError::GlobalLimit { .. })) {
@@ -97,15 +106,18 @@ impl FunctionHandle {
                 return Err(e);
             }
         };
+        acquire_span.record("cold", lease.cold);
         crate::metrics::leased(function, asked.elapsed(), lease.cold);
         let addr = lease.container.addr;
         // The LogCollector tags the container's next invocation's lines with this trace id.
         if let (Some(trace), Some(logs)) = (trace_id, ActorRef::<LogMsg>::where_is(self.logs.clone())) {
             let _ = logs.cast(LogMsg::Invocation { container: lease.container.id.clone(), trace_id: trace.to_string() });
         }
+        let guard_id = lease.container.id.clone();
         let guard = LeaseGuard { actor, lease: Some(lease) };
         let started = std::time::Instant::now();
-        let result = self.client.invoke(addr, payload, trace_id, self.cfg.timeout + TIMEOUT_GRACE).await;
+        let invoke_span = tracing::info_span!("invoke", function, container = %short(&guard_id), outcome = tracing::field::Empty);
+        let result = self.client.invoke(addr, payload, trace_id, self.cfg.timeout + TIMEOUT_GRACE).instrument(invoke_span.clone()).await;
         let outcome = match &result {
             Ok(inv) => match inv.outcome {
                 Outcome::Success => "success",
@@ -114,6 +126,7 @@ impl FunctionHandle {
             },
             Err(_) => "failed",
         };
+        invoke_span.record("outcome", outcome);
         crate::metrics::invocation(function, outcome, started.elapsed());
         let healthy = matches!(&result, Ok(inv) if !matches!(inv.outcome, Outcome::Timeout { .. }));
         guard.release(healthy);

@@ -32,6 +32,12 @@ struct State {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Export {
+    signal: String,
+    event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Result_ {
     result: String,
 }
@@ -48,6 +54,7 @@ struct Metrics {
     duration: HistogramFamily,
     containers: Family<State, Gauge>,
     reloads: Family<Result_, Counter>,
+    exported: Family<Export, Counter>,
 }
 
 fn latency_buckets() -> Histogram {
@@ -66,6 +73,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         duration: Family::new_with_constructor(latency_buckets),
         containers: Family::default(),
         reloads: Family::default(),
+        exported: Family::default(),
         registry: Registry::default(),
     };
     registry.register("invocations", "Invocations by function and outcome (success, error, timeout, failed)", m.invocations.clone());
@@ -76,6 +84,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     registry.register("invoke_duration_seconds", "Time of the invocation in the container", m.duration.clone());
     registry.register("containers", "Function containers by state (idle, busy, starting) and callers waiting", m.containers.clone());
     registry.register("reloads", "Hot reloads by result (applied, failed)", m.reloads.clone());
+    registry.register(
+        "exports",
+        "Log lines (signal=logs) and spans (signal=spans) sent to a sink, dropped, or failed attempts",
+        m.exported.clone(),
+    );
     Metrics { registry, ..m }
 });
 
@@ -120,6 +133,11 @@ pub fn reload(applied: bool) {
     METRICS.reloads.get_or_create(&Result_ { result: if applied { "applied" } else { "failed" }.into() }).inc();
 }
 
+/// `n` log lines or spans (`signal`) were `sent` to their sink or `dropped`, or a send `failed`.
+pub fn exported(signal: &str, event: &str, n: u64) {
+    METRICS.exported.get_or_create(&Export { signal: signal.into(), event: event.into() }).inc_by(n);
+}
+
 /// Everything, in Prometheus' text exposition format.
 pub fn render() -> String {
     let mut out = String::new();
@@ -140,6 +158,7 @@ mod tests {
         leased("MetricsFn", Duration::from_millis(1), false);
         throttled("MetricsFn");
         containers("MetricsFn", 1, 2, 0, 0);
+        exported("spans", "dropped", 3);
         let text = render();
         for want in [
             "# TYPE esb_invocations counter",
@@ -147,6 +166,7 @@ mod tests {
             r#"esb_cold_starts_total{function="MetricsFn"} 1"#,
             r#"esb_throttles_total{function="MetricsFn"} 1"#,
             r#"esb_containers{function="MetricsFn",state="busy"} 2"#,
+            r#"esb_exports_total{signal="spans",event="dropped"} 3"#,
             r#"esb_invoke_duration_seconds_bucket{le="0.004",function="MetricsFn"} 2"#,
         ] {
             assert!(text.contains(want), "missing `{want}` in:\n{text}");

@@ -59,6 +59,7 @@ impl Sink {
     pub fn offer(&self, line: String) {
         if self.tx.try_send(line).is_err() {
             self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::exported("logs", "dropped", 1);
         }
     }
 
@@ -88,15 +89,18 @@ async fn send_loop(uri: hyper::Uri, mut rx: mpsc::Receiver<String>, counts: Arc<
                 Err(e) => {
                     // Cannot happen with a parsed URI and a fixed header; never panic over logs.
                     tracing::warn!(error = %e, dropped = batch.len(), "could not build a log sink request");
+                    crate::metrics::exported("logs", "dropped", batch.len() as u64);
                     break;
                 }
             };
             if ok {
                 counts.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                crate::metrics::exported("logs", "sent", batch.len() as u64);
                 backoff = Duration::from_millis(500);
                 break;
             }
             let failures = counts.failures.fetch_add(1, Ordering::Relaxed) + 1;
+            crate::metrics::exported("logs", "failed", 1);
             if failures == 1 || failures.is_power_of_two() {
                 tracing::warn!(sink = %uri, failures, queued = rx.len() + batch.len(), "the log sink is not accepting lines; retrying");
             }

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod output;
 mod progress;
+mod telemetry;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -3,6 +3,7 @@
 
 use esb_config::ConfigError;
 use serde_json::json;
+use tracing_subscriber::Layer;
 
 /// Sets up `tracing`: warnings by default, more with -v, `ESB_LOG` wins.
 pub fn init_logging(verbose: u8, serving: bool) {
@@ -15,12 +16,16 @@ pub fn init_logging(verbose: u8, serving: bool) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ESB_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     // The daemon container logs JSON (one object per line, with the request span's fields).
-    if std::env::var("ESB_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let fmt = if std::env::var("ESB_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).with_filter(filter).boxed()
     } else {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
-    }
+        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(filter).boxed()
+    };
+    // Spans go to an OTLP collector too, once `serve` enables it (crate::telemetry).
+    let _ = tracing_subscriber::registry().with(fmt).with(crate::telemetry::layer()).try_init();
 }
 
 /// A failure already reported to the user (e.g. a function error from `esb invoke`): exit with

@@ -19,8 +19,10 @@ fn up_detached_serves_from_a_container_and_down_removes_everything() {
     let (dir, _cleanup, project) = named_example_project("daemon");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
+    let admin_port = free_port();
+    let admin = format!("127.0.0.1:{admin_port}");
 
-    let out = run_esb(ESB, dir.path(), &["up", "-d", "--listen", &listen]);
+    let out = run_esb(ESB, dir.path(), &["up", "-d", "--listen", &listen, "--admin", &admin]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains(&format!("API Gateway on https://127.0.0.1:{port}")), "{stdout}");
@@ -32,6 +34,9 @@ fn up_detached_serves_from_a_container_and_down_removes_everything() {
     assert_eq!(resp.status(), 200);
     let body: serde_json::Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(body["message"], "Hello, daemon!");
+    // The daemon's admin listener is published on the address asked for.
+    let metrics = ureq::get(format!("http://{admin}/metrics")).call().expect("/metrics of the daemon").body_mut().read_to_string().unwrap();
+    assert!(metrics.contains(r#"esb_invocations_total{function="HelloFunction",outcome="success"} 1"#), "{metrics}");
 
     let status = run_esb(ESB, dir.path(), &["status", "--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status --json is JSON");

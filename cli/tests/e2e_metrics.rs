@@ -50,3 +50,54 @@ fn metrics_count_invocations_cold_starts_and_containers() {
     }
     assert!(s.stop());
 }
+
+/// Every span `got` (the record of an OTLP/HTTP JSON stand-in) holds, flattened.
+fn spans(got: &str) -> Vec<serde_json::Value> {
+    got.split("POST /v1/traces HTTP/1.1\n")
+        .filter_map(|body| serde_json::from_str::<serde_json::Value>(body).ok())
+        .flat_map(|v| {
+            let mut out = vec![];
+            for rs in v["resourceSpans"].as_array().cloned().unwrap_or_default() {
+                for ss in rs["scopeSpans"].as_array().cloned().unwrap_or_default() {
+                    out.extend(ss["spans"].as_array().cloned().unwrap_or_default());
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn spans_reach_an_otlp_collector_under_the_requests_trace_id() {
+    let (dir, _cleanup, _project) = named_example_project("otlp");
+    let generator = dir.path().join("generator.yml");
+    let plain = std::fs::read_to_string(&generator).unwrap();
+    let (collector, got) = esb_tests::http_sink(0);
+    std::fs::write(&generator, format!("{plain}logs:\n  otlp_endpoint: http://127.0.0.1:{collector}\n")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let admin = format!("127.0.0.1:{port}");
+    let s = Served::start(ESB, dir.path(), &["--admin", &admin]);
+    let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let r = s.request("GET", "/hello", &[("x-amzn-trace-id", header)], b"");
+    assert_eq!(r.status, 200);
+    let started = Instant::now();
+    let mine = || -> Vec<serde_json::Value> {
+        spans(&got.lock().unwrap()).into_iter().filter(|s| s["traceId"] == "5759e988bd862e3fe1be46a994272793").collect()
+    };
+    while started.elapsed() < Duration::from_secs(20) && mine().len() < 3 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let found = mine();
+    let by_name = |n: &str| found.iter().find(|s| s["name"] == n).cloned().unwrap_or_else(|| panic!("no {n} span in {found:?}"));
+    let (request, acquire, invoke) = (by_name("request"), by_name("acquire"), by_name("invoke"));
+    // gateway -> actor -> container, one trace, continuing the caller's span.
+    assert_eq!(request["parentSpanId"], "53995c3f42cd8ad8");
+    assert_eq!(acquire["parentSpanId"], request["spanId"]);
+    assert_eq!(invoke["parentSpanId"], request["spanId"]);
+    let attrs = |s: &serde_json::Value| s["attributes"].to_string();
+    assert!(attrs(&request).contains("/hello") && attrs(&acquire).contains("HelloFunction"), "{request} {acquire}");
+    assert!(attrs(&invoke).contains("success"), "{invoke}");
+    let metrics = get(port, "/metrics");
+    assert!(metrics.contains(r#"esb_exports_total{signal="spans",event="sent"}"#), "{metrics}");
+    assert!(s.stop());
+}

@@ -100,6 +100,11 @@ pub struct LogSettings {
     /// Fields that name a log stream at the sink (`_stream_fields`); `function` when not set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stream_fields: Vec<String>,
+    /// An OpenTelemetry collector's OTLP/HTTP base URL (`http://host:4318`): esb's own spans
+    /// (request, acquire, invoke) are sent to `<otlp_endpoint>/v1/traces` as OTLP JSON.
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is used when this is not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
 }
 
 impl LogSettings {
@@ -110,19 +115,27 @@ impl LogSettings {
         Some(format!("{sink}/insert/jsonline?_stream_fields={fields}&_msg_field=message&_time_field=timestamp"))
     }
 
+    /// The URL spans are POSTed to (OTLP/HTTP JSON): the setting, else `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub fn traces_url(&self) -> Option<String> {
+        let base = self.otlp_endpoint.clone().or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|v| !v.is_empty()))?;
+        Some(format!("{}/v1/traces", base.trim_end_matches('/')))
+    }
+
     /// Checks the values; each problem is `(path, message)`.
     pub fn check(&self) -> Vec<(String, String)> {
         let mut problems = vec![];
-        if let Some(sink) = &self.sink {
-            let rest = sink.strip_prefix("http://");
+        let endpoints = [
+            ("logs.sink", &self.sink, "http://127.0.0.1:9428", "/insert/jsonline"),
+            ("logs.otlp_endpoint", &self.otlp_endpoint, "http://127.0.0.1:4318", "/v1/traces"),
+        ];
+        for (path, url, example, appended) in endpoints {
+            let Some(url) = url else { continue };
+            let rest = url.strip_prefix("http://");
             let host = rest.map(|r| r.split(['/', '?']).next().unwrap_or_default()).unwrap_or_default();
-            if sink.starts_with("https://") {
-                problems.push(("logs.sink".into(), format!("`{sink}`: esb sends to http:// sinks only; put a TLS proxy in front")));
-            } else if host.is_empty() || host.contains(char::is_whitespace) || sink.contains('?') {
-                problems.push((
-                    "logs.sink".into(),
-                    format!("`{sink}` is not a base URL like `http://127.0.0.1:9428` (esb appends /insert/jsonline)"),
-                ));
+            if url.starts_with("https://") {
+                problems.push((path.into(), format!("`{url}`: esb sends over http:// only; put a TLS proxy in front")));
+            } else if host.is_empty() || host.contains(char::is_whitespace) || url.contains('?') {
+                problems.push((path.into(), format!("`{url}` is not a base URL like `{example}` (esb appends {appended})")));
             }
         }
         for f in &self.stream_fields {
@@ -185,18 +198,29 @@ mod tests {
 
     #[test]
     fn the_sink_is_a_base_url_and_gets_the_jsonline_path() {
-        let l = LogSettings { sink: Some("http://127.0.0.1:9428/".into()), stream_fields: vec![] };
+        let l = LogSettings { sink: Some("http://127.0.0.1:9428/".into()), ..Default::default() };
         assert!(l.check().is_empty());
         assert_eq!(
             l.insert_url().unwrap(),
             "http://127.0.0.1:9428/insert/jsonline?_stream_fields=function&_msg_field=message&_time_field=timestamp"
         );
         for bad in ["127.0.0.1:9428", "ftp://x", "http://", "http://x/insert?a=b", "https://logs.example:9428"] {
-            let l = LogSettings { sink: Some(bad.into()), stream_fields: vec![] };
+            let l = LogSettings { sink: Some(bad.into()), ..Default::default() };
             assert_eq!(l.check().len(), 1, "{bad}");
         }
-        let l = LogSettings { sink: None, stream_fields: vec!["function".into(), "bad field".into()] };
+        let l = LogSettings { stream_fields: vec!["function".into(), "bad field".into()], ..Default::default() };
         assert_eq!(l.check()[0].0, "logs.stream_fields");
         assert_eq!(LogSettings::default().insert_url(), None);
+    }
+
+    #[test]
+    fn the_otlp_endpoint_is_a_base_url_and_gets_the_traces_path() {
+        let l = LogSettings { otlp_endpoint: Some("http://127.0.0.1:4318/".into()), ..Default::default() };
+        assert!(l.check().is_empty());
+        assert_eq!(l.traces_url().unwrap(), "http://127.0.0.1:4318/v1/traces");
+        let l = LogSettings { otlp_endpoint: Some("collector:4318".into()), ..Default::default() };
+        let problems = l.check();
+        assert_eq!(problems[0].0, "logs.otlp_endpoint");
+        assert!(problems[0].1.contains("/v1/traces"), "{problems:?}");
     }
 }

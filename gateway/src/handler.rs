@@ -10,11 +10,12 @@ use crate::auth::Auth;
 use crate::event::{self, Caller, RequestParts};
 use crate::response::{self, gateway_error, Body};
 use crate::router::{Match, Router};
+use crate::trace::trace_id;
 use crate::{cors, invoke_api, Invoker, Limits};
 use bytes::Bytes;
 use esb_actors::{AcquireError, InvokeFailure};
 use esb_config::model::{ApiKind, Authorizer};
-use esb_runtime::rie::{new_trace_id, Outcome, TRACE_HEADER};
+use esb_runtime::rie::{Outcome, TRACE_HEADER};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use std::net::SocketAddr;
@@ -48,23 +49,6 @@ pub struct Gateway {
     pub limits: Limits,
     /// Credentials the Lambda Invoke API accepts (SigV4); `None` serves it without auth (loopback only).
     pub invoke_credentials: Option<crate::sigv4::Credentials>,
-}
-
-/// A trace header is kept when it has a well-formed `Root=1-<8 hex>-<24 hex>`; otherwise a new one is made.
-pub fn trace_id(header: Option<&str>) -> String {
-    let valid = |h: &str| {
-        h.len() <= 256
-            && h.split(';').any(|part| {
-                part.trim().strip_prefix("Root=1-").is_some_and(|r| {
-                    let (a, b) = r.split_once('-').unwrap_or(("", ""));
-                    a.len() == 8 && b.len() == 24 && a.chars().chain(b.chars()).all(|c| c.is_ascii_hexdigit())
-                })
-            })
-    };
-    match header {
-        Some(h) if valid(h) => h.to_string(),
-        _ => new_trace_id(),
-    }
 }
 
 fn json(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
@@ -151,6 +135,10 @@ impl Gateway {
         let trace = trace_id(req.headers().get(TRACE_HEADER).and_then(|v| v.to_str().ok()));
         let span =
             tracing::info_span!("request", request_id = %request_id, trace_id = %trace, method = %req.method(), path = %req.uri().path());
+        if let Some(parent) = crate::trace::otel_parent(&trace) {
+            // Without an OpenTelemetry layer installed this is a no-op.
+            let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
+        }
         async move {
             let routes = self.routes.load_full();
             let (mut response, function) = self.pipeline(&routes, req, peer, &request_id, &trace).await;

@@ -22,6 +22,7 @@ pub mod secrets;
 pub mod server;
 pub mod sigv4;
 pub mod tls;
+pub mod trace;
 
 use async_trait::async_trait;
 use bytes::Bytes;

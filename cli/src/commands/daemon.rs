@@ -49,6 +49,9 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
     if listen.port() == 0 {
         anyhow::bail!("esb up -d needs a fixed port to publish\n  hint: --listen 0.0.0.0:8443");
     }
+    if serve.admin.is_some_and(|a| a.port() == 0 || a.port() == listen.port()) {
+        anyhow::bail!("esb up -d needs its own fixed port for --admin to publish\n  hint: --admin 127.0.0.1:9100");
+    }
     // Secrets are made here, so generated passwords are shown in this terminal, not in a container log.
     let secrets =
         esb_gateway::secrets::Secrets::load_or_create(&ws.output_dir.join("secrets"), &[]).map_err(super::serve::gateway_error)?;
@@ -81,6 +84,13 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
         if serve.keep {
             cmd.push("--keep".into());
         }
+        let mut ports = vec![(listen.port(), listen.ip().to_string(), listen.port())];
+        if let Some(admin) = serve.admin {
+            // Inside the container it listens on every interface; the host side keeps the address
+            // asked for (loopback by default in the docs), so /metrics is not published further.
+            cmd.extend(["--admin".into(), format!("0.0.0.0:{}", admin.port())]);
+            ports.push((admin.port(), admin.ip().to_string(), admin.port()));
+        }
         if let (Some(c), Some(k)) = (&serve.tls_cert, &serve.tls_key) {
             cmd.extend(["--tls-cert".into(), std::fs::canonicalize(c)?.display().to_string()]);
             cmd.extend(["--tls-key".into(), std::fs::canonicalize(k)?.display().to_string()]);
@@ -109,7 +119,7 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
             labels,
             cmd: Some(cmd),
             binds,
-            ports: vec![(listen.port(), listen.ip().to_string(), listen.port())],
+            ports,
             working_dir: Some(dir.display().to_string()),
             ..Default::default()
         };

@@ -162,12 +162,16 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
         current.configs = configs.iter().map(|c| (c.function.clone(), c.clone())).collect();
         let rt = Arc::new(rt);
         let watch = if args.watch { Some(super::reload::Watch::start(&ws.template, &ws.output_dir).await?) } else { None };
+        let log_settings = ws.generator.as_ref().map(|g| g.logs.clone()).unwrap_or_default();
+        if let Some(url) = log_settings.traces_url() {
+            crate::telemetry::enable(&url)?;
+        }
         // The collector starts first, so it tags the very first invocations too.
         let logs = esb_actors::logs::start(esb_actors::logs::LogArgs {
             project: ws.settings.project.clone(),
             rt: rt.clone(),
             dir: ws.output_dir.join("logs"),
-            sink: ws.generator.as_ref().and_then(|g| g.logs.insert_url()),
+            sink: log_settings.insert_url(),
         })
         .await
         .map_err(|e| anyhow::anyhow!("starting the log collector: {e}"))?;
