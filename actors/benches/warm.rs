@@ -80,6 +80,7 @@ async fn main() {
         rie_port: PORT,
         ready_within: Duration::from_secs(30),
         config_hash: "bench".into(),
+        binds: vec![],
     };
     let spawn = |cfg: FunctionConfig| {
         let rt = rt.clone();

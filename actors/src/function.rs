@@ -66,6 +66,8 @@ pub struct FunctionConfig {
     pub ready_within: Duration,
     /// Hash of this function's config and image, as a label (recovery adopts only matching ones).
     pub config_hash: String,
+    /// Bind mounts (`host:container[:ro]`): `esb watch` mounts live code at `/var/task`.
+    pub binds: Vec<String>,
 }
 
 /// A running container with RIE listening.
@@ -405,6 +407,7 @@ async fn start_container(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieCli
         env: cfg.env.clone(),
         labels,
         memory_mb: Some(cfg.memory_mb),
+        binds: cfg.binds.clone(),
         ..Default::default()
     };
     let id = rt.create_container(&spec).await.map_err(|e| e.to_string())?;

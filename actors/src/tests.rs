@@ -90,6 +90,7 @@ fn config(port: u16) -> FunctionConfig {
         rie_port: port,
         ready_within: Duration::from_secs(2),
         config_hash: "h".into(),
+        binds: vec![],
     }
 }
 

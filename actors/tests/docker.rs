@@ -45,6 +45,7 @@ async fn echo_config(project: &str) -> FunctionConfig {
         rie_port: esb_runtime::rie::PORT,
         ready_within: Duration::from_secs(10),
         config_hash: "e2e".into(),
+        binds: vec![],
     }
 }
 

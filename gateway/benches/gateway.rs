@@ -110,6 +110,7 @@ async fn main() {
         rie_port: PORT,
         ready_within: Duration::from_secs(30),
         config_hash: "bench".into(),
+        binds: vec![],
     };
     let manager = Manager::start(ManagerArgs {
         project: bench_project.clone(),

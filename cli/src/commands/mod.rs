@@ -7,6 +7,7 @@ mod daemon;
 mod images;
 mod init;
 mod invoke;
+mod live;
 mod logs;
 mod reload;
 mod serve;

@@ -9,6 +9,7 @@
 //! old config. Must not: bind listeners or handle requests (serve), or touch containers directly
 //! (the manager does).
 
+use super::live::{self, Live};
 use super::storage;
 use crate::cli::ServeArgs;
 use crate::output::Output;
@@ -18,7 +19,7 @@ use esb_config::model::FunctionSpec;
 use esb_config::{Project, Workspace};
 use esb_gateway::{Functions, Gateway};
 use esb_runtime::docker::DockerRuntime;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +36,10 @@ pub(super) struct Current {
     /// The storage resources, and the environment that reaches them; a reload whose resources
     /// did not change reuses it without touching storage.
     pub storage: Option<(esb_config::model::ResourcesFile, Vec<(String, String)>)>,
+    /// Functions running live code (watch mode), by logical id.
+    pub lives: BTreeMap<String, Live>,
+    /// Live functions whose code changed since their image was built.
+    pub unbaked: BTreeSet<String>,
 }
 
 /// Builds what changed, brings storage up (unless `current` has the same resources), and returns
@@ -49,10 +54,9 @@ pub(super) async fn configs(
     current: &mut Current,
     out: &Output,
 ) -> anyhow::Result<Vec<FunctionConfig>> {
-    let (previous, storage) = (&current.configs, &mut current.storage);
     let progress = &Progress::new(out.json());
     let mut failed = vec![];
-    let images = if args.no_build && previous.is_empty() {
+    let images = if args.no_build && current.configs.is_empty() {
         esb_images::read_manifest(&ws.output_dir)
     } else {
         let report = super::serve::build_images(rt, ws, project, no_cache, progress, out).await?;
@@ -63,20 +67,28 @@ pub(super) async fn configs(
         images
     };
     // Storage first: functions are configured with its endpoints.
-    let storage_env = match storage {
+    let storage_env = match &current.storage {
         Some((resources, env)) if *resources == project.resources => env.clone(),
         _ => {
             let settings = ws.generator.as_ref().map(|g| g.storage.clone()).unwrap_or_default();
             let (_, env) = storage::up(rt, project, &ws.settings.project, &ws.settings.region, &settings, progress, out).await?;
-            *storage = Some((project.resources.clone(), env.clone()));
+            current.storage = Some((project.resources.clone(), env.clone()));
             env
         }
     };
     let mut configs = vec![];
+    current.lives.clear();
     for (id, spec) in &project.functions.functions {
-        match (images.get(id), previous.get(id)) {
+        match (images.get(id), current.configs.get(id)) {
             (Some(img), _) => {
-                configs.push(function_config(&ws.settings.project, &ws.settings.region, id, spec, &img.reference, &storage_env, args))
+                let live = if args.watch { super::live::live(ws, id, spec) } else { None };
+                let cfg =
+                    function_config(&ws.settings.project, &ws.settings.region, id, spec, &img.reference, &storage_env, args, live.as_ref());
+                configs.push(cfg);
+                current.unbaked.remove(id);
+                if let Some(l) = live {
+                    current.lives.insert(id.clone(), l);
+                }
             }
             (None, Some(old)) if failed.iter().any(|f| f == id) => {
                 out.warnings(&[format!("{id} keeps serving its previous version until its image builds")]);
@@ -101,6 +113,10 @@ pub(super) fn routes(project: &Project, manager: &Manager) -> (esb_gateway::rout
     (esb_gateway::router::Router::new(&project.routing), names)
 }
 
+/// A function's config. `live`: its code is mounted from the project (watch mode), and the code's
+/// hash stands in for the image in the config hash, so the image rebuilt later with the same code
+/// does not replace containers that already run it.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn function_config(
     project: &str,
     region: &str,
@@ -109,12 +125,14 @@ pub(super) fn function_config(
     image: &str,
     extra_env: &[(String, String)],
     args: &ServeArgs,
+    live: Option<&Live>,
 ) -> FunctionConfig {
     let env: Vec<String> =
         esb_config::lambda_env::lambda_env(spec, region, extra_env).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     // Containers are adopted after a restart only when what they run is exactly what would start now.
+    let runs = live.map(|l| format!("live:{}:{}", l.hash, l.bind())).unwrap_or_else(|| image.to_string());
     let config_hash =
-        esb_images::cache::sha256(format!("{image}|{env:?}|{}|{}", spec.memory_size, spec.timeout).as_bytes())[..16].to_string();
+        esb_images::cache::sha256(format!("{runs}|{env:?}|{}|{}", spec.memory_size, spec.timeout).as_bytes())[..16].to_string();
     FunctionConfig {
         project: project.to_string(),
         function: id.to_string(),
@@ -130,6 +148,7 @@ pub(super) fn function_config(
         rie_port: esb_runtime::rie::PORT,
         ready_within: Duration::from_secs(10),
         config_hash,
+        binds: live.map(|l| vec![l.bind()]).unwrap_or_default(),
     }
 }
 
@@ -194,6 +213,18 @@ impl Reloader {
                 reload(&mut w, &root, &batch, &out).await;
             }
             watcher.stop(None);
+            if !w.current.unbaked.is_empty() {
+                let list: Vec<String> = w.current.unbaked.iter().cloned().collect();
+                event(
+                    &out,
+                    "unbaked",
+                    &format!(
+                        "the images of {} still hold older code; `esb build` bakes in the current code (esb serve and esb up do too)",
+                        list.join(", ")
+                    ),
+                    serde_json::json!({ "functions": list }),
+                );
+            }
             w.manager
         });
         Reloader { stop, task }
@@ -234,6 +265,11 @@ async fn reload(w: &mut Watching, root: &Path, batch: &[PathBuf], out: &Output) 
         Err(e) => return failed(out, &e),
     };
     out.warnings(&project.warnings);
+    if let Some(touched) = live::code_only(batch, &w.current.lives) {
+        if live_reload(w, &ws, &project, &touched, started, out).await {
+            return;
+        }
+    }
     let configs = match configs(&w.rt, &ws, &project, &w.args, false, &mut w.current, out).await {
         Ok(c) => c,
         Err(e) => return failed(out, &e),
@@ -261,6 +297,49 @@ async fn reload(w: &mut Watching, root: &Path, batch: &[PathBuf], out: &Output) 
         ),
         serde_json::json!({ "ms": ms, "added": report.added, "removed": report.removed, "changed": report.changed, "routes": count }),
     );
+}
+
+/// A change to live code only: the touched functions get new containers on the mounted code, with
+/// no image build. False when it cannot be done that way (a full reload follows).
+async fn live_reload(
+    w: &mut Watching,
+    ws: &Workspace,
+    project: &Project,
+    touched: &BTreeSet<String>,
+    started: Instant,
+    out: &Output,
+) -> bool {
+    let storage_env = w.current.storage.as_ref().map(|(_, env)| env.clone()).unwrap_or_default();
+    let mut configs = w.current.configs.clone();
+    let mut lives = vec![];
+    for id in touched {
+        let (Some(spec), Some(old)) = (project.functions.functions.get(id), configs.get(id)) else { return false };
+        let Some(l) = live::live(ws, id, spec) else { return false };
+        let cfg = function_config(&ws.settings.project, &ws.settings.region, id, spec, &old.image, &storage_env, &w.args, Some(&l));
+        configs.insert(id.clone(), cfg);
+        lives.push((id.clone(), l));
+    }
+    let report = match w.manager.apply(configs.values().cloned().collect(), Duration::from_secs(w.args.grace)).await {
+        Ok(r) => r,
+        Err(e) => {
+            failed(out, &anyhow::anyhow!("the manager did not take the new code: {e}"));
+            return true;
+        }
+    };
+    esb_actors::metrics::reload(true);
+    w.current.configs = configs;
+    for (id, l) in lives {
+        w.current.lives.insert(id.clone(), l);
+        w.current.unbaked.insert(id);
+    }
+    let ms = started.elapsed().as_millis() as u64;
+    event(
+        out,
+        "reloaded",
+        &format!("reloaded in {:.1} s: new code for {} (live, no image build)", ms as f64 / 1000.0, report.changed.join(", ")),
+        serde_json::json!({ "ms": ms, "added": [], "removed": [], "changed": report.changed, "live": true }),
+    );
+    true
 }
 
 fn failed(out: &Output, e: &anyhow::Error) {

@@ -3,7 +3,9 @@
 //!
 //! It speaks the Lambda Runtime API (`$AWS_LAMBDA_RUNTIME_API`): next invocation, then response or
 //! error. The event's `action` picks the behaviour:
-//! - absent or `echo`: returns `{"echo": <event>, "requestId", "traceId", "env": {...}}`;
+//! - absent or `echo`: returns `{"echo": <event>, "requestId", "traceId", "version", "env": {...}}`,
+//!   where `version` is the text of `VERSION` next to the binary (read at start, so a changed file
+//!   shows only in a new container: the benchmarks' stand-in for a code change);
 //! - `fail`: reports a function error (`errorType` from the event, default `EchoError`);
 //! - `sleep`: sleeps `seconds` (for timeouts), then echoes;
 //! - `exit`: exits with code 3 mid-invocation (a dying runtime);
@@ -17,6 +19,11 @@ fn main() {
     let api = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap_or_else(|_| "127.0.0.1:9001".into());
     let base = format!("http://{api}/2018-06-01/runtime");
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let version = std::env::current_exe()
+        .ok()
+        .and_then(|exe| std::fs::read_to_string(exe.with_file_name("VERSION")).ok())
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default();
     loop {
         let mut next = match agent.get(format!("{base}/invocation/next")).call() {
             Ok(r) => r,
@@ -45,7 +52,7 @@ fn main() {
             "exit" => std::process::exit(3),
             "sleep" => {
                 std::thread::sleep(Duration::from_secs_f64(event["seconds"].as_f64().unwrap_or(1.0)));
-                Ok(echo(&event, &request_id, &trace_id, &client_context))
+                Ok(echo(&event, &request_id, &trace_id, &client_context, &version))
             }
             "alloc" => {
                 let mb = event["mb"].as_u64().unwrap_or(64) as usize;
@@ -55,7 +62,7 @@ fn main() {
                 }
                 Ok(json!({"allocated_mb": mb, "touched": block.iter().step_by(4096).filter(|b| **b == 1).count()}))
             }
-            _ => Ok(echo(&event, &request_id, &trace_id, &client_context)),
+            _ => Ok(echo(&event, &request_id, &trace_id, &client_context, &version)),
         };
         let (path, payload) = match reply {
             Ok(v) => ("response", v),
@@ -67,13 +74,14 @@ fn main() {
     }
 }
 
-fn echo(event: &Value, request_id: &str, trace_id: &str, client_context: &str) -> Value {
+fn echo(event: &Value, request_id: &str, trace_id: &str, client_context: &str, version: &str) -> Value {
     let env = |k: &str| std::env::var(k).unwrap_or_default();
     json!({
         "echo": event,
         "requestId": request_id,
         "traceId": trace_id,
         "clientContext": client_context,
+        "version": version,
         "env": {
             "AWS_LAMBDA_FUNCTION_NAME": env("AWS_LAMBDA_FUNCTION_NAME"),
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),

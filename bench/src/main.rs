@@ -1,0 +1,114 @@
+//! esb-bench: esb measured against its baselines and against AWS SAM CLI, in one run on one machine
+//! (`scripts/bench.sh` builds everything and runs it).
+//!
+//! Every number is reported with the baseline measured in the same run and the ratio to it, so
+//! results from different machines compare by ratio, not by absolutes. A peer that cannot run here
+//! is listed under "not measured" with the reason; nothing is silently left out.
+//!
+//! Usage: `esb-bench [--runs N] [--only reload,...] [--no-sam] [--json PATH]`
+//! Environment: `ESB_BIN` (default `target/release/esb`), `SAM_CLI` (default: `sam` on PATH).
+
+mod project;
+mod reload;
+mod report;
+mod sam;
+
+use report::{Row, Skipped};
+use serde_json::json;
+
+struct Args {
+    runs: usize,
+    only: Option<Vec<String>>,
+    sam: bool,
+    json: Option<std::path::PathBuf>,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut args = Args { runs: 5, only: None, sam: true, json: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--runs" => args.runs = it.next().and_then(|v| v.parse().ok()).filter(|n| *n > 0).ok_or("--runs needs a number above 0")?,
+            "--only" => args.only = Some(it.next().ok_or("--only needs a list")?.split(',').map(str::to_string).collect()),
+            "--no-sam" => args.sam = false,
+            "--json" => args.json = Some(it.next().ok_or("--json needs a path")?.into()),
+            "-h" | "--help" => {
+                println!("esb-bench [--runs N] [--only reload] [--no-sam] [--json PATH]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other} (see --help)")),
+        }
+    }
+    Ok(args)
+}
+
+fn main() {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("esb-bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    let wanted = |s: &str| args.only.as_ref().is_none_or(|o| o.iter().any(|x| x == s));
+    let esb_bin = std::env::var("ESB_BIN").unwrap_or_else(|_| esb_tests::workspace_root().join("target/release/esb").display().to_string());
+    // esb runs in the workload's directory: the path must not be relative.
+    let esb_bin = match std::fs::canonicalize(&esb_bin) {
+        Ok(p) => p.display().to_string(),
+        Err(e) => {
+            eprintln!("esb-bench: esb binary {esb_bin}: {e} (build it: cargo build --release -p esb, or set ESB_BIN)");
+            std::process::exit(1);
+        }
+    };
+    let mut rows: Vec<Row> = vec![];
+    let mut skipped: Vec<Skipped> = vec![];
+    let sam_bin = if args.sam { sam::find() } else { Err("--no-sam".into()) };
+    if let Err(why) = &sam_bin {
+        skipped.push(Skipped { what: "AWS SAM CLI (every comparison with it)".into(), why: why.clone() });
+    }
+
+    eprintln!("esb-bench: building the workload (the echo custom runtime)");
+    let project = match project::Project::write(&esb_tests::echo_bootstrap()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("esb-bench: writing the workload: {e}");
+            std::process::exit(1);
+        }
+    };
+    let _cleanup = esb_tests::ProjectContainers(project.name.clone());
+
+    if wanted("reload") {
+        eprintln!("esb-bench: save-to-new-code, esb watch ({} saves per runtime)", args.runs);
+        match reload::esb(&esb_bin, &project, args.runs) {
+            Ok(r) => rows.extend(r),
+            Err(why) => skipped.push(Skipped { what: "save-to-new-code with esb watch".into(), why }),
+        }
+        if let Ok(sam_bin) = &sam_bin {
+            match sam::prepare_images() {
+                Ok(()) => {
+                    eprintln!("esb-bench: save-to-new-code, SAM CLI ({})", sam::version(sam_bin));
+                    let (r, s) = reload::sam(sam_bin, &project, args.runs);
+                    rows.extend(r);
+                    skipped.extend(s);
+                }
+                Err(why) => skipped.push(Skipped { what: "save-to-new-code with SAM CLI".into(), why }),
+            }
+        }
+    }
+
+    print!("{}", report::table(&rows, &skipped));
+    let context = json!({
+        "esb": esb_bin,
+        "sam": sam_bin.as_ref().map(|s| sam::version(s)).ok(),
+        "runs": args.runs,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+    });
+    if let Some(path) = &args.json {
+        let doc = report::to_json(&rows, &skipped, context);
+        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap_or_default()) {
+            eprintln!("esb-bench: writing {}: {e}", path.display());
+            std::process::exit(1);
+        }
+        eprintln!("esb-bench: results in {}", path.display());
+    }
+}

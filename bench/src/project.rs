@@ -1,0 +1,145 @@
+//! The benchmark workload: one SAM project that esb and SAM CLI both run unchanged.
+//!
+//! Owns: writing the project (a Python 3.11 function on a REST route, a `provided.al2023` custom
+//! runtime on an HTTP API route, a Makefile so `sam build` can build the custom runtime) and the
+//! edits that stand for "the developer saved new code". Must not: start anything.
+
+use std::path::{Path, PathBuf};
+
+/// A runtime the workload has one function for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    Python,
+    Provided,
+}
+
+impl Runtime {
+    pub const ALL: [Runtime; 2] = [Runtime::Python, Runtime::Provided];
+
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Python => "python3.11",
+            Runtime::Provided => "provided.al2023",
+        }
+    }
+
+    /// The route that invokes the runtime's function.
+    pub fn path(self) -> &'static str {
+        match self {
+            Runtime::Python => "/hello",
+            Runtime::Provided => "/echo",
+        }
+    }
+
+    /// The function's logical id.
+    pub fn function(self) -> &'static str {
+        match self {
+            Runtime::Python => "Hello",
+            Runtime::Provided => "Echo",
+        }
+    }
+}
+
+const TEMPLATE: &str = "\
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Description: esb benchmark workload (esb-bench writes it)
+Globals:
+  Function:
+    Timeout: 10
+    MemorySize: 128
+Resources:
+  Hello:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: hello/
+      Handler: app.handler
+      Runtime: python3.11
+      Events:
+        Get:
+          Type: Api
+          Properties: {Path: /hello, Method: get}
+  Echo:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: makefile
+    Properties:
+      CodeUri: echo/
+      Handler: bootstrap
+      Runtime: provided.al2023
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: {Path: /echo, Method: get}
+";
+
+/// The workload on disk.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+    /// Its esb project name (unique per run, so runs never share containers).
+    pub name: String,
+}
+
+impl Project {
+    /// Writes the workload into a fresh temp dir; `bootstrap` is the echo custom runtime's binary.
+    pub fn write(bootstrap: &Path) -> std::io::Result<Project> {
+        let dir = tempfile::tempdir()?;
+        let name = format!("bench{}", std::process::id());
+        let root = dir.path();
+        std::fs::write(root.join("template.yaml"), TEMPLATE)?;
+        std::fs::write(
+            root.join("generator.yml"),
+            format!(
+                "app:\n  name: {name}\n  tag: latest\n  region: us-east-1\npaths:\n  sam_template: template.yaml\n  output_dir: .esb\n"
+            ),
+        )?;
+        std::fs::create_dir_all(root.join("hello"))?;
+        std::fs::create_dir_all(root.join("echo"))?;
+        std::fs::copy(bootstrap, root.join("echo/bootstrap"))?;
+        std::fs::write(root.join("echo/Makefile"), "build-Echo:\n\tcp bootstrap VERSION $(ARTIFACTS_DIR)/\n")?;
+        let p = Project { dir, name };
+        p.save(Runtime::Python, "v0")?;
+        p.save(Runtime::Provided, "v0")?;
+        Ok(p)
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// "Saves new code": the function's answer becomes `marker`. Python: the handler's source.
+    /// Custom runtime: the `VERSION` file beside `bootstrap` (read when the runtime starts, so only
+    /// a new container shows it, as with a rebuilt binary).
+    pub fn save(&self, runtime: Runtime, marker: &str) -> std::io::Result<PathBuf> {
+        let (file, text) = match runtime {
+            Runtime::Python => (
+                self.root().join("hello/app.py"),
+                format!("def handler(event, context):\n    return {{\"statusCode\": 200, \"body\": \"{marker}\"}}\n"),
+            ),
+            Runtime::Provided => (self.root().join("echo/VERSION"), format!("{marker}\n")),
+        };
+        // Write and rename, as editors do, so a watcher never sees half a file.
+        let tmp = file.with_extension("tmp-save");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &file)?;
+        Ok(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workload_has_both_functions_and_saves_change_what_they_answer() {
+        let fake = tempfile::NamedTempFile::new().unwrap();
+        let p = Project::write(fake.path()).unwrap();
+        assert!(std::fs::read_to_string(p.root().join("template.yaml")).unwrap().contains("provided.al2023"));
+        p.save(Runtime::Python, "v7").unwrap();
+        assert!(std::fs::read_to_string(p.root().join("hello/app.py")).unwrap().contains("\"v7\""));
+        p.save(Runtime::Provided, "v8").unwrap();
+        assert_eq!(std::fs::read_to_string(p.root().join("echo/VERSION")).unwrap(), "v8\n");
+        assert!(!p.root().join("echo/VERSION.tmp-save").exists());
+    }
+}

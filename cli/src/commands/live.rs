@@ -1,0 +1,116 @@
+//! Live code for `esb watch`: a function's CodeUri is bind-mounted read-only at `/var/task`, so a
+//! saved change needs no image build, only new containers.
+//!
+//! Owns: which functions run live (a code directory, and for Python no `requirements.txt`, whose
+//! resolved packages live in the image's `/var/task` and a mount would hide), the hash that stands
+//! for a live function's code (the build context's hash: the bytes an image build would use), and
+//! recognising a batch of changes that touches only live code. Must not: build images, or talk to
+//! the manager (the reload driver does both).
+//!
+//! Why: on Docker's classic builder every Dockerfile step is a committed layer, seconds each on
+//! slow storage drivers (fuse-overlayfs here: about 2 s a step), so a rebuild costs far more than
+//! the new container. The image is still rebuilt, with the code baked in, on the next full reload
+//! and by every `esb build` / `serve` / `up`; what runs in production is always a baked image.
+
+use esb_config::model::{BaseImage, Code, FunctionSpec};
+use esb_config::Workspace;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Where a live function's code is mounted.
+const TASK_ROOT: &str = "/var/task";
+
+/// A function whose code runs from the project directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Live {
+    /// The CodeUri directory, absolute.
+    pub dir: PathBuf,
+    /// The build context's hash (code, layers, the generated Dockerfile).
+    pub hash: String,
+}
+
+impl Live {
+    /// The container bind (`host:container:ro`).
+    pub fn bind(&self) -> String {
+        format!("{}:{TASK_ROOT}:ro", self.dir.display())
+    }
+}
+
+/// True when a Python function's CodeUri has a non-empty `requirements.txt`.
+fn has_requirements(dir: &Path) -> bool {
+    std::fs::read(dir.join("requirements.txt")).is_ok_and(|t| !t.iter().all(u8::is_ascii_whitespace))
+}
+
+/// The template's directory (CodeUri is relative to it).
+pub(super) fn project_root(ws: &Workspace) -> &Path {
+    ws.template.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// `Some` when `spec` can run live; its code's current hash. `None` for inline code, Python with
+/// requirements, or a directory that cannot be read (the image build reports that).
+pub(super) fn live(ws: &Workspace, id: &str, spec: &FunctionSpec) -> Option<Live> {
+    let Code::Dir { path } = &spec.code else { return None };
+    let dir = std::fs::canonicalize(project_root(ws).join(path)).ok()?;
+    if matches!(spec.base, BaseImage::Python { .. }) && has_requirements(&dir) {
+        return None;
+    }
+    let inputs = esb_images::function::Inputs { root: project_root(ws), output_dir: &ws.output_dir, project: &ws.settings.project };
+    let context = esb_images::function::assemble(&inputs, id, spec).ok()?;
+    Some(Live { dir, hash: esb_images::cache::sha256(&context)[..16].to_string() })
+}
+
+/// The live functions a batch of changed paths touches, when it touches nothing else (a template,
+/// generator.yml, a requirements file or a layer means a full reload).
+pub(super) fn code_only(batch: &[PathBuf], lives: &BTreeMap<String, Live>) -> Option<BTreeSet<String>> {
+    let mut touched = BTreeSet::new();
+    for path in batch {
+        if path.file_name().is_some_and(|n| n == "requirements.txt") {
+            return None;
+        }
+        let owners: Vec<&String> = lives.iter().filter(|(_, l)| path.starts_with(&l.dir)).map(|(id, _)| id).collect();
+        if owners.is_empty() {
+            return None;
+        }
+        touched.extend(owners.into_iter().cloned());
+    }
+    (!touched.is_empty()).then_some(touched)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lives() -> BTreeMap<String, Live> {
+        [("Hello", "/p/hello"), ("Shared", "/p/shared"), ("Also", "/p/shared")]
+            .into_iter()
+            .map(|(id, d)| (id.to_string(), Live { dir: PathBuf::from(d), hash: "h".into() }))
+            .collect()
+    }
+
+    #[test]
+    fn code_only_batches_name_the_functions_they_touch() {
+        let got = code_only(&[PathBuf::from("/p/hello/app.py"), PathBuf::from("/p/hello/lib/x.py")], &lives()).unwrap();
+        assert_eq!(got.into_iter().collect::<Vec<_>>(), ["Hello"]);
+        // Two functions sharing a CodeUri both get new containers.
+        let got = code_only(&[PathBuf::from("/p/shared/a.py")], &lives()).unwrap();
+        assert_eq!(got.into_iter().collect::<Vec<_>>(), ["Also", "Shared"]);
+    }
+
+    #[test]
+    fn anything_else_is_a_full_reload() {
+        for other in ["/p/template.yaml", "/p/generator.yml", "/p/hello/requirements.txt", "/p/layers/x.py", "/p/hello2/app.py"] {
+            assert_eq!(code_only(&[PathBuf::from("/p/hello/app.py"), PathBuf::from(other)], &lives()), None, "{other}");
+        }
+        assert_eq!(code_only(&[], &lives()), None);
+    }
+
+    #[test]
+    fn requirements_are_found_only_when_they_name_something() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!has_requirements(dir.path()));
+        std::fs::write(dir.path().join("requirements.txt"), "\n  \n").unwrap();
+        assert!(!has_requirements(dir.path()));
+        std::fs::write(dir.path().join("requirements.txt"), "requests\n").unwrap();
+        assert!(has_requirements(dir.path()));
+    }
+}
