@@ -5,16 +5,24 @@
 //! results from different machines compare by ratio, not by absolutes. A peer that cannot run here
 //! is listed under "not measured" with the reason; nothing is silently left out.
 //!
-//! Usage: `esb-bench [--runs N] [--only reload,...] [--no-sam] [--json PATH]`
+//! Scenarios: `warm` (latency and throughput at concurrency 1/16/64, server memory), `cold` (cold
+//! start per runtime), `restart` (restart with and without adopting containers), `reload`
+//! (save-to-new-code per runtime).
+//!
+//! Usage: `esb-bench [--runs N] [--only warm,cold,restart,reload] [--no-sam] [--json PATH]`
 //! Environment: `ESB_BIN` (default `target/release/esb`), `SAM_CLI` (default: `sam` on PATH).
 
+mod lifecycle;
+mod load;
 mod project;
 mod reload;
 mod report;
 mod sam;
+mod warm;
 
 use report::{Row, Skipped};
 use serde_json::json;
+use std::time::Duration;
 
 struct Args {
     runs: usize,
@@ -40,6 +48,29 @@ fn parse() -> Result<Args, String> {
         }
     }
     Ok(args)
+}
+
+/// Rows of a scenario, or why it could not run.
+fn collect(rows: &mut Vec<Row>, skipped: &mut Vec<Skipped>, what: &str, result: Result<Vec<Row>, String>) {
+    match result {
+        Ok(r) => rows.extend(r),
+        Err(why) => skipped.push(Skipped { what: what.into(), why }),
+    }
+}
+
+/// SAM's stand-in base images, made once; false (and the reason recorded once) when they cannot be.
+fn prepared(skipped: &mut Vec<Skipped>) -> bool {
+    static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let first = DONE.get().is_none();
+    match DONE.get_or_init(sam::prepare_images) {
+        Ok(()) => true,
+        Err(why) => {
+            if first {
+                skipped.push(Skipped { what: "every comparison with SAM CLI".into(), why: why.clone() });
+            }
+            false
+        }
+    }
 }
 
 fn main() {
@@ -77,22 +108,43 @@ fn main() {
     };
     let _cleanup = esb_tests::ProjectContainers(project.name.clone());
 
+    // SAM's base images are made from esb's, which the first esb start builds: SAM runs after esb.
+    let sam_ready = sam_bin.as_ref().ok();
+    let timing = warm::Timing { warmup: Duration::from_secs(2), measure: Duration::from_secs(5) };
+    if wanted("warm") {
+        eprintln!("esb-bench: warm requests at concurrency {:?}, esb", warm::LEVELS);
+        collect(&mut rows, &mut skipped, "warm requests with esb", warm::esb(&esb_bin, &project, &timing));
+        eprintln!("esb-bench: warm requests, RIE direct");
+        collect(&mut rows, &mut skipped, "warm requests straight into RIE", warm::direct(&project, &timing));
+        if let Some(sam_bin) = sam_ready.filter(|_| prepared(&mut skipped)) {
+            eprintln!("esb-bench: warm requests, SAM CLI");
+            let (r, s) = warm::sam(sam_bin, &project, &timing);
+            rows.extend(r);
+            skipped.extend(s);
+        }
+    }
+    if wanted("cold") {
+        eprintln!("esb-bench: cold starts ({} per runtime)", args.runs);
+        collect(&mut rows, &mut skipped, "cold starts with esb", lifecycle::esb_cold(&esb_bin, &project, args.runs));
+        collect(&mut rows, &mut skipped, "cold starts with docker run", lifecycle::direct_cold(&project, args.runs));
+        if let Some(sam_bin) = sam_ready.filter(|_| prepared(&mut skipped)) {
+            let (r, s) = lifecycle::sam_cold(sam_bin, &project, args.runs);
+            rows.extend(r);
+            skipped.extend(s);
+        }
+    }
+    if wanted("restart") {
+        eprintln!("esb-bench: restarts ({})", args.runs);
+        collect(&mut rows, &mut skipped, "restarts of esb", lifecycle::restart(&esb_bin, &project, args.runs));
+    }
     if wanted("reload") {
         eprintln!("esb-bench: save-to-new-code, esb watch ({} saves per runtime)", args.runs);
-        match reload::esb(&esb_bin, &project, args.runs) {
-            Ok(r) => rows.extend(r),
-            Err(why) => skipped.push(Skipped { what: "save-to-new-code with esb watch".into(), why }),
-        }
-        if let Ok(sam_bin) = &sam_bin {
-            match sam::prepare_images() {
-                Ok(()) => {
-                    eprintln!("esb-bench: save-to-new-code, SAM CLI ({})", sam::version(sam_bin));
-                    let (r, s) = reload::sam(sam_bin, &project, args.runs);
-                    rows.extend(r);
-                    skipped.extend(s);
-                }
-                Err(why) => skipped.push(Skipped { what: "save-to-new-code with SAM CLI".into(), why }),
-            }
+        collect(&mut rows, &mut skipped, "save-to-new-code with esb watch", reload::esb(&esb_bin, &project, args.runs));
+        if let Some(sam_bin) = sam_ready.filter(|_| prepared(&mut skipped)) {
+            eprintln!("esb-bench: save-to-new-code, SAM CLI ({})", sam::version(sam_bin));
+            let (r, s) = reload::sam(sam_bin, &project, args.runs);
+            rows.extend(r);
+            skipped.extend(s);
         }
     }
 

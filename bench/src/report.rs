@@ -61,15 +61,26 @@ pub fn ratios(rows: &[Row]) -> Vec<Option<f64>> {
         .collect()
 }
 
+/// Rows grouped by measure, then variant (each in order of first appearance), baseline first.
+fn grouped(rows: &[Row]) -> Vec<Row> {
+    let first = |f: &dyn Fn(&Row) -> bool| rows.iter().position(f).unwrap_or(usize::MAX);
+    let mut out = rows.to_vec();
+    out.sort_by_key(|r| {
+        (first(&|x: &Row| x.measure == r.measure), first(&|x: &Row| x.measure == r.measure && x.variant == r.variant), !r.baseline)
+    });
+    out
+}
+
 /// The table people read.
 pub fn table(rows: &[Row], skipped: &[Skipped]) -> String {
     let mut out = String::new();
-    let ratios = ratios(rows);
+    let rows = grouped(rows);
+    let ratios = ratios(&rows);
     let mut last = String::new();
     for (r, ratio) in rows.iter().zip(ratios) {
         if r.measure != last {
             out.push_str(&format!(
-                "\n{} ({}; ratio = median / baseline's median)\n  {:<16} {:<40} {:>9} {:>9} {:>9} {:>8}\n",
+                "\n{} ({}; ratio = median / baseline's median)\n  {:<16} {:<52} {:>9} {:>9} {:>9} {:>8}\n",
                 r.measure, r.unit, "variant", "system", "median", "p99", "min", "ratio"
             ));
             last = r.measure.clone();
@@ -80,7 +91,7 @@ pub fn table(rows: &[Row], skipped: &[Skipped]) -> String {
             None => "-".into(),
         };
         out.push_str(&format!(
-            "  {:<16} {:<40} {:>9.3} {:>9.3} {:>9.3} {:>8}\n",
+            "  {:<16} {:<52} {:>9.3} {:>9.3} {:>9.3} {:>8}\n",
             r.variant,
             r.system,
             r.median(),
@@ -143,11 +154,12 @@ mod tests {
 
     #[test]
     fn ratios_are_against_the_baseline_of_the_same_measure() {
-        let rows = [row("esb", &[1.0, 2.0, 3.0], true), row("sam", &[4.0, 6.0, 8.0], false)];
-        assert_eq!(ratios(&rows), [Some(1.0), Some(3.0)]);
+        let rows = [row("sam", &[4.0, 6.0, 8.0], false), row("esb", &[1.0, 2.0, 3.0], true)];
+        assert_eq!(grouped(&rows)[0].system, "esb", "the baseline leads its group");
+        assert_eq!(ratios(&rows), [Some(3.0), Some(1.0)]);
         let t = table(&rows, &[Skipped { what: "x".into(), why: "y".into() }]);
         assert!(t.contains("3.00x") && t.contains("1.00x*") && t.contains("not measured: x: y"), "{t}");
         let j = to_json(&rows, &[], json!({}));
-        assert_eq!(j["results"][1]["ratio_to_baseline"], 3.0);
+        assert_eq!(j["results"][0]["ratio_to_baseline"], 3.0);
     }
 }

@@ -111,6 +111,9 @@ pub enum Mode {
     /// The source template with `--warm-containers LAZY`: containers are reused, and SAM restarts
     /// them when it sees the code change.
     Warm,
+    /// The source template with `--warm-containers EAGER`: every function's container is started
+    /// up front and reused.
+    WarmEager,
 }
 
 impl StartApi {
@@ -125,6 +128,7 @@ impl StartApi {
             Mode::Built => c.args(["-t", ".aws-sam/build/template.yaml"]),
             Mode::Source => c.args(["-t", "template.yaml"]),
             Mode::Warm => c.args(["-t", "template.yaml", "--warm-containers", "LAZY"]),
+            Mode::WarmEager => c.args(["-t", "template.yaml", "--warm-containers", "EAGER"]),
         };
         let child =
             c.stdout(file.try_clone().map_err(|e| e.to_string())?).stderr(file).stdin(Stdio::null()).spawn().map_err(|e| e.to_string())?;
@@ -137,6 +141,11 @@ impl StartApi {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(api)
+    }
+
+    /// The SAM process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn log_tail(&self) -> String {

@@ -180,6 +180,11 @@ impl Served {
         r.json()["AuthenticationResult"]["IdToken"].as_str().expect("IdToken").to_string()
     }
 
+    /// The esb process id (for resource readings).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The server's log lines so far.
     pub fn log(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()

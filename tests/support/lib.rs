@@ -79,7 +79,8 @@ impl Drop for ProjectContainers {
 }
 
 impl ProjectContainers {
-    fn remove_containers(&self) {
+    /// Removes the project's containers now (volumes stay until the guard is dropped).
+    pub fn remove_containers(&self) {
         let Ok(out) =
             std::process::Command::new("docker").args(["ps", "-aq", "--filter", &format!("label=esb.project={}", self.0)]).output()
         else {
