@@ -524,10 +524,16 @@ impl Actor for FunctionActor {
                 tracing::info!(function = %cfg.function, code_changed, "reconfigured");
                 st.cfg = cfg;
                 if code_changed {
+                    let was_warm = !st.idle.is_empty();
                     for (c, _) in std::mem::take(&mut st.idle) {
                         st.remove(c);
                     }
                     st.stale.extend(st.busy.keys().copied());
+                    // A function that was warm stays warm: one container on the new code starts
+                    // now, so the request after a save usually finds it ready.
+                    if was_warm && st.starting == 0 && st.busy.len() < st.cfg.limit {
+                        st.start(&myself);
+                    }
                 }
                 st.ensure_starts(&myself);
             }

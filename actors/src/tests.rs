@@ -588,6 +588,36 @@ async fn failing_prewarm_starts_back_off_instead_of_looping_hot() {
 }
 
 #[tokio::test]
+async fn new_code_replaces_a_warm_container_before_the_next_request() {
+    let port = fake_rie().await;
+    let rt = Arc::new(FakeRuntime::with_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let one = config(port);
+    let mut m = manager(vec![one.clone()], 10, rt.clone()).await;
+    let h = m.function("Fn").unwrap().clone();
+    assert_eq!(h.invoke(Bytes::from_static(b"{}"), None).await.unwrap().outcome, Outcome::Success);
+    let new_code = FunctionConfig { config_hash: "h2".into(), ..one.clone() };
+    m.apply(vec![new_code], Duration::from_secs(2)).await.unwrap();
+    let hashes = || {
+        let rt = rt.clone();
+        async move {
+            let all = rt.containers(&esb_runtime::Labels::default()).await.unwrap();
+            all.iter().filter_map(|c| c.labels.get(esb_runtime::labels::key::CONFIG_HASH).map(str::to_string)).collect::<Vec<_>>()
+        }
+    };
+    for _ in 0..300 {
+        if hashes().await == ["h2"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(hashes().await, ["h2"], "the old container went and one on the new code started without a request");
+    let lease_was_cold = m.function("Fn").unwrap().invoke(Bytes::from_static(b"{}"), None).await.unwrap();
+    assert_eq!(lease_was_cold.outcome, Outcome::Success);
+    assert_eq!(rt.calls().iter().filter(|c| matches!(c, Call::Start(_))).count(), 2, "the next request reused it");
+    m.shutdown(Duration::from_secs(2), false).await;
+}
+
+#[tokio::test]
 async fn a_reload_adds_removes_and_swaps_code_with_in_flight_work_finishing_on_the_old() {
     let port = fake_rie().await;
     let rt = Arc::new(FakeRuntime::with_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));

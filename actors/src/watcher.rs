@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 pub type WatcherRef = ActorRef<WatcherMsg>;
 
 /// How long nothing must change before a batch is sent.
-pub const QUIET: Duration = Duration::from_millis(300);
+pub const QUIET: Duration = Duration::from_millis(100);
 
 /// Messages.
 #[derive(Debug)]

@@ -80,11 +80,17 @@ impl Served {
     /// Starts `esb serve --listen 127.0.0.1:0` (plus `extra` arguments) in `dir` with the esb binary
     /// `bin`, and waits until it listens (building images first if needed).
     pub fn start(bin: &str, dir: &Path, extra: &[&str]) -> Served {
+        Self::start_with_env(bin, dir, extra, &[])
+    }
+
+    /// [`Served::start`] with extra environment variables (e.g. `DOCKER_HOST`).
+    pub fn start_with_env(bin: &str, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Served {
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--grace", "5"])
             .args(extra)
             .current_dir(dir)
             .env_remove("ESB_TEMPLATE")
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .env("ESB_LOG", "warn,esb_gateway=info")
             .stdout(Stdio::piped())

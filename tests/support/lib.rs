@@ -5,6 +5,7 @@
 //! rewrites the golden files instead). Must not: hide failures; every helper panics with the reason.
 #![forbid(unsafe_code)]
 
+pub mod chaos;
 pub mod gateway;
 
 use std::path::{Path, PathBuf};
