@@ -236,6 +236,8 @@ fn hostile_requests_get_well_formed_errors_and_change_nothing() {
     assert_eq!(record("huge body", req("POST", "/items", &[], &vec![b'a'; 11 << 20])), 413);
     let bad_json = record("bad JSON to the invoke API", req("POST", "/2015-03-31/functions/HelloFunction/invocations", &[], b"{bad"));
     assert!(bad_json == 400 || bad_json == 403, "{bad_json}");
+    let key = s.api_key.clone();
+    assert_eq!(record("bad JSON to the login", req("POST", "/user/auth/v1", &[("x-api-key", &key)], b"{bad")), 400);
     for p in ["/files/../../../../etc/passwd", "/files/..%2F..%2F..%2Fetc%2Fpasswd", "/%2e%2e/%2e%2e/etc/passwd"] {
         record(&format!("path traversal {p}"), req("GET", p, &[], b""));
     }
