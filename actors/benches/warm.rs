@@ -81,6 +81,7 @@ async fn main() {
         ready_within: Duration::from_secs(30),
         config_hash: "bench".into(),
         binds: vec![],
+        network: None,
     };
     let spawn = |cfg: FunctionConfig| {
         let rt = rt.clone();

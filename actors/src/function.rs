@@ -68,6 +68,8 @@ pub struct FunctionConfig {
     pub config_hash: String,
     /// Bind mounts (`host:container[:ro]`): `esb watch` mounts live code at `/var/task`.
     pub binds: Vec<String>,
+    /// The Docker network containers join (the project's, where storage is found by name).
+    pub network: Option<String>,
 }
 
 /// A running container with RIE listening.
@@ -408,6 +410,7 @@ async fn start_container(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieCli
         labels,
         memory_mb: Some(cfg.memory_mb),
         binds: cfg.binds.clone(),
+        network: cfg.network.clone(),
         ..Default::default()
     };
     let id = rt.create_container(&spec).await.map_err(|e| e.to_string())?;

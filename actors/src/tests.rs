@@ -91,6 +91,7 @@ fn config(port: u16) -> FunctionConfig {
         ready_within: Duration::from_secs(2),
         config_hash: "h".into(),
         binds: vec![],
+        network: None,
     }
 }
 

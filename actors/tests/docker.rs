@@ -46,6 +46,7 @@ async fn echo_config(project: &str) -> FunctionConfig {
         ready_within: Duration::from_secs(10),
         config_hash: "e2e".into(),
         binds: vec![],
+        network: None,
     }
 }
 

@@ -111,6 +111,7 @@ async fn main() {
         ready_within: Duration::from_secs(30),
         config_hash: "bench".into(),
         binds: vec![],
+        network: None,
     };
     let manager = Manager::start(ManagerArgs {
         project: bench_project.clone(),

@@ -7,7 +7,7 @@
 
 use crate::{BuildRequest, ContainerInfo, ContainerSpec, ImageInfo, Labels, Progress, Runtime, RuntimeError};
 use async_trait::async_trait;
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, VolumeCreateRequest};
+use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding, VolumeCreateRequest};
 use bollard::query_parameters as q;
 use bollard::Docker;
 use futures_util::{StreamExt, TryStreamExt};
@@ -303,6 +303,34 @@ impl Runtime for DockerRuntime {
         };
         self.docker.create_volume(req).await?;
         Ok(())
+    }
+
+    async fn create_network(&self, name: &str, labels: &Labels) -> Result<(), RuntimeError> {
+        if self.docker.inspect_network(name, None::<q::InspectNetworkOptions>).await.is_ok() {
+            return Ok(());
+        }
+        let req = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(labels.0.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        match self.docker.create_network(req).await {
+            Ok(_) => Ok(()),
+            // Created meanwhile by another esb (two commands at once): the same network.
+            Err(_) if self.docker.inspect_network(name, None::<q::InspectNetworkOptions>).await.is_ok() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<(), RuntimeError> {
+        match self.docker.remove_network(name).await {
+            Ok(()) => Ok(()),
+            Err(e) => match RuntimeError::from(e) {
+                RuntimeError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
     }
 
     async fn volumes(&self, labels: &Labels) -> Result<Vec<String>, RuntimeError> {

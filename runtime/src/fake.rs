@@ -52,6 +52,7 @@ struct State {
     images: BTreeMap<String, ImageInfo>,
     containers: BTreeMap<String, ContainerInfo>,
     volumes: BTreeMap<String, Labels>,
+    networks: BTreeMap<String, Labels>,
     calls: Vec<Call>,
     faults: Faults,
     next: u64,
@@ -297,6 +298,25 @@ impl Runtime for FakeRuntime {
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
         self.with(|s| s.volumes.remove(name));
         Ok(())
+    }
+
+    async fn create_network(&self, name: &str, labels: &Labels) -> Result<(), RuntimeError> {
+        self.with(|s| {
+            s.networks.entry(name.to_string()).or_insert_with(|| labels.clone());
+        });
+        Ok(())
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<(), RuntimeError> {
+        self.with(|s| s.networks.remove(name));
+        Ok(())
+    }
+}
+
+impl FakeRuntime {
+    /// Names of the networks that exist.
+    pub fn networks(&self) -> Vec<String> {
+        self.with(|s| s.networks.keys().cloned().collect())
     }
 }
 

@@ -76,4 +76,9 @@ pub trait Runtime: Send + Sync {
     async fn volumes(&self, labels: &Labels) -> Result<Vec<String>, RuntimeError>;
     /// Removes the volume and its data. Absent is not an error.
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError>;
+    /// Creates the named bridge network with `labels` (containers on it find each other by
+    /// name); an existing one is kept as it is.
+    async fn create_network(&self, name: &str, labels: &Labels) -> Result<(), RuntimeError>;
+    /// Removes the network. Absent is not an error; one still in use is an error.
+    async fn remove_network(&self, name: &str) -> Result<(), RuntimeError>;
 }

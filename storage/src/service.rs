@@ -4,7 +4,9 @@
 //! `esb.service`, `esb.engine`, `esb.config-hash` = the plan's fingerprint) with their data in named
 //! volumes (labelled the same; see [`Plan::volume`]), adopting a running one with the same plan
 //! instead of restarting it, publishing its port on the host's loopback for the developer's own tools, and
-//! removing containers and (only when asked) volumes by label. Must not: create buckets or tables
+//! removing containers and (only when asked) volumes by label, and the project's network
+//! (`esb-<project>`, a bridge where functions reach the services by container name, so a service
+//! that restarts on another address is still found). Must not: create buckets or tables
 //! (`provision`) or choose engines (`engines`).
 
 use crate::engines::Plan;
@@ -32,14 +34,31 @@ pub fn port_of(service: &str) -> u16 {
 pub struct Endpoint {
     /// `s3`.
     pub service: String,
-    /// For functions: `http://<container ip>:<port>` on the bridge network.
+    /// For functions: `http://<container name>:<port>` on the project's network.
     pub internal: String,
+    /// For esb itself (provisioning): `http://<container ip>:<port>`, reachable from the host.
+    pub direct: String,
     /// For the developer: `http://127.0.0.1:<published port>`.
     pub host: Option<String>,
     /// The container's name.
     pub container: String,
     /// `builtin`, `rustfs`, `alternator`.
     pub engine: String,
+}
+
+/// The project's network: storage services, function containers and the daemon join it.
+pub fn network(project: &str) -> String {
+    format!("esb-{project}")
+}
+
+/// Creates the project's network when it is missing.
+pub async fn ensure_network(rt: &dyn Runtime, project: &str) -> Result<(), StorageError> {
+    Ok(rt.create_network(&network(project), &Labels::new().with(key::PROJECT, project)).await?)
+}
+
+/// Removes the project's network (after its containers are gone).
+pub async fn remove_network(rt: &dyn Runtime, project: &str) -> Result<(), StorageError> {
+    Ok(rt.remove_network(&network(project)).await?)
 }
 
 fn labels(project: &str, service: &str) -> Labels {
@@ -50,7 +69,8 @@ fn endpoint(info: &ContainerInfo, service: &str, port: u16) -> Option<Endpoint> 
     let ip = info.ip?;
     Some(Endpoint {
         service: service.into(),
-        internal: format!("http://{}", SocketAddr::new(ip, port)),
+        internal: format!("http://{}:{port}", info.name),
+        direct: format!("http://{}", SocketAddr::new(ip, port)),
         host: info.published.iter().find(|(c, _)| *c == port).map(|(_, h)| format!("http://127.0.0.1:{h}")),
         container: info.name.clone(),
         engine: info.labels.get(key::ENGINE).unwrap_or("builtin").to_string(),
@@ -62,7 +82,8 @@ fn endpoint(info: &ContainerInfo, service: &str, port: u16) -> Option<Endpoint> 
 pub async fn start(rt: &dyn Runtime, project: &str, plan: &Plan) -> Result<Endpoint, StorageError> {
     let service = plan.service;
     let name = format!("esb-{project}-{service}");
-    let fingerprint = plan.fingerprint();
+    // The network is part of what runs: a container from before esb used one is replaced.
+    let fingerprint = format!("{}|net:{}", plan.fingerprint(), network(project));
     let wanted = labels(project, service).with(key::CONFIG_HASH, fingerprint.clone()).with(key::ENGINE, plan.engine);
     for c in rt.containers(&labels(project, service)).await? {
         if c.running && c.labels.get(key::CONFIG_HASH) == Some(fingerprint.as_str()) {
@@ -74,6 +95,7 @@ pub async fn start(rt: &dyn Runtime, project: &str, plan: &Plan) -> Result<Endpo
         rt.remove_container(&c.id).await?;
     }
     let volume = plan.volume(project);
+    ensure_network(rt, project).await?;
     rt.create_volume(&volume, &labels(project, service).with(key::ENGINE, plan.engine)).await?;
     let spec = ContainerSpec {
         name: name.clone(),
@@ -83,6 +105,7 @@ pub async fn start(rt: &dyn Runtime, project: &str, plan: &Plan) -> Result<Endpo
         cmd: Some(plan.cmd.clone()),
         binds: vec![format!("{volume}:{}", plan.data_dir)],
         ports: vec![(plan.port, "127.0.0.1".into(), plan.host_port)],
+        network: Some(network(project)),
         ..Default::default()
     };
     let id = rt.create_container(&spec).await?;
@@ -173,6 +196,30 @@ mod tests {
         assert_eq!(remove_volumes(&rt, "a").await.unwrap(), ["esb-a-s3"]);
         let left = rt.volumes(&Labels::default()).await.unwrap();
         assert_eq!(left, ["esb-b-s3", "unrelated"]);
+    }
+
+    #[tokio::test]
+    async fn functions_find_a_service_by_name_and_esb_by_address() {
+        let info = ContainerInfo {
+            id: "c1".into(),
+            name: "esb-p-dynamodb".into(),
+            labels: Labels::default(),
+            running: true,
+            exit_code: None,
+            oom_killed: false,
+            ip: Some("172.20.0.3".parse().unwrap()),
+            published: vec![(DYNAMODB_PORT, 49153)],
+        };
+        let e = endpoint(&info, "dynamodb", DYNAMODB_PORT).unwrap();
+        assert_eq!(e.internal, "http://esb-p-dynamodb:8000", "stable when the service restarts on another address");
+        assert_eq!(e.direct, "http://172.20.0.3:8000");
+        assert_eq!(e.host.as_deref(), Some("http://127.0.0.1:49153"));
+        let rt = FakeRuntime::new();
+        ensure_network(&rt, "p").await.unwrap();
+        ensure_network(&rt, "p").await.unwrap();
+        assert_eq!(rt.networks(), ["esb-p"]);
+        remove_network(&rt, "p").await.unwrap();
+        assert!(rt.networks().is_empty());
     }
 
     #[tokio::test]

@@ -76,6 +76,15 @@ impl Drop for ProjectContainers {
                 let _ = std::process::Command::new("docker").args(["volume", "rm", "-f"]).args(&names).output();
             }
         }
+        if let Ok(out) = std::process::Command::new("docker")
+            .args(["network", "ls", "-q", "--filter", &format!("label=esb.project={}", self.0)])
+            .output()
+        {
+            let ids: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+            if !ids.is_empty() {
+                let _ = std::process::Command::new("docker").args(["network", "rm"]).args(&ids).output();
+            }
+        }
     }
 }
 

@@ -120,9 +120,12 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
             cmd: Some(cmd),
             binds,
             ports,
+            // With the function and storage containers: it reaches them there.
+            network: Some(esb_storage::service::network(&ws.settings.project)),
             working_dir: Some(dir.display().to_string()),
             ..Default::default()
         };
+        esb_storage::service::ensure_network(&rt, &ws.settings.project).await?;
         let id = rt.create_container(&spec).await?;
         rt.start_container(&id).await?;
         let started = Instant::now();
@@ -183,6 +186,9 @@ pub fn down(global: &Global, args: DownArgs, out: &Output) -> anyhow::Result<()>
             }
         }
         let storage = esb_storage::service::stop(&rt, &project).await?;
+        if let Err(e) = esb_storage::service::remove_network(&rt, &project).await {
+            out.warnings(&[format!("the network {} stays: {e}", esb_storage::service::network(&project))]);
+        }
         let volumes = if args.volumes { esb_storage::service::remove_volumes(&rt, &project).await? } else { vec![] };
         if out.json() {
             println!(

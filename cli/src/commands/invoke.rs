@@ -118,8 +118,10 @@ async fn invoke_once(
         env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
         labels: Labels::new().with(key::PROJECT, project).with(key::FUNCTION, id).with(key::ROLE, "invoke").created_now(),
         memory_mb: Some(spec.memory_size as u64),
+        network: Some(esb_storage::service::network(project)),
         ..Default::default()
     };
+    esb_storage::service::ensure_network(rt, project).await?;
     let trace_id = esb_runtime::rie::new_trace_id();
     let t0 = Instant::now();
     let cid = rt.create_container(&container).await?;

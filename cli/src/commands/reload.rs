@@ -131,8 +131,9 @@ pub(super) fn function_config(
         esb_config::lambda_env::lambda_env(spec, region, extra_env).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     // Containers are adopted after a restart only when what they run is exactly what would start now.
     let runs = live.map(|l| format!("live:{}:{}", l.hash, l.bind())).unwrap_or_else(|| image.to_string());
+    let network = esb_storage::service::network(project);
     let config_hash =
-        esb_images::cache::sha256(format!("{runs}|{env:?}|{}|{}", spec.memory_size, spec.timeout).as_bytes())[..16].to_string();
+        esb_images::cache::sha256(format!("{runs}|{env:?}|{}|{}|{network}", spec.memory_size, spec.timeout).as_bytes())[..16].to_string();
     FunctionConfig {
         project: project.to_string(),
         function: id.to_string(),
@@ -149,6 +150,7 @@ pub(super) fn function_config(
         ready_within: Duration::from_secs(10),
         config_hash,
         binds: live.map(|l| vec![l.bind()]).unwrap_or_default(),
+        network: Some(network),
     }
 }
 

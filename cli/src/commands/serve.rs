@@ -247,6 +247,10 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
         if !args.keep {
             // Data stays in the volumes; only `esb down -v` deletes it.
             esb_storage::service::stop(rt.as_ref(), &ws.settings.project).await?;
+            // Still in use (a one-shot `esb invoke`, say): it stays, and the next stop removes it.
+            if let Err(e) = esb_storage::service::remove_network(rt.as_ref(), &ws.settings.project).await {
+                tracing::debug!(error = %e, "the project network stays");
+            }
         }
         println!("esb serve: stopped ({finished} in-flight finished, {cut} cut off, {kept} containers kept)");
         Ok(())

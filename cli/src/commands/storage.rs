@@ -69,12 +69,14 @@ pub async fn up(
     out: &Output,
 ) -> anyhow::Result<(Vec<Endpoint>, Vec<(String, String)>)> {
     let (buckets, tables) = (&project.resources.buckets, &project.resources.tables);
+    // Functions join the project's network even when there is no storage to reach.
+    esb_storage::service::ensure_network(rt, name).await?;
     let signer = Signer { access_key: ACCESS_KEY_ID.into(), secret_key: SECRET_ACCESS_KEY.into(), region: region.into() };
     let (mut endpoints, mut reports) = (vec![], vec![]);
     if !buckets.is_empty() {
         match start(rt, name, s3_plan(rt, settings).await).await {
             Ok(Some(s3)) => {
-                reports.extend(esb_storage::provision::buckets(&s3.internal, &signer, &s3.engine, buckets).await);
+                reports.extend(esb_storage::provision::buckets(&s3.direct, &signer, &s3.engine, buckets).await);
                 endpoints.push(s3);
             }
             Ok(None) => out.warnings(&[format!("storage: S3 is off (storage.s3.engine), so {} buckets are not created", buckets.len())]),
@@ -84,7 +86,7 @@ pub async fn up(
     if !tables.is_empty() {
         match start(rt, name, dynamodb_plan(rt, settings, progress).await).await {
             Ok(Some(db)) => {
-                reports.extend(esb_storage::provision::tables(&db.internal, &signer, tables).await);
+                reports.extend(esb_storage::provision::tables(&db.direct, &signer, tables).await);
                 endpoints.push(db);
             }
             Ok(None) => {
