@@ -154,12 +154,26 @@ fn the_storage_service_killed_and_restarted_under_writes() {
     std::thread::sleep(Duration::from_secs(3));
     let fault_at = load.now();
     let storage = format!("esb-{project}-dynamodb");
+    let image = Command::new("docker").args(["inspect", "-f", "{{.Config.Image}}", &storage]).output().unwrap();
+    let image = String::from_utf8_lossy(&image.stdout).trim().to_string();
+    let ip = || {
+        let out =
+            Command::new("docker").args(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", &storage]).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+    };
+    let before = ip();
     assert!(docker(&["kill", "-s", "KILL", &storage]));
+    // Another container takes the freed address, so the service comes back on a new one.
+    let label = format!("esb.project={project}");
+    let network = format!("esb-{project}");
+    assert!(docker(&["run", "-d", "--label", &label, "--network", &network, "--entrypoint", "sleep", &image, "120"]));
     std::thread::sleep(Duration::from_secs(2));
     assert!(docker(&["start", &storage]));
+    assert_ne!(ip(), before, "the service is back on another address");
     std::thread::sleep(Duration::from_secs(8));
     let acked = writer.finish();
-    let mut o = Outcome::from_samples("kill -9 of the DynamoDB service under writes, then docker start", &load.finish(), fault_at);
+    let mut o =
+        Outcome::from_samples("kill -9 of the DynamoDB service under writes, docker start on a new address", &load.finish(), fault_at);
     o.writes_acknowledged = acked.len();
     o.writes_lost = lost(&s, &acked);
     assert!(s.stop());
