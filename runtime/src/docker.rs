@@ -54,6 +54,53 @@ fn image_info(i: bollard::models::ImageInspect) -> ImageInfo {
     }
 }
 
+impl DockerRuntime {
+    async fn create_container_once(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
+        let host_config = HostConfig {
+            memory: spec.memory_mb.map(|m| (m * 1024 * 1024) as i64),
+            // Same as the memory limit: no swap, so an over-limit function is OOM-killed like on Lambda.
+            memory_swap: spec.memory_mb.map(|m| (m * 1024 * 1024) as i64),
+            network_mode: spec.network.clone(),
+            binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
+            port_bindings: (!spec.ports.is_empty()).then(|| {
+                spec.ports
+                    .iter()
+                    .map(|(c, ip, h)| {
+                        (format!("{c}/tcp"), Some(vec![PortBinding { host_ip: Some(ip.clone()), host_port: Some(h.to_string()) }]))
+                    })
+                    .collect()
+            }),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            env: Some(spec.env.clone()),
+            labels: Some(spec.labels.0.clone().into_iter().collect()),
+            cmd: spec.cmd.clone(),
+            working_dir: spec.working_dir.clone(),
+            exposed_ports: (!spec.ports.is_empty()).then(|| spec.ports.iter().map(|(c, _, _)| format!("{c}/tcp")).collect()),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let options = q::CreateContainerOptions { name: Some(spec.name.clone()), ..Default::default() };
+        Ok(self.docker.create_container(Some(options), body).await?.id)
+    }
+
+    /// Removes all but the oldest network named `name`; how many there were.
+    async fn dedupe_network(&self, name: &str) -> Result<usize, RuntimeError> {
+        let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
+        let list = self.docker.list_networks(Some(q::ListNetworksOptions { filters: Some(filters) })).await?;
+        let mut same: Vec<_> = list.into_iter().filter(|n| n.name.as_deref() == Some(name)).collect();
+        same.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
+        for extra in same.iter().skip(1) {
+            if let Some(id) = &extra.id {
+                let _ = self.docker.remove_network(id).await;
+            }
+        }
+        Ok(same.len())
+    }
+}
+
 #[async_trait]
 impl Runtime for DockerRuntime {
     async fn ping(&self) -> Result<(), RuntimeError> {
@@ -170,34 +217,14 @@ impl Runtime for DockerRuntime {
     }
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
-        let host_config = HostConfig {
-            memory: spec.memory_mb.map(|m| (m * 1024 * 1024) as i64),
-            // Same as the memory limit: no swap, so an over-limit function is OOM-killed like on Lambda.
-            memory_swap: spec.memory_mb.map(|m| (m * 1024 * 1024) as i64),
-            network_mode: spec.network.clone(),
-            binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
-            port_bindings: (!spec.ports.is_empty()).then(|| {
-                spec.ports
-                    .iter()
-                    .map(|(c, ip, h)| {
-                        (format!("{c}/tcp"), Some(vec![PortBinding { host_ip: Some(ip.clone()), host_port: Some(h.to_string()) }]))
-                    })
-                    .collect()
-            }),
-            ..Default::default()
-        };
-        let body = ContainerCreateBody {
-            image: Some(spec.image.clone()),
-            env: Some(spec.env.clone()),
-            labels: Some(spec.labels.0.clone().into_iter().collect()),
-            cmd: spec.cmd.clone(),
-            working_dir: spec.working_dir.clone(),
-            exposed_ports: (!spec.ports.is_empty()).then(|| spec.ports.iter().map(|(c, _, _)| format!("{c}/tcp")).collect()),
-            host_config: Some(host_config),
-            ..Default::default()
-        };
-        let options = q::CreateContainerOptions { name: Some(spec.name.clone()), ..Default::default() };
-        Ok(self.docker.create_container(Some(options), body).await?.id)
+        match self.create_container_once(spec).await {
+            // A network created twice at once (see `create_network`): keep one, try again.
+            Err(RuntimeError::Engine(m)) if m.contains("ambiguous") && spec.network.is_some() => {
+                self.dedupe_network(spec.network.as_deref().unwrap_or_default()).await?;
+                self.create_container_once(spec).await
+            }
+            other => other,
+        }
     }
 
     async fn start_container(&self, id: &str) -> Result<(), RuntimeError> {
@@ -306,7 +333,7 @@ impl Runtime for DockerRuntime {
     }
 
     async fn create_network(&self, name: &str, labels: &Labels) -> Result<(), RuntimeError> {
-        if self.docker.inspect_network(name, None::<q::InspectNetworkOptions>).await.is_ok() {
+        if self.dedupe_network(name).await? > 0 {
             return Ok(());
         }
         let req = NetworkCreateRequest {
@@ -315,12 +342,11 @@ impl Runtime for DockerRuntime {
             labels: Some(labels.0.clone().into_iter().collect()),
             ..Default::default()
         };
-        match self.docker.create_network(req).await {
-            Ok(_) => Ok(()),
-            // Created meanwhile by another esb (two commands at once): the same network.
-            Err(_) if self.docker.inspect_network(name, None::<q::InspectNetworkOptions>).await.is_ok() => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        self.docker.create_network(req).await?;
+        // Docker does not refuse a second network of the same name: two esb commands starting at
+        // once can both create one. All of them keep the oldest.
+        self.dedupe_network(name).await?;
+        Ok(())
     }
 
     async fn remove_network(&self, name: &str) -> Result<(), RuntimeError> {
