@@ -5,7 +5,7 @@
 //! and asserts: every failed answer is a well-formed API Gateway error, no acknowledged write is
 //! lost, no function container is left behind, and service comes back within the stated bound.
 
-use esb_tests::chaos::{function_containers, send, Load, Outcome};
+use esb_tests::chaos::{function_containers, send, Load, Outcome, SocketProxy};
 use esb_tests::gateway::Served;
 use esb_tests::named_example_project;
 use std::process::Command;
@@ -266,60 +266,6 @@ fn hostile_requests_get_well_formed_errors_and_change_nothing() {
     assert!(s.stop());
     o.leaked_containers = leaked(&project);
     check(&o.report(), Duration::from_secs(5));
-}
-
-/// A stand-in for the Docker socket that can be cut and restored: esb is pointed at it with
-/// DOCKER_HOST, and it forwards to the real socket until cut (then it drops every connection, open
-/// or new, as a dead daemon would).
-struct SocketProxy {
-    _dir: tempfile::TempDir,
-    path: std::path::PathBuf,
-    cut: Arc<std::sync::atomic::AtomicBool>,
-    open: Arc<Mutex<Vec<std::os::unix::net::UnixStream>>>,
-}
-
-impl SocketProxy {
-    fn start() -> SocketProxy {
-        use std::os::unix::net::{UnixListener, UnixStream};
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("docker.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let open: Arc<Mutex<Vec<UnixStream>>> = Arc::new(Mutex::new(vec![]));
-        let (c, o) = (cut.clone(), open.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming().map_while(Result::ok) {
-                if c.load(std::sync::atomic::Ordering::SeqCst) {
-                    continue; // dropped: the client sees the connection close
-                }
-                let Ok(up) = UnixStream::connect("/var/run/docker.sock") else { continue };
-                let pairs = [(conn.try_clone().unwrap(), up.try_clone().unwrap()), (up.try_clone().unwrap(), conn.try_clone().unwrap())];
-                o.lock().unwrap().extend([conn, up]);
-                for (mut from, mut to) in pairs {
-                    std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
-                        let _ = to.shutdown(std::net::Shutdown::Write);
-                    });
-                }
-            }
-        });
-        SocketProxy { _dir: dir, path, cut, open }
-    }
-
-    fn host(&self) -> String {
-        format!("unix://{}", self.path.display())
-    }
-
-    fn cut(&self) {
-        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
-        for s in self.open.lock().unwrap().drain(..) {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
-    }
-
-    fn restore(&self) {
-        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
-    }
 }
 
 #[test]

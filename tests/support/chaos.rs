@@ -1,6 +1,7 @@
 //! The fault-injection harness's client side: a bounded load on loopback that records what every
 //! request got, the check that every failure was a well-formed API Gateway error, and the result
-//! record each fault test prints (and `scripts/chaos.sh` collects into a table).
+//! record each fault test prints (and `scripts/chaos.sh` collects into a table), and a Docker
+//! socket stand-in that can be cut.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -160,6 +161,64 @@ pub fn function_containers(project: &str, function: &str) -> Vec<String> {
         .args(["ps", "-q", "--filter", &format!("label=esb.project={project}"), "--filter", &format!("label=esb.function={function}")])
         .output();
     out.map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()).unwrap_or_default()
+}
+
+/// A stand-in for the Docker socket that can be cut and restored: esb is pointed at it with
+/// DOCKER_HOST, and it forwards to the real socket until cut (then it drops every connection, open
+/// or new, as a dead daemon would).
+pub struct SocketProxy {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<Mutex<Vec<std::os::unix::net::UnixStream>>>,
+}
+
+impl SocketProxy {
+    /// Listens on a socket in a fresh temp dir, forwarding to `/var/run/docker.sock`.
+    pub fn start() -> SocketProxy {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<UnixStream>>> = Arc::new(Mutex::new(vec![]));
+        let (c, o) = (cut.clone(), open.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().map_while(Result::ok) {
+                if c.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection close
+                }
+                let Ok(up) = UnixStream::connect("/var/run/docker.sock") else { continue };
+                let pairs = [(conn.try_clone().unwrap(), up.try_clone().unwrap()), (up.try_clone().unwrap(), conn.try_clone().unwrap())];
+                o.lock().unwrap().extend([conn, up]);
+                for (mut from, mut to) in pairs {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        SocketProxy { _dir: dir, path, cut, open }
+    }
+
+    /// The `DOCKER_HOST` value that points at it.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.path.display())
+    }
+
+    /// Drops every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Forwards again.
+    pub fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[cfg(test)]
