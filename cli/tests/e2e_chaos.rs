@@ -242,11 +242,12 @@ fn hostile_requests_get_well_formed_errors_and_change_nothing() {
     };
     assert_eq!(record("large header", req("GET", "/hello", &[("x-junk", &"x".repeat(20 * 1024))], b"")), 431);
     // Past the 64 KiB a connection may buffer there is no request to answer: hyper sends a bare 431
-    // and closes the connection (a protocol error, like API Gateway's own). Not an API answer, so
-    // it is checked here and not counted as one.
+    // and closes the connection (a protocol error, like API Gateway's own). A client still writing
+    // its headers may see the close (status 0) before the 431. Not an API answer, so it is checked
+    // here and not counted as one.
     let (status, _, _) = req("GET", "/hello", &[("x-junk", &big_header)], b"");
     eprintln!("hostile huge header (past the connection buffer): {status}");
-    assert_eq!(status, 431);
+    assert!(status == 431 || status == 0, "a bare 431 or the connection closed: {status}");
     assert_eq!(record("huge body", req("POST", "/items", &[], &vec![b'a'; 11 << 20])), 413);
     let bad_json = record("bad JSON to the invoke API", req("POST", "/2015-03-31/functions/HelloFunction/invocations", &[], b"{bad"));
     assert!(bad_json == 400 || bad_json == 403, "{bad_json}");
