@@ -67,7 +67,7 @@ pub fn direct_cold(project: &Project, runs: usize) -> Result<Vec<Row>, String> {
             let id = String::from_utf8_lossy(&run.stdout).trim().to_string();
             let port = Command::new("docker").args(["port", &id, "8080/tcp"]).output().map_err(|e| e.to_string())?;
             let addr = String::from_utf8_lossy(&port.stdout).lines().next().unwrap_or_default().trim().to_string();
-            let url = format!("http://{addr}/2015-03-31/functions/function/invocations");
+            let url = format!("http://{addr}{}", esb_runtime::rie::INVOKE_PATH);
             let ok = loop {
                 if load::post_ok(&agent, &url, "{}") {
                     break true;

@@ -135,13 +135,9 @@ fn start_direct(image: &str, n: usize) -> Result<Direct, String> {
         let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let port = Command::new("docker").args(["port", &id, "8080/tcp"]).output().map_err(|e| e.to_string())?;
         let addr = String::from_utf8_lossy(&port.stdout).lines().next().unwrap_or_default().trim().to_string();
-        d.0.push((id, format!("http://{addr}{}", esb_runtime_path())));
+        d.0.push((id, format!("http://{addr}{}", esb_runtime::rie::INVOKE_PATH)));
     }
     Ok(d)
-}
-
-fn esb_runtime_path() -> &'static str {
-    "/2015-03-31/functions/function/invocations"
 }
 
 /// RIE containers of the same image, one client each (RIE takes one invocation at a time).

@@ -112,6 +112,7 @@ pub fn enable(url: &str) -> Result<(), ExportError> {
     }
     tokio::spawn(export_loop(exporter, rx, url.to_string()));
     ENABLED.store(true, Ordering::Relaxed);
+    esb_gateway::trace::set_exporting(true);
     tracing::info!(url, "exporting spans over OTLP");
     Ok(())
 }

@@ -135,7 +135,7 @@ impl Gateway {
         let trace = trace_id(req.headers().get(TRACE_HEADER).and_then(|v| v.to_str().ok()));
         let span =
             tracing::info_span!("request", request_id = %request_id, trace_id = %trace, method = %req.method(), path = %req.uri().path());
-        if let Some(parent) = crate::trace::otel_parent(&trace) {
+        if let Some(parent) = crate::trace::exporting().then(|| crate::trace::otel_parent(&trace)).flatten() {
             // Without an OpenTelemetry layer installed this is a no-op.
             let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
         }

@@ -5,6 +5,7 @@
 
 use esb_runtime::rie::new_trace_id;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A trace header is kept when it has a well-formed `Root=1-<8 hex>-<24 hex>`; otherwise a new one is made.
 pub fn trace_id(header: Option<&str>) -> String {
@@ -23,6 +24,20 @@ pub fn trace_id(header: Option<&str>) -> String {
     }
 }
 
+/// Whether spans are exported at all; off, requests skip [`otel_parent`] (the CLI turns it on
+/// together with the exporter).
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Turns the OpenTelemetry parenting of request spans on (the exporter is running).
+pub fn set_exporting(on: bool) {
+    EXPORTING.store(on, Ordering::Relaxed);
+}
+
+/// True once [`set_exporting`] turned it on.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
 /// The OpenTelemetry context a request's span continues: trace id from `Root=1-<8>-<24>` (the 32
 /// hex digits are the OTel trace id, as the X-Ray propagators map it), parent from `Parent=` when
 /// the caller sent one, `Sampled=0` respected. With no `Parent` the span's parent id is made up,
@@ -38,11 +53,8 @@ pub fn otel_parent(header: &str) -> Option<opentelemetry::Context> {
         }
     }
     let trace = TraceId::from_hex(&root?).ok().filter(|t| *t != TraceId::INVALID)?;
-    let parent = parent.unwrap_or_else(|| {
-        let id = uuid::Uuid::new_v4();
-        let bytes: [u8; 8] = id.as_bytes()[..8].try_into().unwrap_or([1; 8]);
-        SpanId::from_bytes(bytes)
-    });
+    // Made up from the trace id (its low 64 bits, never zero): no randomness needed per request.
+    let parent = parent.unwrap_or_else(|| SpanId::from((u128::from_be_bytes(trace.to_bytes()) as u64).max(1)));
     let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
     let context = SpanContext::new(trace, parent, flags, true, TraceState::default());
     Some(opentelemetry::Context::new().with_remote_span_context(context))
