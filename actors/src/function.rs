@@ -154,6 +154,15 @@ pub enum FunctionMsg {
         /// Whether the container may be reused.
         healthy: bool,
     },
+    /// After a manager restart: a caller (the split gateway) still invokes this container under a
+    /// lease of the previous manager. If it was adopted as idle, it becomes busy under a new lease,
+    /// so it is never handed to a second caller while RIE still serves the first.
+    Claim {
+        /// The container id.
+        container: String,
+        /// The new lease, or `None` when this actor does not hold the container idle.
+        reply: RpcReplyPort<Option<Lease>>,
+    },
     /// A start task finished, for the config with this `config_hash`.
     Started(Result<Container, StartError>, String),
     /// Hot reload: serve with this config from now on. When the code or environment changed
@@ -508,6 +517,18 @@ impl Actor for FunctionActor {
                     }
                 }
                 st.check_drain(&myself);
+            }
+            FunctionMsg::Claim { container, reply } => {
+                let lease = match st.idle.iter().position(|(c, _)| c.id == container) {
+                    Some(i) => {
+                        let (c, _) = st.idle.remove(i);
+                        st.next_lease += 1;
+                        st.busy.insert(st.next_lease, c.clone());
+                        Some(Lease { id: st.next_lease, container: c, cold: false })
+                    }
+                    None => None,
+                };
+                let _ = reply.send(lease);
             }
             FunctionMsg::Drain { deadline, keep, reply } => {
                 for w in st.waiters.drain(..) {

@@ -31,6 +31,40 @@ pub enum InvokeFailure {
     Unavailable(String),
 }
 
+/// How an invocation ended, as the metrics and spans name it.
+pub fn outcome_of(result: &Result<Invocation, InvokeError>) -> &'static str {
+    match result {
+        Ok(inv) => match inv.outcome {
+            Outcome::Success => "success",
+            Outcome::FunctionError { .. } => "error",
+            Outcome::Timeout { .. } => "timeout",
+        },
+        Err(_) => "failed",
+    }
+}
+
+/// Whether the container may serve again: not after a crash, garbage or a timeout.
+pub fn healthy_after(result: &Result<Invocation, InvokeError>) -> bool {
+    matches!(result, Ok(inv) if !matches!(inv.outcome, Outcome::Timeout { .. }))
+}
+
+/// An exclusive lease on one container, released exactly once: by [`Leased::release`], or as
+/// unhealthy when dropped (a cancelled caller leaves the container in an unknown state).
+pub struct Leased {
+    /// The container to invoke.
+    pub container: crate::function::Container,
+    /// The container was started for this caller.
+    pub cold: bool,
+    guard: LeaseGuard,
+}
+
+impl Leased {
+    /// Gives the container back; `healthy` false retires it.
+    pub fn release(self, healthy: bool) {
+        self.guard.release(healthy)
+    }
+}
+
 /// A container id as `docker ps` shows it.
 fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
@@ -93,6 +127,27 @@ impl FunctionHandle {
     /// Invokes the function once. A timeout, crash or garbage answer retires the container.
     pub async fn invoke(&self, payload: Bytes, trace_id: Option<&str>) -> Result<Invocation, InvokeFailure> {
         let function = self.cfg.function.as_str();
+        let leased = self.lease(trace_id).await?;
+        let started = std::time::Instant::now();
+        let invoke_span =
+            tracing::info_span!("invoke", function, container = %short(&leased.container.id), outcome = tracing::field::Empty);
+        let result = self
+            .client
+            .invoke(leased.container.addr, payload, trace_id, self.cfg.timeout + TIMEOUT_GRACE)
+            .instrument(invoke_span.clone())
+            .await;
+        let outcome = outcome_of(&result);
+        invoke_span.record("outcome", outcome);
+        crate::metrics::invocation(function, outcome, started.elapsed());
+        leased.release(healthy_after(&result));
+        Ok(result?)
+    }
+
+    /// An exclusive lease on a container of this function, for a caller that invokes RIE itself
+    /// (the split gateway, through the manager API). Counts queue wait and cold start; tags the
+    /// container's next log lines with `trace_id`. Dropping the [`Leased`] releases it as unhealthy.
+    pub async fn lease(&self, trace_id: Option<&str>) -> Result<Leased, InvokeFailure> {
+        let function = self.cfg.function.as_str();
         let asked = std::time::Instant::now();
         // Spans (children of the caller's, e.g. the gateway's request span): waiting for a
         // container (queue and cold start), then the call into the container.
@@ -108,29 +163,28 @@ impl FunctionHandle {
         };
         acquire_span.record("cold", lease.cold);
         crate::metrics::leased(function, asked.elapsed(), lease.cold);
-        let addr = lease.container.addr;
-        // The LogCollector tags the container's next invocation's lines with this trace id.
-        if let (Some(trace), Some(logs)) = (trace_id, ActorRef::<LogMsg>::where_is(self.logs.clone())) {
-            let _ = logs.cast(LogMsg::Invocation { container: lease.container.id.clone(), trace_id: trace.to_string() });
+        self.tag(&lease.container.id, trace_id);
+        Ok(Leased { container: lease.container.clone(), cold: lease.cold, guard: LeaseGuard { actor, lease: Some(lease) } })
+    }
+
+    /// After a manager restart: takes over `container`, which a caller still invokes under a lease
+    /// of the previous manager, if this function's actor holds it idle.
+    pub async fn claim(&self, container: &str) -> Option<Leased> {
+        let actor = self.actor_ref()?;
+        let id = container.to_string();
+        match actor.call(|reply| FunctionMsg::Claim { container: id, reply }, Some(Duration::from_secs(5))).await {
+            Ok(ractor::rpc::CallResult::Success(Some(lease))) => {
+                Some(Leased { container: lease.container.clone(), cold: false, guard: LeaseGuard { actor, lease: Some(lease) } })
+            }
+            _ => None,
         }
-        let guard_id = lease.container.id.clone();
-        let guard = LeaseGuard { actor, lease: Some(lease) };
-        let started = std::time::Instant::now();
-        let invoke_span = tracing::info_span!("invoke", function, container = %short(&guard_id), outcome = tracing::field::Empty);
-        let result = self.client.invoke(addr, payload, trace_id, self.cfg.timeout + TIMEOUT_GRACE).instrument(invoke_span.clone()).await;
-        let outcome = match &result {
-            Ok(inv) => match inv.outcome {
-                Outcome::Success => "success",
-                Outcome::FunctionError { .. } => "error",
-                Outcome::Timeout { .. } => "timeout",
-            },
-            Err(_) => "failed",
-        };
-        invoke_span.record("outcome", outcome);
-        crate::metrics::invocation(function, outcome, started.elapsed());
-        let healthy = matches!(&result, Ok(inv) if !matches!(inv.outcome, Outcome::Timeout { .. }));
-        guard.release(healthy);
-        Ok(result?)
+    }
+
+    /// The LogCollector tags the container's next invocation's lines with this trace id.
+    fn tag(&self, container: &str, trace_id: Option<&str>) {
+        if let (Some(trace), Some(logs)) = (trace_id, ActorRef::<LogMsg>::where_is(self.logs.clone())) {
+            let _ = logs.cast(LogMsg::Invocation { container: container.to_string(), trace_id: trace.to_string() });
+        }
     }
 
     /// A lease, and the actor that gave it (the one to release it to, even if a restart follows).

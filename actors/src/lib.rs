@@ -32,7 +32,7 @@ pub mod supervisor;
 pub mod watcher;
 
 pub use function::{AcquireError, DrainReport, FunctionActor, FunctionConfig, FunctionMsg, Stats};
-pub use handle::{FunctionHandle, InvokeFailure};
+pub use handle::{FunctionHandle, InvokeFailure, Leased};
 pub use manager::{Manager, ManagerArgs};
 pub use supervisor::{ApplyReport, FunctionStatus, FunctionSupervisor, RestartPolicy, SupervisorMsg};
 

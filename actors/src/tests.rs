@@ -1,8 +1,5 @@
-//! FunctionActor on the fake runtime, with a fake RIE answering on loopback.
-//!
-//! Every fake container's address is the one fake RIE; its answers are steered by the event:
-//! `{"sleep_ms": N}` answers late, `{"die": true}` closes without answering (a crashed container),
-//! `{"timeout": true}` answers RIE's timeout text, `{"garbage": true}` answers HTTP 500.
+//! FunctionActor on the fake runtime, with a fake RIE answering on loopback
+//! ([`esb_runtime::fake::fake_rie`]: every fake container's address is that one fake RIE).
 
 use crate::{AcquireError, FunctionActor, FunctionConfig, FunctionHandle, InvokeFailure, Stats};
 use bytes::Bytes;
@@ -13,60 +10,8 @@ use ractor::Actor;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-/// Starts the fake RIE; returns its port.
-async fn fake_rie() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            tokio::spawn(serve(sock));
-        }
-    });
-    port
-}
-
-async fn serve(sock: tokio::net::TcpStream) {
-    let mut reader = BufReader::new(sock);
-    loop {
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0u8; length];
-        if reader.read_exact(&mut body).await.is_err() {
-            return;
-        }
-        let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        if let Some(ms) = event["sleep_ms"].as_u64() {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-        if event["die"] == true {
-            return;
-        }
-        let (status, answer) = if event["timeout"] == true {
-            ("200 OK", "Task timed out after 1.00 seconds".to_string())
-        } else if event["garbage"] == true {
-            ("500 Internal Server Error", "oops".to_string())
-        } else {
-            ("200 OK", format!("{{\"echo\":{}}}", String::from_utf8_lossy(&body)))
-        };
-        let response = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n{answer}", answer.len());
-        if reader.get_mut().write_all(response.as_bytes()).await.is_err() {
-            return;
-        }
-    }
-}
+use esb_runtime::fake::fake_rie;
 
 /// Actor names are global in a process: every test gets its own project.
 fn unique_project() -> String {

@@ -121,6 +121,29 @@ pub struct ServeArgs {
     /// Template parameter value, overriding generator.yml (repeatable).
     #[arg(short, long = "parameter", value_name = "NAME=VALUE", value_parser = parse_kv)]
     pub parameters: Vec<(String, String)>,
+    /// Which part to run: `all` (gateway and manager in one process), `gateway` (the public
+    /// listener, without Docker access; it reaches the manager over --manager-socket) or `manager`
+    /// (containers and storage through Docker; it listens only on the manager socket).
+    #[arg(long, value_enum, default_value_t = Role::All)]
+    pub role: Role,
+    /// The manager API's unix socket (default: <output dir>/run/manager.sock).
+    #[arg(long, value_name = "PATH")]
+    pub manager_socket: Option<PathBuf>,
+    /// Seconds a split gateway lets a request that needs a new container wait for an absent
+    /// manager before answering 503 with Retry-After.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub manager_wait: u64,
+}
+
+/// The parts of `esb serve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Gateway and manager in one process.
+    All,
+    /// The public HTTPS listener only; no Docker access.
+    Gateway,
+    /// Containers, storage and the manager socket; no public listener.
+    Manager,
 }
 
 #[derive(Debug, Args)]

@@ -22,12 +22,14 @@ pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// Lambda's error shape: `{"Type", "__type", "message"}` with `x-amzn-ErrorType`.
 pub fn error(status: StatusCode, kind: &str, message: &str) -> Response<Full<Bytes>> {
     let body = serde_json::json!({ "Type": "User", "__type": kind, "message": message }).to_string();
-    Response::builder()
+    let mut r = Response::builder()
         .status(status)
         .header("Content-Type", "application/json")
         .header("x-amzn-ErrorType", kind)
         .body(Full::new(Bytes::from(body)))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    crate::response::retry_after(&mut r);
+    r
 }
 
 /// Lambda's answer for an invocation result.
@@ -177,6 +179,7 @@ mod tests {
         assert!(text(died).await.contains("Runtime.ExitError"));
 
         let stopping = respond(Err(InvokeFailure::Acquire(AcquireError::Stopping { function: "F".into() })));
+        assert_eq!(stopping.headers()["retry-after"], "1", "a 503 says when to come back");
         assert_eq!(stopping.status(), 503);
     }
 }

@@ -42,12 +42,21 @@ pub enum MalformedResult {
 /// API Gateway's own answer: `{"message": ...}` with `x-amzn-ErrorType`.
 pub fn gateway_error(status: StatusCode, error_type: &str, message: &str) -> Response<Body> {
     let body = serde_json::json!({ "message": message }).to_string();
-    Response::builder()
+    let mut r = Response::builder()
         .status(status)
         .header("content-type", "application/json")
         .header("x-amzn-errortype", error_type)
         .body(Full::new(Bytes::from(body)))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    retry_after(&mut r);
+    r
+}
+
+/// A 503 (esb restarting, a manager away) says when to come back.
+pub fn retry_after(r: &mut Response<Body>) {
+    if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+    }
 }
 
 /// The function failed (unhandled error, crash, malformed result).

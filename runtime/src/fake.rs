@@ -320,6 +320,63 @@ impl FakeRuntime {
     }
 }
 
+/// Starts a fake RIE on loopback; returns its port. Its answers are steered by the event:
+/// `{"sleep_ms": N}` answers late, `{"die": true}` closes without answering (a crashed container),
+/// `{"timeout": true}` answers RIE's timeout text, `{"garbage": true}` answers HTTP 500; anything
+/// else is echoed as `{"echo": <event>}`.
+pub async fn fake_rie() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(serve_rie(sock));
+        }
+    });
+    port
+}
+
+async fn serve_rie(sock: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut reader = tokio::io::BufReader::new(sock);
+    loop {
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if let Some(ms) = event["sleep_ms"].as_u64() {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if event["die"] == true {
+            return;
+        }
+        let (status, answer) = if event["timeout"] == true {
+            ("200 OK", "Task timed out after 1.00 seconds".to_string())
+        } else if event["garbage"] == true {
+            ("500 Internal Server Error", "oops".to_string())
+        } else {
+            ("200 OK", format!("{{\"echo\":{}}}", String::from_utf8_lossy(&body)))
+        };
+        let response = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n{answer}", answer.len());
+        if reader.get_mut().write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

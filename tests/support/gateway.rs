@@ -56,9 +56,11 @@ pub fn agent(cert: &Path) -> ureq::Agent {
         .into()
 }
 
-/// A running `esb serve`.
+/// A running `esb serve`: one process, or with `ESB_TEST_ROLES=split` (or [`Served::start_split`])
+/// a manager process and a gateway process, so every suite can run against the split daemon.
 pub struct Served {
     child: Option<Child>,
+    manager: Option<Child>,
     /// `https://127.0.0.1:<port>`.
     pub url: String,
     /// The project directory.
@@ -74,6 +76,80 @@ pub struct Served {
     agent: ureq::Agent,
     lines: Arc<std::sync::Mutex<Vec<String>>>,
     stdout_lines: Arc<std::sync::Mutex<Vec<String>>>,
+    launch: Launch,
+}
+
+/// How the processes were started, to start them again.
+struct Launch {
+    bin: String,
+    gateway_args: Vec<String>,
+    manager_args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+/// Flags (each with a value) that belong to the gateway when the roles are split.
+const GATEWAY_FLAGS: &[&str] = &["--listen", "--http", "--tls-cert", "--tls-key", "--manager-wait", "--admin"];
+
+/// True when `ESB_TEST_ROLES=split`: [`Served::start`] then runs the roles as two processes.
+pub fn split_from_env() -> bool {
+    std::env::var("ESB_TEST_ROLES").is_ok_and(|v| v == "split")
+}
+
+/// A started esb process: its stdout up to and including the line containing `until`.
+fn spawn(
+    launch: &Launch,
+    dir: &Path,
+    args: &[String],
+    until: &str,
+    lines: &Arc<std::sync::Mutex<Vec<String>>>,
+    stdout_lines: &Arc<std::sync::Mutex<Vec<String>>>,
+) -> (Child, Vec<String>, String) {
+    let mut child = Command::new(&launch.bin)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ESB_TEMPLATE")
+        .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("NO_COLOR", "1")
+        .env("ESB_LOG", "warn,esb_gateway=info,esb_api=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start esb serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = lines.clone();
+    // Keep the server's log (the request lines with their trace ids) for the tests to inspect.
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    let mut out = BufReader::new(stdout).lines();
+    let mut startup = vec![];
+    let found = loop {
+        match out.next() {
+            Some(Ok(line)) if line.contains(until) => break line,
+            Some(Ok(line)) => startup.push(line),
+            _ => {
+                let status = child.wait().expect("wait");
+                panic!("esb serve exited ({status}) before `{until}`:\n{}", lines.lock().unwrap().join("\n"));
+            }
+        }
+    };
+    let sink = stdout_lines.clone();
+    std::thread::spawn(move || {
+        for l in out.map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    (child, startup, found)
+}
+
+fn kill9(child: Option<Child>) {
+    if let Some(mut c) = child {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
 }
 
 impl Served {
@@ -85,57 +161,60 @@ impl Served {
 
     /// [`Served::start`] with extra environment variables (e.g. `DOCKER_HOST`).
     pub fn start_with_env(bin: &str, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Served {
-        let mut child = Command::new(bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--grace", "5"])
-            .args(extra)
-            .current_dir(dir)
-            .env_remove("ESB_TEMPLATE")
-            .envs(env.iter().copied())
-            .env("NO_COLOR", "1")
-            .env("ESB_LOG", "warn,esb_gateway=info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start esb serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        // Keep the server's log (the request lines with their trace ids) for the tests to inspect.
-        std::thread::spawn(move || {
-            for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(l);
-            }
-        });
-        let mut out = BufReader::new(stdout).lines();
-        let mut startup = vec![];
-        let url = loop {
-            match out.next() {
-                Some(Ok(line)) => {
-                    if let Some(u) = line.split("API Gateway on ").nth(1) {
-                        break u.split_whitespace().next().expect("url").to_string();
-                    }
-                    startup.push(line);
-                }
-                _ => {
-                    let status = child.wait().expect("wait");
-                    panic!("esb serve exited ({status}) before listening:\n{}", lines.lock().unwrap().join("\n"));
-                }
-            }
+        Self::launch(bin, dir, extra, env, split_from_env())
+    }
+
+    /// `esb serve --role manager` and then `esb serve --role gateway` on the same project; `extra`
+    /// arguments go to the role they belong to.
+    pub fn start_split(bin: &str, dir: &Path, extra: &[&str]) -> Served {
+        Self::launch(bin, dir, extra, &[], true)
+    }
+
+    fn launch(bin: &str, dir: &Path, extra: &[&str], env: &[(&str, &str)], split: bool) -> Served {
+        let base = ["serve", "--grace", "5"].map(String::from).to_vec();
+        let mut launch = Launch {
+            bin: bin.to_string(),
+            gateway_args: base.clone(),
+            manager_args: vec![],
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
-        let stdout_lines = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = stdout_lines.clone();
-        std::thread::spawn(move || {
-            for l in out.map_while(Result::ok) {
-                sink.lock().unwrap().push(l);
+        if split {
+            launch.gateway_args.extend(["--role", "gateway"].map(String::from));
+            launch.manager_args = base;
+            launch.manager_args.extend(["--role", "manager"].map(String::from));
+            let mut it = extra.iter();
+            while let Some(a) = it.next() {
+                if GATEWAY_FLAGS.contains(a) {
+                    launch.gateway_args.push(a.to_string());
+                    launch.gateway_args.extend(it.next().map(|v| v.to_string()));
+                } else {
+                    launch.manager_args.push(a.to_string());
+                }
             }
-        });
+        } else {
+            launch.gateway_args.extend(extra.iter().map(|a| a.to_string()));
+        }
+        if !launch.gateway_args.iter().any(|a| a == "--listen" || a == "--http") {
+            launch.gateway_args.extend(["--listen", "127.0.0.1:0"].map(String::from));
+        }
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stdout_lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (manager, mut startup) = if split {
+            let (m, s, _) = spawn(&launch, dir, &launch.manager_args, "manager API on", &lines, &stdout_lines);
+            (Some(m), s)
+        } else {
+            (None, vec![])
+        };
+        let (child, more, found) = spawn(&launch, dir, &launch.gateway_args, "API Gateway on ", &lines, &stdout_lines);
+        startup.extend(more);
+        let url = found.split("API Gateway on ").nth(1).and_then(|u| u.split_whitespace().next()).expect("url").to_string();
         let secrets = dir.join(".esb/secrets");
         let read = |f: &str| std::fs::read_to_string(secrets.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")).trim().to_string();
         let cert = secrets.join("tls.crt");
         let agent = agent(&cert);
         Served {
             child: Some(child),
+            manager,
             url,
             dir: dir.to_path_buf(),
             api_key: read("api-key"),
@@ -145,7 +224,42 @@ impl Served {
             agent,
             lines,
             stdout_lines,
+            launch,
         }
+    }
+
+    /// Split roles: kill -9 of the manager (the gateway keeps running).
+    pub fn kill_manager(&mut self) {
+        kill9(self.manager.take());
+    }
+
+    /// Split roles: starts the manager again and waits until its API answers.
+    pub fn restart_manager(&mut self) {
+        assert!(self.manager.is_none(), "kill the manager first");
+        let (m, _, _) = spawn(&self.launch, &self.dir, &self.launch.manager_args, "manager API on", &self.lines, &self.stdout_lines);
+        self.manager = Some(m);
+    }
+
+    /// kill -9 of the gateway (the manager and the containers keep running).
+    pub fn kill_gateway(&mut self) {
+        kill9(self.child.take());
+    }
+
+    /// Starts the gateway again on the same port and waits until it listens.
+    pub fn restart_gateway(&mut self) {
+        assert!(self.child.is_none(), "kill the gateway first");
+        let port = self.url.rsplit(':').next().expect("port").to_string();
+        let mut args = self.launch.gateway_args.clone();
+        if let Some(i) = args.iter().position(|a| a == "--listen") {
+            args[i + 1] = format!("127.0.0.1:{port}");
+        }
+        let (c, _, _) = spawn(&self.launch, &self.dir, &args, "API Gateway on ", &self.lines, &self.stdout_lines);
+        self.child = Some(c);
+    }
+
+    /// The manager's process id, when the roles are split.
+    pub fn manager_pid(&self) -> Option<u32> {
+        self.manager.as_ref().map(Child::id)
     }
 
     /// Sends a request.
@@ -201,26 +315,33 @@ impl Served {
         self.stdout_lines.lock().unwrap().clone()
     }
 
-    /// SIGTERM, then waits; returns true when it exited successfully (else prints its log's end).
+    /// SIGTERM (the gateway first, then a split manager), then waits; returns true when every
+    /// process exited successfully (else prints the end of the log).
     pub fn stop(mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let status = child.wait();
-        let ok = status.as_ref().map(|s| s.success()).unwrap_or(false);
-        if !ok {
+        let mut ok = true;
+        let mut statuses = vec![];
+        for child in [self.child.take(), self.manager.take()].into_iter().flatten() {
+            let mut child = child;
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let status = child.wait();
+            ok &= status.as_ref().map(|s| s.success()).unwrap_or(false);
+            statuses.push(status);
+        }
+        if !ok || statuses.is_empty() {
             // Let the log reader catch up with the last lines.
             std::thread::sleep(std::time::Duration::from_millis(200));
             let log = self.log();
             let tail = &log[log.len().saturating_sub(30)..];
-            eprintln!("esb serve ended with {status:?}; the end of its log:\n{}", tail.join("\n"));
+            eprintln!("esb serve ended with {statuses:?}; the end of its log:\n{}", tail.join("\n"));
         }
-        ok
+        ok && !statuses.is_empty()
     }
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        for child in [self.child.take(), self.manager.take()].into_iter().flatten() {
+            let mut child = child;
             let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
             let _ = child.wait();
         }

@@ -11,6 +11,7 @@ mod live;
 mod logs;
 mod reload;
 mod serve;
+mod split;
 mod storage;
 
 use crate::cli::{Cli, Command, Global};

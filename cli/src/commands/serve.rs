@@ -8,7 +8,7 @@
 //! `--keep`). A function whose image failed to build is left out with a warning; the others serve.
 
 use super::{block_on, open_project, show};
-use crate::cli::{Global, ServeArgs};
+use crate::cli::{Global, Role, ServeArgs};
 use crate::output::Output;
 use esb_actors::{Manager, ManagerArgs, RestartPolicy};
 use esb_config::generator::GatewaySettings;
@@ -31,10 +31,10 @@ pub fn run(global: &Global, args: ServeArgs, out: &Output) -> anyhow::Result<()>
 }
 
 /// Where to listen and how.
-struct Listen {
-    addr: SocketAddr,
+pub(super) struct Listen {
+    pub addr: SocketAddr,
     /// (certificate, key) files given by the operator; `None` uses the generated pair.
-    tls: Option<Option<(PathBuf, PathBuf)>>,
+    pub tls: Option<Option<(PathBuf, PathBuf)>>,
 }
 
 fn listen_plan(args: &ServeArgs, settings: &GatewaySettings, base: &Path) -> anyhow::Result<Listen> {
@@ -125,10 +125,17 @@ pub(super) fn gateway_error(e: esb_gateway::GatewayError) -> anyhow::Error {
     }
 }
 
-/// Serves in the foreground; `no_cache` rebuilds every image first.
-pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) -> anyhow::Result<()> {
-    let (ws, project) = open_project(global, &args.parameters, out)?;
-    esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
+/// What the public listener needs: where, TLS, auth, the Invoke API's credentials.
+pub(super) struct Front {
+    pub plan: Listen,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub auth: Auth,
+    pub invoke_credentials: Option<esb_gateway::sigv4::Credentials>,
+    pub secrets: Secrets,
+}
+
+/// Loads (or on first start creates) the secrets and makes the listener's TLS and auth from them.
+pub(super) fn front(ws: &esb_config::Workspace, args: &ServeArgs, out: &Output) -> anyhow::Result<Front> {
     let settings = ws.generator.as_ref().map(|g| g.gateway.clone()).unwrap_or_default();
     let base = ws.generator_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let plan = listen_plan(args, &settings, &base)?;
@@ -153,69 +160,145 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
         .as_ref()
         .map(|_| esb_gateway::sigv4::Credentials { access_key_id: INVOKE_KEY_ID.into(), secret_access_key: secrets.api_key.clone() });
     report_created(&secrets.created, out);
+    Ok(Front { plan, tls, auth, invoke_credentials, secrets })
+}
+
+/// The "ready" lines (`up -d` waits for "Lambda Invoke API on").
+pub(super) fn announce(out: &Output, tls: bool, secrets: &Secrets, addr: SocketAddr, what: &str, functions: usize, routes: usize) {
+    let scheme = if tls { "https" } else { "http" };
+    let shown = if addr.ip().is_unspecified() { format!("localhost:{}", addr.port()) } else { addr.to_string() };
+    if out.json() {
+        println!(
+            "{}",
+            serde_json::json!({ "event": "ready", "url": format!("{scheme}://{shown}"), "functions": functions, "routes": routes })
+        );
+    } else {
+        println!("esb serve: {what}{functions} functions, {routes} routes");
+        println!("  API Gateway on {scheme}://{shown} (listening on {addr})");
+        println!("  Lambda Invoke API on {scheme}://{shown}");
+        if tls {
+            println!("  (SigV4: access key id `{INVOKE_KEY_ID}`, secret = the API key in {})", show(&secrets.dir.join("api-key")));
+        }
+    }
+    let _ = std::io::stdout().flush();
+}
+
+/// The admin listener (`--admin`), if asked for.
+pub(super) async fn admin(
+    args: &ServeArgs,
+    out: &Output,
+    ready: esb_gateway::admin::Ready,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(a) = args.admin else { return Ok(None) };
+    let l = esb_gateway::server::bind(a).await.map_err(gateway_error)?;
+    let shown = l.local_addr()?;
+    if !out.json() {
+        println!("  metrics on http://{shown}/metrics (health: /healthz, /readyz)");
+        let _ = std::io::stdout().flush();
+    }
+    Ok(Some(tokio::spawn(esb_gateway::admin::serve(l, Arc::new(esb_actors::metrics::render), ready))))
+}
+
+/// The manager's half: containers, storage, logs. Built images, storage up, actors started.
+pub(super) struct Core {
+    pub rt: Arc<esb_runtime::docker::DockerRuntime>,
+    pub logs: ractor::ActorRef<esb_actors::logs::LogMsg>,
+    pub manager: Manager,
+    pub current: super::reload::Current,
+}
+
+/// Builds what changed, brings storage up, starts the log collector and the actor tree.
+pub(super) async fn core(
+    ws: &esb_config::Workspace,
+    project: &esb_config::Project,
+    args: &ServeArgs,
+    no_cache: bool,
+    out: &Output,
+) -> anyhow::Result<Core> {
+    let rt = esb_runtime::docker::DockerRuntime::connect().await?;
+    let mut current = super::reload::Current::default();
+    let configs = super::reload::configs(&rt, ws, project, args, no_cache, &mut current, out).await?;
+    current.configs = configs.iter().map(|c| (c.function.clone(), c.clone())).collect();
+    let rt = Arc::new(rt);
+    let log_settings = ws.generator.as_ref().map(|g| g.logs.clone()).unwrap_or_default();
+    if let Some(url) = log_settings.traces_url() {
+        crate::telemetry::enable(&url)?;
+    }
+    // The collector starts first, so it tags the very first invocations too.
+    let logs = esb_actors::logs::start(esb_actors::logs::LogArgs {
+        project: ws.settings.project.clone(),
+        rt: rt.clone(),
+        dir: ws.output_dir.join("logs"),
+        sink: log_settings.insert_url(),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("starting the log collector: {e}"))?;
+    let manager = Manager::start(ManagerArgs {
+        project: ws.settings.project.clone(),
+        functions: configs,
+        rt: rt.clone(),
+        global_limit: args.global_limit,
+        policy: RestartPolicy::default(),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("starting the manager: {e}"))?;
+    Ok(Core { rt, logs, manager, current })
+}
+
+/// Drains the functions (removing or keeping containers), stops the collector and, unless
+/// `keep`, the storage services and the project network. Data stays in the volumes.
+pub(super) async fn stop_core(
+    manager: Manager,
+    rt: &esb_runtime::docker::DockerRuntime,
+    logs: ractor::ActorRef<esb_actors::logs::LogMsg>,
+    project: &str,
+    args: &ServeArgs,
+) -> anyhow::Result<()> {
+    println!("esb serve: stopping; in-flight invocations get {} s", args.grace);
+    let reports = manager.shutdown(Duration::from_secs(args.grace), args.keep).await;
+    // The removed containers' last lines reach the collector as their streams end.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = logs.stop_and_wait(None, Some(Duration::from_secs(5))).await;
+    let (finished, cut, kept) = reports.values().fold((0, 0, 0), |(f, c, k), r| (f + r.finished, c + r.cut_off, k + r.kept));
+    if !args.keep {
+        // Only `esb down -v` deletes data.
+        esb_storage::service::stop(rt, project).await?;
+        // Still in use (a one-shot `esb invoke`, say): it stays, and the next stop removes it.
+        if let Err(e) = esb_storage::service::remove_network(rt, project).await {
+            tracing::debug!(error = %e, "the project network stays");
+        }
+    }
+    println!("esb serve: stopped ({finished} in-flight finished, {cut} cut off, {kept} containers kept)");
+    Ok(())
+}
+
+/// Serves in the foreground; `no_cache` rebuilds every image first.
+pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) -> anyhow::Result<()> {
+    if args.watch && args.role != Role::All {
+        anyhow::bail!("--watch needs the gateway and the manager in one process\n  hint: drop --role, or run `esb watch` for development");
+    }
+    match args.role {
+        Role::All => all(global, args, no_cache, out),
+        Role::Manager => super::split::manager(global, args, no_cache, out),
+        Role::Gateway => super::split::gateway(global, args, out),
+    }
+}
+
+fn all(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) -> anyhow::Result<()> {
+    let (ws, project) = open_project(global, &args.parameters, out)?;
+    esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
+    let Front { plan, tls, auth, invoke_credentials, secrets } = front(&ws, args, out)?;
     block_on(async move {
         let listener = esb_gateway::server::bind(plan.addr).await.map_err(gateway_error)?;
         let addr = listener.local_addr()?;
-        let rt = esb_runtime::docker::DockerRuntime::connect().await?;
-        let mut current = super::reload::Current::default();
-        let configs = super::reload::configs(&rt, &ws, &project, args, no_cache, &mut current, out).await?;
-        current.configs = configs.iter().map(|c| (c.function.clone(), c.clone())).collect();
-        let rt = Arc::new(rt);
         let watch = if args.watch { Some(super::reload::Watch::start(&ws.template, &ws.output_dir).await?) } else { None };
-        let log_settings = ws.generator.as_ref().map(|g| g.logs.clone()).unwrap_or_default();
-        if let Some(url) = log_settings.traces_url() {
-            crate::telemetry::enable(&url)?;
-        }
-        // The collector starts first, so it tags the very first invocations too.
-        let logs = esb_actors::logs::start(esb_actors::logs::LogArgs {
-            project: ws.settings.project.clone(),
-            rt: rt.clone(),
-            dir: ws.output_dir.join("logs"),
-            sink: log_settings.insert_url(),
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("starting the log collector: {e}"))?;
-        let manager = Manager::start(ManagerArgs {
-            project: ws.settings.project.clone(),
-            functions: configs.clone(),
-            rt: rt.clone(),
-            global_limit: args.global_limit,
-            policy: RestartPolicy::default(),
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("starting the manager: {e}"))?;
+        let Core { rt, logs, manager, current } = core(&ws, &project, args, no_cache, out).await?;
         let (router, names) = super::reload::routes(&project, &manager);
         let limits = Limits { shutdown_grace: Duration::from_secs(args.grace), ..Limits::default() };
         let routes = router.len();
         let gateway = Arc::new(Gateway::new(router, Arc::new(names), auth, limits, invoke_credentials));
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let shown = if addr.ip().is_unspecified() { format!("localhost:{}", addr.port()) } else { addr.to_string() };
-        let functions = manager.status().await.len();
-        if out.json() {
-            println!(
-                "{}",
-                serde_json::json!({ "event": "ready", "url": format!("{scheme}://{shown}"), "functions": functions, "routes": routes })
-            );
-        } else {
-            println!("esb serve: {functions} functions, {routes} routes");
-            println!("  API Gateway on {scheme}://{shown} (listening on {addr})");
-            println!("  Lambda Invoke API on {scheme}://{shown}");
-            if tls.is_some() {
-                println!("  (SigV4: access key id `{INVOKE_KEY_ID}`, secret = the API key in {})", show(&secrets.dir.join("api-key")));
-            }
-        }
-        let _ = std::io::stdout().flush();
-        let admin = match args.admin {
-            Some(a) => {
-                let l = esb_gateway::server::bind(a).await.map_err(gateway_error)?;
-                let shown = l.local_addr()?;
-                if !out.json() {
-                    println!("  metrics on http://{shown}/metrics");
-                }
-                Some(tokio::spawn(esb_gateway::admin::serve(l, Arc::new(esb_actors::metrics::render))))
-            }
-            None => None,
-        };
+        announce(out, tls.is_some(), &secrets, addr, "", manager.status().await.len(), routes);
+        let admin = admin(args, out, esb_gateway::admin::always_ready()).await?;
         let reloader = if let Some(watch) = watch {
             let watching = super::reload::Watching {
                 template: ws.template.clone(),
@@ -238,22 +321,7 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
             Ok(r) => r.stop().await?,
             Err(m) => m,
         };
-        println!("esb serve: stopping; in-flight invocations get {} s", args.grace);
-        let reports = manager.shutdown(Duration::from_secs(args.grace), args.keep).await;
-        // The removed containers' last lines reach the collector as their streams end.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let _ = logs.stop_and_wait(None, Some(Duration::from_secs(5))).await;
-        let (finished, cut, kept) = reports.values().fold((0, 0, 0), |(f, c, k), r| (f + r.finished, c + r.cut_off, k + r.kept));
-        if !args.keep {
-            // Data stays in the volumes; only `esb down -v` deletes it.
-            esb_storage::service::stop(rt.as_ref(), &ws.settings.project).await?;
-            // Still in use (a one-shot `esb invoke`, say): it stays, and the next stop removes it.
-            if let Err(e) = esb_storage::service::remove_network(rt.as_ref(), &ws.settings.project).await {
-                tracing::debug!(error = %e, "the project network stays");
-            }
-        }
-        println!("esb serve: stopped ({finished} in-flight finished, {cut} cut off, {kept} containers kept)");
-        Ok(())
+        stop_core(manager, rt.as_ref(), logs, &ws.settings.project, args).await
     })
 }
 

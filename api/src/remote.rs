@@ -1,0 +1,262 @@
+//! The gateway's side of the split: an [`Invoker`] that leases containers from the manager over the
+//! socket and invokes RIE in them itself.
+//!
+//! Owns: the containers this gateway is invoking right now (`in_flight`), the containers it last
+//! gave back healthy (`known_idle`, a hint for manager outages), and the manager epoch it last saw.
+//!
+//! Manager restarts: while the manager is unreachable, a request takes a container this gateway
+//! knows to be idle (it released it healthy, and nobody else leases from this manager); only a
+//! request that needs a new container waits, up to `wait`, then gets 503. When the manager answers
+//! again with a new epoch, the in-flight containers are claimed before anything else is acquired,
+//! so the new manager (which adopted them as idle from their labels) never hands one out twice.
+//! Must not: start, stop or choose containers (the manager does).
+
+use crate::client::{CallError, Client};
+use crate::{AcquireRequest, ApiError, ClaimRequest, Held, ReleaseRequest};
+use async_trait::async_trait;
+use bytes::Bytes;
+use esb_actors::handle::{healthy_after, outcome_of};
+use esb_actors::InvokeFailure;
+use esb_gateway::Invoker;
+use esb_runtime::rie::{Invocation, RieClient};
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Past the function's Timeout, how long to wait for RIE's own timeout answer.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(2);
+/// A known-idle container older than this is not trusted (the manager may have reaped it).
+const KNOWN_IDLE_FOR: Duration = Duration::from_secs(300);
+
+/// A container this gateway may invoke.
+#[derive(Debug, Clone)]
+struct Slot {
+    function: String,
+    container: String,
+    addr: SocketAddr,
+    timeout: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    /// Last epoch seen; `None` before the first lease.
+    epoch: Option<String>,
+    /// Containers being invoked, with their lease (`None`: taken while the manager was away, or
+    /// not claimed by the new manager).
+    in_flight: HashMap<String, (Slot, Option<u64>)>,
+    /// Containers released healthy, newest last, per function.
+    known_idle: HashMap<String, Vec<(Slot, Instant)>>,
+}
+
+/// Invokes functions through a manager reached at a unix socket.
+pub struct Remote {
+    client: Arc<Client>,
+    rie: RieClient,
+    functions: BTreeSet<String>,
+    state: Arc<Mutex<State>>,
+    wait: Duration,
+}
+
+impl Remote {
+    /// An invoker for `functions` (every name they answer to) through `client`; a request that
+    /// needs the manager while it is away waits up to `wait`, then gets 503.
+    pub fn new(client: Arc<Client>, functions: BTreeSet<String>, wait: Duration) -> Self {
+        Remote { client, rie: RieClient::new(), functions, state: Arc::new(Mutex::new(State::default())), wait }
+    }
+
+    /// True when the manager answers (readiness).
+    pub async fn manager_ready(&self) -> Result<(), String> {
+        self.client.hello().await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Claims this gateway's in-flight containers from a manager with a new epoch.
+    async fn claim(&self, epoch: String) -> Result<(), CallError> {
+        let held: Vec<Held> =
+            self.lock().in_flight.values().map(|(s, _)| Held { function: s.function.clone(), container: s.container.clone() }).collect();
+        let claimed = self.client.claim(&ClaimRequest { held }).await?;
+        let mut late = vec![];
+        {
+            let mut st = self.lock();
+            for (_, (_, lease)) in st.in_flight.iter_mut() {
+                *lease = None;
+            }
+            for (container, lease) in claimed.leases {
+                match st.in_flight.get_mut(&container) {
+                    Some((_, l)) => *l = Some(lease),
+                    // Finished while the claim was on its way: it is idle, give it back.
+                    None => late.push(lease),
+                }
+            }
+            // What the old manager knew idle, the new one adopted; the hint is stale now.
+            st.known_idle.clear();
+            st.epoch = Some(claimed.epoch.clone());
+            if claimed.epoch != epoch {
+                tracing::info!(epoch = %claimed.epoch, "the manager restarted again during the claim");
+            }
+        }
+        for lease in late {
+            let _ = self.client.release(&ReleaseRequest { lease, healthy: true }).await;
+        }
+        tracing::info!(epoch = %epoch, "claimed in-flight containers from a restarted manager");
+        Ok(())
+    }
+
+    /// A container for `function`: from the manager, or while it is away, one known to be idle.
+    async fn take(&self, function: &str, trace_id: &str) -> Result<(Slot, Option<u64>, bool), InvokeFailure> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(20);
+        loop {
+            let epoch = self.lock().epoch.clone();
+            let req = AcquireRequest { function: function.to_string(), trace_id: Some(trace_id.to_string()), epoch };
+            match self.client.acquire(&req).await {
+                Ok(g) => {
+                    let slot = Slot {
+                        function: function.to_string(),
+                        container: g.container,
+                        addr: g.addr,
+                        timeout: Duration::from_millis(g.timeout_ms),
+                    };
+                    let mut st = self.lock();
+                    if st.epoch.is_none() {
+                        st.epoch = Some(g.epoch);
+                    }
+                    if let Some(list) = st.known_idle.get_mut(function) {
+                        list.retain(|(s, _)| s.container != slot.container);
+                    }
+                    return Ok((slot, Some(g.lease), g.cold));
+                }
+                Err(CallError::Refused(ApiError::NewEpoch { epoch })) => {
+                    if let Err(e) = self.claim(epoch).await {
+                        tracing::warn!(error = %e, "claiming in-flight containers failed; retrying");
+                    }
+                }
+                Err(CallError::Refused(e)) => return Err(e.into_failure()),
+                Err(CallError::Unreachable { why, .. }) => {
+                    if let Some(slot) = self.known_idle(function).await {
+                        tracing::debug!(function, container = %slot.container, "manager away; using a container known to be idle");
+                        return Ok((slot, None, false));
+                    }
+                    if started.elapsed() >= self.wait {
+                        tracing::warn!(function, %why, "the manager is unreachable; answering 503");
+                        return Err(InvokeFailure::Unavailable(format!("{function} (the manager is unreachable: {why})")));
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(250));
+                }
+            }
+        }
+    }
+
+    /// A container this gateway released healthy recently and that still accepts connections.
+    async fn known_idle(&self, function: &str) -> Option<Slot> {
+        loop {
+            let slot = {
+                let mut st = self.lock();
+                let list = st.known_idle.get_mut(function)?;
+                list.retain(|(_, at)| at.elapsed() < KNOWN_IDLE_FOR);
+                list.pop()?.0
+            };
+            if self.rie.wait_ready(slot.addr, Duration::from_millis(200)).await.is_ok() {
+                return Some(slot);
+            }
+        }
+    }
+
+    /// Takes the container off the in-flight list (into the known-idle list if healthy); returns
+    /// its lease, if the manager knows one.
+    fn finished(&self, container: &str, healthy: bool) -> Option<u64> {
+        let mut st = self.lock();
+        let (slot, lease) = st.in_flight.remove(container)?;
+        if healthy {
+            st.known_idle.entry(slot.function.clone()).or_default().push((slot, Instant::now()));
+        }
+        lease
+    }
+
+    /// Releases `lease`, retrying in the background while the manager is away. A lease that cannot
+    /// be released expires at the manager (and the container is replaced); a manager that restarted
+    /// meanwhile never knew it.
+    async fn release(client: Arc<Client>, lease: u64, healthy: bool) {
+        let unreachable = |r: Result<(), CallError>| matches!(r, Err(CallError::Unreachable { .. }));
+        if !unreachable(client.release(&ReleaseRequest { lease, healthy }).await) {
+            return;
+        }
+        tokio::spawn(async move {
+            let mut delay = Duration::from_millis(50);
+            for _ in 0..4 {
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+                if !unreachable(client.release(&ReleaseRequest { lease, healthy }).await) {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Gives the container back as unhealthy if the invocation is cancelled.
+struct InFlight<'a> {
+    remote: &'a Remote,
+    container: Option<String>,
+}
+
+impl InFlight<'_> {
+    /// Releases before the caller answers, so its next request finds the container idle.
+    async fn finish(mut self, healthy: bool) {
+        if let Some(c) = self.container.take() {
+            if let Some(lease) = self.remote.finished(&c, healthy) {
+                Remote::release(self.remote.client.clone(), lease, healthy).await;
+            }
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.container.take() {
+            if let Some(lease) = self.remote.finished(&c, false) {
+                tokio::spawn(Remote::release(self.remote.client.clone(), lease, false));
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Invoker for Remote {
+    async fn invoke(&self, function: &str, payload: Bytes, trace_id: &str) -> Option<Result<Invocation, InvokeFailure>> {
+        if !self.functions.contains(function) {
+            return None;
+        }
+        let asked = Instant::now();
+        let (slot, lease, cold) = match self.take(function, trace_id).await {
+            Ok(t) => t,
+            Err(e) => {
+                if matches!(
+                    e,
+                    InvokeFailure::Acquire(esb_actors::AcquireError::Throttled { .. } | esb_actors::AcquireError::GlobalLimit { .. })
+                ) {
+                    esb_actors::metrics::throttled(function);
+                }
+                return Some(Err(e));
+            }
+        };
+        esb_actors::metrics::leased(function, asked.elapsed(), cold);
+        let (container, addr, deadline) = (slot.container.clone(), slot.addr, slot.timeout + TIMEOUT_GRACE);
+        self.lock().in_flight.insert(container.clone(), (slot, lease));
+        let guard = InFlight { remote: self, container: Some(container) };
+        let started = Instant::now();
+        let result = self.rie.invoke(addr, payload, Some(trace_id), deadline).await;
+        esb_actors::metrics::invocation(function, outcome_of(&result), started.elapsed());
+        guard.finish(healthy_after(&result)).await;
+        Some(result.map_err(InvokeFailure::from))
+    }
+
+    fn has(&self, function: &str) -> bool {
+        self.functions.contains(function)
+    }
+}
