@@ -16,6 +16,11 @@ trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The whole gateway suite again, with the gateway and the manager as two processes (issue 10).
+step "Gateway suite, split roles"
+ESB_TEST_ROLES=split cargo test -p esb --test e2e_gateway --locked --no-fail-fast 2>&1 | tee -a "$log"
+split=${PIPESTATUS[0]}
+[ "$status" -ne 0 ] || status=$split
 set -e
 # One closing line with the totals over every test binary (cargo prints one line per binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }

@@ -1,0 +1,96 @@
+//! The split daemon (issue 10): `esb serve --role manager` and `esb serve --role gateway` as two
+//! processes on one project, against the real engine, RIE and the TLS gateway. Each side is killed
+//! with kill -9 under load; the clients' answers, the containers and the recovery are asserted.
+//! (The whole gateway suite also runs split: `ESB_TEST_ROLES=split`, see scripts/test.sh.)
+
+use esb_tests::chaos::{function_containers, Load, Outcome};
+use esb_tests::gateway::Served;
+use esb_tests::named_example_project;
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const ESB: &str = env!("CARGO_BIN_EXE_esb");
+
+/// Function containers of `project` still present (any state).
+fn leaked(project: &str) -> usize {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=esb.project={project}"), "--filter", "label=esb.role=function"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[test]
+fn kill_9_of_the_manager_under_load_is_bridged_by_warm_containers_and_recovers() {
+    let (dir, _cleanup, project) = named_example_project("splitmgr");
+    let mut s = Served::start_split(ESB, dir.path(), &["--manager-wait", "3"]);
+    assert_eq!(s.get("/hello").status, 200);
+    let base = Arc::new(Mutex::new(s.url.clone()));
+    let load = Load::start(&s.cert, base, "/hello", 3);
+    std::thread::sleep(Duration::from_secs(2));
+    let warm: BTreeSet<String> = function_containers(&project, "HelloFunction").into_iter().collect();
+    let fault_at = load.now();
+    s.kill_manager();
+    std::thread::sleep(Duration::from_secs(4));
+    let restart_at = load.now();
+    s.restart_manager();
+    std::thread::sleep(Duration::from_secs(3));
+    let samples = load.finish();
+    let o = Outcome::from_samples("kill -9 of the manager (split roles) under load", &samples, fault_at).report();
+    let during: Vec<_> = samples.iter().filter(|x| x.at >= fault_at && x.at < restart_at).collect();
+    let ok_during = during.iter().filter(|x| x.status == 200).count();
+    eprintln!("while the manager was down: {ok_during} of {} requests answered 200", during.len());
+    assert!(ok_during > 0, "warm containers keep serving while the manager is away: {:?}", o.statuses);
+    assert!(o.statuses.keys().all(|k| *k == 200 || *k == 503), "clients see only 200 or a bounded-wait 503: {:?}", o.statuses);
+    assert_eq!(o.malformed, 0, "{o:?}");
+    // The new manager adopted the warm containers instead of starting over.
+    let after: BTreeSet<String> = function_containers(&project, "HelloFunction").into_iter().collect();
+    assert!(warm.intersection(&after).count() > 0, "warm containers were adopted: before {warm:?}, after {after:?}");
+    let r = s.get("/hello");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        s.log().iter().any(|l| l.contains("claimed in-flight containers") || l.contains("recovered containers")),
+        "the restart was seen"
+    );
+    assert!(s.stop());
+    assert_eq!(leaked(&project), 0, "no container is left behind");
+}
+
+#[test]
+fn kill_9_of_the_gateway_keeps_the_containers_warm_and_they_are_reused_after_it_returns() {
+    let (dir, _cleanup, project) = named_example_project("splitgw");
+    let mut s = Served::start_split(ESB, dir.path(), &[]);
+    for _ in 0..3 {
+        assert_eq!(s.get("/hello").status, 200);
+    }
+    let before = function_containers(&project, "HelloFunction");
+    assert_eq!(before.len(), 1, "sequential requests share one warm container");
+    s.kill_gateway();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(function_containers(&project, "HelloFunction"), before, "the containers outlive the gateway");
+    s.restart_gateway();
+    for _ in 0..3 {
+        let r = s.get("/hello");
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(function_containers(&project, "HelloFunction"), before, "the restarted gateway reuses the warm container: no cold start");
+    assert!(s.stop());
+    assert_eq!(leaked(&project), 0, "no container is left behind");
+}
+
+#[test]
+fn the_roles_refuse_what_is_not_theirs_with_a_hint() {
+    let dir = esb_tests::example_project();
+    let out = esb_tests::run_esb(ESB, dir.path(), &["serve", "--role", "manager", "--listen", "127.0.0.1:0"]);
+    let err = esb_tests::text(&out.stderr);
+    assert!(!out.status.success() && err.contains("no public listener") && err.contains("--role gateway"), "{err}");
+    let out = esb_tests::run_esb(ESB, dir.path(), &["serve", "--role", "gateway", "--watch"]);
+    let err = esb_tests::text(&out.stderr);
+    assert!(!out.status.success() && err.contains("--watch needs the gateway and the manager in one process"), "{err}");
+    let long = format!("/tmp/{}/manager.sock", "d".repeat(110));
+    let out = esb_tests::run_esb(ESB, dir.path(), &["serve", "--role", "manager", "--manager-socket", &long]);
+    let err = esb_tests::text(&out.stderr);
+    assert!(!out.status.success() && err.contains("unix sockets allow 107"), "{err}");
+}
