@@ -1,6 +1,8 @@
-//! `esb up -d` / `esb status` / `esb down`: the daemon in a container, found by label.
+//! `esb up -d` / `esb status` / `esb down`: the split daemon in two containers (a gateway without
+//! Docker access, a manager with it and nothing published), found by label.
 
 use esb_tests::{named_example_project, run_esb, text};
+use std::process::Command;
 
 const ESB: &str = env!("CARGO_BIN_EXE_esb");
 
@@ -11,6 +13,16 @@ fn free_port() -> u16 {
 fn project_containers(project: &str) -> Vec<String> {
     let out =
         std::process::Command::new("docker").args(["ps", "-aq", "--filter", &format!("label=esb.project={project}")]).output().unwrap();
+    text(&out.stdout).lines().map(str::to_string).collect()
+}
+
+fn inspect(container: &str, format: &str) -> String {
+    text(&Command::new("docker").args(["inspect", "-f", format, container]).output().unwrap().stdout)
+}
+
+fn function_containers(project: &str) -> Vec<String> {
+    let filter = format!("label=esb.project={project}");
+    let out = Command::new("docker").args(["ps", "-q", "--filter", &filter, "--filter", "label=esb.role=function"]).output().unwrap();
     text(&out.stdout).lines().map(str::to_string).collect()
 }
 
@@ -48,8 +60,31 @@ fn up_detached_serves_from_a_container_and_down_removes_everything() {
     assert!(again.status.success() && text(&again.stdout).contains("already running"), "{}", text(&again.stdout));
     assert!(!text(&again.stdout).contains("admin password"), "secrets are shown only when generated");
 
+    // Privilege separation: the public gateway has no Docker socket, asked from inside it; the
+    // manager has it and publishes nothing.
+    let gateway = format!("esb-{project}-gateway");
+    let manager = format!("esb-{project}-manager");
+    let inside = Command::new("docker").args(["exec", &gateway, "/usr/local/bin/esb", "status"]).output().unwrap();
+    let said = format!("{}{}", text(&inside.stdout), text(&inside.stderr));
+    assert!(!inside.status.success() && said.contains("/var/run/docker.sock"), "the gateway cannot reach Docker: {said}");
+    let mounts = |c: &str| inspect(c, "{{range .Mounts}}{{.Source}} {{end}}");
+    assert!(!mounts(&gateway).contains("docker.sock") && mounts(&manager).contains("docker.sock"));
+    let published = inspect(&manager, "{{json .HostConfig.PortBindings}}");
+    assert!(matches!(published.trim(), "null" | "{}"), "the manager publishes no port: {published}");
+
+    // kill -9 of the gateway container: the warm function container stays, and `up -d` brings the
+    // gateway back alone, which reuses it.
+    let warm = function_containers(&project);
+    assert_eq!(warm.len(), 1);
+    assert!(Command::new("docker").args(["kill", &gateway]).status().unwrap().success());
+    let back = run_esb(ESB, dir.path(), &["up", "-d", "--listen", &listen, "--admin", &admin]);
+    assert!(back.status.success(), "{}{}", text(&back.stdout), text(&back.stderr));
+    let resp = agent.get(format!("https://127.0.0.1:{port}/hello?name=again")).call().expect("HTTPS to the restarted gateway");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(function_containers(&project), warm, "the warm container was reused, not replaced");
+
     let down = run_esb(ESB, dir.path(), &["down"]);
     assert!(down.status.success(), "{}", text(&down.stderr));
-    assert!(text(&down.stdout).contains("1 daemon stopped"), "{}", text(&down.stdout));
+    assert!(text(&down.stdout).contains("2 daemon containers stopped"), "{}", text(&down.stdout));
     assert!(project_containers(&project).is_empty(), "down leaves no container of the project");
 }

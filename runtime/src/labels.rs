@@ -16,6 +16,8 @@ pub mod key {
     pub const FUNCTION: &str = "esb.function";
     /// `function`, `storage`, `daemon` (`esb up -d`), `invoke` (one-shot `esb invoke`), `base` (base images).
     pub const ROLE: &str = "esb.role";
+    /// Which half of the split daemon a daemon container runs: `gateway` or `manager`.
+    pub const PART: &str = "esb.part";
     /// The gateway's URL as seen from the host (daemon containers).
     pub const URL: &str = "esb.url";
     /// Which storage service a storage container or volume belongs to (`s3`).

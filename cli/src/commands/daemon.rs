@@ -1,12 +1,14 @@
 //! `esb up`, `esb down`, `esb status`: the project's daemon and containers, found by label.
 //!
 //! `up` builds what changed (`--build`: everything, no cache) and serves in the foreground, or with
-//! `-d` starts `esb serve --no-build` in a container (`esb/daemon:<hash>`, built from this very
-//! executable) with the project directory and the Docker socket mounted and the gateway port
-//! published. The socket stays inside: the only published port is the gateway's. `down` stops the
-//! daemon (SIGTERM: it drains and removes its function containers), then removes anything of the
-//! project left over. `status` lists both. Only containers labelled `esb.project=<this project>` are
-//! ever touched.
+//! `-d` runs the split daemon as two containers of `esb/daemon:<hash>` (built from this very
+//! executable) on the project network: `esb-<p>-manager` (`serve --role manager --no-build`, the
+//! Docker socket mounted, nothing published) and `esb-<p>-gateway` (`serve --role gateway`, the
+//! gateway port published, no Docker socket). They talk over the manager socket in the project's
+//! output dir, mounted in both. `up -d` restarts whichever half is not running and leaves the other
+//! alone. `down` stops the gateway, then the manager (SIGTERM: it drains and removes its function
+//! containers), then removes anything of the project left over. `status` lists them. Only
+//! containers labelled `esb.project=<this project>` are ever touched.
 
 use super::{block_on, open_project, show};
 use crate::cli::{DownArgs, Global, ResetArgs, UpArgs};
@@ -23,8 +25,8 @@ fn project_filter(project: &str) -> Labels {
     Labels::default().with(key::PROJECT, project)
 }
 
-fn daemon_name(project: &str) -> String {
-    format!("esb-{project}-daemon")
+fn daemon_name(project: &str, part: &str) -> String {
+    format!("esb-{project}-{part}")
 }
 
 async fn daemons(rt: &dyn Runtime, project: &str) -> anyhow::Result<Vec<ContainerInfo>> {
@@ -58,16 +60,30 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
     super::serve::report_created(&secrets.created, out);
     let dir = std::fs::canonicalize(ws.generator_path.parent().unwrap_or(std::path::Path::new(".")))?;
     let template = std::fs::canonicalize(&ws.template)?;
-    let name = daemon_name(&ws.settings.project);
+    std::fs::create_dir_all(&ws.output_dir)?;
+    let output_dir = std::fs::canonicalize(&ws.output_dir)?;
+    let socket = esb_api::default_socket(&output_dir);
+    esb_api::check_socket_path(&socket).map_err(|e| anyhow::anyhow!(e))?;
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
+        let mut running = std::collections::BTreeMap::new();
         for d in daemons(&rt, &ws.settings.project).await? {
-            if d.running {
-                let url = d.labels.get(key::URL).unwrap_or("?").to_string();
-                out.say(format!("esb up: already running ({}); API Gateway on {url}", d.name));
-                return Ok(());
+            let part = d.labels.get(key::PART).unwrap_or("").to_string();
+            if d.running && (part == "gateway" || part == "manager") {
+                running.insert(part, d);
+            } else {
+                // Exited, or from an esb before the split: replaced.
+                rt.remove_container(&d.id).await?;
             }
-            rt.remove_container(&d.id).await?;
+        }
+        if let Some(g) = running.get("gateway").filter(|_| running.contains_key("manager")) {
+            let url = g.labels.get(key::URL).unwrap_or("?").to_string();
+            out.say(format!(
+                "esb up: already running ({} and {}); API Gateway on {url}",
+                daemon_name(&ws.settings.project, "gateway"),
+                daemon_name(&ws.settings.project, "manager")
+            ));
+            return Ok(());
         }
         let progress = crate::progress::Progress::new(out.json());
         super::serve::build_images(&rt, &ws, &project, args.build, &progress, out).await?;
@@ -76,83 +92,123 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
         let image = esb_images::daemon::ensure(&rt, &std::env::current_exe()?).await?;
         let host = if listen.ip().is_unspecified() { "localhost".to_string() } else { listen.ip().to_string() };
         let url = format!("https://{host}:{}", listen.port());
-        let mut cmd: Vec<String> = vec!["serve".into(), "-t".into(), template.display().to_string(), "--no-build".into()];
-        cmd.extend(["--listen".into(), format!("0.0.0.0:{}", listen.port())]);
-        cmd.extend(["--idle-timeout".into(), serve.idle_timeout.to_string(), "--grace".into(), serve.grace.to_string()]);
-        cmd.extend(["--default-concurrency".into(), serve.default_concurrency.to_string()]);
-        cmd.extend(["--global-limit".into(), serve.global_limit.to_string()]);
-        if serve.keep {
-            cmd.push("--keep".into());
+        // Both halves see the project (template, generated config, secrets, the manager socket) at
+        // the same path as the host does.
+        let mut binds = vec![format!("{0}:{0}", dir.display())];
+        for extra in
+            [template.parent(), Some(output_dir.as_path()), serve.tls_cert.as_deref(), serve.tls_key.as_deref()].into_iter().flatten()
+        {
+            let p = std::fs::canonicalize(extra)?;
+            let p = if p.is_file() { p.parent().map(|d| d.to_path_buf()).unwrap_or(p) } else { p };
+            if !p.starts_with(&dir) && !binds.iter().any(|b| b.starts_with(&format!("{}:", p.display()))) {
+                binds.push(format!("{0}:{0}", p.display()));
+            }
         }
+        let common = |role: &str| {
+            let mut cmd: Vec<String> = vec!["serve".into(), "-t".into(), template.display().to_string(), "--role".into(), role.into()];
+            cmd.extend(["--grace".into(), serve.grace.to_string(), "--manager-socket".into(), socket.display().to_string()]);
+            for (k, v) in &serve.parameters {
+                cmd.extend(["-p".into(), format!("{k}={v}")]);
+            }
+            cmd
+        };
+        // The manager: the Docker socket, no published port, its API only on the unix socket.
+        let mut manager_cmd = common("manager");
+        manager_cmd.extend(["--no-build".into(), "--idle-timeout".into(), serve.idle_timeout.to_string()]);
+        manager_cmd.extend(["--default-concurrency".into(), serve.default_concurrency.to_string()]);
+        manager_cmd.extend(["--global-limit".into(), serve.global_limit.to_string()]);
+        if serve.keep {
+            manager_cmd.push("--keep".into());
+        }
+        let mut manager_binds = vec!["/var/run/docker.sock:/var/run/docker.sock".to_string()];
+        manager_binds.extend(binds.iter().cloned());
+        // The gateway: the published port(s), no Docker socket.
+        let mut gateway_cmd = common("gateway");
+        gateway_cmd.extend(["--listen".into(), format!("0.0.0.0:{}", listen.port())]);
         let mut ports = vec![(listen.port(), listen.ip().to_string(), listen.port())];
         if let Some(admin) = serve.admin {
             // Inside the container it listens on every interface; the host side keeps the address
             // asked for (loopback by default in the docs), so /metrics is not published further.
-            cmd.extend(["--admin".into(), format!("0.0.0.0:{}", admin.port())]);
+            gateway_cmd.extend(["--admin".into(), format!("0.0.0.0:{}", admin.port())]);
             ports.push((admin.port(), admin.ip().to_string(), admin.port()));
         }
         if let (Some(c), Some(k)) = (&serve.tls_cert, &serve.tls_key) {
-            cmd.extend(["--tls-cert".into(), std::fs::canonicalize(c)?.display().to_string()]);
-            cmd.extend(["--tls-key".into(), std::fs::canonicalize(k)?.display().to_string()]);
+            gateway_cmd.extend(["--tls-cert".into(), std::fs::canonicalize(c)?.display().to_string()]);
+            gateway_cmd.extend(["--tls-key".into(), std::fs::canonicalize(k)?.display().to_string()]);
         }
-        for (k, v) in &serve.parameters {
-            cmd.extend(["-p".into(), format!("{k}={v}")]);
-        }
-        let mut binds = vec!["/var/run/docker.sock:/var/run/docker.sock".to_string(), format!("{0}:{0}", dir.display())];
-        // A template outside the project directory (or certificates) must be visible too.
-        for extra in [template.parent(), serve.tls_cert.as_deref(), serve.tls_key.as_deref()].into_iter().flatten() {
-            let p = std::fs::canonicalize(extra)?;
-            let p = if p.is_file() { p.parent().map(|d| d.to_path_buf()).unwrap_or(p) } else { p };
-            if !p.starts_with(&dir) {
-                binds.push(format!("{0}:{0}:ro", p.display()));
-            }
-        }
-        let labels = project_filter(&ws.settings.project)
-            .with(key::ROLE, "daemon")
-            .with(key::URL, url.clone())
-            .with(key::VERSION, esb_runtime::labels::SCHEMA)
-            .created_now();
-        let spec = ContainerSpec {
-            name: name.clone(),
-            image,
-            env: vec!["NO_COLOR=1".into(), "ESB_LOG_FORMAT=json".into()],
-            labels,
-            cmd: Some(cmd),
-            binds,
-            ports,
-            // With the function and storage containers: it reaches them there.
-            network: Some(esb_storage::service::network(&ws.settings.project)),
-            working_dir: Some(dir.display().to_string()),
-            ..Default::default()
-        };
         esb_storage::service::ensure_network(&rt, &ws.settings.project).await?;
-        let id = rt.create_container(&spec).await?;
-        rt.start_container(&id).await?;
-        let started = Instant::now();
-        loop {
-            let logs = rt.logs(&id).await.unwrap_or_default();
-            if logs.contains("Lambda Invoke API on") {
-                break;
+        let parts = [
+            ("manager", manager_cmd, manager_binds, vec![], "manager API on"),
+            ("gateway", gateway_cmd, binds.clone(), ports, "Lambda Invoke API on"),
+        ];
+        for (part, cmd, binds, ports, ready) in parts {
+            if running.contains_key(part) {
+                continue;
             }
-            let info = rt.inspect_container(&id).await?;
-            if !info.running || started.elapsed() > READY_TIMEOUT {
-                let tail: Vec<&str> = logs.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
-                anyhow::bail!(
-                    "the daemon container {name} {}\n--- its log (last lines) ---\n{}\n  hint: `docker logs {name}` has the whole log; `esb down` removes it",
-                    if info.running { "did not become ready in time" } else { "exited" },
-                    tail.join("\n")
-                );
+            let name = daemon_name(&ws.settings.project, part);
+            let mut labels = project_filter(&ws.settings.project)
+                .with(key::ROLE, "daemon")
+                .with(key::PART, part)
+                .with(key::VERSION, esb_runtime::labels::SCHEMA)
+                .created_now();
+            if part == "gateway" {
+                labels = labels.with(key::URL, url.clone());
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            let spec = ContainerSpec {
+                name: name.clone(),
+                image: image.clone(),
+                env: vec!["NO_COLOR=1".into(), "ESB_LOG_FORMAT=json".into()],
+                labels,
+                cmd: Some(cmd),
+                binds,
+                ports,
+                // With the function and storage containers: the gateway invokes RIE there, the
+                // manager reaches storage there.
+                network: Some(esb_storage::service::network(&ws.settings.project)),
+                working_dir: Some(dir.display().to_string()),
+                ..Default::default()
+            };
+            let id = rt.create_container(&spec).await?;
+            rt.start_container(&id).await?;
+            wait_ready(&rt, &id, &name, ready).await?;
         }
         if out.json() {
-            println!("{}", json!({ "event": "up", "container": name, "url": url }));
+            println!(
+                "{}",
+                json!({ "event": "up", "gateway": daemon_name(&ws.settings.project, "gateway"), "manager": daemon_name(&ws.settings.project, "manager"), "url": url })
+            );
         } else {
-            out.say(format!("esb up: daemon {name} running; API Gateway on {url}"));
+            out.say(format!("esb up: running; API Gateway on {url}"));
+            out.say(format!(
+                "  gateway {} (no Docker access), manager {} (not published)",
+                daemon_name(&ws.settings.project, "gateway"),
+                daemon_name(&ws.settings.project, "manager")
+            ));
             out.say(format!("  secrets in {}; `esb status` shows it, `esb down` stops it", show(&ws.output_dir.join("secrets"))));
         }
         Ok(())
     })
+}
+
+/// Waits until the container's log has `ready`; fails with its last lines if it exits or hangs.
+async fn wait_ready(rt: &dyn Runtime, id: &str, name: &str, ready: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let logs = rt.logs(id).await.unwrap_or_default();
+        if logs.contains(ready) {
+            return Ok(());
+        }
+        let info = rt.inspect_container(id).await?;
+        if !info.running || started.elapsed() > READY_TIMEOUT {
+            let tail: Vec<&str> = logs.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+            anyhow::bail!(
+                "the daemon container {name} {}\n--- its log (last lines) ---\n{}\n  hint: `docker logs {name}` has the whole log; `esb down` removes it",
+                if info.running { "did not become ready in time" } else { "exited" },
+                tail.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The project's name, without compiling the template (so status and down stay quiet and work even
@@ -167,7 +223,10 @@ pub fn down(global: &Global, args: DownArgs, out: &Output) -> anyhow::Result<()>
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
         let mut stopped = 0;
-        for d in daemons(&rt, &project).await? {
+        let mut found = daemons(&rt, &project).await?;
+        // The gateway first: it stops taking requests while the manager can still release leases.
+        found.sort_by_key(|d| d.labels.get(key::PART) != Some("gateway"));
+        for d in found {
             // SIGTERM: the daemon drains in-flight requests and removes its function containers.
             if d.running {
                 rt.stop_container(&d.id, Duration::from_secs(45)).await?;
@@ -202,7 +261,7 @@ pub fn down(global: &Global, args: DownArgs, out: &Output) -> anyhow::Result<()>
                 "data volumes kept; -v deletes them".to_string()
             };
             out.say(format!(
-                "esb down: {stopped} daemon stopped, {storage} storage services stopped, {removed} leftover containers removed ({data})"
+                "esb down: {stopped} daemon containers stopped, {storage} storage services stopped, {removed} leftover containers removed ({data})"
             ));
         }
         Ok(())
@@ -235,7 +294,8 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
         let all = rt.containers(&project_filter(&project)).await?;
-        let daemon = all.iter().find(|c| c.labels.get(key::ROLE) == Some("daemon"));
+        let part = |p: &str| all.iter().find(|c| c.labels.get(key::ROLE) == Some("daemon") && c.labels.get(key::PART) == Some(p));
+        let (daemon, manager) = (part("gateway"), part("manager"));
         let mut functions: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
         for c in all.iter().filter(|c| c.labels.get(key::ROLE) == Some("function")) {
             let e = functions.entry(c.labels.get(key::FUNCTION).unwrap_or("?").to_string()).or_default();
@@ -251,18 +311,21 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
             let d = daemon.map(
                 |d| json!({ "name": d.name, "running": d.running, "url": d.labels.get(key::URL), "created": d.labels.get(key::CREATED) }),
             );
+            let m = manager.map(|m| json!({ "name": m.name, "running": m.running, "created": m.labels.get(key::CREATED) }));
             let f: Vec<_> = functions.iter().map(|(k, (r, t))| json!({ "function": k, "running": r, "containers": t })).collect();
-            println!("{}", json!({ "project": project, "daemon": d, "storage": s, "functions": f }));
+            println!("{}", json!({ "project": project, "daemon": d, "manager": m, "storage": s, "functions": f }));
             return Ok(());
         }
+        let state = |running: bool| if running { "running" } else { "exited" };
         match daemon {
-            Some(d) => out.say(format!(
-                "daemon    {} ({}) API Gateway on {}",
-                d.name,
-                if d.running { "running" } else { "exited" },
-                d.labels.get(key::URL).unwrap_or("?")
-            )),
-            None => out.say("daemon    not running (start it with `esb up -d`)"),
+            Some(d) => {
+                out.say(format!("gateway   {} ({}) API Gateway on {}", d.name, state(d.running), d.labels.get(key::URL).unwrap_or("?")))
+            }
+            None => out.say("gateway   not running (start it with `esb up -d`)"),
+        }
+        match manager {
+            Some(m) => out.say(format!("manager   {} ({}) with the Docker socket, not published", m.name, state(m.running))),
+            None => out.say("manager   not running (start it with `esb up -d`)"),
         }
         for e in &storage {
             out.say(format!(
