@@ -204,6 +204,17 @@ pub struct StorageS3Args {
 pub enum AuthCommand {
     /// Print an argon2 hash of a password read from stdin, for generator.yml gateway.users.
     HashPassword,
+    /// Replace the token signing key (tokens signed with the old one keep working for --grace),
+    /// and with --admin-password the generated admin's password. A running gateway picks the new
+    /// secrets up on SIGHUP (`systemctl reload esb`, `docker kill -s HUP esb-<project>-gateway`).
+    RotateKey {
+        /// How long tokens signed with the old key stay valid: `30m`, `1h`, `1d` (tokens live 1 h).
+        #[arg(long, default_value = "1h", value_name = "AGE")]
+        grace: String,
+        /// Also generate a new admin password (printed once).
+        #[arg(long)]
+        admin_password: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -94,3 +94,54 @@ fn the_roles_refuse_what_is_not_theirs_with_a_hint() {
     let err = esb_tests::text(&out.stderr);
     assert!(!out.status.success() && err.contains("unix sockets allow 107"), "{err}");
 }
+
+/// Waits until the gateway printed `line` on stdout (after a SIGHUP, say).
+fn wait_output(s: &Served, line: &str) {
+    for _ in 0..100 {
+        if s.output().iter().any(|l| l.contains(line)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no `{line}` in {:?}", s.output());
+}
+
+#[test]
+fn rotate_key_and_sighup_reload_keys_passwords_and_the_certificate_without_a_restart() {
+    let dir = esb_tests::example_project();
+    let mut s = Served::start_split(ESB, dir.path(), &[]);
+    let whoami = |s: &Served, token: &str| s.request("GET", "/private/whoami", &[("authorization", token)], b"").status;
+    let old = s.admin_token();
+    assert_eq!(whoami(&s, &old), 200);
+
+    let out = esb_tests::run_esb(ESB, dir.path(), &["auth", "rotate-key", "--grace", "3s", "--admin-password"]);
+    assert!(out.status.success(), "{}", esb_tests::text(&out.stderr));
+    let said = esb_tests::text(&out.stdout);
+    assert!(said.contains("new token signing key") && said.contains("3 s"), "{said}");
+    let secrets = dir.path().join(".esb/secrets");
+    let password = std::fs::read_to_string(secrets.join("admin-password")).unwrap();
+    assert!(said.contains(&password), "the new admin password is shown once: {said}");
+    // A renewed certificate, too (here: regenerated, as if an operator had replaced it).
+    let old_cert = dir.path().join("old-tls.crt");
+    std::fs::copy(secrets.join("tls.crt"), &old_cert).unwrap();
+    std::fs::remove_file(secrets.join("tls.crt")).unwrap();
+    std::fs::remove_file(secrets.join("tls.key")).unwrap();
+
+    assert!(Command::new("kill").args(["-HUP", &s.pid().unwrap().to_string()]).status().unwrap().success());
+    wait_output(&s, "reloaded (certificate, token keys, users)");
+    // New handshakes present the new certificate: a client trusting only the old one is refused.
+    let stale = esb_tests::gateway::agent(&old_cert).get(format!("{}/hello", s.url)).call();
+    assert!(stale.is_err(), "the old certificate is no longer presented");
+    // Served reads the certificate at start; trust the new one from here on.
+    s.refresh_certificate();
+    let login = |p: &str| s.login_with(Some(&s.api_key), "admin", p);
+    assert_eq!(login(&s.admin_password).status, 401, "the old admin password stopped working");
+    let fresh = login(&password).json()["AuthenticationResult"]["IdToken"].as_str().unwrap().to_string();
+    assert_eq!(whoami(&s, &fresh), 200, "tokens signed with the new key work");
+    assert_eq!(whoami(&s, &old), 200, "tokens signed with the old key work during the grace period");
+    assert_eq!(s.get("/.well-known/jwks.json").json()["keys"].as_array().unwrap().len(), 2);
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(whoami(&s, &old), 401, "after the grace period, old tokens are rejected");
+    assert_eq!(whoami(&s, &fresh), 200);
+    assert!(s.stop());
+}

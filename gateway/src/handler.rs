@@ -43,8 +43,8 @@ pub struct Gateway {
     /// The routes and functions; swapped whole by [`Gateway::reload`]. A request uses the set it
     /// started with to its end, so a reload never drops or splits a request.
     pub routes: arc_swap::ArcSwap<Routes>,
-    /// Users, tokens, API keys.
-    pub auth: Auth,
+    /// Users, tokens, API keys; replaced whole on SIGHUP ([`Gateway::set_auth`]).
+    pub auth: arc_swap::ArcSwap<Auth>,
     /// Request limits.
     pub limits: Limits,
     /// Credentials the Lambda Invoke API accepts (SigV4); `None` serves it without auth (loopback only).
@@ -116,7 +116,17 @@ impl Gateway {
         limits: Limits,
         invoke_credentials: Option<crate::sigv4::Credentials>,
     ) -> Self {
-        Gateway { routes: arc_swap::ArcSwap::from_pointee(Routes { router, invoker }), auth, limits, invoke_credentials }
+        Gateway {
+            routes: arc_swap::ArcSwap::from_pointee(Routes { router, invoker }),
+            auth: arc_swap::ArcSwap::from_pointee(auth),
+            limits,
+            invoke_credentials,
+        }
+    }
+
+    /// Authenticates with `auth` from the next request on (new keys, users, a rotated signing key).
+    pub fn set_auth(&self, auth: Auth) {
+        self.auth.store(Arc::new(auth));
     }
 
     /// Serves `router` with `invoker` from the next request on; requests in flight finish as they began.
@@ -196,12 +206,12 @@ impl Gateway {
                     Ok(b) => b,
                     Err(r) => return (r, None),
                 };
-                let answer = self.auth.login(key.as_deref(), &body);
+                let answer = self.auth.load().login(key.as_deref(), &body);
                 let mut r = json(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &answer.body);
                 r.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
                 return (r, None);
             }
-            ("GET", JWKS_PATH) => return (json(StatusCode::OK, self.auth.tokens.jwks()), None),
+            ("GET", JWKS_PATH) => return (json(StatusCode::OK, self.auth.load().tokens.jwks()), None),
             ("GET", HEALTH_PATH) => {
                 return (json(StatusCode::OK, &serde_json::json!({ "status": "ok", "routes": routes.router.len() })), None)
             }
@@ -241,7 +251,7 @@ impl Gateway {
             match route.api.authorizers.get(name) {
                 Some(Authorizer::Cognito { header } | Authorizer::Jwt { header, .. }) => {
                     let value = req.headers().get(header.as_str()).and_then(|v| v.to_str().ok());
-                    match self.auth.bearer(value) {
+                    match self.auth.load().bearer(value) {
                         Ok(c) => caller = c,
                         Err(e) => {
                             tracing::info!(reason = %e, "unauthorized");
@@ -258,7 +268,7 @@ impl Gateway {
         }
         if route.route.api_key_required {
             let key = req.headers().get("x-api-key").and_then(|v| v.to_str().ok());
-            if !self.auth.api_keys.check(key) {
+            if !self.auth.load().api_keys.check(key) {
                 return (gateway_error(StatusCode::FORBIDDEN, "ForbiddenException", "Forbidden"), Some(function));
             }
             caller.api_key = key.map(str::to_string);

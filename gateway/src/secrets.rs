@@ -1,10 +1,11 @@
-//! The gateway's secrets on disk: generated on first start, 0600, never rewritten.
+//! The gateway's secrets on disk: generated on first start, 0600, rewritten only by a rotation.
 //!
 //! Owns: `<output_dir>/secrets/` (mode 0700): the self-signed TLS certificate and key, the token
 //! signing key (ES256), the API key, and the generated admin user (argon2 hash in `users.yml`, the
 //! password itself in `admin-password` for the operator, both 0600). Each file is created atomically
 //! (temp file with mode 0600, then rename) only when missing, so a restart keeps every token and key
-//! valid. Must not: print secrets (the caller reports [`Secrets::created`] once) or serve anything.
+//! valid. `esb auth rotate-key` replaces the signing key (the old one verifies for a grace period)
+//! and the admin password. Must not: print secrets (the caller reports [`Secrets::created`] once) or serve anything.
 
 use crate::GatewayError;
 use base64::Engine;
@@ -39,6 +40,9 @@ pub struct Secrets {
     pub tls_key_pem: String,
     /// PKCS#8 PEM of the ES256 signing key.
     pub signing_key_pem: String,
+    /// The key before the last `esb auth rotate-key`, and until when its tokens stay valid
+    /// (only while that time is in the future).
+    pub previous_signing_key: Option<(String, std::time::SystemTime)>,
     /// The API key.
     pub api_key: String,
     /// The admin's argon2 hash.
@@ -99,6 +103,44 @@ pub fn warn_if_readable(path: &Path) {
     }
 }
 
+/// The retired signing key and the end of its grace period, while that is in the future.
+fn previous_key(dir: &Path) -> Option<(String, std::time::SystemTime)> {
+    let pem = std::fs::read_to_string(dir.join(PREVIOUS_KEY)).ok()?;
+    let secs: u64 = std::fs::read_to_string(dir.join(PREVIOUS_UNTIL)).ok()?.trim().parse().ok()?;
+    let until = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    (until > std::time::SystemTime::now()).then_some((pem, until))
+}
+
+/// The retired signing key's file, and the file with the end of its grace period (unix seconds).
+const PREVIOUS_KEY: &str = "token-signing-key.previous.pem";
+const PREVIOUS_UNTIL: &str = "token-signing-key.previous-until";
+
+/// `esb auth rotate-key`: a new token signing key in `dir`; tokens signed with the old one stay
+/// valid for `grace` (a running gateway learns of it on SIGHUP or its next start). Each file is
+/// replaced atomically, the retired key first, so a crash never leaves the gateway without a key.
+pub fn rotate_signing_key(dir: &Path, grace: std::time::Duration) -> Result<std::time::SystemTime, GatewayError> {
+    let current_path = dir.join("token-signing-key.pem");
+    let current = std::fs::read_to_string(&current_path).map_err(io(&current_path))?;
+    let until = std::time::SystemTime::now() + grace;
+    let secs = until.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    write_private(&dir.join(PREVIOUS_KEY), current.as_bytes())?;
+    write_private(&dir.join(PREVIOUS_UNTIL), secs.to_string().as_bytes())?;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .map_err(|e| GatewayError::Tls(format!("generating the token signing key: {e}")))?;
+    write_private(&current_path, key.serialize_pem().as_bytes())?;
+    Ok(until)
+}
+
+/// `esb auth rotate-key --admin-password`: a new password for the generated `admin` user, returned
+/// once; the old one stops working at the gateway's next SIGHUP or start.
+pub fn rotate_admin_password(dir: &Path) -> Result<String, GatewayError> {
+    let password = random_token(18)?;
+    let hash = crate::auth::users::hash_password(&password)?;
+    write_private(&dir.join("admin-password"), password.as_bytes())?;
+    write_private(&dir.join("admin.argon2"), hash.as_bytes())?;
+    Ok(password)
+}
+
 impl Secrets {
     /// Loads the secrets in `dir`, generating the missing ones. `hostnames` go into a generated
     /// certificate's subject alternative names.
@@ -138,6 +180,8 @@ impl Secrets {
             created.push(Created::SigningKey(signing_path));
         }
 
+        let previous_signing_key = previous_key(dir);
+
         let key_file = dir.join("api-key");
         let (api_key, made) = read_or_create(&key_file, || Ok(format!("esb_{}", random_token(32)?)))?;
         let api_key = api_key.trim().to_string();
@@ -159,6 +203,7 @@ impl Secrets {
             tls_cert_pem,
             tls_key_pem,
             signing_key_pem,
+            previous_signing_key,
             api_key,
             admin_hash: admin_hash.trim().to_string(),
             created,
@@ -185,11 +230,27 @@ mod tests {
             first.created.iter().find_map(|c| if let Created::AdminPassword(p, _) = c { Some(p.clone()) } else { None }).unwrap();
         assert!(crate::auth::users::verify_hash(&first.admin_hash, &password));
 
+        assert!(first.previous_signing_key.is_none());
+        let until = rotate_signing_key(&secrets_dir, std::time::Duration::from_secs(3600)).unwrap();
+        let rotated = Secrets::load_or_create(&secrets_dir, &[]).unwrap();
+        assert_ne!(rotated.signing_key_pem, first.signing_key_pem);
+        let (old, kept_until) = rotated.previous_signing_key.clone().unwrap();
+        assert_eq!(old, first.signing_key_pem);
+        assert_eq!(
+            kept_until.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+            until.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        );
+        for f in [PREVIOUS_KEY, PREVIOUS_UNTIL, "token-signing-key.pem"] {
+            assert_eq!(std::fs::metadata(secrets_dir.join(f)).unwrap().permissions().mode() & 0o777, 0o600, "{f}");
+        }
+        // Past the grace period the old key is not loaded at all.
+        rotate_signing_key(&secrets_dir, std::time::Duration::ZERO).unwrap();
+        assert!(Secrets::load_or_create(&secrets_dir, &[]).unwrap().previous_signing_key.is_none());
+        let password = rotate_admin_password(&secrets_dir).unwrap();
+        assert!(crate::auth::users::verify_hash(&Secrets::load_or_create(&secrets_dir, &[]).unwrap().admin_hash, &password));
+
         let second = Secrets::load_or_create(&secrets_dir, &[]).unwrap();
         assert!(second.created.is_empty());
-        assert_eq!(
-            (second.api_key, second.tls_cert_pem, second.signing_key_pem),
-            (first.api_key, first.tls_cert_pem, first.signing_key_pem)
-        );
+        assert_eq!((second.api_key, second.tls_cert_pem), (first.api_key, first.tls_cert_pem));
     }
 }

@@ -257,6 +257,11 @@ impl Served {
         self.child = Some(c);
     }
 
+    /// Trusts the certificate now in the project's secrets (after a reload replaced it).
+    pub fn refresh_certificate(&mut self) {
+        self.agent = agent(&self.cert);
+    }
+
     /// The manager's process id, when the roles are split.
     pub fn manager_pid(&self) -> Option<u32> {
         self.manager.as_ref().map(Child::id)

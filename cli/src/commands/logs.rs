@@ -17,7 +17,7 @@ pub fn run(global: &Global, args: LogsArgs, out: &Output) -> anyhow::Result<()> 
     let ws = esb_config::Workspace::open(&template, &Default::default())?;
     let dir = ws.output_dir.join("logs");
     let since = match &args.since {
-        Some(age) => Some(esb_runtime::labels::rfc3339(SystemTime::now() - parse_age(age)?)),
+        Some(age) => Some(esb_runtime::labels::rfc3339(SystemTime::now() - parse_age("--since", age)?)),
         None => None,
     };
     let filter = Filter { trace: args.trace.clone(), since, debug: global.verbose > 0 };
@@ -117,15 +117,15 @@ fn print(line: &str, json: bool) {
 }
 
 /// `30s`, `10m`, `2h`, `1d`.
-fn parse_age(age: &str) -> anyhow::Result<Duration> {
+pub(super) fn parse_age(flag: &str, age: &str) -> anyhow::Result<Duration> {
     let (n, unit) = age.split_at(age.find(|c: char| !c.is_ascii_digit()).unwrap_or(age.len()));
-    let n: u64 = n.parse().map_err(|_| anyhow::anyhow!("--since `{age}` is not an age like 30s, 10m, 2h or 1d"))?;
+    let n: u64 = n.parse().map_err(|_| anyhow::anyhow!("{flag} `{age}` is not an age like 30s, 10m, 2h or 1d"))?;
     let secs = match unit {
         "s" | "" => n,
         "m" => n * 60,
         "h" => n * 3600,
         "d" => n * 86400,
-        _ => anyhow::bail!("--since `{age}`: the unit is s, m, h or d"),
+        _ => anyhow::bail!("{flag} `{age}`: the unit is s, m, h or d"),
     };
     Ok(Duration::from_secs(secs))
 }
@@ -168,11 +168,11 @@ mod tests {
 
     #[test]
     fn ages_parse_and_bad_ones_say_how() {
-        assert_eq!(parse_age("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_age("10m").unwrap(), Duration::from_secs(600));
-        assert_eq!(parse_age("1d").unwrap(), Duration::from_secs(86400));
-        assert!(parse_age("ten").unwrap_err().to_string().contains("30s"));
-        assert!(parse_age("5w").unwrap_err().to_string().contains("unit"));
+        assert_eq!(parse_age("--since", "90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_age("--since", "10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_age("--since", "1d").unwrap(), Duration::from_secs(86400));
+        assert!(parse_age("--since", "ten").unwrap_err().to_string().contains("30s"));
+        assert!(parse_age("--since", "5w").unwrap_err().to_string().contains("unit"));
     }
 
     #[test]

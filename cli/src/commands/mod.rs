@@ -35,7 +35,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Status => daemon::status(&cli.global, out),
         Command::Logs(args) => logs::run(&cli.global, args, out),
         Command::Reset(args) => daemon::reset(&cli.global, args, out),
-        Command::Auth(cmd) => auth::run(cmd, out),
+        Command::Auth(cmd) => auth::run(&cli.global, cmd, out),
         Command::StorageS3(args) => storage::serve_s3(args),
     }
 }

@@ -129,6 +129,8 @@ pub(super) fn gateway_error(e: esb_gateway::GatewayError) -> anyhow::Error {
 pub(super) struct Front {
     pub plan: Listen,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Where SIGHUP puts a new certificate.
+    pub slot: Option<Arc<esb_gateway::tls::CertSlot>>,
     pub auth: Auth,
     pub invoke_credentials: Option<esb_gateway::sigv4::Credentials>,
     pub secrets: Secrets,
@@ -140,27 +142,86 @@ pub(super) fn front(ws: &esb_config::Workspace, args: &ServeArgs, out: &Output) 
     let base = ws.generator_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let plan = listen_plan(args, &settings, &base)?;
     let secrets = Secrets::load_or_create(&ws.output_dir.join("secrets"), &[]).map_err(gateway_error)?;
-    let tls = match &plan.tls {
-        None => None,
-        Some(None) => Some(
-            esb_gateway::tls::server_config(&secrets.tls_cert_pem, &secrets.tls_key_pem, "the generated certificate")
-                .map_err(gateway_error)?,
-        ),
-        Some(Some((cert, key))) => {
-            let (c, k) = esb_gateway::tls::load_files(cert, key).map_err(gateway_error)?;
-            Some(esb_gateway::tls::server_config(&c, &k, &cert.display().to_string()).map_err(gateway_error)?)
+    let (tls, slot) = match certificate(&plan, &secrets)? {
+        Some((cert, key, origin)) => {
+            let (config, slot) = esb_gateway::tls::reloadable(&cert, &key, &origin).map_err(gateway_error)?;
+            (Some(config), Some(slot))
         }
+        None => (None, None),
     };
-    let auth = Auth::new(
-        Tokens::new(&secrets.signing_key_pem, &ws.settings.project).map_err(gateway_error)?,
-        users(&secrets, &settings)?,
-        ApiKeys::new(&[secrets.api_key.as_str()]),
-    );
+    let auth = make_auth(ws, &secrets, &settings)?;
     let invoke_credentials = tls
         .as_ref()
         .map(|_| esb_gateway::sigv4::Credentials { access_key_id: INVOKE_KEY_ID.into(), secret_access_key: secrets.api_key.clone() });
     report_created(&secrets.created, out);
-    Ok(Front { plan, tls, auth, invoke_credentials, secrets })
+    Ok(Front { plan, tls, slot, auth, invoke_credentials, secrets })
+}
+
+/// A certificate chain and key (PEM), and where they came from.
+type Pem = (String, String, String);
+
+/// The certificate and key to serve, `None` for plain HTTP.
+fn certificate(plan: &Listen, secrets: &Secrets) -> anyhow::Result<Option<Pem>> {
+    Ok(match &plan.tls {
+        None => None,
+        Some(None) => Some((secrets.tls_cert_pem.clone(), secrets.tls_key_pem.clone(), "the generated certificate".into())),
+        Some(Some((cert, key))) => {
+            let (c, k) = esb_gateway::tls::load_files(cert, key).map_err(gateway_error)?;
+            Some((c, k, cert.display().to_string()))
+        }
+    })
+}
+
+/// Tokens (with the key retired by the last rotation, during its grace period), users, API keys.
+fn make_auth(ws: &esb_config::Workspace, secrets: &Secrets, settings: &GatewaySettings) -> anyhow::Result<Auth> {
+    let mut tokens = Tokens::new(&secrets.signing_key_pem, &ws.settings.project).map_err(gateway_error)?;
+    if let Some((pem, until)) = &secrets.previous_signing_key {
+        tokens = tokens.with_previous(pem, *until).map_err(gateway_error)?;
+    }
+    Ok(Auth::new(tokens, users(secrets, settings)?, ApiKeys::new(&[secrets.api_key.as_str()])))
+}
+
+/// On every SIGHUP: re-reads generator.yml (users, certificate files) and the secrets (a rotated
+/// signing key, a new admin password, a renewed certificate) and applies them from the next request
+/// and handshake on; open connections are not touched. A reload that fails changes nothing.
+/// Listen addresses, roles and limits need a restart.
+pub(super) fn reload_on_hup(
+    template: PathBuf,
+    args: ServeArgs,
+    gateway: Arc<Gateway>,
+    slot: Option<Arc<esb_gateway::tls::CertSlot>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        while hup.recv().await.is_some() {
+            let reread = || -> anyhow::Result<(Auth, Option<Pem>)> {
+                let ws = esb_config::Workspace::open(&template, &args.parameters.iter().cloned().collect())?;
+                let settings = ws.generator.as_ref().map(|g| g.gateway.clone()).unwrap_or_default();
+                let base = ws.generator_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+                let plan = listen_plan(&args, &settings, &base)?;
+                let secrets = Secrets::load_or_create(&ws.output_dir.join("secrets"), &[]).map_err(gateway_error)?;
+                Ok((make_auth(&ws, &secrets, &settings)?, certificate(&plan, &secrets)?))
+            };
+            let applied = reread().and_then(|(auth, cert)| {
+                if let (Some(slot), Some((c, k, origin))) = (&slot, &cert) {
+                    slot.replace(c, k, origin).map_err(gateway_error)?;
+                }
+                gateway.set_auth(auth);
+                Ok(())
+            });
+            match applied {
+                Ok(()) => {
+                    tracing::info!("reloaded on SIGHUP");
+                    println!("esb serve: reloaded (certificate, token keys, users)");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "SIGHUP reload failed");
+                    println!("esb serve: reload failed; still serving the previous configuration\n{e:#}");
+                }
+            }
+            let _ = std::io::stdout().flush();
+        }
+    })
 }
 
 /// The "ready" lines (`up -d` waits for "Lambda Invoke API on").
@@ -287,7 +348,7 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
 fn all(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) -> anyhow::Result<()> {
     let (ws, project) = open_project(global, &args.parameters, out)?;
     esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
-    let Front { plan, tls, auth, invoke_credentials, secrets } = front(&ws, args, out)?;
+    let Front { plan, tls, slot, auth, invoke_credentials, secrets } = front(&ws, args, out)?;
     block_on(async move {
         let listener = esb_gateway::server::bind(plan.addr).await.map_err(gateway_error)?;
         let addr = listener.local_addr()?;
@@ -298,6 +359,7 @@ fn all(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) -> anyho
         let routes = router.len();
         let gateway = Arc::new(Gateway::new(router, Arc::new(names), auth, limits, invoke_credentials));
         announce(out, tls.is_some(), &secrets, addr, "", manager.status().await.len(), routes);
+        let hup = reload_on_hup(ws.template.clone(), args.clone(), gateway.clone(), slot);
         let admin = admin(args, out, esb_gateway::admin::always_ready()).await?;
         let reloader = if let Some(watch) = watch {
             let watching = super::reload::Watching {
@@ -314,6 +376,7 @@ fn all(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) -> anyho
             Err(manager)
         };
         esb_gateway::server::serve(listener, tls, gateway, stop_signal()).await;
+        hup.abort();
         if let Some(a) = admin {
             a.abort();
         }

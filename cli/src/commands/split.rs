@@ -57,12 +57,20 @@ pub fn manager(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) 
         let admin = admin(args, out, esb_gateway::admin::always_ready()).await?;
         // The API keeps answering while the functions drain, so the gateway's releases arrive.
         let serving = tokio::spawn(api.clone().serve(listener, std::future::pending()));
+        // `systemctl reload esb` signals every process of the unit: the manager must not die of it.
+        let hup = tokio::spawn(async {
+            let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: the manager has nothing to reload (restart it to apply template changes)");
+            }
+        });
         stop_signal().await;
         if let Some(a) = admin {
             a.abort();
         }
         let stopped = stop_core(manager, rt.as_ref(), logs, &ws.settings.project, args).await;
         serving.abort();
+        hup.abort();
         let _ = std::fs::remove_file(&socket);
         stopped
     })
@@ -71,7 +79,7 @@ pub fn manager(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) 
 /// The gateway: the public listener, without Docker access.
 pub fn gateway(global: &Global, args: &ServeArgs, out: &Output) -> anyhow::Result<()> {
     let (ws, project) = open_project(global, &args.parameters, out)?;
-    let Front { plan, tls, auth, invoke_credentials, secrets } = front(&ws, args, out)?;
+    let Front { plan, tls, slot, auth, invoke_credentials, secrets } = front(&ws, args, out)?;
     let socket = socket(&ws, args)?;
     let log_settings = ws.generator.as_ref().map(|g| g.logs.clone()).unwrap_or_default();
     block_on(async move {
@@ -107,7 +115,9 @@ pub fn gateway(global: &Global, args: &ServeArgs, out: &Output) -> anyhow::Resul
             })
         };
         let admin = admin(args, out, ready).await?;
+        let hup = super::serve::reload_on_hup(ws.template.clone(), args.clone(), gateway.clone(), slot);
         esb_gateway::server::serve(listener, tls, gateway, stop_signal()).await;
+        hup.abort();
         if let Some(a) = admin {
             a.abort();
         }

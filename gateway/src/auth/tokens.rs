@@ -28,12 +28,20 @@ pub enum TokenError {
     Invalid(String),
 }
 
+/// A signing key retired by `esb auth rotate-key`: its tokens verify until `until`.
+struct Retired {
+    decoding: DecodingKey,
+    kid: String,
+    until: SystemTime,
+}
+
 /// Issues and verifies tokens.
 pub struct Tokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
     kid: String,
     jwks: Value,
+    previous: Option<Retired>,
     /// `iss` of every token.
     pub issuer: String,
     /// `aud` of IdTokens, `client_id` of AccessTokens.
@@ -44,6 +52,21 @@ impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tokens").field("issuer", &self.issuer).field("kid", &self.kid).finish_non_exhaustive()
     }
+}
+
+/// The verifying half of a PKCS#8 PEM P-256 key: the key, its `kid`, its JWK.
+fn public(pem: &str) -> Result<(DecodingKey, String, Value), GatewayError> {
+    let bad = |e: &dyn std::fmt::Display| GatewayError::Auth(format!("the token signing key is not a P-256 key: {e}"));
+    let pair = rcgen::KeyPair::from_pem(pem).map_err(|e| bad(&e))?;
+    let decoding = DecodingKey::from_ec_pem(pair.public_key_pem().as_bytes()).map_err(|e| bad(&e))?;
+    let raw = pair.public_key_raw();
+    if raw.len() != 65 || raw[0] != 4 {
+        return Err(bad(&"unexpected public key encoding"));
+    }
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let kid = b64(&ring::digest::digest(&ring::digest::SHA256, raw).as_ref()[..12]);
+    let jwk = json!({ "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid, "x": b64(&raw[1..33]), "y": b64(&raw[33..]) });
+    Ok((decoding, kid, jwk))
 }
 
 fn now_secs() -> u64 {
@@ -64,25 +87,29 @@ fn hex_lower(b: &[u8]) -> String {
 impl Tokens {
     /// Tokens signed with the PKCS#8 PEM P-256 key `signing_key_pem`, for `project`.
     pub fn new(signing_key_pem: &str, project: &str) -> Result<Self, GatewayError> {
-        let bad = |e: &dyn std::fmt::Display| GatewayError::Auth(format!("the token signing key is not a P-256 key: {e}"));
-        let pair = rcgen::KeyPair::from_pem(signing_key_pem).map_err(|e| bad(&e))?;
-        let encoding = EncodingKey::from_ec_pem(signing_key_pem.as_bytes()).map_err(|e| bad(&e))?;
-        let decoding = DecodingKey::from_ec_pem(pair.public_key_pem().as_bytes()).map_err(|e| bad(&e))?;
-        let raw = pair.public_key_raw();
-        if raw.len() != 65 || raw[0] != 4 {
-            return Err(bad(&"unexpected public key encoding"));
-        }
-        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-        let kid = b64(&ring::digest::digest(&ring::digest::SHA256, raw).as_ref()[..12]);
-        let jwks = json!({ "keys": [{ "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid, "x": b64(&raw[1..33]), "y": b64(&raw[33..]) }] });
+        let (decoding, kid, jwk) = public(signing_key_pem)?;
+        let encoding = EncodingKey::from_ec_pem(signing_key_pem.as_bytes())
+            .map_err(|e| GatewayError::Auth(format!("the token signing key is not a P-256 key: {e}")))?;
         Ok(Tokens {
             encoding,
             decoding,
             kid,
-            jwks,
+            jwks: json!({ "keys": [jwk] }),
+            previous: None,
             issuer: format!("https://localhost/esb/{project}"),
             client_id: format!("esb-{project}"),
         })
+    }
+
+    /// Also accepts tokens signed with `previous_pem` (the key before a rotation) until `until`;
+    /// both keys are in the JWKS meanwhile. Past `until` they are rejected.
+    pub fn with_previous(mut self, previous_pem: &str, until: SystemTime) -> Result<Self, GatewayError> {
+        let (decoding, kid, jwk) = public(previous_pem)?;
+        if let Some(keys) = self.jwks["keys"].as_array_mut() {
+            keys.push(jwk);
+        }
+        self.previous = Some(Retired { decoding, kid, until });
+        Ok(self)
     }
 
     /// The JWKS document (`/.well-known/jwks.json`).
@@ -137,7 +164,18 @@ impl Tokens {
         v.validate_aud = false;
         v.set_issuer(&[&self.issuer]);
         v.set_required_spec_claims(&["exp", "nbf", "iss"]);
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &v).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        // The key is chosen by `kid`; the algorithm stays pinned to ES256 by `v` whatever the header says.
+        let kid = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?.kid;
+        let key = match &self.previous {
+            Some(p) if kid.as_deref() == Some(p.kid.as_str()) => {
+                if SystemTime::now() >= p.until {
+                    return Err(TokenError::Invalid("signed with a rotated key whose grace period is over".into()));
+                }
+                &p.decoding
+            }
+            _ => &self.decoding,
+        };
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &v).map_err(|e| TokenError::Invalid(e.to_string()))?;
         let claims = data.claims;
         let audience_ok = match claims.get("token_use").and_then(Value::as_str) {
             Some("id") => claims.get("aud").and_then(Value::as_str) == Some(&self.client_id),
@@ -169,6 +207,22 @@ mod tests {
     fn tokens() -> Tokens {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         Tokens::new(&key.serialize_pem(), "demo").unwrap()
+    }
+
+    #[test]
+    fn after_a_rotation_old_tokens_verify_only_during_the_grace_period() {
+        let old_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap().serialize_pem();
+        let new_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap().serialize_pem();
+        let old_token = id_token(&Tokens::new(&old_key, "demo").unwrap());
+        let in_grace = Tokens::new(&new_key, "demo").unwrap().with_previous(&old_key, SystemTime::now() + Duration::from_secs(60)).unwrap();
+        assert!(in_grace.verify(&old_token).is_ok(), "old tokens work during the grace period");
+        assert!(in_grace.verify(&id_token(&in_grace)).is_ok(), "new tokens are signed with the new key");
+        assert_eq!(in_grace.jwks()["keys"].as_array().unwrap().len(), 2, "both keys are published meanwhile");
+        let over = Tokens::new(&new_key, "demo").unwrap().with_previous(&old_key, SystemTime::now() - Duration::from_secs(1)).unwrap();
+        let e = over.verify(&old_token).unwrap_err().to_string();
+        assert!(e.contains("grace period is over"), "{e}");
+        let without = Tokens::new(&new_key, "demo").unwrap();
+        assert!(without.verify(&old_token).is_err(), "without the old key, old tokens are rejected");
     }
 
     fn id_token(t: &Tokens) -> String {
