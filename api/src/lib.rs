@@ -82,6 +82,9 @@ pub struct Granted {
 pub struct ReleaseRequest {
     /// The lease.
     pub lease: u64,
+    /// Its container: a lease id that does not belong to it is ignored (a stale id never frees
+    /// somebody else's container).
+    pub container: String,
     /// False after a timeout, a crash or a garbage answer: the container is replaced.
     pub healthy: bool,
 }

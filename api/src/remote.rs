@@ -42,9 +42,10 @@ struct Slot {
 struct State {
     /// Last epoch seen; `None` before the first lease.
     epoch: Option<String>,
-    /// Containers being invoked, with their lease (`None`: taken while the manager was away, or
-    /// not claimed by the new manager).
-    in_flight: HashMap<String, (Slot, Option<u64>)>,
+    /// Containers being invoked, with their lease and the epoch it belongs to (`None`: taken
+    /// while the manager was away). A lease of an older epoch is never released: the manager that
+    /// gave it is gone, and its id may name another lease now.
+    in_flight: HashMap<String, (Slot, Option<(String, u64)>)>,
     /// Containers released healthy, newest last, per function.
     known_idle: HashMap<String, Vec<(Slot, Instant)>>,
 }
@@ -82,14 +83,11 @@ impl Remote {
         let mut late = vec![];
         {
             let mut st = self.lock();
-            for (_, (_, lease)) in st.in_flight.iter_mut() {
-                *lease = None;
-            }
             for (container, lease) in claimed.leases {
                 match st.in_flight.get_mut(&container) {
-                    Some((_, l)) => *l = Some(lease),
+                    Some((_, l)) => *l = Some((claimed.epoch.clone(), lease)),
                     // Finished while the claim was on its way: it is idle, give it back.
-                    None => late.push(lease),
+                    None => late.push((container, lease)),
                 }
             }
             // What the old manager knew idle, the new one adopted; the hint is stale now.
@@ -99,15 +97,15 @@ impl Remote {
                 tracing::info!(epoch = %claimed.epoch, "the manager restarted again during the claim");
             }
         }
-        for lease in late {
-            let _ = self.client.release(&ReleaseRequest { lease, healthy: true }).await;
+        for (container, lease) in late {
+            let _ = self.client.release(&ReleaseRequest { lease, container, healthy: true }).await;
         }
         tracing::info!(epoch = %epoch, "claimed in-flight containers from a restarted manager");
         Ok(())
     }
 
     /// A container for `function`: from the manager, or while it is away, one known to be idle.
-    async fn take(&self, function: &str, trace_id: &str) -> Result<(Slot, Option<u64>, bool), InvokeFailure> {
+    async fn take(&self, function: &str, trace_id: &str) -> Result<(Slot, Option<(String, u64)>, bool), InvokeFailure> {
         let started = Instant::now();
         let mut delay = Duration::from_millis(20);
         loop {
@@ -123,12 +121,12 @@ impl Remote {
                     };
                     let mut st = self.lock();
                     if st.epoch.is_none() {
-                        st.epoch = Some(g.epoch);
+                        st.epoch = Some(g.epoch.clone());
                     }
                     if let Some(list) = st.known_idle.get_mut(function) {
                         list.retain(|(s, _)| s.container != slot.container);
                     }
-                    return Ok((slot, Some(g.lease), g.cold));
+                    return Ok((slot, Some((g.epoch, g.lease)), g.cold));
                 }
                 Err(CallError::Refused(ApiError::NewEpoch { epoch })) => {
                     if let Err(e) = self.claim(epoch).await {
@@ -168,22 +166,28 @@ impl Remote {
     }
 
     /// Takes the container off the in-flight list (into the known-idle list if healthy); returns
-    /// its lease, if the manager knows one.
-    fn finished(&self, container: &str, healthy: bool) -> Option<u64> {
+    /// its lease, if the current manager knows one.
+    fn finished(&self, container: &str, healthy: bool) -> Option<ReleaseRequest> {
         let mut st = self.lock();
         let (slot, lease) = st.in_flight.remove(container)?;
+        let release = match lease {
+            Some((epoch, lease)) if st.epoch.as_deref() == Some(epoch.as_str()) => {
+                Some(ReleaseRequest { lease, container: container.to_string(), healthy })
+            }
+            _ => None,
+        };
         if healthy {
             st.known_idle.entry(slot.function.clone()).or_default().push((slot, Instant::now()));
         }
-        lease
+        release
     }
 
     /// Releases `lease`, retrying in the background while the manager is away. A lease that cannot
     /// be released expires at the manager (and the container is replaced); a manager that restarted
     /// meanwhile never knew it.
-    async fn release(client: Arc<Client>, lease: u64, healthy: bool) {
+    async fn release(client: Arc<Client>, req: ReleaseRequest) {
         let unreachable = |r: Result<(), CallError>| matches!(r, Err(CallError::Unreachable { .. }));
-        if !unreachable(client.release(&ReleaseRequest { lease, healthy }).await) {
+        if !unreachable(client.release(&req).await) {
             return;
         }
         tokio::spawn(async move {
@@ -191,7 +195,7 @@ impl Remote {
             for _ in 0..4 {
                 tokio::time::sleep(delay).await;
                 delay *= 4;
-                if !unreachable(client.release(&ReleaseRequest { lease, healthy }).await) {
+                if !unreachable(client.release(&req).await) {
                     return;
                 }
             }
@@ -209,8 +213,8 @@ impl InFlight<'_> {
     /// Releases before the caller answers, so its next request finds the container idle.
     async fn finish(mut self, healthy: bool) {
         if let Some(c) = self.container.take() {
-            if let Some(lease) = self.remote.finished(&c, healthy) {
-                Remote::release(self.remote.client.clone(), lease, healthy).await;
+            if let Some(req) = self.remote.finished(&c, healthy) {
+                Remote::release(self.remote.client.clone(), req).await;
             }
         }
     }
@@ -219,8 +223,8 @@ impl InFlight<'_> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if let Some(c) = self.container.take() {
-            if let Some(lease) = self.remote.finished(&c, false) {
-                tokio::spawn(Remote::release(self.remote.client.clone(), lease, false));
+            if let Some(req) = self.remote.finished(&c, false) {
+                tokio::spawn(Remote::release(self.remote.client.clone(), req));
             }
         }
     }

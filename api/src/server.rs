@@ -123,7 +123,14 @@ impl ApiServer {
     }
 
     fn release(&self, req: ReleaseRequest) {
-        let held = self.leases.lock().ok().and_then(|mut l| l.remove(&req.lease));
+        let held = self.leases.lock().ok().and_then(|mut l| match l.get(&req.lease) {
+            Some(o) if o.leased.container.id == req.container => l.remove(&req.lease),
+            Some(_) => {
+                tracing::warn!(lease = req.lease, container = %req.container, "a release named another container's lease; ignored");
+                None
+            }
+            None => None,
+        });
         if let Some(o) = held {
             o.leased.release(req.healthy);
         }

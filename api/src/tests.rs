@@ -113,7 +113,11 @@ async fn refusals_carry_the_same_failure_as_in_one_process() {
     assert!(matches!(unknown, Err(CallError::Refused(ApiError::UnknownFunction { .. }))), "{unknown:?}");
     let stale = client.acquire(&AcquireRequest { function: "Fn".into(), trace_id: None, epoch: Some("old".into()) }).await;
     assert!(matches!(&stale, Err(CallError::Refused(ApiError::NewEpoch { epoch })) if *epoch == first.epoch), "{stale:?}");
-    client.release(&ReleaseRequest { lease: first.lease, healthy: true }).await.unwrap();
+    // A release naming another container is ignored: the lease stays held.
+    client.release(&ReleaseRequest { lease: first.lease, container: "someone-else".into(), healthy: true }).await.unwrap();
+    let still = client.acquire(&AcquireRequest { function: "Fn".into(), trace_id: None, epoch: None }).await;
+    assert!(matches!(still, Err(CallError::Refused(ApiError::Throttled { .. }))), "{still:?}");
+    client.release(&ReleaseRequest { lease: first.lease, container: first.container.clone(), healthy: true }).await.unwrap();
     client.acquire(&AcquireRequest { function: "Fn".into(), trace_id: None, epoch: Some(first.epoch) }).await.unwrap();
 }
 

@@ -9,7 +9,8 @@
 //! start per runtime), `restart` (restart with and without adopting containers), `reload`
 //! (save-to-new-code per runtime).
 //!
-//! Usage: `esb-bench [--runs N] [--only warm,cold,restart,reload] [--no-sam] [--json PATH]`
+//! Usage: `esb-bench [--runs N] [--only warm,cold,restart,reload] [--no-sam] [--json PATH]`, and
+//! `esb-bench soak [--minutes N] [--json PATH]` for the long-running check of the split daemon.
 //! Environment: `ESB_BIN` (default `target/release/esb`), `SAM_CLI` (default: `sam` on PATH).
 
 mod lifecycle;
@@ -18,6 +19,7 @@ mod project;
 mod reload;
 mod report;
 mod sam;
+mod soak;
 mod warm;
 
 use report::{Row, Skipped};
@@ -73,7 +75,41 @@ fn prepared(skipped: &mut Vec<Skipped>) -> bool {
     }
 }
 
+/// `esb-bench soak`: exits 1 when esb did not stop cleanly or left containers behind.
+fn soak_main() -> ! {
+    let mut it = std::env::args().skip(2);
+    let (mut minutes, mut json_path) = (10u64, None::<std::path::PathBuf>);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--minutes" => minutes = it.next().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(10),
+            "--json" => json_path = it.next().map(Into::into),
+            other => {
+                eprintln!("esb-bench soak: unknown argument {other} (--minutes N, --json PATH)");
+                std::process::exit(2);
+            }
+        }
+    }
+    let esb_bin = std::env::var("ESB_BIN").unwrap_or_else(|_| esb_tests::workspace_root().join("target/release/esb").display().to_string());
+    let esb_bin = std::fs::canonicalize(&esb_bin).map(|p| p.display().to_string()).unwrap_or(esb_bin);
+    match soak::run(&esb_bin, minutes) {
+        Ok(record) => {
+            if let Some(p) = json_path {
+                let _ = std::fs::write(&p, serde_json::to_string_pretty(&record).unwrap_or_default());
+            }
+            let clean = record["stopped_cleanly"] == true && record["containers_left"] == 0;
+            std::process::exit(if clean { 0 } else { 1 })
+        }
+        Err(e) => {
+            eprintln!("esb-bench soak: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("soak") {
+        soak_main();
+    }
     let args = match parse() {
         Ok(a) => a,
         Err(e) => {

@@ -14,7 +14,7 @@ pub struct Cli {
 }
 
 /// Options every command takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// The SAM template (default: ESB_TEMPLATE, ./template.yaml, the project root's, tests/fixtures/template.yaml).
     #[arg(short = 't', long, global = true, value_name = "PATH")]
@@ -121,6 +121,10 @@ pub struct ServeArgs {
     /// Template parameter value, overriding generator.yml (repeatable).
     #[arg(short, long = "parameter", value_name = "NAME=VALUE", value_parser = parse_kv)]
     pub parameters: Vec<(String, String)>,
+    /// The daemon's config file (listen addresses, TLS, users, limits, storage, log sink; see
+    /// docs/operations.md). Flags given on the command line win over it.
+    #[arg(long, env = "ESB_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// Which part to run: `all` (gateway and manager in one process), `gateway` (the public
     /// listener, without Docker access; it reaches the manager over --manager-socket) or `manager`
     /// (containers and storage through Docker; it listens only on the manager socket).

@@ -25,7 +25,13 @@ fn leaked(project: &str) -> usize {
 #[test]
 fn kill_9_of_the_manager_under_load_is_bridged_by_warm_containers_and_recovers() {
     let (dir, _cleanup, project) = named_example_project("splitmgr");
-    let mut s = Served::start_split(ESB, dir.path(), &["--manager-wait", "3"]);
+    let admin = format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let mut s = Served::start_split(ESB, dir.path(), &["--manager-wait", "3", "--admin", &admin]);
+    let readyz = || match ureq::get(format!("http://{admin}/readyz")).config().http_status_as_error(false).build().call() {
+        Ok(mut r) => (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    };
+    assert_eq!(readyz().0, 200, "ready while the manager answers");
     assert_eq!(s.get("/hello").status, 200);
     let base = Arc::new(Mutex::new(s.url.clone()));
     let load = Load::start(&s.cert, base, "/hello", 3);
@@ -33,9 +39,13 @@ fn kill_9_of_the_manager_under_load_is_bridged_by_warm_containers_and_recovers()
     let warm: BTreeSet<String> = function_containers(&project, "HelloFunction").into_iter().collect();
     let fault_at = load.now();
     s.kill_manager();
-    std::thread::sleep(Duration::from_secs(4));
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, why) = readyz();
+    assert!(status == 503 && why.contains("unreachable"), "not ready without the manager: {status} {why}");
+    std::thread::sleep(Duration::from_secs(2));
     let restart_at = load.now();
     s.restart_manager();
+    assert_eq!(readyz().0, 200, "ready again");
     std::thread::sleep(Duration::from_secs(3));
     let samples = load.finish();
     let o = Outcome::from_samples("kill -9 of the manager (split roles) under load", &samples, fault_at).report();
@@ -143,5 +153,40 @@ fn rotate_key_and_sighup_reload_keys_passwords_and_the_certificate_without_a_res
     std::thread::sleep(Duration::from_millis(3500));
     assert_eq!(whoami(&s, &old), 401, "after the grace period, old tokens are rejected");
     assert_eq!(whoami(&s, &fresh), 200);
+    assert!(s.stop());
+}
+
+#[test]
+fn a_daemon_config_file_sets_users_and_limits_and_a_bad_one_stops_the_start_with_its_line() {
+    let dir = esb_tests::example_project();
+    let bad = dir.path().join("esb-bad.yml");
+    std::fs::write(&bad, "listen: 0.0.0.0:443\nlimits:\n  global_limit: 0\nusers:\n  - username: ops\n    password_hash: plain\n").unwrap();
+    let out = esb_tests::run_esb(ESB, dir.path(), &["serve", "--config", bad.to_str().unwrap()]);
+    let err = esb_tests::text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("esb-bad.yml:3: limits.global_limit: must be at least 1"), "{err}");
+    assert!(err.contains("esb auth hash-password"), "every problem at once: {err}");
+
+    let mut hash = Command::new(ESB)
+        .args(["auth", "hash-password"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    hash.stdin.take().unwrap().write_all(b"operator-password").unwrap();
+    let hash = esb_tests::text(&hash.wait_with_output().unwrap().stdout).trim().to_string();
+    let good = dir.path().join("esb.yml");
+    std::fs::write(
+        &good,
+        format!("limits:\n  grace: 3\n  default_concurrency: 2\nusers:\n  - username: ops\n    password_hash: '{hash}'\n    groups: [operators]\n"),
+    )
+    .unwrap();
+    let s = Served::start(ESB, dir.path(), &["--config", good.to_str().unwrap()]);
+    let login = s.login_with(Some(&s.api_key), "ops", "operator-password");
+    assert_eq!(login.status, 200, "a user from the config file logs in: {}", login.text());
+    let token = login.json()["AuthenticationResult"]["IdToken"].as_str().unwrap().to_string();
+    let me = s.request("GET", "/private/whoami", &[("authorization", &token)], b"").json();
+    assert_eq!((me["username"].as_str(), me["claims"]["cognito:groups"][0].as_str()), (Some("ops"), Some("operators")), "{me}");
     assert!(s.stop());
 }

@@ -127,7 +127,7 @@ fn default_images_dir() -> String {
 }
 
 /// Parameter values may be written as numbers or booleans; CloudFormation sees strings.
-fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+pub(crate) fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Scalar {
@@ -259,7 +259,7 @@ impl Generator {
 
 /// The line of the last key of a dotted `path` (`storage.s3.image`), found by indentation: good
 /// enough to point at a setting in a hand-written file.
-fn line_of(text: &str, path: &str) -> Option<usize> {
+pub(crate) fn line_of(text: &str, path: &str) -> Option<usize> {
     let mut from = 0;
     let mut depth: Option<usize> = None;
     let mut found = None;

@@ -16,6 +16,7 @@
 
 pub mod compile;
 pub mod conditions;
+pub mod daemon;
 pub mod discover;
 pub mod dockerfile;
 pub mod error;

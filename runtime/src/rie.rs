@@ -155,7 +155,10 @@ impl RieClient {
         let start = Instant::now();
         let mut delay = Duration::from_millis(2);
         loop {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            // Bounded: a connect to an address nobody answers for (a removed container) can hang
+            // for seconds before the kernel gives up.
+            let left = within.saturating_sub(start.elapsed()).max(Duration::from_millis(1));
+            if matches!(tokio::time::timeout(left, tokio::net::TcpStream::connect(addr)).await, Ok(Ok(_))) {
                 return Ok(());
             }
             if start.elapsed() >= within {

@@ -10,7 +10,7 @@
 //! containers), then removes anything of the project left over. `status` lists them. Only
 //! containers labelled `esb.project=<this project>` are ever touched.
 
-use super::{block_on, open_project, show};
+use super::{block_on, show};
 use crate::cli::{DownArgs, Global, ResetArgs, UpArgs};
 use crate::output::Output;
 use esb_runtime::labels::key;
@@ -37,17 +37,19 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
     if !args.detach {
         return super::serve::serve(global, &args.serve, args.build, out);
     }
-    let serve = &args.serve;
+    let (global, serve, _) = super::daemon_config::apply(global, &args.serve)?;
+    let (global, serve) = (&global, &serve);
     if serve.watch {
         anyhow::bail!("esb up -d does not watch yet (the daemon container cannot build images)\n  hint: run `esb watch` (or `esb up --watch`) in the foreground while you edit");
     }
     if serve.http.is_some() {
         anyhow::bail!("esb up -d serves HTTPS only\n  hint: drop --http, or run `esb serve --http ...` in the foreground");
     }
-    let (ws, project) = open_project(global, &serve.parameters, out)?;
+    let (ws, project) = super::serve::open(global, serve, out)?;
     esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
     let settings = ws.generator.as_ref().map(|g| g.gateway.clone()).unwrap_or_default();
     let listen = super::serve::listen_addr(serve, &settings)?;
+    let config = serve.config.as_deref().map(std::fs::canonicalize).transpose()?;
     if listen.port() == 0 {
         anyhow::bail!("esb up -d needs a fixed port to publish\n  hint: --listen 0.0.0.0:8443");
     }
@@ -101,7 +103,9 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
             let p = std::fs::canonicalize(extra)?;
             let p = if p.is_file() { p.parent().map(|d| d.to_path_buf()).unwrap_or(p) } else { p };
             if !p.starts_with(&dir) && !binds.iter().any(|b| b.starts_with(&format!("{}:", p.display()))) {
-                binds.push(format!("{0}:{0}", p.display()));
+                // Only the output dir (generated config, secrets, the manager socket) is written.
+                let mode = if p == output_dir { "" } else { ":ro" };
+                binds.push(format!("{0}:{0}{mode}", p.display()));
             }
         }
         let common = |role: &str| {
@@ -109,6 +113,10 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
             cmd.extend(["--grace".into(), serve.grace.to_string(), "--manager-socket".into(), socket.display().to_string()]);
             for (k, v) in &serve.parameters {
                 cmd.extend(["-p".into(), format!("{k}={v}")]);
+            }
+            // Its users, storage and logs sections; everything else is already in the flags.
+            if let Some(c) = &config {
+                cmd.extend(["--config".into(), c.display().to_string()]);
             }
             cmd
         };

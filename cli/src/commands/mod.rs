@@ -4,6 +4,7 @@
 mod auth;
 mod build;
 mod daemon;
+mod daemon_config;
 mod images;
 mod init;
 mod invoke;

@@ -181,7 +181,7 @@ fn make_auth(ws: &esb_config::Workspace, secrets: &Secrets, settings: &GatewaySe
     Ok(Auth::new(tokens, users(secrets, settings)?, ApiKeys::new(&[secrets.api_key.as_str()])))
 }
 
-/// On every SIGHUP: re-reads generator.yml (users, certificate files) and the secrets (a rotated
+/// On every SIGHUP: re-reads the daemon config file and generator.yml (users, certificate files) and the secrets (a rotated
 /// signing key, a new admin password, a renewed certificate) and applies them from the next request
 /// and handshake on; open connections are not touched. A reload that fails changes nothing.
 /// Listen addresses, roles and limits need a restart.
@@ -195,7 +195,10 @@ pub(super) fn reload_on_hup(
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
         while hup.recv().await.is_some() {
             let reread = || -> anyhow::Result<(Auth, Option<Pem>)> {
-                let ws = esb_config::Workspace::open(&template, &args.parameters.iter().cloned().collect())?;
+                let (_, args, daemon) =
+                    super::daemon_config::apply(&Global { template: Some(template.clone()), json: false, verbose: 0 }, &args)?;
+                let mut ws = esb_config::Workspace::open(&template, &args.parameters.iter().cloned().collect())?;
+                super::daemon_config::overlay(&mut ws, daemon.as_ref());
                 let settings = ws.generator.as_ref().map(|g| g.gateway.clone()).unwrap_or_default();
                 let base = ws.generator_path.parent().unwrap_or(Path::new(".")).to_path_buf();
                 let plan = listen_plan(&args, &settings, &base)?;
@@ -335,6 +338,8 @@ pub(super) async fn stop_core(
 
 /// Serves in the foreground; `no_cache` rebuilds every image first.
 pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) -> anyhow::Result<()> {
+    let (global, args, _) = super::daemon_config::apply(global, args)?;
+    let (global, args) = (&global, &args);
     if args.watch && args.role != Role::All {
         anyhow::bail!("--watch needs the gateway and the manager in one process\n  hint: drop --role, or run `esb watch` for development");
     }
@@ -345,8 +350,19 @@ pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) ->
     }
 }
 
+/// The project, with the daemon config file's sections over generator.yml's.
+pub(super) fn open(global: &Global, args: &ServeArgs, out: &Output) -> anyhow::Result<(esb_config::Workspace, esb_config::Project)> {
+    let (mut ws, project) = open_project(global, &args.parameters, out)?;
+    let daemon = match &args.config {
+        Some(path) => Some(esb_config::daemon::Daemon::load(path)?),
+        None => None,
+    };
+    super::daemon_config::overlay(&mut ws, daemon.as_ref());
+    Ok((ws, project))
+}
+
 fn all(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) -> anyhow::Result<()> {
-    let (ws, project) = open_project(global, &args.parameters, out)?;
+    let (ws, project) = open(global, args, out)?;
     esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
     let Front { plan, tls, slot, auth, invoke_credentials, secrets } = front(&ws, args, out)?;
     block_on(async move {

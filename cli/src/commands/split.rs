@@ -8,8 +8,8 @@
 //! running containers from their labels, and the gateway carries on with containers it knows to be
 //! idle while the manager is away (see `esb_api` for the protocol).
 
+use super::block_on;
 use super::serve::{admin, announce, core, front, gateway_error, stop_core, stop_signal, Core, Front};
-use super::{block_on, open_project};
 use crate::cli::{Global, ServeArgs};
 use crate::output::Output;
 use esb_gateway::{Gateway, Limits};
@@ -36,7 +36,7 @@ pub fn manager(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) 
             "--role manager has no public listener (--http, --listen and --tls-* belong to the gateway)\n  hint: pass them to `esb serve --role gateway`"
         );
     }
-    let (ws, project) = open_project(global, &args.parameters, out)?;
+    let (ws, project) = super::serve::open(global, args, out)?;
     esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
     let socket = socket(&ws, args)?;
     block_on(async move {
@@ -78,7 +78,7 @@ pub fn manager(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) 
 
 /// The gateway: the public listener, without Docker access.
 pub fn gateway(global: &Global, args: &ServeArgs, out: &Output) -> anyhow::Result<()> {
-    let (ws, project) = open_project(global, &args.parameters, out)?;
+    let (ws, project) = super::serve::open(global, args, out)?;
     let Front { plan, tls, slot, auth, invoke_credentials, secrets } = front(&ws, args, out)?;
     let socket = socket(&ws, args)?;
     let log_settings = ws.generator.as_ref().map(|g| g.logs.clone()).unwrap_or_default();
