@@ -72,6 +72,32 @@ pub struct FunctionConfig {
     pub network: Option<String>,
 }
 
+impl FunctionConfig {
+    /// A small function `Fn` of `project` whose RIE listens on `rie_port` (limit 2, Timeout 3 s):
+    /// for tests that drive FunctionActors on the fake runtime with the fake RIE
+    /// ([`esb_runtime::fake::fake_rie`]), here and in crates built on the actors.
+    pub fn for_tests(project: &str, rie_port: u16) -> Self {
+        FunctionConfig {
+            project: project.into(),
+            function: "Fn".into(),
+            image: "esb-p/fn:c-1".into(),
+            env: vec![],
+            memory_mb: 128,
+            timeout: Duration::from_secs(3),
+            limit: 2,
+            min_warm: 0,
+            queue_limit: 10,
+            queue_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(600),
+            rie_port,
+            ready_within: Duration::from_secs(2),
+            config_hash: "h".into(),
+            binds: vec![],
+            network: None,
+        }
+    }
+}
+
 /// A running container with RIE listening.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container {

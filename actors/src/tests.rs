@@ -20,24 +20,7 @@ fn unique_project() -> String {
 }
 
 fn config(port: u16) -> FunctionConfig {
-    FunctionConfig {
-        project: unique_project(),
-        function: "Fn".into(),
-        image: "esb-p/fn:c-1".into(),
-        env: vec![],
-        memory_mb: 128,
-        timeout: Duration::from_secs(3),
-        limit: 2,
-        min_warm: 0,
-        queue_limit: 10,
-        queue_timeout: Duration::from_secs(5),
-        idle_timeout: Duration::from_secs(600),
-        rie_port: port,
-        ready_within: Duration::from_secs(2),
-        config_hash: "h".into(),
-        binds: vec![],
-        network: None,
-    }
+    FunctionConfig::for_tests(&unique_project(), port)
 }
 
 async fn spawn_with(cfg: FunctionConfig) -> (FunctionHandle, Arc<FakeRuntime>) {

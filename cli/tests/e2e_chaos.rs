@@ -18,13 +18,8 @@ fn docker(args: &[&str]) -> bool {
     Command::new("docker").args(args).output().is_ok_and(|o| o.status.success())
 }
 
-/// Function containers of `project` still present (any state).
 fn leaked(project: &str) -> usize {
-    let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label=esb.project={project}"), "--filter", "label=esb.role=function"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().count()
+    esb_tests::chaos::leftover_function_containers(project)
 }
 
 /// Common assertions, after the record is printed.

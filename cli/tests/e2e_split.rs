@@ -13,13 +13,8 @@ use std::time::Duration;
 
 const ESB: &str = env!("CARGO_BIN_EXE_esb");
 
-/// Function containers of `project` still present (any state).
 fn leaked(project: &str) -> usize {
-    let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label=esb.project={project}"), "--filter", "label=esb.role=function"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().count()
+    esb_tests::chaos::leftover_function_containers(project)
 }
 
 #[test]

@@ -155,6 +155,14 @@ pub fn project_containers(project: &str) -> usize {
     out.map(|o| String::from_utf8_lossy(&o.stdout).lines().count()).unwrap_or(usize::MAX)
 }
 
+/// Function containers of `project` still present, in any state (after esb stopped: leaks).
+pub fn leftover_function_containers(project: &str) -> usize {
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=esb.project={project}"), "--filter", "label=esb.role=function"])
+        .output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).lines().count()).unwrap_or(usize::MAX)
+}
+
 /// Running containers of one function.
 pub fn function_containers(project: &str, function: &str) -> Vec<String> {
     let out = std::process::Command::new("docker")
