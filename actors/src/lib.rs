@@ -7,6 +7,7 @@
 //! - [`supervisor`]: the FunctionSupervisor, restarting FunctionActors one-for-one with an intensity limit.
 //! - [`manager`]: the RootSupervisor and the [`Manager`] facade (start, status, shutdown).
 //! - [`pool`]: the ContainerPool: the global container limit, clearing removed functions' containers.
+//! - [`scheduler`]: the Scheduler: Schedule events fired on a clock (the system's, or a fast one).
 //! - [`watcher`]: the Watcher: project file changes, debounced into batches for the reload driver.
 //! - [`logs`]: the LogCollector: function containers' output as JSON lines tagged with trace ids.
 //! - [`metrics`]: invocations, throttles, cold starts, latencies, containers, reloads (Prometheus text).
@@ -27,6 +28,7 @@ pub mod logs;
 pub mod manager;
 pub mod metrics;
 pub mod pool;
+pub mod scheduler;
 pub mod sink;
 pub mod supervisor;
 pub mod watcher;

@@ -121,6 +121,13 @@ pub struct ServeArgs {
     /// Template parameter value, overriding generator.yml (repeatable).
     #[arg(short, long = "parameter", value_name = "NAME=VALUE", value_parser = parse_kv)]
     pub parameters: Vec<(String, String)>,
+    /// Do not fire the template's Schedule events (a quiet harness for tests and fault injection).
+    #[arg(long)]
+    pub no_schedules: bool,
+    /// Run the schedules' clock N times faster than real time (`60`: rate(1 minute) fires every
+    /// second), to see schedules work without waiting.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub schedule_speed: u32,
     /// The daemon's config file (listen addresses, TLS, users, limits, storage, log sink; see
     /// docs/operations.md). Flags given on the command line win over it.
     #[arg(long, env = "ESB_CONFIG", value_name = "PATH")]

@@ -171,6 +171,13 @@ impl Served {
     }
 
     fn launch(bin: &str, dir: &Path, extra: &[&str], env: &[(&str, &str)], split: bool) -> Served {
+        // Schedules stay quiet unless a test runs them (`--schedule-speed`): a minute-rate
+        // schedule firing mid-test would add items and containers the test did not ask for.
+        let mut extra = extra.to_vec();
+        if !extra.contains(&"--schedule-speed") {
+            extra.push("--no-schedules");
+        }
+        let extra = &extra[..];
         let base = ["serve", "--grace", "5"].map(String::from).to_vec();
         let mut launch = Launch {
             bin: bin.to_string(),

@@ -297,8 +297,30 @@ pub fn reset(global: &Global, mut args: ResetArgs, out: &Output) -> anyhow::Resu
     up(global, args.up, out)
 }
 
+/// The template's enabled schedules and when each fires next, from now (a rate counts from the
+/// daemon's start, which only the daemon knows: shown as its period). Empty when the template does
+/// not compile (status must work on a broken template).
+fn schedules(global: &Global) -> Vec<(String, String, Option<String>)> {
+    let Ok(template) = super::find_template(global) else { return vec![] };
+    let Ok(ws) = esb_config::Workspace::open(&template, &Default::default()) else { return vec![] };
+    let Ok(project) = ws.compile() else { return vec![] };
+    let now = chrono::Utc::now();
+    let mut list = vec![];
+    for (id, spec) in &project.functions.functions {
+        for s in spec.schedules.iter().filter(|s| s.enabled) {
+            let next = match esb_config::schedule::parse(&s.expression) {
+                Ok(esb_config::schedule::Expr::Cron(c)) => c.next_after(now).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+                _ => None,
+            };
+            list.push((format!("{id}.{}", s.name), s.expression.clone(), next));
+        }
+    }
+    list
+}
+
 pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
     let project = project_name(global)?;
+    let schedules = schedules(global);
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
         let all = rt.containers(&project_filter(&project)).await?;
@@ -321,7 +343,8 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
             );
             let m = manager.map(|m| json!({ "name": m.name, "running": m.running, "created": m.labels.get(key::CREATED) }));
             let f: Vec<_> = functions.iter().map(|(k, (r, t))| json!({ "function": k, "running": r, "containers": t })).collect();
-            println!("{}", json!({ "project": project, "daemon": d, "manager": m, "storage": s, "functions": f }));
+            let sch: Vec<_> = schedules.iter().map(|(n, e, next)| json!({ "schedule": n, "expression": e, "next": next })).collect();
+            println!("{}", json!({ "project": project, "daemon": d, "manager": m, "storage": s, "functions": f, "schedules": sch }));
             return Ok(());
         }
         let state = |running: bool| if running { "running" } else { "exited" };
@@ -349,6 +372,10 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
         }
         for (f, (running, total)) in &functions {
             out.say(format!("function  {f}: {running} running of {total}"));
+        }
+        for (name, expression, next) in &schedules {
+            let when = next.as_ref().map(|n| format!("next {n}")).unwrap_or_else(|| "counted from the daemon's start".into());
+            out.say(format!("schedule  {name} {expression}: {when}"));
         }
         Ok(())
     })

@@ -160,42 +160,10 @@ pub(crate) fn compile(id: &str, props: &Props, sink: &mut Sink) -> (Vec<Schedule
     (schedules, http)
 }
 
-/// Validates an EventBridge schedule expression.
+/// Validates an EventBridge schedule expression (the Scheduler runs what [`crate::schedule`] parses).
 pub fn check_schedule(expr: &str) -> Result<(), String> {
-    if let Some(inner) = expr.strip_prefix("rate(").and_then(|s| s.strip_suffix(')')) {
-        let mut parts = inner.split_whitespace();
-        let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err("a rate needs a value and a unit".into());
-        };
-        let n: u64 = n.parse().map_err(|_| format!("`{n}` is not a positive whole number"))?;
-        if n == 0 {
-            return Err("the rate value must be at least 1".into());
-        }
-        let ok = matches!(unit, "minute" | "minutes" | "hour" | "hours" | "day" | "days");
-        if !ok {
-            return Err(format!("unknown unit `{unit}`"));
-        }
-        if (n == 1) == unit.ends_with('s') {
-            return Err(format!("write `{n} {}`", if n == 1 { unit.trim_end_matches('s').to_string() } else { format!("{unit}s") }));
-        }
-        return Ok(());
-    }
-    if let Some(inner) = expr.strip_prefix("cron(").and_then(|s| s.strip_suffix(')')) {
-        let fields: Vec<&str> = inner.split_whitespace().collect();
-        if fields.len() != 6 {
-            return Err(format!("a cron expression has 6 fields, found {}", fields.len()));
-        }
-        if fields[2] != "?" && fields[4] != "?" {
-            return Err("one of day-of-month and day-of-week must be `?`".into());
-        }
-        let allowed = |f: &str| f.chars().all(|c| c.is_ascii_alphanumeric() || ",-*/?LW#".contains(c));
-        if let Some(bad) = fields.iter().find(|f| !allowed(f)) {
-            return Err(format!("field `{bad}` has characters cron does not allow"));
-        }
-        return Ok(());
-    }
     if expr.starts_with("at(") {
         return Err("one-time at() schedules are not supported".into());
     }
-    Err("not a rate() or cron() expression".into())
+    crate::schedule::parse(expr).map(|_| ())
 }
