@@ -154,6 +154,15 @@ pub(crate) fn compile(id: &str, props: &Props, sink: &mut Sink) -> (Vec<Schedule
                 let enabled = p.bool("Enabled", sink).unwrap_or(true) && p.string("State", sink).is_none_or(|s| s != "DISABLED");
                 schedules.push(Schedule { name: name.clone(), expression, input, enabled });
             }
+            "DynamoDB" => sink.warn(format!(
+                "{id}.{name}: DynamoDB Streams events do not run locally: the built-in DynamoDB engine (moto with esb's \
+                 journal) has no stream to follow, and esb does not follow ScyllaDB Alternator's yet; the function still \
+                 serves its other events"
+            )),
+            "S3" => sink.warn(format!(
+                "{id}.{name}: S3 event notifications do not run yet (planned: esb's built-in S3 server will report object \
+                 changes); ignored"
+            )),
             other => sink.warn(format!("event type {other} (function {id}, event {name}) is not supported yet; ignored")),
         }
     }

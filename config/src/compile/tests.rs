@@ -336,6 +336,18 @@ fn schedules_are_validated_and_kept() {
 }
 
 #[test]
+fn stream_and_bucket_events_warn_with_the_limitation_and_keep_the_function() {
+    let fx = Fixture::new();
+    let p = fx
+        .compile("Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/a\n      Handler: app.handler\n      Runtime: python3.11\n      Events:\n        Changes: {Type: DynamoDB, Properties: {Stream: arn, StartingPosition: LATEST}}\n        Uploads: {Type: S3, Properties: {Bucket: b, Events: 's3:ObjectCreated:*'}}\n")
+        .unwrap();
+    assert!(p.functions.functions.contains_key("A"));
+    let w = p.warnings.join("\n");
+    assert!(w.contains("A.Changes: DynamoDB Streams events do not run locally") && w.contains("moto"), "{w}");
+    assert!(w.contains("A.Uploads: S3 event notifications do not run yet"), "{w}");
+}
+
+#[test]
 fn tables_of_both_kinds_and_buckets() {
     let p = Fixture::new()
         .compile(
