@@ -130,7 +130,12 @@ impl Remote {
                 }
                 Err(CallError::Refused(ApiError::NewEpoch { epoch })) => {
                     if let Err(e) = self.claim(epoch).await {
+                        if started.elapsed() >= self.wait {
+                            return Err(InvokeFailure::Unavailable(format!("{function} (claiming in-flight containers failed: {e})")));
+                        }
                         tracing::warn!(error = %e, "claiming in-flight containers failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_millis(250));
                     }
                 }
                 Err(CallError::Refused(e)) => return Err(e.into_failure()),
