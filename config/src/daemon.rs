@@ -116,15 +116,7 @@ impl Daemon {
             message,
             hint: Some(HINT.into()),
         };
-        let config: DaemonConfig = serde_norway::from_str(&text).map_err(|e| {
-            ConfigError::Invalid(Diagnostics(vec![Diagnostic {
-                file: path.to_path_buf(),
-                line: e.location().map(|l| l.line()),
-                path: String::new(),
-                message: e.to_string(),
-                hint: Some(HINT.into()),
-            }]))
-        })?;
+        let config: DaemonConfig = serde_norway::from_str(&text).map_err(|e| crate::generator::parse_error(path, &e, HINT))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &str| if Path::new(p).is_absolute() { PathBuf::from(p) } else { base.join(p) };
         let mut problems = vec![];

@@ -206,13 +206,7 @@ impl Generator {
             Err(e) => return Err(ConfigError::io("reading", path)(e)),
         };
         let parsed: Self = serde_norway::from_str(&text).map_err(|e| {
-            ConfigError::Invalid(Diagnostics(vec![Diagnostic {
-                file: path.to_path_buf(),
-                line: e.location().map(|l| l.line()),
-                path: String::new(),
-                message: e.to_string(),
-                hint: Some("generator.yml has app.{name,tag,region}, paths.{sam_template,output_dir,images_dir}, parameters, gateway, storage and logs (docs/config.md); `esb init --force` rewrites it".into()),
-            }]))
+            parse_error(path, &e, "generator.yml has app.{name,tag,region}, paths.{sam_template,output_dir,images_dir}, parameters, gateway, storage and logs (docs/config.md); `esb init --force` rewrites it")
         })?;
         if parsed.app.name != sanitize_name(&parsed.app.name) {
             return Err(ConfigError::Invalid(Diagnostics(vec![Diagnostic {
@@ -255,6 +249,17 @@ impl Generator {
         }
         crate::generate::write_atomic(path, self.to_yaml().as_bytes())
     }
+}
+
+/// A YAML file that does not fit its schema, located at the line serde reports.
+pub(crate) fn parse_error(path: &Path, e: &serde_norway::Error, hint: &str) -> ConfigError {
+    ConfigError::Invalid(Diagnostics(vec![Diagnostic {
+        file: path.to_path_buf(),
+        line: e.location().map(|l| l.line()),
+        path: String::new(),
+        message: e.to_string(),
+        hint: Some(hint.into()),
+    }]))
 }
 
 /// The line of the last key of a dotted `path` (`storage.s3.image`), found by indentation: good

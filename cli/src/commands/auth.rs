@@ -19,9 +19,9 @@ pub fn run(global: &Global, cmd: AuthCommand, out: &Output) -> anyhow::Result<()
                     super::show(&dir)
                 );
             }
-            let until = esb_gateway::secrets::rotate_signing_key(&dir, grace).map_err(super::serve::gateway_error)?;
+            let until = esb_gateway::secrets::rotate_signing_key(&dir, grace).map_err(super::front::gateway_error)?;
             let password = if admin_password {
-                Some(esb_gateway::secrets::rotate_admin_password(&dir).map_err(super::serve::gateway_error)?)
+                Some(esb_gateway::secrets::rotate_admin_password(&dir).map_err(super::front::gateway_error)?)
             } else {
                 None
             };

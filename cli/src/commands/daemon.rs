@@ -48,7 +48,7 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
     let (ws, project) = super::serve::open(global, serve, out)?;
     esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
     let settings = ws.generator.as_ref().map(|g| g.gateway.clone()).unwrap_or_default();
-    let listen = super::serve::listen_addr(serve, &settings)?;
+    let listen = super::front::listen_addr(serve, &settings)?;
     let config = serve.config.as_deref().map(std::fs::canonicalize).transpose()?;
     if listen.port() == 0 {
         anyhow::bail!("esb up -d needs a fixed port to publish\n  hint: --listen 0.0.0.0:8443");
@@ -58,8 +58,8 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
     }
     // Secrets are made here, so generated passwords are shown in this terminal, not in a container log.
     let secrets =
-        esb_gateway::secrets::Secrets::load_or_create(&ws.output_dir.join("secrets"), &[]).map_err(super::serve::gateway_error)?;
-    super::serve::report_created(&secrets.created, out);
+        esb_gateway::secrets::Secrets::load_or_create(&ws.output_dir.join("secrets"), &[]).map_err(super::front::gateway_error)?;
+    super::front::report_created(&secrets.created, out);
     let dir = std::fs::canonicalize(ws.generator_path.parent().unwrap_or(std::path::Path::new(".")))?;
     let template = std::fs::canonicalize(&ws.template)?;
     std::fs::create_dir_all(&ws.output_dir)?;

@@ -5,6 +5,7 @@ mod auth;
 mod build;
 mod daemon;
 mod daemon_config;
+mod front;
 mod images;
 mod init;
 mod invoke;

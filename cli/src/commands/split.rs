@@ -9,7 +9,8 @@
 //! idle while the manager is away (see `esb_api` for the protocol).
 
 use super::block_on;
-use super::serve::{admin, announce, core, front, gateway_error, stop_core, stop_signal, Core, Front};
+use super::front::{admin, announce, front, gateway_error, Front};
+use super::serve::{core, stop_core, stop_signal, Core};
 use crate::cli::{Global, ServeArgs};
 use crate::output::Output;
 use esb_gateway::{Gateway, Limits};
@@ -115,7 +116,7 @@ pub fn gateway(global: &Global, args: &ServeArgs, out: &Output) -> anyhow::Resul
             })
         };
         let admin = admin(args, out, ready).await?;
-        let hup = super::serve::reload_on_hup(ws.template.clone(), args.clone(), gateway.clone(), slot);
+        let hup = super::front::reload_on_hup(ws.template.clone(), args.clone(), gateway.clone(), slot);
         esb_gateway::server::serve(listener, tls, gateway, stop_signal()).await;
         hup.abort();
         if let Some(a) = admin {
