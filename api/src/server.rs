@@ -87,14 +87,19 @@ impl ApiServer {
         self.functions.store(Arc::new(functions));
     }
 
+    /// The outstanding leases. A poisoned lock is taken over: dropping its leases instead would
+    /// release containers still being invoked.
+    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Outstanding>> {
+        self.leases.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Leases handed out and not yet released.
     pub fn outstanding(&self) -> usize {
-        self.leases.lock().map(|l| l.len()).unwrap_or(0)
+        self.leases().len()
     }
 
     fn hello(&self) -> Hello {
         let mut functions: Vec<String> = self.functions.load().values().map(|h| h.config().function.clone()).collect();
-        functions.dedup();
         functions.sort();
         functions.dedup();
         Hello { version: VERSION, epoch: self.epoch.clone(), project: self.project.clone(), functions }
@@ -103,9 +108,7 @@ impl ApiServer {
     fn keep(&self, leased: Leased, timeout: Duration) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let until = Instant::now() + timeout + LEASE_SLACK;
-        if let Ok(mut l) = self.leases.lock() {
-            l.insert(id, Outstanding { leased, until });
-        }
+        self.leases().insert(id, Outstanding { leased, until });
         id
     }
 
@@ -123,14 +126,17 @@ impl ApiServer {
     }
 
     fn release(&self, req: ReleaseRequest) {
-        let held = self.leases.lock().ok().and_then(|mut l| match l.get(&req.lease) {
-            Some(o) if o.leased.container.id == req.container => l.remove(&req.lease),
-            Some(_) => {
-                tracing::warn!(lease = req.lease, container = %req.container, "a release named another container's lease; ignored");
-                None
+        let held = {
+            let mut l = self.leases();
+            match l.get(&req.lease) {
+                Some(o) if o.leased.container.id == req.container => l.remove(&req.lease),
+                Some(_) => {
+                    tracing::warn!(lease = req.lease, container = %req.container, "a release named another container's lease; ignored");
+                    None
+                }
+                None => None,
             }
-            None => None,
-        });
+        };
         if let Some(o) = held {
             o.leased.release(req.healthy);
         }
@@ -150,12 +156,10 @@ impl ApiServer {
 
     /// Releases, as unhealthy, leases past their deadline; returns how many.
     pub fn expire(&self, now: Instant) -> usize {
-        let expired: Vec<Outstanding> = match self.leases.lock() {
-            Ok(mut l) => {
-                let ids: Vec<u64> = l.iter().filter(|(_, o)| o.until <= now).map(|(id, _)| *id).collect();
-                ids.iter().filter_map(|id| l.remove(id)).collect()
-            }
-            Err(_) => vec![],
+        let expired: Vec<Outstanding> = {
+            let mut l = self.leases();
+            let ids: Vec<u64> = l.iter().filter(|(_, o)| o.until <= now).map(|(id, _)| *id).collect();
+            ids.iter().filter_map(|id| l.remove(id)).collect()
         };
         for o in &expired {
             tracing::warn!(container = %o.leased.container.id, "a lease was never released (its gateway stopped?); the container is replaced");

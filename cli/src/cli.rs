@@ -78,6 +78,15 @@ pub struct InvokeArgs {
     pub parameters: Vec<(String, String)>,
 }
 
+/// Defaults of `esb serve`'s flags; the daemon config file fills in only flags left at these.
+pub mod defaults {
+    pub const IDLE_TIMEOUT: u64 = 300;
+    pub const DEFAULT_CONCURRENCY: usize = 10;
+    pub const GLOBAL_LIMIT: usize = 64;
+    pub const GRACE: u64 = 30;
+    pub const MANAGER_WAIT: u64 = 10;
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// HTTPS address to listen on (default: generator.yml gateway.listen, else 0.0.0.0:443).
@@ -94,16 +103,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Seconds an idle container lives before it is stopped (scale to zero).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = defaults::IDLE_TIMEOUT)]
     pub idle_timeout: u64,
     /// Concurrency limit of functions without ReservedConcurrentExecutions.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = defaults::DEFAULT_CONCURRENCY)]
     pub default_concurrency: usize,
     /// Containers across all functions.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = defaults::GLOBAL_LIMIT)]
     pub global_limit: usize,
     /// Seconds in-flight invocations may take to finish at shutdown.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = defaults::GRACE)]
     pub grace: u64,
     /// Keep idle containers running at shutdown, for the next `esb serve` to adopt.
     #[arg(long)]
@@ -126,7 +135,7 @@ pub struct ServeArgs {
     pub no_schedules: bool,
     /// Run the schedules' clock N times faster than real time (`60`: rate(1 minute) fires every
     /// second), to see schedules work without waiting.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=86400))]
     pub schedule_speed: u32,
     /// The daemon's config file (listen addresses, TLS, users, limits, storage, log sink; see
     /// docs/operations.md). Flags given on the command line win over it.
@@ -142,7 +151,7 @@ pub struct ServeArgs {
     pub manager_socket: Option<PathBuf>,
     /// Seconds a split gateway lets a request that needs a new container wait for an absent
     /// manager before answering 503 with Retry-After.
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    #[arg(long, default_value_t = defaults::MANAGER_WAIT, value_name = "SECS")]
     pub manager_wait: u64,
 }
 

@@ -37,7 +37,7 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
     if !args.detach {
         return super::serve::serve(global, &args.serve, args.build, out);
     }
-    let (global, serve, _) = super::daemon_config::apply(global, &args.serve)?;
+    let (global, serve, daemon) = super::daemon_config::apply(global, &args.serve)?;
     let (global, serve) = (&global, &serve);
     if serve.watch {
         anyhow::bail!("esb up -d does not watch yet (the daemon container cannot build images)\n  hint: run `esb watch` (or `esb up --watch`) in the foreground while you edit");
@@ -45,7 +45,7 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
     if serve.http.is_some() {
         anyhow::bail!("esb up -d serves HTTPS only\n  hint: drop --http, or run `esb serve --http ...` in the foreground");
     }
-    let (ws, project) = super::serve::open(global, serve, out)?;
+    let (ws, project) = super::serve::open(global, serve, daemon.as_ref(), out)?;
     esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
     let settings = ws.generator.as_ref().map(|g| g.gateway.clone()).unwrap_or_default();
     let listen = super::front::listen_addr(serve, &settings)?;
@@ -300,9 +300,7 @@ pub fn reset(global: &Global, mut args: ResetArgs, out: &Output) -> anyhow::Resu
 /// The template's enabled schedules and when each fires next, from now (a rate counts from the
 /// daemon's start, which only the daemon knows: shown as its period). Empty when the template does
 /// not compile (status must work on a broken template).
-fn schedules(global: &Global) -> Vec<(String, String, Option<String>)> {
-    let Ok(template) = super::find_template(global) else { return vec![] };
-    let Ok(ws) = esb_config::Workspace::open(&template, &Default::default()) else { return vec![] };
+fn schedules(ws: &esb_config::Workspace) -> Vec<(String, String, Option<String>)> {
     let Ok(project) = ws.compile() else { return vec![] };
     let now = chrono::Utc::now();
     let mut list = vec![];
@@ -319,8 +317,9 @@ fn schedules(global: &Global) -> Vec<(String, String, Option<String>)> {
 }
 
 pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
-    let project = project_name(global)?;
-    let schedules = schedules(global);
+    let ws = esb_config::Workspace::open(&super::find_template(global)?, &Default::default())?;
+    let project = ws.settings.project.clone();
+    let schedules = schedules(&ws);
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
         let all = rt.containers(&project_filter(&project)).await?;

@@ -2,15 +2,9 @@
 //! the command line left at its default (flags win), and its users, storage and logs sections
 //! replace generator.yml's. Read at start and again on every SIGHUP, checked before anything starts.
 
+use crate::cli::defaults::{DEFAULT_CONCURRENCY, GLOBAL_LIMIT, GRACE, IDLE_TIMEOUT, MANAGER_WAIT};
 use crate::cli::{Global, Role, ServeArgs};
 use esb_config::daemon::Daemon;
-
-/// The flags' defaults (kept in step with `ServeArgs`).
-const IDLE_TIMEOUT: u64 = 300;
-const DEFAULT_CONCURRENCY: usize = 10;
-const GLOBAL_LIMIT: usize = 64;
-const GRACE: u64 = 30;
-const MANAGER_WAIT: u64 = 10;
 
 /// `global` and `args` with the config file (if any) applied, and the file itself.
 pub(super) fn apply(global: &Global, args: &ServeArgs) -> anyhow::Result<(Global, ServeArgs, Option<Daemon>)> {

@@ -15,6 +15,7 @@ use super::{block_on, open_project};
 use crate::cli::{Global, Role, ServeArgs};
 use crate::output::Output;
 use esb_actors::{Manager, ManagerArgs, RestartPolicy};
+use esb_config::daemon::Daemon;
 use esb_gateway::{Gateway, Limits};
 use std::path::Path;
 use std::sync::Arc;
@@ -176,31 +177,32 @@ pub(super) async fn stop_core(
 
 /// Serves in the foreground; `no_cache` rebuilds every image first.
 pub fn serve(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) -> anyhow::Result<()> {
-    let (global, args, _) = super::daemon_config::apply(global, args)?;
-    let (global, args) = (&global, &args);
+    let (global, args, daemon) = super::daemon_config::apply(global, args)?;
+    let (global, args, daemon) = (&global, &args, daemon.as_ref());
     if args.watch && args.role != Role::All {
         anyhow::bail!("--watch needs the gateway and the manager in one process\n  hint: drop --role, or run `esb watch` for development");
     }
     match args.role {
-        Role::All => all(global, args, no_cache, out),
-        Role::Manager => super::split::manager(global, args, no_cache, out),
-        Role::Gateway => super::split::gateway(global, args, out),
+        Role::All => all(global, args, daemon, no_cache, out),
+        Role::Manager => super::split::manager(global, args, daemon, no_cache, out),
+        Role::Gateway => super::split::gateway(global, args, daemon, out),
     }
 }
 
 /// The project, with the daemon config file's sections over generator.yml's.
-pub(super) fn open(global: &Global, args: &ServeArgs, out: &Output) -> anyhow::Result<(esb_config::Workspace, esb_config::Project)> {
+pub(super) fn open(
+    global: &Global,
+    args: &ServeArgs,
+    daemon: Option<&Daemon>,
+    out: &Output,
+) -> anyhow::Result<(esb_config::Workspace, esb_config::Project)> {
     let (mut ws, project) = open_project(global, &args.parameters, out)?;
-    let daemon = match &args.config {
-        Some(path) => Some(esb_config::daemon::Daemon::load(path)?),
-        None => None,
-    };
-    super::daemon_config::overlay(&mut ws, daemon.as_ref());
+    super::daemon_config::overlay(&mut ws, daemon);
     Ok((ws, project))
 }
 
-fn all(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) -> anyhow::Result<()> {
-    let (ws, project) = open(global, args, out)?;
+fn all(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_cache: bool, out: &Output) -> anyhow::Result<()> {
+    let (ws, project) = open(global, args, daemon, out)?;
     esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
     let Front { plan, tls, slot, auth, invoke_credentials, secrets } = front(&ws, args, out)?;
     block_on(async move {

@@ -13,6 +13,7 @@ use super::front::{admin, announce, front, gateway_error, Front};
 use super::serve::{core, stop_core, stop_signal, Core};
 use crate::cli::{Global, ServeArgs};
 use crate::output::Output;
+use esb_config::daemon::Daemon;
 use esb_gateway::{Gateway, Limits};
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -31,13 +32,13 @@ fn socket(ws: &esb_config::Workspace, args: &ServeArgs) -> anyhow::Result<PathBu
 }
 
 /// The manager: Docker, storage, containers, the manager socket.
-pub fn manager(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) -> anyhow::Result<()> {
+pub fn manager(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_cache: bool, out: &Output) -> anyhow::Result<()> {
     if args.http.is_some() || args.listen.is_some() || args.tls_cert.is_some() {
         anyhow::bail!(
             "--role manager has no public listener (--http, --listen and --tls-* belong to the gateway)\n  hint: pass them to `esb serve --role gateway`"
         );
     }
-    let (ws, project) = super::serve::open(global, args, out)?;
+    let (ws, project) = super::serve::open(global, args, daemon, out)?;
     esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
     let socket = socket(&ws, args)?;
     block_on(async move {
@@ -78,8 +79,8 @@ pub fn manager(global: &Global, args: &ServeArgs, no_cache: bool, out: &Output) 
 }
 
 /// The gateway: the public listener, without Docker access.
-pub fn gateway(global: &Global, args: &ServeArgs, out: &Output) -> anyhow::Result<()> {
-    let (ws, project) = super::serve::open(global, args, out)?;
+pub fn gateway(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, out: &Output) -> anyhow::Result<()> {
+    let (ws, project) = super::serve::open(global, args, daemon, out)?;
     let Front { plan, tls, slot, auth, invoke_credentials, secrets } = front(&ws, args, out)?;
     let socket = socket(&ws, args)?;
     let log_settings = ws.generator.as_ref().map(|g| g.logs.clone()).unwrap_or_default();
