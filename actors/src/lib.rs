@@ -7,6 +7,7 @@
 //! - [`supervisor`]: the FunctionSupervisor, restarting FunctionActors one-for-one with an intensity limit.
 //! - [`manager`]: the RootSupervisor and the [`Manager`] facade (start, status, shutdown).
 //! - [`pool`]: the ContainerPool: the global container limit, clearing removed functions' containers.
+//! - [`events`]: the EventQueue: asynchronous invocations, journaled, retried, failures recorded.
 //! - [`scheduler`]: the Scheduler: Schedule events fired on a clock (the system's, or a fast one).
 //! - [`watcher`]: the Watcher: project file changes, debounced into batches for the reload driver.
 //! - [`logs`]: the LogCollector: function containers' output as JSON lines tagged with trace ids.
@@ -22,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod decide;
+pub mod events;
 pub mod function;
 pub mod handle;
 pub mod logs;

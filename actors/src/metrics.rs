@@ -55,6 +55,7 @@ struct Metrics {
     containers: Family<State, Gauge>,
     reloads: Family<Result_, Counter>,
     exported: Family<Export, Counter>,
+    async_events: Family<Outcome, Counter>,
 }
 
 fn latency_buckets() -> Histogram {
@@ -74,6 +75,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         containers: Family::default(),
         reloads: Family::default(),
         exported: Family::default(),
+        async_events: Family::default(),
         registry: Registry::default(),
     };
     registry.register("invocations", "Invocations by function and outcome (success, error, timeout, failed)", m.invocations.clone());
@@ -89,6 +91,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Log lines (signal=logs) and spans (signal=spans) sent to a sink, dropped, or failed attempts",
         m.exported.clone(),
     );
+    registry.register(
+        "async_events",
+        "Asynchronous events by function and outcome (accepted, succeeded, retried, failed)",
+        m.async_events.clone(),
+    );
     Metrics { registry, ..m }
 });
 
@@ -100,6 +107,11 @@ fn function(f: &str) -> Function {
 pub fn invocation(f: &str, outcome: &str, duration: Duration) {
     METRICS.invocations.get_or_create(&Outcome { function: f.to_string(), outcome: outcome.to_string() }).inc();
     METRICS.duration.get_or_create(&function(f)).observe(duration.as_secs_f64());
+}
+
+/// An asynchronous event was accepted, succeeded, retried or failed.
+pub fn async_event(f: &str, outcome: &str) {
+    METRICS.async_events.get_or_create(&Outcome { function: f.to_string(), outcome: outcome.to_string() }).inc();
 }
 
 /// A caller was refused (429).

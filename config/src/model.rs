@@ -62,6 +62,79 @@ pub struct FunctionSpec {
     /// Schedule events.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<Schedule>,
+    /// S3 events: object changes in the template's buckets that invoke the function.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub s3_events: Vec<S3Event>,
+    /// `EventInvokeConfig`: retries, event age and destinations of asynchronous invocations.
+    #[serde(default, skip_serializing_if = "AsyncConfig::is_default")]
+    pub async_invoke: AsyncConfig,
+}
+
+/// How asynchronous invocations of a function are retried and where their results go
+/// (`EventInvokeConfig`; Lambda's defaults when absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsyncConfig {
+    /// `MaximumRetryAttempts`: retries after a function error (0 to 2).
+    pub max_retries: u32,
+    /// `MaximumEventAgeInSeconds`: an event older than this is dropped as failed (60 to 21600).
+    pub max_event_age: u32,
+    /// `DestinationConfig.OnSuccess` of type Lambda: the logical id of the function invoked with
+    /// the result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_success: Option<String>,
+    /// `DestinationConfig.OnFailure` of type Lambda: the logical id of the function invoked with
+    /// the failed event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<String>,
+}
+
+impl Default for AsyncConfig {
+    fn default() -> Self {
+        AsyncConfig { max_retries: 2, max_event_age: 21_600, on_success: None, on_failure: None }
+    }
+}
+
+impl AsyncConfig {
+    /// Lambda's defaults, nothing configured.
+    pub fn is_default(&self) -> bool {
+        *self == AsyncConfig::default()
+    }
+}
+
+/// An `S3` event: object changes in `bucket` invoke the function with S3's event record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Event {
+    /// The event's logical name.
+    pub name: String,
+    /// The bucket's name.
+    pub bucket: String,
+    /// Event types, as S3 names them (`s3:ObjectCreated:*`, `s3:ObjectRemoved:Delete`).
+    pub events: Vec<String>,
+    /// `Filter.S3Key.Rules` `prefix`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// `Filter.S3Key.Rules` `suffix`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+}
+
+impl S3Event {
+    /// Whether an object change (`ObjectCreated:Put`, without the `s3:` prefix) of `key` in
+    /// `bucket` matches this event.
+    pub fn matches(&self, bucket: &str, event: &str, key: &str) -> bool {
+        bucket == self.bucket
+            && self.prefix.as_deref().is_none_or(|p| key.starts_with(p))
+            && self.suffix.as_deref().is_none_or(|s| key.ends_with(s))
+            && self.events.iter().any(|pattern| {
+                let pattern = pattern.strip_prefix("s3:").unwrap_or(pattern);
+                match pattern.strip_suffix('*') {
+                    Some(family) => event.starts_with(family),
+                    None => event == pattern,
+                }
+            })
+    }
 }
 
 /// Base image families esb builds (issue: images without a registry).

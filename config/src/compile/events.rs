@@ -1,11 +1,13 @@
-//! A function's `Events`: HTTP events -> [`EventDecl`]s (for `apis`), Schedule events -> [`Schedule`]s.
+//! A function's `Events`: HTTP events -> [`EventDecl`]s (for `apis`), Schedule events ->
+//! [`Schedule`]s, S3 events -> [`S3Event`]s.
 //!
-//! Owns: reading Api/HttpApi/Schedule event properties and validating schedule expressions.
+//! Owns: reading Api/HttpApi/Schedule/S3 event properties and validating schedule expressions and
+//! S3 event types (that an S3 event's bucket is the template's is checked once all are known).
 //! Unsupported event types warn once and are skipped. Must not: build routes (that is `apis`).
 
 use super::props::Props;
 use crate::error::Sink;
-use crate::model::{ApiKind, Schedule};
+use crate::model::{ApiKind, S3Event, Schedule};
 use crate::yaml::{Node, Value};
 
 /// An HTTP event, before routing.
@@ -32,9 +34,27 @@ pub(crate) struct EventDecl {
     pub method_line: usize,
 }
 
-pub(crate) fn compile(id: &str, props: &Props, sink: &mut Sink) -> (Vec<Schedule>, Vec<EventDecl>) {
-    let (mut schedules, mut http) = (vec![], vec![]);
-    let Some(events) = props.map("Events", sink) else { return (schedules, http) };
+/// The S3 event types esb's S3 server reports.
+pub const S3_EVENT_TYPES: &[&str] = &[
+    "s3:ObjectCreated:*",
+    "s3:ObjectCreated:Put",
+    "s3:ObjectCreated:Copy",
+    "s3:ObjectCreated:CompleteMultipartUpload",
+    "s3:ObjectRemoved:*",
+    "s3:ObjectRemoved:Delete",
+];
+
+/// A function's events, by kind.
+#[derive(Default)]
+pub(crate) struct Events {
+    pub schedules: Vec<Schedule>,
+    pub s3: Vec<(S3Event, usize)>,
+    pub http: Vec<EventDecl>,
+}
+
+pub(crate) fn compile(id: &str, props: &Props, sink: &mut Sink) -> Events {
+    let mut out = Events::default();
+    let Some(events) = props.map("Events", sink) else { return out };
     let base = props.at("Events");
     for (name, event) in events.as_map().unwrap_or_default() {
         let epath = format!("{base}.{name}");
@@ -87,7 +107,7 @@ pub(crate) fn compile(id: &str, props: &Props, sink: &mut Sink) -> (Vec<Schedule
                         );
                     }
                 }
-                http.push(EventDecl {
+                out.http.push(EventDecl {
                     function: id.to_string(),
                     name: name.clone(),
                     kind,
@@ -152,21 +172,57 @@ pub(crate) fn compile(id: &str, props: &Props, sink: &mut Sink) -> (Vec<Schedule
                     }
                 }
                 let enabled = p.bool("Enabled", sink).unwrap_or(true) && p.string("State", sink).is_none_or(|s| s != "DISABLED");
-                schedules.push(Schedule { name: name.clone(), expression, input, enabled });
+                out.schedules.push(Schedule { name: name.clone(), expression, input, enabled });
             }
             "DynamoDB" => sink.warn(format!(
                 "{id}.{name}: DynamoDB Streams events do not run locally: the built-in DynamoDB engine (moto with esb's \
                  journal) has no stream to follow, and esb does not follow ScyllaDB Alternator's yet; the function still \
                  serves its other events"
             )),
-            "S3" => sink.warn(format!(
-                "{id}.{name}: S3 event notifications do not run yet (planned: esb's built-in S3 server will report object \
-                 changes); ignored"
-            )),
+            "S3" => out.s3.extend(s3_event(name, &p, event.line, sink).map(|e| (e, event.line))),
             other => sink.warn(format!("event type {other} (function {id}, event {name}) is not supported yet; ignored")),
         }
     }
-    (schedules, http)
+    out
+}
+
+/// An S3 event's Bucket, Events and Filter.
+fn s3_event(name: &str, p: &Props, line: usize, sink: &mut Sink) -> Option<S3Event> {
+    p.check_keys(&["Bucket", "Events", "Filter"], &[], "S3 event", sink);
+    let bucket = p.required("Bucket", &format!("S3 event {name}"), "e.g. `Bucket: !Ref UploadsBucket`", sink)?;
+    let events = p.strings("Events", sink);
+    if events.is_empty() {
+        sink.error(Some(line), &p.at("Events"), format!("S3 event {name} is missing `Events`"), Some("e.g. `Events: s3:ObjectCreated:*`"));
+        return None;
+    }
+    for e in &events {
+        if !S3_EVENT_TYPES.contains(&e.as_str()) {
+            sink.error(
+                p.get("Events").map(|n| n.line),
+                &p.at("Events"),
+                format!("S3 event type `{e}` is not reported by esb's S3 server"),
+                Some("use s3:ObjectCreated:* (Put, Copy, CompleteMultipartUpload) or s3:ObjectRemoved:* (Delete)"),
+            );
+        }
+    }
+    let (mut prefix, mut suffix) = (None, None);
+    if let Some(filter) = p.map("Filter", sink) {
+        let fpath = p.at("Filter");
+        let f = Props::new(filter, &fpath);
+        if let Some(key) = f.map("S3Key", sink) {
+            let kpath = f.at("S3Key");
+            for (rpath, rule) in Props::new(key, &kpath).maps("Rules", sink) {
+                let r = Props::new(rule, &rpath);
+                let (rule_name, value) = (r.string("Name", sink).unwrap_or_default(), r.string("Value", sink).unwrap_or_default());
+                match rule_name.to_ascii_lowercase().as_str() {
+                    "prefix" => prefix = Some(value),
+                    "suffix" => suffix = Some(value),
+                    _ => sink.error(Some(rule.line), &rpath, format!("filter rule `{rule_name}` must be prefix or suffix"), None),
+                }
+            }
+        }
+    }
+    Some(S3Event { name: name.to_string(), bucket, events, prefix, suffix })
 }
 
 /// Validates an EventBridge schedule expression (the Scheduler runs what [`crate::schedule`] parses).

@@ -7,7 +7,7 @@ use super::events::EventDecl;
 use super::props::Props;
 use super::Settings;
 use crate::error::Sink;
-use crate::model::{BaseImage, Code, FunctionSpec, Layer};
+use crate::model::{BaseImage, Code, FunctionSpec, Layer, S3Event};
 use crate::yaml::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -37,6 +37,8 @@ const USED: &[&str] = &[
     "Layers",
     "Events",
     "PackageType",
+    "EventInvokeConfig",
+    "DeadLetterQueue",
 ];
 /// Valid SAM properties that mean nothing for a local run.
 const IGNORED: &[&str] = &[
@@ -51,8 +53,6 @@ const IGNORED: &[&str] = &[
     "AutoPublishCodeSha256",
     "AutoPublishAliasAllProperties",
     "DeploymentPreference",
-    "DeadLetterQueue",
-    "EventInvokeConfig",
     "KmsKeyArn",
     "FileSystemConfigs",
     "CodeSigningConfigArn",
@@ -121,7 +121,7 @@ pub(crate) fn compile(
     root: &Path,
     layers: &BTreeMap<String, Layer>,
     sink: &mut Sink,
-) -> Option<(FunctionSpec, Vec<EventDecl>)> {
+) -> Option<(FunctionSpec, Vec<EventDecl>, Vec<(S3Event, usize)>)> {
     let what = format!("function {id}");
     props.check_keys(USED, IGNORED, "AWS::Serverless::Function", sink);
     if props.string("PackageType", sink).as_deref() == Some("Image") {
@@ -188,7 +188,8 @@ pub(crate) fn compile(
             None => sink.warn(format!("{what}: layer `{layer}` is not a local AWS::Serverless::LayerVersion; ignored")),
         }
     }
-    let (schedules, http) = super::events::compile(id, &props, sink);
+    let events = super::events::compile(id, &props, sink);
+    let async_invoke = super::asynchronous::compile(&what, &props, sink);
     let image = format!("esb-{}/{}:{}", docker_name(&settings.project), docker_name(id), settings.tag);
     let spec = FunctionSpec {
         function_name: physical.to_string(),
@@ -205,9 +206,11 @@ pub(crate) fn compile(
         reserved_concurrency: reserved,
         provisioned_concurrency: provisioned,
         layers: function_layers,
-        schedules,
+        schedules: events.schedules,
+        s3_events: events.s3.iter().map(|(e, _)| e.clone()).collect(),
+        async_invoke,
     };
-    Some((spec, http))
+    Some((spec, events.http, events.s3))
 }
 
 fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, sink: &mut Sink) -> Option<Code> {

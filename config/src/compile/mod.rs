@@ -10,6 +10,7 @@
 //! resource's *explicit* name therefore sees its default; real templates do not do that.
 
 mod apis;
+mod asynchronous;
 mod events;
 mod functions;
 mod globals;
@@ -258,14 +259,31 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
         }
     }
     let mut events = vec![];
+    let mut s3_events = vec![];
+    let mut lines = BTreeMap::new();
     for (id, ty, ppath, props) in &resolved {
         if ty != "AWS::Serverless::Function" {
             continue;
         }
         let physical = ctx.resources.get(id).map(|r| r.physical.clone()).unwrap_or_default();
-        if let Some((spec, ev)) = functions::compile(id, &physical, Props::new(props, ppath), settings, &root_dir, &out.layers, &mut sink) {
+        if let Some((spec, ev, s3)) =
+            functions::compile(id, &physical, Props::new(props, ppath), settings, &root_dir, &out.layers, &mut sink)
+        {
             out.functions.insert(id.clone(), spec);
             events.extend(ev);
+            s3_events.extend(s3.into_iter().map(|(e, line)| (id.clone(), e, line)));
+            lines.insert(id.clone(), props.get("EventInvokeConfig").map_or(props.line, |n| n.line));
+        }
+    }
+    asynchronous::resolve(&mut out.functions, &lines, &mut sink);
+    for (id, e, line) in s3_events {
+        if !out.buckets.values().any(|b| b.bucket_name == e.bucket) {
+            sink.error(
+                Some(line),
+                &format!("Resources.{id}.Properties.Events.{}.Properties.Bucket", e.name),
+                format!("S3 event {} names bucket `{}`, which is not an AWS::S3::Bucket of this template", e.name, e.bucket),
+                Some("S3 events need a bucket declared in the same template: `Bucket: !Ref MyBucket`"),
+            );
         }
     }
     for (kind, id, section) in [(ApiKind::Rest, apis::IMPLICIT_REST, "Api"), (ApiKind::Http, apis::IMPLICIT_HTTP, "HttpApi")] {

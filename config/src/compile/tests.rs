@@ -336,15 +336,79 @@ fn schedules_are_validated_and_kept() {
 }
 
 #[test]
-fn stream_and_bucket_events_warn_with_the_limitation_and_keep_the_function() {
+fn stream_events_warn_with_the_limitation_and_keep_the_function() {
     let fx = Fixture::new();
     let p = fx
-        .compile("Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/a\n      Handler: app.handler\n      Runtime: python3.11\n      Events:\n        Changes: {Type: DynamoDB, Properties: {Stream: arn, StartingPosition: LATEST}}\n        Uploads: {Type: S3, Properties: {Bucket: b, Events: 's3:ObjectCreated:*'}}\n")
+        .compile("Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/a\n      Handler: app.handler\n      Runtime: python3.11\n      Events:\n        Changes: {Type: DynamoDB, Properties: {Stream: arn, StartingPosition: LATEST}}\n")
         .unwrap();
     assert!(p.functions.functions.contains_key("A"));
     let w = p.warnings.join("\n");
     assert!(w.contains("A.Changes: DynamoDB Streams events do not run locally") && w.contains("moto"), "{w}");
-    assert!(w.contains("A.Uploads: S3 event notifications do not run yet"), "{w}");
+}
+
+const ASYNC: &str = "
+Resources:
+  Uploads:
+    Type: AWS::S3::Bucket
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/a
+      Handler: app.handler
+      Runtime: python3.11
+      DeadLetterQueue: {Type: SQS, TargetArn: arn:aws:sqs:eu-west-1:123456789012:dlq}
+      EventInvokeConfig:
+        MaximumRetryAttempts: 1
+        MaximumEventAgeInSeconds: 120
+        DestinationConfig:
+          OnFailure: {Type: Lambda, Destination: !GetAtt B.Arn}
+          OnSuccess: {Type: SQS, Destination: arn:aws:sqs:eu-west-1:123456789012:done}
+      Events:
+        Put:
+          Type: S3
+          Properties:
+            Bucket: !Ref Uploads
+            Events: [s3:ObjectCreated:*]
+            Filter: {S3Key: {Rules: [{Name: prefix, Value: in/}, {Name: suffix, Value: .csv}]}}
+  B:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/a, Handler: app.handler, Runtime: python3.11, FunctionName: failures-fn}
+";
+
+#[test]
+fn event_invoke_config_and_s3_events_are_read_and_resolved() {
+    let fx = Fixture::new();
+    let p = fx.compile(ASYNC).unwrap();
+    let a = &p.functions.functions["A"];
+    assert_eq!(a.async_invoke.max_retries, 1);
+    assert_eq!(a.async_invoke.max_event_age, 120);
+    assert_eq!(a.async_invoke.on_failure.as_deref(), Some("B"), "the ARN of FunctionName failures-fn is function B");
+    assert_eq!(a.async_invoke.on_success, None, "an SQS destination has no local service");
+    let e = &a.s3_events[0];
+    assert_eq!((e.bucket.as_str(), e.prefix.as_deref(), e.suffix.as_deref()), ("uploads", Some("in/"), Some(".csv")));
+    assert!(e.matches("uploads", "ObjectCreated:Put", "in/a.csv"));
+    assert!(e.matches("uploads", "ObjectCreated:CompleteMultipartUpload", "in/b.csv"));
+    assert!(!e.matches("uploads", "ObjectRemoved:Delete", "in/a.csv"), "a created-only rule");
+    assert!(!e.matches("uploads", "ObjectCreated:Put", "out/a.csv"), "prefix");
+    assert!(!e.matches("uploads", "ObjectCreated:Put", "in/a.json"), "suffix");
+    assert!(!e.matches("other", "ObjectCreated:Put", "in/a.csv"), "bucket");
+    let w = p.warnings.join("\n");
+    assert!(w.contains("DeadLetterQueue (SQS) has no local service"), "{w}");
+    assert!(w.contains("OnSuccess destination of type SQS has no local service"), "{w}");
+    assert!(p.functions.functions["B"].async_invoke.is_default());
+}
+
+#[test]
+fn bad_async_settings_and_foreign_buckets_are_located_errors() {
+    let fx = Fixture::new();
+    let e = fx.compile(&ASYNC.replace("MaximumRetryAttempts: 1", "MaximumRetryAttempts: 5")).unwrap_err();
+    assert!(e.diagnostics()[0].path.ends_with("EventInvokeConfig.MaximumRetryAttempts"), "{e}");
+    let e = fx.compile(&ASYNC.replace("!GetAtt B.Arn", "arn:aws:lambda:eu-west-1:123456789012:function:elsewhere")).unwrap_err();
+    assert!(e.to_string().contains("`elsewhere` is not a function of this template"), "{e}");
+    let e = fx.compile(&ASYNC.replace("!Ref Uploads", "some-other-bucket")).unwrap_err();
+    assert!(e.to_string().contains("bucket `some-other-bucket`, which is not an AWS::S3::Bucket of this template"), "{e}");
+    let e = fx.compile(&ASYNC.replace("[s3:ObjectCreated:*]", "[s3:ObjectRestore:Post]")).unwrap_err();
+    assert!(e.to_string().contains("s3:ObjectRestore:Post"), "{e}");
 }
 
 #[test]

@@ -1,0 +1,30 @@
+//! Asynchronous invocation: events accepted with 202 (the Invoke API's `Event` type, schedules, S3
+//! notifications), kept on disk per function, run through the function actors, retried, and
+//! recorded when they fail.
+//!
+//! - [`journal`]: one function's events on disk, and what a crash leaves of them.
+//! - [`queue`]: the EventQueue actor: dispatch, retries with backoff, event age, destinations, the
+//!   failure log.
+//! - [`record`]: the shapes functions and the failure log see (Lambda's destination record).
+//!
+//! Semantics (docs/events.md): nothing accepted is lost; an event runs once, plus up to
+//! `MaximumRetryAttempts` retries after function errors; throttles and start failures are retried
+//! without counting, until `MaximumEventAgeInSeconds`; an event a crash interrupted is not run again
+//! (it may have had effects) but recorded as failed with condition `Interrupted`.
+
+pub mod journal;
+pub mod queue;
+pub mod record;
+
+pub use queue::{EnqueueError, EventQueue, LaneStats, QueueArgs, QueueMsg, Target};
+
+/// The registered name of a project's EventQueue.
+pub fn queue_name(project: &str) -> String {
+    format!("esb-{project}-events")
+}
+
+/// The failure log in the events directory: one destination record per line.
+pub const FAILURE_LOG: &str = "failed.jsonl";
+
+#[cfg(test)]
+mod tests;
