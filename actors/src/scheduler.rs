@@ -5,11 +5,11 @@
 //! tests and demos: `esb serve --schedule-speed 60` makes `rate(1 minute)` fire every second).
 //! Times are computed from "now" when the Scheduler starts: ticks missed while esb was down are
 //! not replayed (as a new EventBridge rule would not), and after a clock jump a schedule fires
-//! once, not once per missed tick. Must not: wait for an invocation inside `handle` (each fire is a
-//! spawned task), or retry (asynchronous retries are the async invoke queue's job).
+//! once, not once per missed tick. A hot reload replaces the schedules; one that did not change
+//! keeps its next fire time. Must not: invoke or retry (a fire is an asynchronous event, handed to
+//! the EventQueue, which journals, runs and retries it).
 
 use crate::FunctionHandle;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use esb_config::schedule::Expr;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -109,6 +109,20 @@ impl Plan {
         self.next.iter().flatten().min().copied()
     }
 
+    /// The plan for `exprs` after a reload: schedule `i` keeps the next time of the old schedule
+    /// `keep[i]` (the same function, event and expression), others start from `now`.
+    pub fn replace(&self, exprs: Vec<Expr>, keep: &[Option<usize>], now: DateTime<Utc>) -> Plan {
+        let next = exprs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| match keep.get(i).copied().flatten() {
+                Some(old) => self.next.get(old).copied().flatten(),
+                None => e.next_after(now, now),
+            })
+            .collect();
+        Plan { started: self.started, next, exprs }
+    }
+
     /// Next fire time of schedule `i`.
     pub fn next(&self, i: usize) -> Option<DateTime<Utc>> {
         self.next.get(i).copied().flatten()
@@ -161,6 +175,8 @@ pub enum SchedulerMsg {
     Tick,
     /// The next fire times.
     Next(RpcReplyPort<Vec<NextFire>>),
+    /// The template changed: these are the schedules now.
+    Replace(Vec<Entry>),
 }
 
 /// What the Scheduler starts with.
@@ -206,14 +222,10 @@ impl SchedulerState {
         let (handle, event) = (e.function.clone(), e.event.clone());
         tokio::spawn(async move {
             let trace = esb_runtime::rie::new_trace_id();
-            let outcome = match handle.invoke(Bytes::from(payload), Some(&trace)).await {
-                Ok(inv) => crate::handle::outcome_of(&Ok(inv)),
-                Err(e) => {
-                    tracing::warn!(%function, %event, error = %e, "a scheduled invocation failed");
-                    "failed"
-                }
-            };
-            tracing::info!(%function, %event, outcome, trace_id = %trace, "schedule fired");
+            match handle.enqueue(payload, &trace).await {
+                Ok(id) => tracing::info!(%function, %event, request_id = %id, trace_id = %trace, "schedule fired"),
+                Err(e) => tracing::warn!(%function, %event, error = %e, "a scheduled event was not queued"),
+            }
         });
     }
 }
@@ -254,18 +266,32 @@ impl Actor for Scheduler {
                     .collect();
                 let _ = reply.send(list);
             }
+            SchedulerMsg::Replace(entries) => {
+                let key = |e: &Entry| (e.function.config().function.clone(), e.event.clone(), e.expression.clone());
+                let keep: Vec<Option<usize>> = entries.iter().map(|n| st.args.entries.iter().position(|o| key(o) == key(n))).collect();
+                // A Tick is pending whenever something was scheduled (each Tick arms the next);
+                // arming again would double the ticks.
+                let armed = st.plan.earliest().is_some();
+                st.plan = st.plan.replace(entries.iter().map(|e| e.expr.clone()).collect(), &keep, st.args.clock.now());
+                st.args.entries = entries;
+                if !armed {
+                    st.arm(&myself);
+                }
+            }
         }
         Ok(())
     }
 }
 
-/// Starts the Scheduler (nothing when there are no entries).
-pub async fn start(args: SchedulerArgs) -> Result<Option<ActorRef<SchedulerMsg>>, ractor::SpawnErr> {
-    if args.entries.is_empty() {
-        return Ok(None);
-    }
-    let (actor, _) = Actor::spawn(None, Scheduler, args).await?;
-    Ok(Some(actor))
+/// The registered name of a project's Scheduler.
+pub fn scheduler_name(project: &str) -> String {
+    format!("esb-{project}-scheduler")
+}
+
+/// Starts the Scheduler (registered as [`scheduler_name`], so a reload can replace its schedules).
+pub async fn start(args: SchedulerArgs) -> Result<ActorRef<SchedulerMsg>, ractor::SpawnErr> {
+    let (actor, _) = Actor::spawn(Some(scheduler_name(&args.project)), Scheduler, args).await?;
+    Ok(actor)
 }
 
 #[cfg(test)]
@@ -293,6 +319,11 @@ mod tests {
         assert_eq!(due, vec![(0, at("2026-03-13T12:01:30Z"))]);
         assert_eq!(plan.next(0), Some(at("2026-03-13T13:05:30Z")));
         assert_eq!(plan.earliest(), Some(at("2026-03-13T13:05:30Z")));
+        // A reload that keeps the rate and adds a schedule: the rate keeps its time.
+        let now = at("2026-03-13T13:05:10Z");
+        let plan = plan.replace(vec![parse("rate(5 minutes)").unwrap(), parse("rate(1 minute)").unwrap()], &[None, Some(0)], now);
+        assert_eq!(plan.next(0), Some(at("2026-03-13T13:10:10Z")), "a new schedule counts from the reload");
+        assert_eq!(plan.next(1), Some(at("2026-03-13T13:05:30Z")), "an unchanged one keeps its next time");
     }
 
     #[test]

@@ -131,6 +131,11 @@ impl Client {
         self.call::<Option<()>>("POST", "/release", Self::json(req)).await.map(|_| ())
     }
 
+    /// Hands an asynchronous invocation to the manager's event queue.
+    pub async fn enqueue(&self, req: &crate::EnqueueRequest) -> Result<crate::Enqueued, CallError> {
+        self.call("POST", "/enqueue", Self::json(req)).await
+    }
+
     /// Re-leases in-flight containers after a manager restart.
     pub async fn claim(&self, req: &ClaimRequest) -> Result<Claimed, CallError> {
         self.call("POST", "/claim", Self::json(req)).await

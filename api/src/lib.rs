@@ -114,6 +114,24 @@ pub struct Claimed {
     pub leases: Vec<(String, u64)>,
 }
 
+/// `POST /v1/enqueue`: an asynchronous invocation for the manager's event queue.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EnqueueRequest {
+    /// Logical id or FunctionName.
+    pub function: String,
+    /// The JSON payload.
+    pub payload: String,
+    /// The trace id it carries.
+    pub trace_id: String,
+}
+
+/// The answer to an enqueue: the event is on the manager's disk.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The event's request id.
+    pub id: String,
+}
+
 /// Why the manager refused; the body of every non-2xx answer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, thiserror::Error)]
 #[serde(tag = "error", rename_all = "snake_case")]
@@ -164,6 +182,12 @@ pub enum ApiError {
         /// The current epoch.
         epoch: String,
     },
+    /// The event queue did not accept the event.
+    #[error("{reason}")]
+    NotQueued {
+        /// Why.
+        reason: esb_actors::events::EnqueueError,
+    },
     /// The request could not be read.
     #[error("bad request: {message}")]
     BadRequest {
@@ -182,6 +206,11 @@ impl ApiError {
             ApiError::UnknownFunction { .. } => 404,
             ApiError::NewEpoch { .. } => 409,
             ApiError::BadRequest { .. } => 400,
+            ApiError::NotQueued { reason } => match reason {
+                esb_actors::events::EnqueueError::Full { .. } => 429,
+                esb_actors::events::EnqueueError::UnknownFunction { .. } => 404,
+                _ => 503,
+            },
         }
     }
 
@@ -206,7 +235,9 @@ impl ApiError {
             ApiError::Stopping { function } => InvokeFailure::Acquire(AcquireError::Stopping { function }),
             ApiError::StartFailed { function, reason } => InvokeFailure::Acquire(AcquireError::StartFailed { function, reason }),
             ApiError::UnknownFunction { function } | ApiError::Unavailable { function } => InvokeFailure::Unavailable(function),
-            ApiError::NewEpoch { .. } | ApiError::BadRequest { .. } => InvokeFailure::Unavailable(self.to_string()),
+            ApiError::NewEpoch { .. } | ApiError::BadRequest { .. } | ApiError::NotQueued { .. } => {
+                InvokeFailure::Unavailable(self.to_string())
+            }
         }
     }
 }

@@ -12,9 +12,10 @@
 //! Must not: start, stop or choose containers (the manager does).
 
 use crate::client::{CallError, Client};
-use crate::{AcquireRequest, ApiError, ClaimRequest, Held, ReleaseRequest};
+use crate::{AcquireRequest, ApiError, ClaimRequest, EnqueueRequest, Held, ReleaseRequest};
 use async_trait::async_trait;
 use bytes::Bytes;
+use esb_actors::events::EnqueueError;
 use esb_actors::handle::{healthy_after, outcome_of};
 use esb_actors::InvokeFailure;
 use esb_gateway::Invoker;
@@ -267,5 +268,31 @@ impl Invoker for Remote {
 
     fn has(&self, function: &str) -> bool {
         self.functions.contains(function)
+    }
+
+    /// The manager journals the event; while it is away this waits up to `wait` (nothing is
+    /// accepted that is not on the manager's disk), then refuses with 503.
+    async fn enqueue(&self, function: &str, payload: String, trace_id: &str) -> Result<String, EnqueueError> {
+        if !self.functions.contains(function) {
+            return Err(EnqueueError::UnknownFunction { function: function.to_string() });
+        }
+        let req = EnqueueRequest { function: function.to_string(), payload, trace_id: trace_id.to_string() };
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(20);
+        loop {
+            match self.client.enqueue(&req).await {
+                Ok(e) => return Ok(e.id),
+                Err(CallError::Refused(ApiError::NotQueued { reason })) => return Err(reason),
+                Err(CallError::Refused(ApiError::UnknownFunction { function })) => return Err(EnqueueError::UnknownFunction { function }),
+                Err(e) => {
+                    if started.elapsed() + delay > self.wait {
+                        tracing::warn!(function, error = %e, "the manager did not take an asynchronous event");
+                        return Err(EnqueueError::Unavailable);
+                    }
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(500));
+        }
     }
 }

@@ -154,6 +154,13 @@ impl ApiServer {
         Claimed { epoch: self.epoch.clone(), leases }
     }
 
+    async fn enqueue(&self, req: crate::EnqueueRequest) -> Result<crate::Enqueued, ApiError> {
+        let handle =
+            self.functions.load().get(&req.function).cloned().ok_or(ApiError::UnknownFunction { function: req.function.clone() })?;
+        let id = handle.enqueue(req.payload, &req.trace_id).await.map_err(|reason| ApiError::NotQueued { reason })?;
+        Ok(crate::Enqueued { id })
+    }
+
     /// Releases, as unhealthy, leases past their deadline; returns how many.
     pub fn expire(&self, now: Instant) -> usize {
         let expired: Vec<Outstanding> = {
@@ -185,6 +192,7 @@ impl ApiServer {
                 Ok(serde_json::Value::Null)
             }
             ("POST", "/claim") => serde_json::to_value(self.claim(parse(&body)?).await),
+            ("POST", "/enqueue") => serde_json::to_value(self.enqueue(parse(&body)?).await?),
             _ => return Err(ApiError::BadRequest { message: format!("no route {method} {prefix}{path}") }),
         };
         let body = value.map_err(|e| ApiError::BadRequest { message: e.to_string() })?;

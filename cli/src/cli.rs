@@ -47,6 +47,8 @@ pub enum Command {
     Status,
     /// Show the functions' logs (what their containers printed), newest last.
     Logs(LogsArgs),
+    /// Show asynchronous events: waiting per function, and the failed ones (the failure log).
+    Events(EventsArgs),
     /// Delete this project's data (asks first), then `up --build`.
     Reset(ResetArgs),
     /// Gateway users and passwords.
@@ -58,6 +60,16 @@ pub enum Command {
     /// List or export the images esb uses.
     #[command(subcommand)]
     Images(ImagesCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only this function (logical id).
+    #[arg(long, short)]
+    pub function: Option<String>,
+    /// Failed events to show, newest last.
+    #[arg(long, default_value_t = 10)]
+    pub last: usize,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +90,13 @@ pub struct InvokeArgs {
     pub parameters: Vec<(String, String)>,
 }
 
+fn parse_queue(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a number of events from 1 to 1000000")),
+    }
+}
+
 /// Defaults of `esb serve`'s flags; the daemon config file fills in only flags left at these.
 pub mod defaults {
     pub const IDLE_TIMEOUT: u64 = 300;
@@ -85,6 +104,9 @@ pub mod defaults {
     pub const GLOBAL_LIMIT: usize = 64;
     pub const GRACE: u64 = 30;
     pub const MANAGER_WAIT: u64 = 10;
+    /// Lambda's wait before the first retry of a failed asynchronous event.
+    pub const RETRY_DELAY: u64 = 60;
+    pub const EVENT_QUEUE: usize = 1000;
 }
 
 #[derive(Debug, Clone, Args)]
@@ -137,6 +159,14 @@ pub struct ServeArgs {
     /// second), to see schedules work without waiting.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=86400))]
     pub schedule_speed: u32,
+    /// Seconds before the first retry of an asynchronous event that ended in a function error (the
+    /// second retry waits twice that). Lambda waits 60; `1` makes failures show up in seconds.
+    #[arg(long, default_value_t = defaults::RETRY_DELAY, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub retry_delay: u64,
+    /// Asynchronous events (Invoke API `Event`, schedules, S3 notifications) a function may have
+    /// waiting; more are refused with 429.
+    #[arg(long, default_value_t = defaults::EVENT_QUEUE, value_name = "N", value_parser = parse_queue)]
+    pub event_queue: usize,
     /// The daemon's config file (listen addresses, TLS, users, limits, storage, log sink; see
     /// docs/operations.md). Flags given on the command line win over it.
     #[arg(long, env = "ESB_CONFIG", value_name = "PATH")]

@@ -41,6 +41,14 @@ impl Invoker for Fake {
     fn has(&self, function: &str) -> bool {
         matches!(function, "Echo" | "Slow" | "Bad" | "Boom")
     }
+    async fn enqueue(&self, function: &str, payload: String, trace_id: &str) -> Result<String, esb_actors::events::EnqueueError> {
+        let event: Value = serde_json::from_str(&payload).unwrap();
+        self.seen.lock().unwrap().push((function.to_string(), event, trace_id.to_string()));
+        match function {
+            "Echo" => Ok("event-1".into()),
+            _ => Err(esb_actors::events::EnqueueError::Full { function: function.into(), capacity: 1 }),
+        }
+    }
 }
 
 fn route(api: &str, method: &str, path: &str, function: &str, version: &str) -> Route {

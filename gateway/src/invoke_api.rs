@@ -1,23 +1,26 @@
 //! The Lambda Invoke API, so boto3's lambda client (and `aws lambda invoke`) work against esb.
 //!
 //! Owns: parsing `POST /2015-03-31/functions/{name}/invocations`, the invocation types
-//! (RequestResponse, Event: accepted with 202 and run in the background, DryRun: 204), the payload
-//! limit (6 MB, as Lambda's synchronous limit), and mapping every outcome to Lambda's HTTP shape in
+//! (RequestResponse; Event: handed to the manager's event queue, which journals it, then 202 with
+//! the request id; DryRun: 204), the payload limits (6 MB synchronous, 1 MB asynchronous, as
+//! Lambda's), and mapping every outcome to Lambda's HTTP shape in
 //! one function ([`respond`]): function errors are 200 with `X-Amz-Function-Error: Unhandled`,
 //! throttles 429 `TooManyRequestsException`, unknown functions 404 `ResourceNotFoundException`.
 //! Must not: touch containers (function actors do).
 
 use crate::Invoker;
 use bytes::Bytes;
+use esb_actors::events::EnqueueError;
 use esb_actors::{AcquireError, InvokeFailure};
 use esb_runtime::rie::{Invocation, Outcome};
 use http_body_util::Full;
 use hyper::{Method, Response, StatusCode};
 use std::sync::Arc;
-use tracing::Instrument;
 
 /// Lambda's synchronous payload limit.
 pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+/// Lambda's asynchronous payload limit.
+pub const MAX_EVENT_PAYLOAD: usize = 1024 * 1024;
 
 /// Lambda's error shape: `{"Type", "__type", "message"}` with `x-amzn-ErrorType`.
 pub fn error(status: StatusCode, kind: &str, message: &str) -> Response<Full<Bytes>> {
@@ -76,6 +79,17 @@ pub fn respond(result: Result<Invocation, InvokeFailure>) -> Response<Full<Bytes
     }
 }
 
+/// Lambda's answer when the event queue did not accept an event.
+pub fn refused(e: &EnqueueError) -> Response<Full<Bytes>> {
+    match e {
+        EnqueueError::UnknownFunction { .. } => error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &e.to_string()),
+        EnqueueError::Full { .. } => error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", &e.to_string()),
+        EnqueueError::Journal { .. } | EnqueueError::Unavailable => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", &e.to_string())
+        }
+    }
+}
+
 /// `/2015-03-31/functions/{name}/invocations` -> `name` (the path percent-decoded first: SDKs
 /// encode the `:` of ARNs and qualifiers).
 pub fn function_name(path: &str) -> Option<String> {
@@ -114,16 +128,22 @@ pub async fn handle(invoker: Arc<dyn Invoker>, parts: &http::request::Parts, pay
             None => error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &format!("Function not found: {name}")),
         },
         "Event" => {
-            // RIE ignores the invocation type; esb runs the event itself, after answering.
-            tokio::spawn(
-                async move {
-                    if let Some(Err(e)) = invoker.invoke(&name, payload, &trace).await {
-                        tracing::warn!(function = %name, error = %e, "asynchronous invocation failed");
-                    }
-                }
-                .in_current_span(),
-            );
-            Response::builder().status(StatusCode::ACCEPTED).body(Full::new(Bytes::new())).unwrap_or_default()
+            if payload.len() > MAX_EVENT_PAYLOAD {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestTooLargeException",
+                    &format!("asynchronous payloads are limited to {MAX_EVENT_PAYLOAD} bytes; this one has {}", payload.len()),
+                );
+            }
+            let payload = String::from_utf8_lossy(&payload).into_owned();
+            match invoker.enqueue(&name, payload, &trace).await {
+                Ok(id) => Response::builder()
+                    .status(StatusCode::ACCEPTED)
+                    .header("x-amzn-RequestId", id)
+                    .body(Full::new(Bytes::new()))
+                    .unwrap_or_default(),
+                Err(e) => refused(&e),
+            }
         }
         "DryRun" => Response::builder().status(StatusCode::NO_CONTENT).body(Full::new(Bytes::new())).unwrap_or_default(),
         other => error(StatusCode::BAD_REQUEST, "InvalidParameterValueException", &format!("unknown invocation type {other}")),

@@ -26,6 +26,7 @@ pub mod trace;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use esb_actors::events::EnqueueError;
 use esb_actors::{FunctionHandle, InvokeFailure};
 use esb_runtime::rie::Invocation;
 use std::collections::BTreeMap;
@@ -87,6 +88,9 @@ pub trait Invoker: Send + Sync + 'static {
     async fn invoke(&self, function: &str, payload: Bytes, trace_id: &str) -> Option<Result<Invocation, InvokeFailure>>;
     /// True when `function` is running.
     fn has(&self, function: &str) -> bool;
+    /// Accepts an asynchronous invocation of `function` (journaled before this returns); answers
+    /// its request id.
+    async fn enqueue(&self, function: &str, payload: String, trace_id: &str) -> Result<String, EnqueueError>;
 }
 
 /// Function handles by every name they answer to (logical id and FunctionName).
@@ -101,6 +105,11 @@ impl Invoker for Functions {
 
     fn has(&self, function: &str) -> bool {
         self.contains_key(function)
+    }
+
+    async fn enqueue(&self, function: &str, payload: String, trace_id: &str) -> Result<String, EnqueueError> {
+        let handle = self.get(function).ok_or_else(|| EnqueueError::UnknownFunction { function: function.to_string() })?;
+        handle.enqueue(payload, trace_id).await
     }
 }
 

@@ -22,6 +22,9 @@ impl Invoker for Hello {
     fn has(&self, _: &str) -> bool {
         true
     }
+    async fn enqueue(&self, _: &str, _: String, _: &str) -> Result<String, esb_actors::events::EnqueueError> {
+        Ok("id".into())
+    }
 }
 
 fn client(

@@ -193,6 +193,8 @@ mod tests {
             provisioned_concurrency: None,
             layers: vec![],
             schedules: vec![],
+            s3_events: vec![],
+            async_invoke: Default::default(),
         }
     }
 

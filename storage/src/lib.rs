@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod engines;
+pub mod notify;
 pub mod provision;
 pub mod s3;
 pub mod service;

@@ -2,7 +2,9 @@
 //!
 //! Owns: serving the S3 API from a directory with s3s-fs (each object a file, written to a temp
 //! file and renamed, so a killed server never leaves a half-written object), SigV4 authentication
-//! with the local credentials functions are given, TCP_NODELAY (streamed bodies otherwise wait on
+//! with the local credentials functions are given, object-change notifications
+//! ([`crate::notify`]: recorded in `<root>/.esb-notifications.jsonl`, served at
+//! `/.esb/notifications` to holders of the secret key), TCP_NODELAY (streamed bodies otherwise wait on
 //! delayed ACKs), and graceful shutdown on SIGTERM. Must not: know about projects or containers.
 //! What it supports and does not (versioning, CORS, tagging are not implemented) is in docs/storage.md.
 
@@ -21,11 +23,30 @@ pub async fn serve(
 ) -> Result<(), StorageError> {
     std::fs::create_dir_all(&root)?;
     let fs = s3s_fs::FileSystem::new(&root).map_err(|e| StorageError::S3(format!("{}: {e:?}", root.display())))?;
-    let service = {
-        let mut b = s3s::service::S3ServiceBuilder::new(fs);
+    let log = crate::notify::Log::open(&root.join(".esb-notifications.jsonl"))?;
+    let s3 = {
+        let mut b = s3s::service::S3ServiceBuilder::new(crate::notify::Notifying::new(fs, &root, log.clone()));
         b.set_auth(s3s::auth::SimpleAuth::from_single(access_key, secret_key));
         b.build()
     };
+    let secret: std::sync::Arc<[u8]> = secret_key.as_bytes().into();
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let (s3, log, secret) = (s3.clone(), log.clone(), secret.clone());
+        async move {
+            if req.uri().path() != crate::notify::PATH {
+                return hyper::service::Service::call(&s3, req).await;
+            }
+            let presented = req.headers().get(crate::notify::KEY_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+            let (status, body) = if crate::notify::key_matches(presented, &secret) {
+                (200, crate::notify::answer(&log, req.uri().query()).await)
+            } else {
+                (403, "{\"error\":\"the x-esb-key header must hold the S3 secret key\"}".to_string())
+            };
+            let mut r = hyper::Response::new(s3s::Body::from(body));
+            *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::FORBIDDEN);
+            Ok::<_, s3s::HttpError>(r)
+        }
+    });
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, root = %root.display(), "S3 server listening");
     let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

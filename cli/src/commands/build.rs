@@ -129,14 +129,18 @@ fn plural(n: usize, word: &str) -> String {
 
 fn counts(p: &Project) -> String {
     let schedules: usize = p.functions.functions.values().map(|f| f.schedules.len()).sum();
-    [
+    let s3: usize = p.functions.functions.values().map(|f| f.s3_events.len()).sum();
+    let mut parts = vec![
         plural(p.functions.functions.len(), "function"),
         plural(p.routing.routes.len(), "route"),
         plural(p.resources.tables.len(), "table"),
         plural(p.resources.buckets.len(), "bucket"),
         plural(schedules, "schedule"),
-    ]
-    .join(", ")
+    ];
+    if s3 > 0 {
+        parts.push(plural(s3, "S3 event"));
+    }
+    parts.join(", ")
 }
 
 fn details(p: &Project, out: &Output) {

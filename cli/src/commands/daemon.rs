@@ -125,6 +125,11 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
         manager_cmd.extend(["--no-build".into(), "--idle-timeout".into(), serve.idle_timeout.to_string()]);
         manager_cmd.extend(["--default-concurrency".into(), serve.default_concurrency.to_string()]);
         manager_cmd.extend(["--global-limit".into(), serve.global_limit.to_string()]);
+        manager_cmd.extend(["--retry-delay".into(), serve.retry_delay.to_string(), "--event-queue".into(), serve.event_queue.to_string()]);
+        manager_cmd.extend(["--schedule-speed".into(), serve.schedule_speed.to_string()]);
+        if serve.no_schedules {
+            manager_cmd.push("--no-schedules".into());
+        }
         if serve.keep {
             manager_cmd.push("--keep".into());
         }

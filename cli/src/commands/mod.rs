@@ -5,6 +5,7 @@ mod auth;
 mod build;
 mod daemon;
 mod daemon_config;
+mod events;
 mod front;
 mod images;
 mod init;
@@ -12,9 +13,11 @@ mod invoke;
 mod live;
 mod logs;
 mod reload;
+mod s3_events;
 mod serve;
 mod split;
 mod storage;
+mod triggers;
 
 use crate::cli::{Cli, Command, Global};
 use crate::output::Output;
@@ -36,6 +39,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Down(args) => daemon::down(&cli.global, args, out),
         Command::Status => daemon::status(&cli.global, out),
         Command::Logs(args) => logs::run(&cli.global, args, out),
+        Command::Events(args) => events::run(&cli.global, args, out),
         Command::Reset(args) => daemon::reset(&cli.global, args, out),
         Command::Auth(cmd) => auth::run(&cli.global, cmd, out),
         Command::StorageS3(args) => storage::serve_s3(args),

@@ -1,6 +1,6 @@
 //! `esb serve` and foreground `esb up`: the gateway and the manager in one process (`--role all`),
 //! the dispatch to the split roles (`split.rs`), and the manager's half they share (`core`, build,
-//! storage, log collector, actors, scheduler, and stopping them). The public listener's setup is
+//! storage, log collector, actors, event sources (`triggers.rs`), and stopping them). The public listener's setup is
 //! `front.rs`.
 //!
 //! Order: compile the template and write config; decide the listener (HTTPS by default, plain HTTP
@@ -51,57 +51,7 @@ pub(super) struct Core {
     pub logs: ractor::ActorRef<esb_actors::logs::LogMsg>,
     pub manager: Manager,
     pub current: super::reload::Current,
-    pub scheduler: Option<ractor::ActorRef<esb_actors::scheduler::SchedulerMsg>>,
-}
-
-/// Starts the Scheduler for the template's enabled schedules (unless `--no-schedules`) and says
-/// when each fires first.
-async fn schedules(
-    project: &esb_config::Project,
-    ws: &esb_config::Workspace,
-    manager: &Manager,
-    args: &ServeArgs,
-    out: &Output,
-) -> anyhow::Result<Option<ractor::ActorRef<esb_actors::scheduler::SchedulerMsg>>> {
-    if args.no_schedules {
-        return Ok(None);
-    }
-    let mut entries = vec![];
-    for (id, spec) in &project.functions.functions {
-        let Some(handle) = manager.function(id) else { continue };
-        for s in spec.schedules.iter().filter(|s| s.enabled) {
-            // Checked at compile time; a failure here would be a bug, reported rather than fatal.
-            match esb_config::schedule::parse(&s.expression) {
-                Ok(expr) => entries.push(esb_actors::scheduler::Entry {
-                    function: handle.clone(),
-                    event: s.name.clone(),
-                    expression: s.expression.clone(),
-                    expr,
-                    input: s.input.clone(),
-                }),
-                Err(e) => out.warnings(&[format!("{id}.{}: schedule `{}` not run: {e}", s.name, s.expression)]),
-            }
-        }
-    }
-    let clock: Arc<dyn esb_actors::scheduler::Clock> = if args.schedule_speed > 1 {
-        Arc::new(esb_actors::scheduler::FastClock::new(args.schedule_speed))
-    } else {
-        Arc::new(esb_actors::scheduler::SystemClock)
-    };
-    let shown: Vec<String> = entries.iter().map(|e| format!("{}.{} {}", e.function.config().function, e.event, e.expression)).collect();
-    let actor = esb_actors::scheduler::start(esb_actors::scheduler::SchedulerArgs {
-        project: ws.settings.project.clone(),
-        region: ws.settings.region.clone(),
-        entries,
-        clock,
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("starting the scheduler: {e}"))?;
-    if actor.is_some() && !out.json() {
-        let speed = if args.schedule_speed > 1 { format!(" (clock x{})", args.schedule_speed) } else { String::new() };
-        println!("  schedules{speed}: {}", shown.join(", "));
-    }
-    Ok(actor)
+    pub triggers: super::triggers::Triggers,
 }
 
 /// Builds what changed, brings storage up, starts the log collector and the actor tree.
@@ -139,25 +89,23 @@ pub(super) async fn core(
     })
     .await
     .map_err(|e| anyhow::anyhow!("starting the manager: {e}"))?;
-    let scheduler = schedules(project, ws, &manager, args, out).await?;
-    Ok(Core { rt, logs, manager, current, scheduler })
+    let triggers = super::triggers::start(&rt, ws, project, &manager, args, out).await?;
+    Ok(Core { rt, logs, manager, current, triggers })
 }
 
 /// Drains the functions (removing or keeping containers), stops the collector and, unless
 /// `keep`, the storage services and the project network. Data stays in the volumes.
 pub(super) async fn stop_core(
     manager: Manager,
-    scheduler: Option<ractor::ActorRef<esb_actors::scheduler::SchedulerMsg>>,
+    triggers: super::triggers::Triggers,
     rt: &esb_runtime::docker::DockerRuntime,
     logs: ractor::ActorRef<esb_actors::logs::LogMsg>,
     project: &str,
     args: &ServeArgs,
 ) -> anyhow::Result<()> {
     println!("esb serve: stopping; in-flight invocations get {} s", args.grace);
-    // No new scheduled invocations while the functions drain.
-    if let Some(s) = scheduler {
-        s.stop(None);
-    }
+    // No new events while the functions drain; running ones finish first.
+    triggers.stop(Duration::from_secs(args.grace)).await;
     let reports = manager.shutdown(Duration::from_secs(args.grace), args.keep).await;
     // The removed containers' last lines reach the collector as their streams end.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -209,7 +157,7 @@ fn all(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_cache: boo
         let listener = esb_gateway::server::bind(plan.addr).await.map_err(gateway_error)?;
         let addr = listener.local_addr()?;
         let watch = if args.watch { Some(super::reload::Watch::start(&ws.template, &ws.output_dir).await?) } else { None };
-        let Core { rt, logs, manager, current, scheduler } = core(&ws, &project, args, no_cache, out).await?;
+        let Core { rt, logs, manager, current, triggers } = core(&ws, &project, args, no_cache, out).await?;
         let (router, names) = super::reload::routes(&project, &manager);
         let limits = Limits { shutdown_grace: Duration::from_secs(args.grace), ..Limits::default() };
         let routes = router.len();
@@ -225,6 +173,7 @@ fn all(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_cache: boo
                 gateway: gateway.clone(),
                 manager,
                 current,
+                triggers: triggers.handle(),
                 json: out.json(),
             };
             Ok(super::reload::Reloader::start(watching, watch))
@@ -240,7 +189,7 @@ fn all(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_cache: boo
             Ok(r) => r.stop().await?,
             Err(m) => m,
         };
-        stop_core(manager, scheduler, rt.as_ref(), logs, &ws.settings.project, args).await
+        stop_core(manager, triggers, rt.as_ref(), logs, &ws.settings.project, args).await
     })
 }
 

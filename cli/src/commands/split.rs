@@ -45,7 +45,7 @@ pub fn manager(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_ca
         let listener = esb_api::server::bind(&socket)
             .await
             .map_err(|e| anyhow::anyhow!("cannot serve the manager API on {}: {e}", socket.display()))?;
-        let Core { rt, logs, manager, scheduler, .. } = core(&ws, &project, args, no_cache, out).await?;
+        let Core { rt, logs, manager, triggers, .. } = core(&ws, &project, args, no_cache, out).await?;
         let (_, names) = super::reload::routes(&project, &manager);
         let api = esb_api::server::ApiServer::new(&ws.settings.project, names);
         let functions = manager.status().await.len();
@@ -70,7 +70,7 @@ pub fn manager(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_ca
         if let Some(a) = admin {
             a.abort();
         }
-        let stopped = stop_core(manager, scheduler, rt.as_ref(), logs, &ws.settings.project, args).await;
+        let stopped = stop_core(manager, triggers, rt.as_ref(), logs, &ws.settings.project, args).await;
         serving.abort();
         hup.abort();
         let _ = std::fs::remove_file(&socket);

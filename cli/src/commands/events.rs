@@ -1,0 +1,68 @@
+//! `esb events`: the asynchronous events the manager's EventQueue holds on disk, per function,
+//! and the failure log's newest records.
+//!
+//! Owns: reading `<output_dir>/events/` (the journals, read-only, and `failed.jsonl`) and printing
+//! it. Must not: write there (the running manager owns it; this works the same while esb runs and
+//! after it stopped).
+
+use crate::cli::{EventsArgs, Global};
+use crate::output::Output;
+use esb_actors::events::journal;
+use std::collections::BTreeMap;
+
+pub fn run(global: &Global, args: EventsArgs, out: &Output) -> anyhow::Result<()> {
+    let template = super::find_template(global)?;
+    let ws = esb_config::Workspace::open(&template, &Default::default())?;
+    let dir = ws.output_dir.join("events");
+    let mut lanes: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(function) = name.strip_suffix(".journal") else { continue };
+            let (replay, _) = journal::read(&entry.path());
+            let retrying = replay.queued.iter().filter(|e| e.attempts > 0).count();
+            lanes.insert(function.to_string(), (replay.queued.len(), retrying, replay.interrupted.len()));
+        }
+    }
+    let failed: Vec<serde_json::Value> = std::fs::read_to_string(dir.join(esb_actors::events::FAILURE_LOG))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|r: &serde_json::Value| args.function.as_deref().is_none_or(|f| r["function"] == f))
+        .collect();
+    let lanes: BTreeMap<_, _> = lanes.into_iter().filter(|(f, _)| args.function.as_deref().is_none_or(|a| a == f)).collect();
+    let shown = &failed[failed.len().saturating_sub(args.last)..];
+    if out.json() {
+        let functions: BTreeMap<_, _> = lanes
+            .iter()
+            .map(|(f, (q, r, i))| (f.clone(), serde_json::json!({ "queued": q, "retrying": r, "running_or_interrupted": i })))
+            .collect();
+        println!("{}", serde_json::json!({ "functions": functions, "failed_total": failed.len(), "failed": shown }));
+        return Ok(());
+    }
+    if lanes.is_empty() && failed.is_empty() {
+        out.say(format!("no asynchronous events yet in {}", super::show(&dir)));
+        return Ok(());
+    }
+    println!("{:<28} {:>7} {:>9} {:>8}", "FUNCTION", "QUEUED", "RETRYING", "RUNNING");
+    for (f, (q, r, i)) in &lanes {
+        println!("{f:<28} {q:>7} {r:>9} {i:>8}");
+    }
+    if !failed.is_empty() {
+        println!("\n{} failed (newest last; all in {}):", failed.len(), super::show(&dir.join(esb_actors::events::FAILURE_LOG)));
+        for r in shown {
+            let ctx = &r["requestContext"];
+            let error = r["responsePayload"]["errorMessage"].as_str().or(r["responsePayload"]["errorType"].as_str()).unwrap_or("");
+            println!(
+                "  {} {} {} {} after {} attempt(s){}",
+                r["timestamp"].as_str().unwrap_or(""),
+                r["function"].as_str().unwrap_or("?"),
+                ctx["requestId"].as_str().unwrap_or(""),
+                ctx["condition"].as_str().unwrap_or(""),
+                ctx["approximateInvokeCount"],
+                if error.is_empty() { String::new() } else { format!(": {error}") }
+            );
+        }
+    }
+    Ok(())
+}
