@@ -153,9 +153,10 @@ impl Gateway {
             let routes = self.routes.load_full();
             let (mut response, function) = self.pipeline(&routes, req, peer, &request_id, &trace).await;
             let h = response.headers_mut();
+            // An asynchronous invocation's 202 already names its event's request id.
             for (k, v) in [("x-amzn-requestid", request_id.as_str()), ("x-amzn-trace-id", trace.as_str())] {
                 if let Ok(v) = HeaderValue::from_str(v) {
-                    h.insert(k, v);
+                    h.entry(k).or_insert(v);
                 }
             }
             tracing::info!(
