@@ -178,3 +178,43 @@ async fn a_restarted_manager_never_hands_out_a_container_the_gateway_is_still_in
     let stats = h.stats().await.unwrap();
     assert_eq!((stats.busy, stats.idle, stats.started), (0, 2, 0), "{stats:?}");
 }
+
+#[tokio::test]
+async fn a_split_gateway_hands_events_to_the_managers_queue_and_refuses_while_it_is_away() {
+    let (dir, socket, rt) = setup();
+    let cfg = Arc::new(FunctionConfig { function: "Fn".into(), ..config(&unique_project(), fake_rie().await) });
+    let (_server, task) = manager(&cfg, &rt, &socket).await;
+    let target =
+        esb_actors::events::Target { handle: FunctionHandle::new(cfg.clone()), function_name: "Fn".into(), config: Default::default() };
+    let queue = esb_actors::events::queue::start(esb_actors::events::QueueArgs {
+        project: cfg.project.clone(),
+        region: "eu-west-1".into(),
+        dir: dir.path().join("events"),
+        targets: vec![target],
+        retry_base: Duration::from_millis(20),
+        capacity: 10,
+    })
+    .await
+    .unwrap();
+    let r = remote(&socket, Duration::from_millis(300));
+    let id = r.enqueue("Fn", "{\"n\": 1}".into(), "Root=1-a-b").await.unwrap();
+    assert_eq!(id.len(), 36);
+    let journal = std::fs::read_to_string(dir.path().join("events/Fn.journal")).unwrap();
+    assert!(journal.contains(&id), "on the manager's disk before the gateway heard its id");
+    for _ in 0..100 {
+        let stats = ractor::call_t!(queue, esb_actors::events::QueueMsg::Stats, 1000).unwrap();
+        if stats["Fn"].succeeded == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats = ractor::call_t!(queue, esb_actors::events::QueueMsg::Stats, 1000).unwrap();
+    assert_eq!(stats["Fn"].succeeded, 1, "{stats:?}");
+    assert!(matches!(r.enqueue("Other", "{}".into(), "t").await, Err(esb_actors::events::EnqueueError::UnknownFunction { .. })));
+    // The manager is away: nothing can be journaled, so nothing is accepted (503 after the wait).
+    kill(&cfg, task).await;
+    let started = Instant::now();
+    assert_eq!(r.enqueue("Fn", "{}".into(), "t").await.unwrap_err(), esb_actors::events::EnqueueError::Unavailable);
+    assert!(started.elapsed() < Duration::from_secs(2), "bounded by the wait: {:?}", started.elapsed());
+    esb_actors::events::queue::stop(queue, Duration::from_secs(1)).await;
+}

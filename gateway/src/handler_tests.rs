@@ -211,3 +211,30 @@ async fn a_reload_swaps_routes_between_requests_and_not_within_one() {
     assert_eq!(send(&gw, empty(get("/items/1"))).await.0, StatusCode::NOT_FOUND, "the old one is gone");
     assert_eq!(in_flight.await.unwrap(), StatusCode::GATEWAY_TIMEOUT, "the in-flight request kept its route (and its 100 ms timeout)");
 }
+
+#[tokio::test]
+async fn an_event_invocation_is_accepted_with_its_request_id_or_refused_like_lambda() {
+    let fake = Arc::new(Fake::default());
+    let gw = gateway(fake.clone());
+    let event = |function: &str, body: &str| {
+        Request::builder()
+            .method("POST")
+            .uri(format!("/2015-03-31/functions/{function}/invocations"))
+            .header("host", "localhost")
+            .header("x-amz-invocation-type", "Event")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap()
+    };
+    let (status, headers, _) = send(&gw, event("Echo", "{\"n\": 1}")).await;
+    assert_eq!(
+        (status, headers["x-amzn-requestid"].to_str().unwrap()),
+        (StatusCode::ACCEPTED, "event-1"),
+        "the event's id, not the request's"
+    );
+    assert_eq!(fake.seen.lock().unwrap().last().unwrap().1, json!({"n": 1}));
+    let (status, _, body) = send(&gw, event("Boom", "{}")).await;
+    assert_eq!((status, body["__type"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("TooManyRequestsException")));
+    assert!(body["message"].as_str().unwrap().contains("queue of Boom is full"), "{body}");
+    let (status, _, body) = send(&gw, event("Echo", "not json")).await;
+    assert_eq!((status, body["__type"].as_str()), (StatusCode::BAD_REQUEST, Some("InvalidRequestContentException")));
+}

@@ -112,6 +112,10 @@ pub(crate) fn docker_name(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c.to_ascii_lowercase() } else { '-' }).collect()
 }
 
+/// A compiled function, its HTTP events (for routing) and its S3 events with their lines (whose
+/// buckets are checked once every bucket is known).
+pub(crate) type Compiled = (FunctionSpec, Vec<EventDecl>, Vec<(S3Event, usize)>);
+
 /// Compiles one function. `layers` maps a layer's Ref value to (logical id, ContentUri).
 pub(crate) fn compile(
     id: &str,
@@ -121,7 +125,7 @@ pub(crate) fn compile(
     root: &Path,
     layers: &BTreeMap<String, Layer>,
     sink: &mut Sink,
-) -> Option<(FunctionSpec, Vec<EventDecl>, Vec<(S3Event, usize)>)> {
+) -> Option<Compiled> {
     let what = format!("function {id}");
     props.check_keys(USED, IGNORED, "AWS::Serverless::Function", sink);
     if props.string("PackageType", sink).as_deref() == Some("Image") {
