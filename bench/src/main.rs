@@ -7,12 +7,14 @@
 //!
 //! Scenarios: `warm` (latency and throughput at concurrency 1/16/64, server memory), `cold` (cold
 //! start per runtime), `restart` (restart with and without adopting containers), `reload`
-//! (save-to-new-code per runtime).
+//! (save-to-new-code per runtime), `events` (asynchronous invocation: accept and drain against
+//! synchronous invocation).
 //!
 //! Usage: `esb-bench [--runs N] [--only warm,cold,restart,reload] [--no-sam] [--json PATH]`, and
 //! `esb-bench soak [--minutes N] [--json PATH]` for the long-running check of the split daemon.
 //! Environment: `ESB_BIN` (default `target/release/esb`), `SAM_CLI` (default: `sam` on PATH).
 
+mod events;
 mod lifecycle;
 mod load;
 mod project;
@@ -172,6 +174,10 @@ fn main() {
     if wanted("restart") {
         eprintln!("esb-bench: restarts ({})", args.runs);
         collect(&mut rows, &mut skipped, "restarts of esb", lifecycle::restart(&esb_bin, &project, args.runs));
+    }
+    if wanted("events") {
+        eprintln!("esb-bench: asynchronous invocations against synchronous ones");
+        collect(&mut rows, &mut skipped, "asynchronous invocations with esb", events::esb(&esb_bin, &project, timing.measure));
     }
     if wanted("reload") {
         eprintln!("esb-bench: save-to-new-code, esb watch ({} saves per runtime)", args.runs);

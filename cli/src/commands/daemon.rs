@@ -262,6 +262,17 @@ pub fn down(global: &Global, args: DownArgs, out: &Output) -> anyhow::Result<()>
             out.warnings(&[format!("the network {} stays: {e}", esb_storage::service::network(&project))]);
         }
         let volumes = if args.volumes { esb_storage::service::remove_volumes(&rt, &project).await? } else { vec![] };
+        if args.volumes {
+            // Queued asynchronous events, the failure log and the S3 notification cursor are data
+            // too (the cursor would point past the new, empty S3 volume's changes).
+            let events = super::find_template(global)
+                .ok()
+                .and_then(|t| esb_config::Workspace::open(&t, &Default::default()).ok())
+                .map(|ws| ws.output_dir.join("events"));
+            if let Some(dir) = events.filter(|d| d.exists()) {
+                std::fs::remove_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+            }
+        }
         if out.json() {
             println!(
                 "{}",

@@ -60,6 +60,9 @@ pub(super) async fn run(r: Reader) {
     let cursor_path = r.dir.join("s3.cursor");
     let mut cursor: Option<u64> = std::fs::read_to_string(&cursor_path).ok().and_then(|s| s.trim().parse().ok());
     let mut failures = 0u32;
+    // Checked at start and after the service was unreachable: a log newer than the cursor means
+    // the S3 volume was recreated, and its changes start again from 1.
+    let mut check = true;
     loop {
         if rules_now(&r.rules).is_empty() {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -69,6 +72,22 @@ pub(super) async fn run(r: Reader) {
             tokio::time::sleep(Duration::from_secs(5)).await;
             continue;
         };
+        if let (true, Some(c)) = (check, cursor) {
+            match esb_storage::notify::newest(&ep, secret).await {
+                Ok(newest) if newest < c => {
+                    tracing::info!(
+                        cursor = c,
+                        newest,
+                        "the S3 notification log is new (its volume was recreated); reading it from the start"
+                    );
+                    cursor = Some(0);
+                    write_cursor(&cursor_path, 0);
+                    check = false;
+                }
+                Ok(_) => check = false,
+                Err(_) => {}
+            }
+        }
         let after = match cursor {
             Some(c) => c,
             None => match esb_storage::notify::newest(&ep, secret).await {
@@ -91,6 +110,7 @@ pub(super) async fn run(r: Reader) {
             }
             Err(e) => {
                 failures += 1;
+                check = true;
                 if failures == 3 {
                     tracing::warn!(error = %e, "S3 notifications unreachable; retrying");
                 }
