@@ -22,8 +22,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tracing::Instrument;
 
-/// Events of one function run at once, at most.
-const LANE_CONCURRENCY: usize = 4;
+/// Events of a function run at once: half its concurrency limit (at least one), so a burst of
+/// events leaves containers for synchronous callers (HTTP requests wait behind no queue of events).
+fn lane_concurrency(limit: usize) -> usize {
+    limit.div_ceil(2).max(1)
+}
 /// The longest wait between throttled attempts.
 const MAX_THROTTLE_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -364,7 +367,7 @@ impl QueueState {
         let mut earliest: Option<i64> = None;
         for (function, lane) in self.lanes.iter_mut() {
             let Some(target) = lane.target.clone() else { continue };
-            let limit = target.handle.config().limit.clamp(1, LANE_CONCURRENCY);
+            let limit = lane_concurrency(target.handle.config().limit);
             while lane.running < limit {
                 let Some(pos) = lane.queued.iter().position(|e| e.not_before_ms <= now) else { break };
                 let Some(event) = lane.queued.remove(pos) else { break };
