@@ -5,28 +5,13 @@
 //! FilesBucket (item `upload-<key>`).
 
 use esb_tests::gateway::Served;
-use esb_tests::{named_example_project, run_esb, text, workspace_root};
+use esb_tests::{named_example_project, run_esb, text};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const ESB: &str = env!("CARGO_BIN_EXE_esb");
-
-fn boto3() -> std::path::PathBuf {
-    let dir = workspace_root().join("target/py-boto3");
-    if !dir.join("boto3").is_dir() {
-        let status = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
-            .arg(&dir)
-            .arg("boto3==1.44.5")
-            .env("PIP_ROOT_USER_ACTION", "ignore")
-            .status()
-            .expect("python3 -m pip");
-        assert!(status.success(), "pip install boto3 failed");
-    }
-    dir
-}
 
 /// Sends `events` (JSON texts) to JobFunction with InvocationType=Event through boto3; returns the
 /// status codes and request ids.
@@ -43,7 +28,7 @@ for line in sys.stdin:
     let mut child = Command::new("python3")
         .arg("-c")
         .arg(script)
-        .env("PYTHONPATH", boto3())
+        .env("PYTHONPATH", esb_tests::boto3_site())
         .env("URL", &s.url)
         .env("KEY", &s.api_key)
         .env("CERT", &s.cert)

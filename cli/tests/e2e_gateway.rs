@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use esb_tests::gateway::Served;
-use esb_tests::{named_example_project, workspace_root, ProjectContainers};
+use esb_tests::{named_example_project, ProjectContainers};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
@@ -230,22 +230,6 @@ fn auth_flow_bad_tokens_api_keys_and_users_from_config() {
     assert!(s.stop());
 }
 
-/// boto3 from PyPI (cached in target/), installed once per machine.
-fn boto3() -> std::path::PathBuf {
-    let dir = workspace_root().join("target/py-boto3");
-    if !dir.join("boto3").is_dir() {
-        let status = std::process::Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
-            .arg(&dir)
-            .arg("boto3==1.44.5")
-            .env("PIP_ROOT_USER_ACTION", "ignore")
-            .status()
-            .expect("python3 -m pip");
-        assert!(status.success(), "pip install boto3 failed");
-    }
-    dir
-}
-
 fn python(script: &str, path: &Path, env: &[(&str, &str)]) -> (bool, String) {
     let out =
         std::process::Command::new("python3").arg("-c").arg(script).env("PYTHONPATH", path).envs(env.iter().copied()).output().unwrap();
@@ -254,7 +238,7 @@ fn python(script: &str, path: &Path, env: &[(&str, &str)]) -> (bool, String) {
 
 #[test]
 fn boto3_lambda_client_invokes_through_the_gateway_with_sigv4() {
-    let site = boto3();
+    let site = esb_tests::boto3_site();
     let (dir, _cleanup) = project("boto");
     let s = Served::start(ESB, dir.path(), &[]);
     let script = r#"

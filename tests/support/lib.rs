@@ -241,3 +241,20 @@ pub fn http_sink(fail_first: usize) -> (u16, std::sync::Arc<std::sync::Mutex<Str
     });
     (port, got)
 }
+
+/// boto3 from PyPI (cached in target/), installed once per machine; the directory to put on
+/// PYTHONPATH.
+pub fn boto3_site() -> PathBuf {
+    let dir = workspace_root().join("target/py-boto3");
+    if !dir.join("boto3").is_dir() {
+        let status = std::process::Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+            .arg(&dir)
+            .arg("boto3==1.44.5")
+            .env("PIP_ROOT_USER_ACTION", "ignore")
+            .status()
+            .expect("python3 -m pip");
+        assert!(status.success(), "pip install boto3 failed");
+    }
+    dir
+}
