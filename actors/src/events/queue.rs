@@ -222,8 +222,10 @@ impl QueueState {
 
     /// Records events a crash interrupted as failed (they may have run: never run twice).
     fn interrupted(&mut self, function: &str, events: Vec<Event>) {
-        for e in events {
+        for mut e in events {
             tracing::warn!(function, event = %e.id, "an asynchronous event was running when esb stopped; recorded as failed, not run again");
+            // The interrupted attempt counts.
+            e.attempts += 1;
             self.fail(function, e, Condition::Interrupted, Response::default());
         }
     }
@@ -262,7 +264,8 @@ impl QueueState {
         let mut logged = record.clone();
         logged["function"] = serde_json::Value::String(function.to_string());
         if let Err(e) = append_line(&self.args.dir.join(super::FAILURE_LOG), &logged) {
-            tracing::error!(function, event = %event.id, error = %e, "the failure log cannot be written; the event stays queued");
+            // Its journal still says it started: the next start records it (as interrupted).
+            tracing::error!(function, event = %event.id, error = %e, "the failure log cannot be written; the event is recorded at the next start");
             return;
         }
         if let Err(e) = lane.journal.end(&event.id) {
@@ -364,6 +367,19 @@ impl QueueState {
             return;
         }
         let now = now_ms();
+        // Too old to run (esb was down, or throttled, longer than the event may wait): recorded
+        // first, so their OnFailure records are dispatched below.
+        let mut expired = vec![];
+        for (function, lane) in self.lanes.iter_mut() {
+            let Some(age_limit) = lane.target.as_ref().map(|t| i64::from(t.config.max_event_age) * 1000) else { continue };
+            let (old, keep): (VecDeque<Event>, VecDeque<Event>) =
+                std::mem::take(&mut lane.queued).into_iter().partition(|e| now - e.enqueued_ms > age_limit);
+            lane.queued = keep;
+            expired.extend(old.into_iter().map(|e| (function.clone(), e)));
+        }
+        for (function, event) in expired {
+            self.fail(&function, event, Condition::EventAgeExceeded, Response::default());
+        }
         let mut earliest: Option<i64> = None;
         for (function, lane) in self.lanes.iter_mut() {
             let Some(target) = lane.target.clone() else { continue };
