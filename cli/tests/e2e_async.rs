@@ -109,6 +109,9 @@ fn async_events_run_once_failures_are_retried_twice_then_recorded_and_a_kill_9_l
     assert_eq!(failures.len(), 1, "{events}");
     assert_eq!(failures[0]["requestContext"]["condition"], "RetriesExhausted");
     assert!(failures[0]["responsePayload"]["errorMessage"].as_str().unwrap().contains("job bad failed on purpose"), "{events}");
+    let status = run_esb(ESB, dir.path(), &["--json", "status"]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["events"]["failed"], 1, "esb status counts the failure: {status}");
 
     // Too large for an asynchronous invocation.
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(1_100_000));

@@ -336,6 +336,9 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
     let ws = esb_config::Workspace::open(&super::find_template(global)?, &Default::default())?;
     let project = ws.settings.project.clone();
     let schedules = schedules(&ws);
+    let events_dir = ws.output_dir.join("events");
+    let lanes: Vec<_> = super::events::lanes(&events_dir).into_iter().filter(|(_, (q, _, r))| q + r > 0).collect();
+    let failed = super::events::failures(&events_dir).len();
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
         let all = rt.containers(&project_filter(&project)).await?;
@@ -359,7 +362,13 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
             let m = manager.map(|m| json!({ "name": m.name, "running": m.running, "created": m.labels.get(key::CREATED) }));
             let f: Vec<_> = functions.iter().map(|(k, (r, t))| json!({ "function": k, "running": r, "containers": t })).collect();
             let sch: Vec<_> = schedules.iter().map(|(n, e, next)| json!({ "schedule": n, "expression": e, "next": next })).collect();
-            println!("{}", json!({ "project": project, "daemon": d, "manager": m, "storage": s, "functions": f, "schedules": sch }));
+            let ev: serde_json::Map<String, serde_json::Value> =
+                lanes.iter().map(|(f, (q, r, i))| (f.clone(), json!({ "queued": q, "retrying": r, "running": i }))).collect();
+            println!(
+                "{}",
+                json!({ "project": project, "daemon": d, "manager": m, "storage": s, "functions": f, "schedules": sch,
+                        "events": { "waiting": ev, "failed": failed } })
+            );
             return Ok(());
         }
         let state = |running: bool| if running { "running" } else { "exited" };
@@ -391,6 +400,12 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
         for (name, expression, next) in &schedules {
             let when = next.as_ref().map(|n| format!("next {n}")).unwrap_or_else(|| "counted from the daemon's start".into());
             out.say(format!("schedule  {name} {expression}: {when}"));
+        }
+        for (f, (queued, retrying, running)) in &lanes {
+            out.say(format!("events    {f}: {queued} queued ({retrying} retrying), {running} running"));
+        }
+        if failed > 0 {
+            out.say(format!("events    {failed} failed in total (`esb events` shows them)"));
         }
         Ok(())
     })

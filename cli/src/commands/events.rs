@@ -9,13 +9,12 @@ use crate::cli::{EventsArgs, Global};
 use crate::output::Output;
 use esb_actors::events::journal;
 use std::collections::BTreeMap;
+use std::path::Path;
 
-pub fn run(global: &Global, args: EventsArgs, out: &Output) -> anyhow::Result<()> {
-    let template = super::find_template(global)?;
-    let ws = esb_config::Workspace::open(&template, &Default::default())?;
-    let dir = ws.output_dir.join("events");
-    let mut lanes: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
-    if let Ok(entries) = std::fs::read_dir(&dir) {
+/// Per function (queued, of those retrying, started and not ended), from the journals in `dir`.
+pub(super) fn lanes(dir: &Path) -> BTreeMap<String, (usize, usize, usize)> {
+    let mut lanes = BTreeMap::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let Some(function) = name.strip_suffix(".journal") else { continue };
@@ -24,12 +23,25 @@ pub fn run(global: &Global, args: EventsArgs, out: &Output) -> anyhow::Result<()
             lanes.insert(function.to_string(), (replay.queued.len(), retrying, replay.interrupted.len()));
         }
     }
-    let failed: Vec<serde_json::Value> = std::fs::read_to_string(dir.join(esb_actors::events::FAILURE_LOG))
+    lanes
+}
+
+/// The failure log's records, oldest first.
+pub(super) fn failures(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join(esb_actors::events::FAILURE_LOG))
         .unwrap_or_default()
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
-        .filter(|r: &serde_json::Value| args.function.as_deref().is_none_or(|f| r["function"] == f))
-        .collect();
+        .collect()
+}
+
+pub fn run(global: &Global, args: EventsArgs, out: &Output) -> anyhow::Result<()> {
+    let template = super::find_template(global)?;
+    let ws = esb_config::Workspace::open(&template, &Default::default())?;
+    let dir = ws.output_dir.join("events");
+    let lanes = lanes(&dir);
+    let failed: Vec<serde_json::Value> =
+        failures(&dir).into_iter().filter(|r| args.function.as_deref().is_none_or(|f| r["function"] == f)).collect();
     let lanes: BTreeMap<_, _> = lanes.into_iter().filter(|(f, _)| args.function.as_deref().is_none_or(|a| a == f)).collect();
     let shown = &failed[failed.len().saturating_sub(args.last)..];
     if out.json() {

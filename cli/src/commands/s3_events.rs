@@ -36,15 +36,11 @@ fn rules_now(rules: &Rules) -> Vec<Rule> {
     rules.lock().map(|r| r.clone()).unwrap_or_default()
 }
 
-/// The S3 service's address, when the built-in engine runs it.
-async fn endpoint(r: &Reader) -> Option<String> {
+/// The S3 service: its address and engine.
+async fn endpoint(r: &Reader) -> Option<(String, String)> {
     let eps = esb_storage::service::endpoints(r.rt.as_ref(), &r.project).await.ok()?;
     let s3 = eps.into_iter().find(|e| e.service == "s3")?;
-    if s3.engine != "builtin" {
-        tracing::warn!(engine = %s3.engine, "S3 events need the built-in S3 engine; the {} engine reports no object changes", s3.engine);
-        return None;
-    }
-    Some(s3.direct)
+    Some((s3.direct, s3.engine))
 }
 
 fn write_cursor(path: &std::path::Path, seq: u64) {
@@ -63,15 +59,24 @@ pub(super) async fn run(r: Reader) {
     // Checked at start and after the service was unreachable: a log newer than the cursor means
     // the S3 volume was recreated, and its changes start again from 1.
     let mut check = true;
+    let mut warned = false;
     loop {
         if rules_now(&r.rules).is_empty() {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        let Some(ep) = endpoint(&r).await else {
+        let Some((ep, engine)) = endpoint(&r).await else {
             tokio::time::sleep(Duration::from_secs(5)).await;
             continue;
         };
+        if engine != "builtin" {
+            if !warned {
+                tracing::warn!(%engine, "S3 events need the built-in S3 engine; the {engine} engine reports no object changes, so they do not fire");
+                warned = true;
+            }
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            continue;
+        }
         if let (true, Some(c)) = (check, cursor) {
             match esb_storage::notify::newest(&ep, secret).await {
                 Ok(newest) if newest < c => {
