@@ -31,6 +31,7 @@ pub use function::FunctionImage;
 
 use esb_config::Project;
 use esb_runtime::Runtime;
+use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -74,8 +75,11 @@ pub struct Report {
     pub failures: Vec<(String, ImageError)>,
 }
 
-/// Loads tarballs, makes sure bases exist, builds changed function images, and records the
-/// result in [`MANIFEST`] (a function that failed keeps its previous entry).
+/// Function images built at once.
+const PARALLEL_BUILDS: usize = 3;
+
+/// Loads tarballs, makes sure bases exist, builds changed function images (a few at once), and
+/// records the result in [`MANIFEST`] (a function that failed keeps its previous entry).
 pub async fn build_project(
     rt: &dyn Runtime,
     project: &Project,
@@ -89,6 +93,9 @@ pub async fn build_project(
     let mut bases: BTreeMap<String, Result<base::Base, String>> = BTreeMap::new();
     let inputs = function::Inputs { root, output_dir, project: &project.functions.project };
     let mut manifest = read_manifest(output_dir);
+    // Bases first (few, shared), then the functions' images, a few at a time: each build is mostly
+    // the engine's fixed cost per image, which overlaps well.
+    let mut jobs = vec![];
     for (id, spec) in &project.functions.functions {
         if !options.only.is_empty() && !options.only.contains(id) {
             continue;
@@ -109,15 +116,28 @@ pub async fn build_project(
             };
             bases.insert(key.clone(), entry);
         }
-        let base = match &bases[&key] {
-            Ok(b) => b.clone(),
+        match &bases[&key] {
+            Ok(b) => jobs.push((id, spec, b.clone())),
             Err(why) => {
                 let first_line = why.lines().next().unwrap_or_default().to_string();
                 report.failures.push((id.clone(), ImageError::Tool { tool: "base image".into(), reason: first_line, output: None }));
-                continue;
             }
-        };
-        match function::build(rt, &inputs, id, spec, &base, options.no_cache, events).await {
+        }
+    }
+    let inputs = &inputs;
+    type Built<'a> = (&'a String, Result<(FunctionImage, Status), ImageError>);
+    // Boxed with an explicit `Send` bound: the compiler cannot prove it for the closure's futures
+    // otherwise (its higher-ranked lifetimes), and callers spawn this.
+    let futures: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Built<'_>> + Send + '_>>> = jobs
+        .into_iter()
+        .map(|(id, spec, base)| {
+            Box::pin(async move { (id, function::build(rt, inputs, id, spec, &base, options.no_cache, events).await) })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = Built<'_>> + Send + '_>>
+        })
+        .collect();
+    let built: Vec<Built<'_>> = futures_util::stream::iter(futures).buffer_unordered(PARALLEL_BUILDS).collect().await;
+    for (id, result) in built {
+        match result {
             Ok((image, status)) => {
                 manifest.insert(id.clone(), image.clone());
                 report.functions.insert(id.clone(), (image, status));
