@@ -5,7 +5,8 @@
 //! run), `retry`d (back in the queue, with its attempts and earliest next time) and `end`ed (done, or
 //! recorded as failed first). Replaying the file gives the events still queued and the ones a crash
 //! interrupted; a torn last line (a crash mid-write) is skipped: it was never acknowledged.
-//! [`Journal::compact`] rewrites the file with only the queued events (temp file, fsync, rename).
+//! [`Journal::compact`] rewrites the file with only the queued and running events (temp file,
+//! fsync, rename), so it can run while events run.
 //! Must not: decide retries or run anything (the queue does).
 
 use serde::{Deserialize, Serialize};
@@ -167,13 +168,16 @@ impl Journal {
         self.lines
     }
 
-    /// Rewrites the journal to hold only `queued` (none may be running).
-    pub fn compact(&mut self, queued: &[Event]) -> std::io::Result<()> {
+    /// Rewrites the journal to hold only `queued` and `running` (which stay started: a crash after
+    /// the rewrite still records them as interrupted, never runs them again).
+    pub fn compact(&mut self, queued: &[Event], running: &[Event]) -> std::io::Result<()> {
         let tmp = self.path.with_extension("compact");
+        let mut records: Vec<Record> = queued.iter().chain(running).map(|e| Record::Enq(e.clone())).collect();
+        records.extend(running.iter().map(|e| Record::Start { id: e.id.clone() }));
         {
             let mut f = File::create(&tmp)?;
-            for e in queued {
-                let mut line = serde_json::to_vec(&Record::Enq(e.clone())).map_err(std::io::Error::other)?;
+            for r in &records {
+                let mut line = serde_json::to_vec(r).map_err(std::io::Error::other)?;
                 line.push(b'\n');
                 f.write_all(&line)?;
             }
@@ -184,7 +188,7 @@ impl Journal {
             sync_dir(dir)?;
         }
         self.file = OpenOptions::new().append(true).open(&self.path)?;
-        self.lines = queued.len();
+        self.lines = records.len();
         Ok(())
     }
 }
@@ -220,12 +224,14 @@ mod tests {
         assert_eq!(replay.interrupted, vec![ev("b")]);
         assert_eq!(replay.queued, vec![Event { attempts: 1, not_before_ms: 99, ..ev("c") }, ev("d")]);
         j.end("b").unwrap();
-        j.compact(&replay.queued).unwrap();
+        // `d` is running while the journal is compacted.
+        let (c, d) = (replay.queued[0].clone(), replay.queued[1].clone());
+        j.compact(&[c], &[d]).unwrap();
         j.enqueue(&ev("f")).unwrap();
         let (_, replay) = Journal::open(&path).unwrap();
         assert!(!std::fs::read_to_string(&path).unwrap().contains("torn-e"), "the torn line was cut");
-        assert!(replay.interrupted.is_empty());
-        assert_eq!(replay.queued.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["c", "d", "f"]);
-        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3, "compaction dropped the history");
+        assert_eq!(replay.interrupted, vec![ev("d")], "a running event stays started through a compaction");
+        assert_eq!(replay.queued.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["c", "f"]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 4, "compaction dropped the history");
     }
 }

@@ -152,6 +152,8 @@ struct Lane {
     journal: Journal,
     queued: VecDeque<Event>,
     running: usize,
+    /// The running events (for compaction while they run).
+    in_flight: BTreeMap<String, Event>,
     target: Option<Target>,
     stats: LaneStats,
 }
@@ -208,14 +210,22 @@ impl QueueState {
             return Ok(vec![]);
         }
         let (mut journal, replay) = Journal::open(&self.args.dir.join(format!("{function}.journal")))?;
-        journal.compact(&[replay.queued.clone(), replay.interrupted.clone()].concat())?;
+        // Interrupted events stay started in the rewritten journal until they are recorded.
+        journal.compact(&replay.queued, &replay.interrupted)?;
         let known = target.is_some();
         if !replay.queued.is_empty() {
             tracing::info!(function, events = replay.queued.len(), "asynchronous events waiting from before the restart");
         }
         self.lanes.insert(
             function.to_string(),
-            Lane { journal, queued: replay.queued.into(), running: 0, target, stats: LaneStats { known, ..LaneStats::default() } },
+            Lane {
+                journal,
+                queued: replay.queued.into(),
+                running: 0,
+                in_flight: BTreeMap::new(),
+                target,
+                stats: LaneStats { known, ..LaneStats::default() },
+            },
         );
         Ok(replay.interrupted)
     }
@@ -290,6 +300,7 @@ impl QueueState {
     fn finished(&mut self, myself: &ActorRef<QueueMsg>, function: &str, mut event: Event, attempt: Attempt) {
         let Some(lane) = self.lanes.get_mut(function) else { return };
         lane.running = lane.running.saturating_sub(1);
+        lane.in_flight.remove(&event.id);
         let config = lane.target.as_ref().map(|t| t.config.clone()).unwrap_or_default();
         let age_limit = i64::from(config.max_event_age) * 1000;
         match attempt {
@@ -393,6 +404,7 @@ impl QueueState {
                     break;
                 }
                 lane.running += 1;
+                lane.in_flight.insert(event.id.clone(), event.clone());
                 let (me, function, handle) = (myself.clone(), function.clone(), target.handle.clone());
                 let span = tracing::info_span!("async_invoke", function = %function, event = %event.id, trace_id = %event.trace);
                 tokio::spawn(
@@ -406,10 +418,12 @@ impl QueueState {
             if let Some(next) = lane.queued.iter().map(|e| e.not_before_ms).filter(|t| *t > now).min() {
                 earliest = Some(earliest.map_or(next, |e| e.min(next)));
             }
-            // Compaction once the history outweighs the queue (nothing of this lane may run).
-            if lane.running == 0 && lane.journal.lines() > 1000 {
+            // Compaction once the history outweighs what is still open, also under steady load.
+            let open = lane.queued.len() + lane.in_flight.len();
+            if lane.journal.lines() > 1000 && lane.journal.lines() > 4 * open {
                 let queued: Vec<Event> = lane.queued.iter().cloned().collect();
-                if let Err(e) = lane.journal.compact(&queued) {
+                let running: Vec<Event> = lane.in_flight.values().cloned().collect();
+                if let Err(e) = lane.journal.compact(&queued, &running) {
                     tracing::warn!(%function, error = %e, "journal compaction failed");
                 }
             }
