@@ -162,8 +162,14 @@ impl Notifying {
         Notifying { inner, root: root.to_path_buf(), log }
     }
 
+    /// The object's size on disk; `None` for a key that would leave the bucket's directory (s3s-fs
+    /// refuses those itself; this only keeps the stat inside the root).
     fn size(&self, bucket: &str, key: &str) -> Option<u64> {
-        std::fs::metadata(self.root.join(bucket).join(key)).ok().map(|m| m.len())
+        let rel = Path::new(bucket).join(key.trim_start_matches('/'));
+        if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+            return None;
+        }
+        std::fs::metadata(self.root.join(rel)).ok().map(|m| m.len())
     }
 
     fn created(&self, event: &str, bucket: &str, key: &str, etag: Option<&ETag>) {
