@@ -330,7 +330,19 @@ impl FunctionState {
             if let (Err(StartError::Failed(_)), Some(p)) = (&result, &pool) {
                 p.free(&cfg.function);
             }
-            let _ = me.send_message(FunctionMsg::Started(result, cfg.config_hash.clone()));
+            // A start that outlived its actor (a drain that reached its deadline) must not leave
+            // the container behind: nobody would ever remove it.
+            if let Err(ractor::MessagingErr::SendErr(FunctionMsg::Started(Ok(c), _))) =
+                me.send_message(FunctionMsg::Started(result, cfg.config_hash.clone()))
+            {
+                tracing::info!(function = %cfg.function, container = %c.id, "removing a container that finished starting after its function stopped");
+                if let Err(e) = rt.remove_container(&c.id).await {
+                    tracing::warn!(container = %c.id, error = %e, "could not remove a container");
+                }
+                if let Some(p) = pool {
+                    p.free(&cfg.function);
+                }
+            }
         });
     }
 
@@ -358,10 +370,11 @@ impl FunctionState {
         }
     }
 
-    /// Ends a drain when nothing is leased any more or the deadline passed: reports and stops.
+    /// Ends a drain when nothing is leased or starting any more, or the deadline passed: reports
+    /// and stops. (A container still starting would otherwise report to a stopped actor.)
     fn check_drain(&mut self, myself: &ActorRef<FunctionMsg>) {
         let done = match &self.draining {
-            Some(d) => self.busy.is_empty() || Instant::now() >= d.deadline,
+            Some(d) => (self.busy.is_empty() && self.starting == 0) || Instant::now() >= d.deadline,
             None => false,
         };
         if !done {
@@ -369,11 +382,9 @@ impl FunctionState {
         }
         let Some(d) = self.draining.take() else { return };
         // Containers still leased at the deadline may still be running an invocation: RIE must
-        // never see a second one, so they are removed, never kept for adoption.
+        // never see a second one, so they are removed (by `post_stop`, which awaits it), never
+        // kept for adoption.
         let cut_off = self.busy.len();
-        for (_, c) in std::mem::take(&mut self.busy) {
-            self.remove(c);
-        }
         self.keep_on_stop = d.keep;
         let kept = if d.keep { self.idle.len() } else { 0 };
         let _ = d.reply.send(DrainReport { finished: d.in_flight - cut_off, cut_off, kept });
@@ -568,6 +579,7 @@ impl Actor for FunctionActor {
                 st.starting -= 1;
                 st.remove(c);
                 st.ensure_starts(&myself);
+                st.check_drain(&myself);
             }
             FunctionMsg::Reconfigure(cfg) => {
                 let code_changed = cfg.config_hash != st.cfg.config_hash;
@@ -593,6 +605,7 @@ impl Actor for FunctionActor {
                 st.prewarm_backoff = PREWARM_BACKOFF.0;
                 st.give(c, true);
                 // A container that finished starting during a drain is simply idle (kept or removed).
+                st.check_drain(&myself);
             }
             FunctionMsg::Started(Err(err), _) => {
                 st.starting -= 1;
@@ -610,6 +623,7 @@ impl Actor for FunctionActor {
                 if let Some(w) = st.waiters.pop_front() {
                     let _ = w.reply.send(Err(error));
                 }
+                st.check_drain(&myself);
             }
             FunctionMsg::Tick if st.draining.is_some() => st.check_drain(&myself),
             FunctionMsg::Tick => {

@@ -407,6 +407,39 @@ async fn the_drain_deadline_cuts_off_stragglers_and_never_keeps_their_containers
 }
 
 #[tokio::test]
+async fn a_drain_waits_for_a_container_still_starting_and_removes_it() {
+    let (h, rt) = spawn_with(config(fake_rie().await)).await;
+    rt.set_faults(Faults { start_delay: Some(Duration::from_millis(400)), ..Default::default() });
+    let caller = {
+        let h = h.clone();
+        tokio::spawn(async move { h.invoke(Bytes::from_static(b"{}"), None).await })
+    };
+    eventually("a start under way", || creates(&rt) == 1).await;
+    let report = h.drain(Duration::from_secs(5), false).await.expect("drained");
+    assert_eq!((report.finished, report.cut_off, report.kept), (0, 0, 0));
+    let refused = caller.await.unwrap();
+    assert!(matches!(refused, Err(InvokeFailure::Acquire(AcquireError::Stopping { .. }))), "{refused:?}");
+    eventually("the late container removed", || removes(&rt) == 1).await;
+    assert!(rt.containers(&esb_runtime::Labels::default()).await.unwrap().is_empty(), "nothing left behind");
+}
+
+#[tokio::test]
+async fn a_container_that_finishes_starting_after_the_drain_deadline_removes_itself() {
+    let (h, rt) = spawn_with(config(fake_rie().await)).await;
+    rt.set_faults(Faults { start_delay: Some(Duration::from_millis(600)), ..Default::default() });
+    let caller = {
+        let h = h.clone();
+        tokio::spawn(async move { h.invoke(Bytes::from_static(b"{}"), None).await })
+    };
+    eventually("a start under way", || creates(&rt) == 1).await;
+    h.drain(Duration::from_millis(50), false).await.expect("drained");
+    assert!(h.actor_ref().is_none(), "the actor stopped at its deadline");
+    let _ = caller.await;
+    eventually("the orphaned container removed", || removes(&rt) == 1).await;
+    assert!(rt.containers(&esb_runtime::Labels::default()).await.unwrap().is_empty(), "nothing left behind");
+}
+
+#[tokio::test]
 async fn supervisor_shutdown_drains_every_function_without_restarting_any() {
     let port = fake_rie().await;
     let cfgs = vec![FunctionConfig { min_warm: 1, ..config(port) }, FunctionConfig { function: "Two".into(), min_warm: 1, ..config(port) }];

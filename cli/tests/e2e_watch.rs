@@ -1,6 +1,7 @@
 //! Hot reload against the real engine: with `esb serve --watch`, a saved code change is served by
 //! the next requests (live code, without an image build), a function and route added to the template answer, a broken template is
-//! reported while the previous version keeps serving, and fixing it recovers.
+//! reported while the previous version keeps serving, and fixing it recovers. The added function's
+//! schedule fires after the reload and stops when it is removed again.
 
 use esb_tests::gateway::Served;
 use esb_tests::{named_example_project, text};
@@ -39,13 +40,22 @@ const NEW_FUNCTION: &str = "  NewFunction:
           Properties:
             Path: /new
             Method: get
+        Every:
+          Type: Schedule
+          Properties:
+            Schedule: rate(1 minute)
 
   ItemsFunction:";
+
+fn new_schedule_fires(s: &Served) -> usize {
+    s.log().iter().filter(|l| l.contains("schedule fired") && l.contains("NewFunction")).count()
+}
 
 #[test]
 fn saved_changes_are_served_and_a_broken_template_keeps_the_previous_version() {
     let (dir, _cleanup, _project) = named_example_project("watch");
-    let s = Served::start(ESB, dir.path(), &["--watch"]);
+    // The schedules' clock runs 60 times faster: a minute rate fires every second.
+    let s = Served::start(ESB, dir.path(), &["--watch", "--schedule-speed", "60"]);
     assert_eq!(s.get("/hello").json()["stage"], "dev");
     let limit = Duration::from_secs(90);
 
@@ -63,6 +73,8 @@ fn saved_changes_are_served_and_a_broken_template_keeps_the_previous_version() {
     let took = within(limit, "the new route answering", &s, || s.get("/new").status == 200);
     eprintln!("template edit to new route: {:.1} s", took.as_secs_f64());
     assert!(s.output().iter().any(|l| l.contains("1 added (NewFunction)")), "{:?}", s.output());
+    // Its schedule came with it.
+    within(limit, "the new function's schedule firing", &s, || new_schedule_fires(&s) >= 1);
 
     // Broken: reported, and the previous version (with /new) keeps serving.
     std::fs::write(&template, good.replace("Resources:", "Resources:\n  Broken: !GetAtt [Nope\n")).unwrap();
@@ -77,6 +89,11 @@ fn saved_changes_are_served_and_a_broken_template_keeps_the_previous_version() {
     within(limit, "the route removed again", &s, || s.get("/new").status == 404);
     assert!(s.output().iter().any(|l| l.contains("1 removed (NewFunction)")), "{:?}", s.output());
     assert_eq!(s.get("/hello").status, 200);
+    // And its schedule went with it.
+    std::thread::sleep(Duration::from_secs(1));
+    let fired = new_schedule_fires(&s);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(new_schedule_fires(&s), fired, "a removed function's schedule does not fire");
     assert!(s.stop());
     let left = std::process::Command::new("docker")
         .args(["ps", "-aq", "--filter", &format!("label=esb.project={_project}"), "--filter", "label=esb.role=function"])
