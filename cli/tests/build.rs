@@ -14,7 +14,11 @@ fn build_generates_the_golden_files_of_the_example_project() {
     let project = example_project();
     let out = esb(project.path(), &["build", "--config-only"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("9 functions, 14 routes, 1 table, 1 bucket, 1 schedule, 1 S3 event"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("10 functions, 14 routes, 1 table, 1 bucket, 1 schedule, 1 S3 event, 1 stream"),
+        "{}",
+        text(&out.stdout)
+    );
     assert!(text(&out.stdout).contains("--config-only: no images built"), "says plainly that no images were built");
     assert_golden(&project.path().join(".esb"), &tests_dir().join("golden/example"));
 }
@@ -27,7 +31,7 @@ fn a_second_build_rewrites_nothing_and_keeps_mtimes() {
     let before = std::fs::metadata(&file).unwrap().modified().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
     let out = esb(project.path(), &["build", "--config-only"]);
-    assert!(text(&out.stdout).contains("wrote 0, 13 unchanged"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("wrote 0, 14 unchanged"), "{}", text(&out.stdout));
     assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), before);
 }
 

@@ -20,9 +20,11 @@ fn inspect(container: &str, format: &str) -> String {
     text(&Command::new("docker").args(["inspect", "-f", format, container]).output().unwrap().stdout)
 }
 
+/// HelloFunction's containers (the one the test calls; a schedule may start others).
 fn function_containers(project: &str) -> Vec<String> {
     let filter = format!("label=esb.project={project}");
-    let out = Command::new("docker").args(["ps", "-q", "--filter", &filter, "--filter", "label=esb.role=function"]).output().unwrap();
+    let out =
+        Command::new("docker").args(["ps", "-q", "--filter", &filter, "--filter", "label=esb.function=HelloFunction"]).output().unwrap();
     text(&out.stdout).lines().map(str::to_string).collect()
 }
 

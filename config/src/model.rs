@@ -65,6 +65,9 @@ pub struct FunctionSpec {
     /// S3 events: object changes in the template's buckets that invoke the function.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub s3_events: Vec<S3Event>,
+    /// DynamoDB stream events: changes to the template's tables that invoke the function.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stream_events: Vec<StreamEvent>,
     /// `EventInvokeConfig`: retries, event age and destinations of asynchronous invocations.
     #[serde(default, skip_serializing_if = "AsyncConfig::is_default")]
     pub async_invoke: AsyncConfig,
@@ -100,6 +103,31 @@ impl AsyncConfig {
     pub fn is_default(&self) -> bool {
         *self == AsyncConfig::default()
     }
+}
+
+/// A `DynamoDB` event: the stream of a table of the template invokes the function with batches of
+/// its change records, in order (an event source mapping).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamEvent {
+    /// The event's logical name.
+    pub name: String,
+    /// The table's name (from `Stream: !GetAtt Table.StreamArn`).
+    pub table: String,
+    /// `StartingPosition`: `TRIM_HORIZON` or `LATEST` (where the first start begins).
+    pub starting_position: String,
+    /// `BatchSize`: records per invocation (1 to 10000, default 100).
+    pub batch_size: u32,
+    /// `Enabled` (default true).
+    pub enabled: bool,
+    /// `MaximumRetryAttempts`: retries of a failing batch; `None` (-1, the default) retries until
+    /// the records are older than `max_record_age`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    /// `MaximumRecordAgeInSeconds`: older records are skipped as failed; `None` (-1, the default)
+    /// never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_record_age: Option<u32>,
 }
 
 /// An `S3` event: object changes in `bucket` invoke the function with S3's event record.

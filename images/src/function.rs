@@ -194,6 +194,7 @@ mod tests {
             layers: vec![],
             schedules: vec![],
             s3_events: vec![],
+            stream_events: vec![],
             async_invoke: Default::default(),
         }
     }

@@ -3,7 +3,8 @@
 //! Owns: [`s3`], esb's built-in S3 server (s3s-fs: objects as files in a volume, so they survive
 //! restarts), [`service`], running storage services as labelled containers (`esb.role=storage`) with
 //! their data in named volumes (`esb-<project>-<service>`), and [`provision`], creating the
-//! template's buckets and tables idempotently, and [`engines`], which server runs each service.
+//! template's buckets and tables idempotently, [`engines`], which server runs each service,
+//! [`notify`], the built-in S3 server's change log, and [`streams`], a DynamoDB Streams client.
 //! Must not: touch function containers or serve the gateway.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -13,6 +14,7 @@ pub mod notify;
 pub mod provision;
 pub mod s3;
 pub mod service;
+pub mod streams;
 
 /// Errors of the storage crate.
 #[derive(Debug, thiserror::Error)]

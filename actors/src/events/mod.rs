@@ -26,5 +26,16 @@ pub fn queue_name(project: &str) -> String {
 /// The failure log in the events directory: one destination record per line.
 pub const FAILURE_LOG: &str = "failed.jsonl";
 
+/// Appends `value` as one JSON line to `path` and syncs it (the failure log's writers: the queue and
+/// the manager's stream readers; one short `write` each, so lines never interleave).
+pub fn append_line(path: &std::path::Path, value: &serde_json::Value) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut line = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    f.write_all(&line)?;
+    f.sync_data()
+}
+
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,6 @@ use esb_runtime::rie::Outcome;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 use tracing::Instrument;
@@ -273,7 +272,7 @@ impl QueueState {
         );
         let mut logged = record.clone();
         logged["function"] = serde_json::Value::String(function.to_string());
-        if let Err(e) = append_line(&self.args.dir.join(super::FAILURE_LOG), &logged) {
+        if let Err(e) = super::append_line(&self.args.dir.join(super::FAILURE_LOG), &logged) {
             // Its journal still says it started: the next start records it (as interrupted).
             tracing::error!(function, event = %event.id, error = %e, "the failure log cannot be written; the event is recorded at the next start");
             return;
@@ -437,14 +436,6 @@ impl QueueState {
             }
         }
     }
-}
-
-fn append_line(path: &std::path::Path, value: &serde_json::Value) -> std::io::Result<()> {
-    let mut line = serde_json::to_vec(value).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-    f.write_all(&line)?;
-    f.sync_data()
 }
 
 impl Actor for EventQueue {

@@ -140,6 +140,10 @@ fn counts(p: &Project) -> String {
     if s3 > 0 {
         parts.push(plural(s3, "S3 event"));
     }
+    let streams: usize = p.functions.functions.values().map(|f| f.stream_events.len()).sum();
+    if streams > 0 {
+        parts.push(plural(streams, "stream"));
+    }
     parts.join(", ")
 }
 

@@ -1,5 +1,5 @@
 //! `esb events`: the asynchronous events the manager's EventQueue holds on disk, per function,
-//! and the failure log's newest records.
+//! the stream mappings' progress, and the failure log's newest records.
 //!
 //! Owns: reading `<output_dir>/events/` (the journals, read-only, and `failed.jsonl`) and printing
 //! it. Must not: write there (the running manager owns it; this works the same while esb runs and
@@ -43,22 +43,36 @@ pub fn run(global: &Global, args: EventsArgs, out: &Output) -> anyhow::Result<()
     let failed: Vec<serde_json::Value> =
         failures(&dir).into_iter().filter(|r| args.function.as_deref().is_none_or(|f| r["function"] == f)).collect();
     let lanes: BTreeMap<_, _> = lanes.into_iter().filter(|(f, _)| args.function.as_deref().is_none_or(|a| a == f)).collect();
+    let streams: BTreeMap<_, _> = super::streams::progress(&dir)
+        .into_iter()
+        .filter(|(m, _)| args.function.as_deref().is_none_or(|f| m.split_once('.').is_some_and(|(mf, _)| mf == f)))
+        .collect();
     let shown = &failed[failed.len().saturating_sub(args.last)..];
     if out.json() {
         let functions: BTreeMap<_, _> = lanes
             .iter()
             .map(|(f, (q, r, i))| (f.clone(), serde_json::json!({ "queued": q, "retrying": r, "running_or_interrupted": i })))
             .collect();
-        println!("{}", serde_json::json!({ "functions": functions, "failed_total": failed.len(), "failed": shown }));
+        let streams: BTreeMap<_, _> =
+            streams.iter().map(|(m, (d, f))| (m.clone(), serde_json::json!({ "batches_delivered": d, "batches_failed": f }))).collect();
+        println!("{}", serde_json::json!({ "functions": functions, "streams": streams, "failed_total": failed.len(), "failed": shown }));
         return Ok(());
     }
-    if lanes.is_empty() && failed.is_empty() {
+    if lanes.is_empty() && failed.is_empty() && streams.is_empty() {
         out.say(format!("no asynchronous events yet in {}", super::show(&dir)));
         return Ok(());
     }
-    println!("{:<28} {:>7} {:>9} {:>8}", "FUNCTION", "QUEUED", "RETRYING", "RUNNING");
-    for (f, (q, r, i)) in &lanes {
-        println!("{f:<28} {q:>7} {r:>9} {i:>8}");
+    if !lanes.is_empty() {
+        println!("{:<28} {:>7} {:>9} {:>8}", "FUNCTION", "QUEUED", "RETRYING", "RUNNING");
+        for (f, (q, r, i)) in &lanes {
+            println!("{f:<28} {q:>7} {r:>9} {i:>8}");
+        }
+    }
+    if !streams.is_empty() {
+        println!("{:<40} {:>9} {:>7}", "STREAM MAPPING", "BATCHES", "FAILED");
+        for (m, (d, f)) in &streams {
+            println!("{m:<40} {d:>9} {f:>7}");
+        }
     }
     if !failed.is_empty() {
         println!("\n{} failed (newest last; all in {}):", failed.len(), super::show(&dir.join(esb_actors::events::FAILURE_LOG)));

@@ -17,6 +17,7 @@ mod s3_events;
 mod serve;
 mod split;
 mod storage;
+mod streams;
 mod triggers;
 
 use crate::cli::{Cli, Command, Global};

@@ -1,12 +1,15 @@
 //! The manager's event sources beyond HTTP: the EventQueue (asynchronous invocations, which the
-//! Scheduler and the S3 notifier feed too), the Scheduler and the S3 notifier.
+//! Scheduler and the S3 notifier feed too), the Scheduler, the S3 notifier and the DynamoDB stream
+//! readers (which invoke synchronously, in order).
 //!
 //! Owns: building their inputs from the compiled project and the running functions, starting them
 //! after the function actors, handing them the new functions on hot reload, and stopping them
-//! before the functions drain (schedules first, then the queue finishes what runs).
+//! before the functions drain (schedules first, then the stream readers and the queue finish what
+//! runs).
 //! Must not: run invocations (the function actors do) or read the template (callers pass the
 //! compiled project).
 
+use super::streams::{Mapping, Readers};
 use crate::cli::ServeArgs;
 use crate::output::Output;
 use esb_actors::events::{queue, QueueMsg, Target};
@@ -29,6 +32,23 @@ pub(super) struct Triggers {
 pub(super) struct Handle {
     project: String,
     rules: super::s3_events::Rules,
+    streams: Arc<tokio::sync::Mutex<Readers>>,
+    grace: Duration,
+}
+
+/// The template's enabled and disabled `DynamoDB` events on the running functions.
+fn mappings(project: &esb_config::Project, manager: &Manager) -> Vec<Mapping> {
+    let mut out = vec![];
+    for (id, spec) in &project.functions.functions {
+        let Some(handle) = manager.function(id) else { continue };
+        out.extend(spec.stream_events.iter().map(|e| Mapping {
+            function: id.clone(),
+            function_name: spec.function_name.clone(),
+            handle: handle.clone(),
+            event: e.clone(),
+        }));
+    }
+    out
 }
 
 /// The template's S3 events on the running functions.
@@ -96,7 +116,21 @@ pub(super) async fn start(
     })
     .await
     .map_err(|e| anyhow::anyhow!("starting the event queue ({}): {e}", ws.output_dir.join("events").display()))?;
-    let handle = Handle { project: ws.settings.project.clone(), rules: Arc::new(std::sync::Mutex::new(s3_rules(project, manager))) };
+    let readers = Readers::start(
+        super::streams::Context {
+            rt: rt.clone(),
+            project: ws.settings.project.clone(),
+            region: ws.settings.region.clone(),
+            dir: ws.output_dir.join("events"),
+        },
+        mappings(project, manager),
+    );
+    let handle = Handle {
+        project: ws.settings.project.clone(),
+        rules: Arc::new(std::sync::Mutex::new(s3_rules(project, manager))),
+        streams: Arc::new(tokio::sync::Mutex::new(readers)),
+        grace: Duration::from_secs(args.grace),
+    };
     let s3 = tokio::spawn(super::s3_events::run(super::s3_events::Reader {
         rt: rt.clone(),
         project: ws.settings.project.clone(),
@@ -139,6 +173,8 @@ impl Handle {
         if let Ok(mut rules) = self.rules.lock() {
             *rules = s3_rules(project, manager);
         }
+        let (streams, mappings, grace) = (self.streams.clone(), mappings(project, manager), self.grace);
+        tokio::spawn(async move { streams.lock().await.replace(mappings, grace).await });
     }
 }
 
@@ -148,13 +184,15 @@ impl Triggers {
         self.handle.clone()
     }
 
-    /// Stops the schedules, then lets running events finish within `grace` (events still running
-    /// after that are recorded as interrupted at the next start; queued ones wait on disk).
+    /// Stops the schedules, then lets the stream batches and the running events finish within
+    /// `grace` each (events still running after that are recorded as interrupted at the next start;
+    /// queued ones wait on disk; an unfinished stream batch is delivered again).
     pub(super) async fn stop(self, grace: Duration) {
         self.s3.abort();
         if let Some(s) = self.scheduler {
             s.stop(None);
         }
+        self.handle.streams.lock().await.stop(grace).await;
         queue::stop(self.queue, grace).await;
     }
 }

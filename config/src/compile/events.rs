@@ -1,13 +1,14 @@
 //! A function's `Events`: HTTP events -> [`EventDecl`]s (for `apis`), Schedule events ->
-//! [`Schedule`]s, S3 events -> [`S3Event`]s.
+//! [`Schedule`]s, S3 events -> [`S3Event`]s, DynamoDB events -> [`StreamEvent`]s.
 //!
-//! Owns: reading Api/HttpApi/Schedule/S3 event properties and validating schedule expressions and
-//! S3 event types (that an S3 event's bucket is the template's is checked once all are known).
+//! Owns: reading Api/HttpApi/Schedule/S3/DynamoDB event properties and validating schedule
+//! expressions, S3 event types and stream mapping settings (that an S3 event's bucket and a stream's
+//! table are the template's is checked once all are known).
 //! Unsupported event types warn once and are skipped. Must not: build routes (that is `apis`).
 
 use super::props::Props;
 use crate::error::Sink;
-use crate::model::{ApiKind, S3Event, Schedule};
+use crate::model::{ApiKind, S3Event, Schedule, StreamEvent};
 use crate::yaml::{Node, Value};
 
 /// An HTTP event, before routing.
@@ -49,6 +50,7 @@ pub const S3_EVENT_TYPES: &[&str] = &[
 pub(crate) struct Events {
     pub schedules: Vec<Schedule>,
     pub s3: Vec<(S3Event, usize)>,
+    pub streams: Vec<(StreamEvent, usize)>,
     pub http: Vec<EventDecl>,
 }
 
@@ -174,16 +176,97 @@ pub(crate) fn compile(id: &str, props: &Props, sink: &mut Sink) -> Events {
                 let enabled = p.bool("Enabled", sink).unwrap_or(true) && p.string("State", sink).is_none_or(|s| s != "DISABLED");
                 out.schedules.push(Schedule { name: name.clone(), expression, input, enabled });
             }
-            "DynamoDB" => sink.warn(format!(
-                "{id}.{name}: DynamoDB Streams events do not run locally: the built-in DynamoDB engine (moto with esb's \
-                 journal) has no stream to follow, and esb does not follow ScyllaDB Alternator's yet; the function still \
-                 serves its other events"
-            )),
+            "DynamoDB" => out.streams.extend(stream_event(id, name, &p, event.line, sink).map(|e| (e, event.line))),
             "S3" => out.s3.extend(s3_event(name, &p, event.line, sink).map(|e| (e, event.line))),
             other => sink.warn(format!("event type {other} (function {id}, event {name}) is not supported yet; ignored")),
         }
     }
     out
+}
+
+/// Stream mapping settings esb does not apply: named in a warning, never silently.
+const STREAM_UNSUPPORTED: &[&str] = &[
+    "BisectBatchOnFunctionError",
+    "DestinationConfig",
+    "FilterCriteria",
+    "FunctionResponseTypes",
+    "ParallelizationFactor",
+    "TumblingWindowInSeconds",
+];
+
+/// A signed integer property where -1 means "no limit", else within `min..=max`.
+fn limit(p: &Props, key: &str, min: u32, max: u32, sink: &mut Sink) -> Option<u32> {
+    let node = p.get(key)?;
+    match node.as_scalar_str().and_then(|s| s.trim().parse::<i64>().ok()) {
+        Some(-1) => None,
+        Some(n) if (i64::from(min)..=i64::from(max)).contains(&n) => Some(n as u32),
+        _ => {
+            sink.error(Some(node.line), &p.at(key), format!("{key} must be -1 (no limit) or {min} to {max}"), None);
+            None
+        }
+    }
+}
+
+/// A DynamoDB event's Stream, StartingPosition, BatchSize, Enabled and retry limits.
+fn stream_event(id: &str, name: &str, p: &Props, line: usize, sink: &mut Sink) -> Option<StreamEvent> {
+    p.check_keys(
+        &[
+            "Stream",
+            "StartingPosition",
+            "BatchSize",
+            "Enabled",
+            "MaximumRetryAttempts",
+            "MaximumRecordAgeInSeconds",
+            "MaximumBatchingWindowInSeconds",
+        ],
+        STREAM_UNSUPPORTED,
+        "DynamoDB event",
+        sink,
+    );
+    let unsupported: Vec<&str> = STREAM_UNSUPPORTED.iter().copied().filter(|k| p.get(k).is_some()).collect();
+    if !unsupported.is_empty() {
+        sink.warn(format!(
+            "{id}.{name}: {} not applied locally: every change is delivered, failed batches are retried whole and then \
+             recorded in esb's failure log (`esb events`)",
+            unsupported.join(", ")
+        ));
+    }
+    let stream = p.required("Stream", &format!("DynamoDB event {name}"), "e.g. `Stream: !GetAtt MyTable.StreamArn`", sink)?;
+    // arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>
+    let table = stream
+        .split_once(":table/")
+        .and_then(|(head, rest)| head.starts_with("arn:").then_some(rest))
+        .and_then(|rest| rest.split_once("/stream/"))
+        .map(|(table, _)| table.to_string());
+    let Some(table) = table else {
+        sink.error(
+            p.get("Stream").map(|n| n.line),
+            &p.at("Stream"),
+            format!("`{stream}` is not a DynamoDB stream ARN"),
+            Some("use `Stream: !GetAtt MyTable.StreamArn` with a table of this template"),
+        );
+        return None;
+    };
+    let starting_position =
+        p.required("StartingPosition", &format!("DynamoDB event {name}"), "`StartingPosition: TRIM_HORIZON` or `LATEST`", sink)?;
+    if starting_position != "TRIM_HORIZON" && starting_position != "LATEST" {
+        sink.error(
+            p.get("StartingPosition").map(|n| n.line).or(Some(line)),
+            &p.at("StartingPosition"),
+            format!("StartingPosition `{starting_position}` must be TRIM_HORIZON or LATEST for a DynamoDB stream"),
+            None,
+        );
+        return None;
+    }
+    Some(StreamEvent {
+        name: name.to_string(),
+        table,
+        starting_position,
+        batch_size: p.uint("BatchSize", 1, 10_000, sink).unwrap_or(100) as u32,
+        enabled: p.bool("Enabled", sink).unwrap_or(true),
+        max_retries: limit(p, "MaximumRetryAttempts", 0, 10_000, sink),
+        max_record_age: limit(p, "MaximumRecordAgeInSeconds", 60, 604_800, sink),
+    })
 }
 
 /// An S3 event's Bucket, Events and Filter.

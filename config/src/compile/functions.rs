@@ -3,11 +3,10 @@
 //! Owns: Lambda's property rules (Timeout, MemorySize, reserved env names, concurrency), the runtime ->
 //! base image mapping, CodeUri/InlineCode and local layers. Must not: decide routing.
 
-use super::events::EventDecl;
 use super::props::Props;
 use super::Settings;
 use crate::error::Sink;
-use crate::model::{BaseImage, Code, FunctionSpec, Layer, S3Event};
+use crate::model::{BaseImage, Code, FunctionSpec, Layer};
 use crate::yaml::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -112,9 +111,9 @@ pub(crate) fn docker_name(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c.to_ascii_lowercase() } else { '-' }).collect()
 }
 
-/// A compiled function, its HTTP events (for routing) and its S3 events with their lines (whose
-/// buckets are checked once every bucket is known).
-pub(crate) type Compiled = (FunctionSpec, Vec<EventDecl>, Vec<(S3Event, usize)>);
+/// A compiled function and its events that need the whole template to check (HTTP events for
+/// routing; S3 and stream events, with their lines, against the buckets and tables).
+pub(crate) type Compiled = (FunctionSpec, super::events::Events);
 
 /// Compiles one function. `layers` maps a layer's Ref value to (logical id, ContentUri).
 pub(crate) fn compile(
@@ -192,7 +191,7 @@ pub(crate) fn compile(
             None => sink.warn(format!("{what}: layer `{layer}` is not a local AWS::Serverless::LayerVersion; ignored")),
         }
     }
-    let events = super::events::compile(id, &props, sink);
+    let mut events = super::events::compile(id, &props, sink);
     let async_invoke = super::asynchronous::compile(&what, &props, sink);
     let image = format!("esb-{}/{}:{}", docker_name(&settings.project), docker_name(id), settings.tag);
     let spec = FunctionSpec {
@@ -210,11 +209,12 @@ pub(crate) fn compile(
         reserved_concurrency: reserved,
         provisioned_concurrency: provisioned,
         layers: function_layers,
-        schedules: events.schedules,
+        schedules: std::mem::take(&mut events.schedules),
         s3_events: events.s3.iter().map(|(e, _)| e.clone()).collect(),
+        stream_events: events.streams.iter().map(|(e, _)| e.clone()).collect(),
         async_invoke,
     };
-    Some((spec, events.http, events.s3))
+    Some((spec, events))
 }
 
 fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, sink: &mut Sink) -> Option<Code> {

@@ -260,18 +260,18 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
     }
     let mut events = vec![];
     let mut s3_events = vec![];
+    let mut stream_events = vec![];
     let mut lines = BTreeMap::new();
     for (id, ty, ppath, props) in &resolved {
         if ty != "AWS::Serverless::Function" {
             continue;
         }
         let physical = ctx.resources.get(id).map(|r| r.physical.clone()).unwrap_or_default();
-        if let Some((spec, ev, s3)) =
-            functions::compile(id, &physical, Props::new(props, ppath), settings, &root_dir, &out.layers, &mut sink)
-        {
+        if let Some((spec, ev)) = functions::compile(id, &physical, Props::new(props, ppath), settings, &root_dir, &out.layers, &mut sink) {
             out.functions.insert(id.clone(), spec);
-            events.extend(ev);
-            s3_events.extend(s3.into_iter().map(|(e, line)| (id.clone(), e, line)));
+            events.extend(ev.http);
+            s3_events.extend(ev.s3.into_iter().map(|(e, line)| (id.clone(), e, line)));
+            stream_events.extend(ev.streams.into_iter().map(|(e, line)| (id.clone(), e, line)));
             lines.insert(id.clone(), props.get("EventInvokeConfig").map_or(props.line, |n| n.line));
         }
     }
@@ -284,6 +284,21 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
                 format!("S3 event {} names bucket `{}`, which is not an AWS::S3::Bucket of this template", e.name, e.bucket),
                 Some("S3 events need a bucket declared in the same template: `Bucket: !Ref MyBucket`"),
             );
+        }
+    }
+    for (id, e, line) in stream_events {
+        match out.tables.values().find(|t| t.table_name == e.table) {
+            Some(t) if t.stream_view_type.is_some() => {}
+            found => sink.error(
+                Some(line),
+                &format!("Resources.{id}.Properties.Events.{}.Properties.Stream", e.name),
+                if found.is_some() {
+                    format!("DynamoDB event {} follows table `{}`, which has no stream", e.name, e.table)
+                } else {
+                    format!("DynamoDB event {} follows table `{}`, which is not an AWS::DynamoDB::Table of this template", e.name, e.table)
+                },
+                Some("declare the table in this template with `StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}` and use `Stream: !GetAtt MyTable.StreamArn`"),
+            ),
         }
     }
     for (kind, id, section) in [(ApiKind::Rest, apis::IMPLICIT_REST, "Api"), (ApiKind::Http, apis::IMPLICIT_HTTP, "HttpApi")] {

@@ -335,15 +335,82 @@ fn schedules_are_validated_and_kept() {
     }
 }
 
+const STREAMS: &str = "
+Resources:
+  Orders:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+      BillingMode: PAY_PER_REQUEST
+      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
+  Plain:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+      BillingMode: PAY_PER_REQUEST
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/a
+      Handler: app.handler
+      Runtime: python3.11
+      Events:
+        Changes:
+          Type: DynamoDB
+          Properties:
+            Stream: STREAM
+            StartingPosition: POSITION
+            EXTRA
+";
+
+fn streams(stream: &str, position: &str, extra: &str) -> String {
+    STREAMS.replace("STREAM", stream).replace("POSITION", position).replace("EXTRA", extra)
+}
+
 #[test]
-fn stream_events_warn_with_the_limitation_and_keep_the_function() {
+fn stream_events_follow_a_table_of_the_template_with_lambdas_defaults() {
     let fx = Fixture::new();
+    let p = fx.compile(&streams("!GetAtt Orders.StreamArn", "TRIM_HORIZON", "")).unwrap();
+    let e = &p.functions.functions["A"].stream_events[0];
+    assert_eq!((e.name.as_str(), e.table.as_str(), e.starting_position.as_str()), ("Changes", "Orders", "TRIM_HORIZON"));
+    assert_eq!((e.batch_size, e.enabled, e.max_retries, e.max_record_age), (100, true, None, None));
     let p = fx
-        .compile("Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/a\n      Handler: app.handler\n      Runtime: python3.11\n      Events:\n        Changes: {Type: DynamoDB, Properties: {Stream: arn, StartingPosition: LATEST}}\n")
+        .compile(&streams(
+            "!GetAtt Orders.StreamArn",
+            "LATEST",
+            "BatchSize: 10\n            MaximumRetryAttempts: 2\n            MaximumRecordAgeInSeconds: 120\n            Enabled: false\n            FilterCriteria: {Filters: []}",
+        ))
         .unwrap();
-    assert!(p.functions.functions.contains_key("A"));
+    let e = &p.functions.functions["A"].stream_events[0];
+    assert_eq!((e.batch_size, e.enabled, e.max_retries, e.max_record_age), (10, false, Some(2), Some(120)));
     let w = p.warnings.join("\n");
-    assert!(w.contains("A.Changes: DynamoDB Streams events do not run locally") && w.contains("moto"), "{w}");
+    assert!(w.contains("A.Changes: FilterCriteria not applied locally"), "{w}");
+}
+
+#[test]
+fn stream_events_on_tables_without_a_stream_or_outside_the_template_are_located_errors() {
+    let fx = Fixture::new();
+    for (stream, position, extra, says) in [
+        ("!GetAtt Plain.StreamArn", "LATEST", "", "follows table `Plain`, which has no stream"),
+        (
+            "arn:aws:dynamodb:eu-west-1:123456789012:table/Elsewhere/stream/2024",
+            "LATEST",
+            "",
+            "`Elsewhere`, which is not an AWS::DynamoDB::Table of this template",
+        ),
+        ("not-an-arn", "LATEST", "", "is not a DynamoDB stream ARN"),
+        ("!GetAtt Orders.StreamArn", "AT_TIMESTAMP", "", "must be TRIM_HORIZON or LATEST"),
+        ("!GetAtt Orders.StreamArn", "LATEST", "MaximumRetryAttempts: -2", "MaximumRetryAttempts must be -1 (no limit) or 0 to 10000"),
+        ("!GetAtt Orders.StreamArn", "LATEST", "BatchSize: 0", "out of range 1..=10000"),
+    ] {
+        let e = fx.compile(&streams(stream, position, extra)).unwrap_err();
+        let d = &e.diagnostics()[0];
+        assert!(d.message.contains(says), "{stream} {position} {extra}: {e}");
+        assert!(d.path.starts_with("Resources.A.Properties.Events.Changes.Properties"), "{}", d.path);
+        assert!(d.line.is_some(), "located: {e}");
+    }
 }
 
 const ASYNC: &str = "

@@ -107,8 +107,8 @@ fn describe_keys(keys: &[(String, String)]) -> String {
     keys.iter().map(|(n, t)| format!("{n} {t}")).collect::<Vec<_>>().join(", ")
 }
 
-/// A table that already exists: unchanged when it matches, updated when indexes or TTL were
-/// missing, failed (naming both key schemas) when its key differs.
+/// A table that already exists: unchanged when it matches, updated when indexes, the stream or
+/// TTL were missing, failed (naming both key schemas) when its key differs.
 async fn existing(signer: &Signer, endpoint: &str, t: &TableSpec, warnings: &mut Vec<String>) -> Outcome {
     let table = match dynamodb(signer, endpoint, "DescribeTable", &json!({ "TableName": t.table_name })).await {
         Ok((200, body)) => serde_json::from_str::<Value>(&body).unwrap_or_default()["Table"].clone(),
@@ -155,6 +155,16 @@ async fn existing(signer: &Signer, endpoint: &str, t: &TableSpec, warnings: &mut
             Ok((200, _)) => added.push(format!("index {}", gsi.index_name)),
             Ok((_, body)) => warnings.push(format!("index {} could not be added: {}", gsi.index_name, dynamodb_error(&body))),
             Err(e) => warnings.push(format!("index {} could not be added: {e}", gsi.index_name)),
+        }
+    }
+    if let Some(view) = &t.stream_view_type {
+        if table["StreamSpecification"]["StreamEnabled"].as_bool() != Some(true) {
+            let update = json!({ "TableName": t.table_name, "StreamSpecification": { "StreamEnabled": true, "StreamViewType": view } });
+            match dynamodb(signer, endpoint, "UpdateTable", &update).await {
+                Ok((200, _)) => added.push(format!("stream {view}")),
+                Ok((_, body)) => warnings.push(format!("the stream could not be enabled: {}", dynamodb_error(&body))),
+                Err(e) => warnings.push(format!("the stream could not be enabled: {e}")),
+            }
         }
     }
     if let Some(attr) = &t.ttl_attribute {

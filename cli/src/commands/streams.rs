@@ -1,0 +1,434 @@
+//! The stream readers: the manager's event source mappings for `DynamoDB` events. Each enabled
+//! event has a reader that follows its table's stream on the storage service and invokes the
+//! function synchronously with batches of change records, in order, one batch at a time (as
+//! Lambda's event source mappings do).
+//!
+//! Owns: the readers' positions (`<output>/events/streams/<Function>.<Event>.json`, the last
+//! delivered sequence number per shard, written after the batch succeeded or was recorded as
+//! failed: a change is delivered at least once), retrying a failing batch (1 s doubling to 60 s,
+//! up to `MaximumRetryAttempts` and `MaximumRecordAgeInSeconds`), recording batches that give up in
+//! the failure log, and stopping between batches. Must not: run containers (the function actors
+//! do) or write to DynamoDB.
+//!
+//! Positions: `StartingPosition` applies once, when a mapping first sees its stream (`LATEST`
+//! skips what the stream holds then; `TRIM_HORIZON` delivers it). A stream that is new to a reader
+//! that had a position means the storage service replayed its journal into a new stream: the
+//! replayed records are old changes, so the reader skips them and follows the new stream.
+
+use esb_actors::{FunctionHandle, InvokeFailure};
+use esb_config::model::StreamEvent;
+use esb_runtime::rie::Outcome;
+use esb_storage::streams::{lambda_event, sequence, Position, StreamError, Streams};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// One function's `DynamoDB` event.
+#[derive(Clone)]
+pub(super) struct Mapping {
+    pub function: String,
+    pub function_name: String,
+    pub handle: FunctionHandle,
+    pub event: StreamEvent,
+}
+
+impl Mapping {
+    fn key(&self) -> (String, StreamEvent) {
+        (self.function.clone(), self.event.clone())
+    }
+}
+
+/// What every reader shares.
+#[derive(Clone)]
+pub(super) struct Context {
+    pub rt: Arc<esb_runtime::docker::DockerRuntime>,
+    pub project: String,
+    pub region: String,
+    pub dir: PathBuf,
+}
+
+/// The running readers.
+pub(super) struct Readers {
+    ctx: Context,
+    running: Vec<(Mapping, tokio::task::JoinHandle<()>)>,
+    stop: watch::Sender<bool>,
+}
+
+/// A reader's position, as saved.
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    /// The stream the positions belong to.
+    stream: Option<String>,
+    /// Shard id -> the last sequence number delivered (or skipped).
+    shards: BTreeMap<String, String>,
+    /// Batches delivered and recorded as failed, since the mapping began.
+    #[serde(default)]
+    delivered: u64,
+    #[serde(default)]
+    failed: u64,
+}
+
+impl Readers {
+    /// Starts a reader for every enabled mapping.
+    pub(super) fn start(ctx: Context, mappings: Vec<Mapping>) -> Readers {
+        let (stop, _) = watch::channel(false);
+        let mut r = Readers { ctx, running: vec![], stop };
+        r.spawn(mappings);
+        r
+    }
+
+    fn spawn(&mut self, mappings: Vec<Mapping>) {
+        for m in mappings {
+            if !m.event.enabled {
+                tracing::info!(function = %m.function, event = %m.event.name, "stream event disabled (Enabled: false)");
+                continue;
+            }
+            let task = tokio::spawn(run(self.ctx.clone(), m.clone(), self.stop.subscribe()));
+            self.running.push((m, task));
+        }
+    }
+
+    /// Lets each reader finish the batch it is delivering (within `grace`), then stops them.
+    pub(super) async fn stop(&mut self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let deadline = tokio::time::Instant::now() + grace;
+        for (_, mut task) in self.running.drain(..) {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+        self.stop = watch::channel(false).0;
+    }
+
+    /// After a hot reload: readers whose mapping is unchanged keep going; the others stop (after
+    /// their batch) and the new ones start.
+    pub(super) async fn replace(&mut self, mappings: Vec<Mapping>, grace: Duration) {
+        let now: Vec<_> = self.running.iter().map(|(m, _)| m.key()).collect();
+        let wanted: Vec<_> = mappings.iter().filter(|m| m.event.enabled).map(Mapping::key).collect();
+        if now == wanted {
+            return;
+        }
+        self.stop(grace).await;
+        self.spawn(mappings);
+    }
+}
+
+/// Every mapping's saved progress (`<Function>.<Event>` -> batches delivered and failed), read-only
+/// (for `esb events` and `esb status`).
+pub(super) fn progress(events_dir: &std::path::Path) -> BTreeMap<String, (u64, u64)> {
+    let mut out = BTreeMap::new();
+    if let Ok(entries) = std::fs::read_dir(events_dir.join("streams")) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(mapping) = name.strip_suffix(".json") else { continue };
+            let cp = load(&entry.path());
+            out.insert(mapping.to_string(), (cp.delivered, cp.failed));
+        }
+    }
+    out
+}
+
+fn checkpoint_path(dir: &std::path::Path, m: &Mapping) -> PathBuf {
+    dir.join("streams").join(format!("{}.{}.json", m.function, m.event.name))
+}
+
+fn load(path: &std::path::Path) -> Checkpoint {
+    std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+/// Writes the checkpoint whole (a temporary file renamed over it).
+fn save(path: &std::path::Path, c: &Checkpoint) {
+    let tmp = path.with_extension("tmp");
+    let result = std::fs::create_dir_all(path.parent().unwrap_or(path))
+        .and_then(|_| std::fs::write(&tmp, serde_json::to_vec(c).unwrap_or_default()))
+        .and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = result {
+        tracing::warn!(path = %path.display(), error = %e, "the stream position cannot be written");
+    }
+}
+
+/// The storage service's DynamoDB API.
+async fn client(ctx: &Context) -> Option<Streams> {
+    let eps = esb_storage::service::endpoints(ctx.rt.as_ref(), &ctx.project).await.ok()?;
+    let ddb = eps.into_iter().find(|e| e.service == "dynamodb")?;
+    let signer = esb_storage::provision::Signer {
+        access_key: esb_config::lambda_env::ACCESS_KEY_ID.into(),
+        secret_key: esb_config::lambda_env::SECRET_ACCESS_KEY.into(),
+        region: ctx.region.clone(),
+    };
+    Some(Streams::new(&ddb.direct, signer))
+}
+
+/// Sleeps, or returns true at once when the readers are told to stop.
+async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+/// Reads every record `shard` holds now, delivering none; returns the last sequence number.
+async fn skip_to_end(s: &Streams, stream: &str, shard: &str) -> Result<Option<String>, StreamError> {
+    let mut it = Some(s.iterator(stream, shard, &Position::TrimHorizon).await?);
+    let mut last = None;
+    while let Some(i) = it {
+        let (records, next) = s.records(&i, 1000).await?;
+        if records.is_empty() {
+            break;
+        }
+        last = records.last().and_then(sequence).map(str::to_string).or(last);
+        it = next;
+    }
+    Ok(last)
+}
+
+/// Follows one mapping's stream until told to stop.
+async fn run(ctx: Context, m: Mapping, mut stop: watch::Receiver<bool>) {
+    let path = checkpoint_path(&ctx.dir, &m);
+    let mut cp = load(&path);
+    let mut warned = false;
+    'outer: loop {
+        let Some(s) = client(&ctx).await else {
+            if pause(&mut stop, Duration::from_secs(2)).await {
+                return;
+            }
+            continue;
+        };
+        let stream = match s.stream_of(&m.event.table).await {
+            Ok(Some(arn)) => arn,
+            Ok(None) | Err(_) => {
+                if !warned {
+                    tracing::warn!(function = %m.function, table = %m.event.table, "the table has no stream on the storage service yet; waiting for it");
+                    warned = true;
+                }
+                if pause(&mut stop, Duration::from_secs(2)).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        warned = false;
+        if cp.stream.as_deref() != Some(stream.as_str()) {
+            // First sight of this stream: where to begin (see the module documentation).
+            let skip = cp.stream.is_some() || m.event.starting_position == "LATEST";
+            if cp.stream.is_some() {
+                tracing::info!(function = %m.function, table = %m.event.table, %stream, "the table's stream is new (the storage service replayed its journal); following it from its newest record");
+            }
+            let mut shards = BTreeMap::new();
+            if skip {
+                match s.shards(&stream).await {
+                    Ok(list) => {
+                        for shard in list {
+                            match skip_to_end(&s, &stream, &shard).await {
+                                Ok(Some(seq)) => {
+                                    shards.insert(shard, seq);
+                                }
+                                Ok(None) => {}
+                                Err(_) => continue 'outer,
+                            }
+                        }
+                    }
+                    Err(_) => continue 'outer,
+                }
+            }
+            cp = Checkpoint { stream: Some(stream.clone()), shards, ..cp };
+            save(&path, &cp);
+        }
+        tracing::info!(function = %m.function, event = %m.event.name, table = %m.event.table, "following the table's stream");
+        let mut iterators: BTreeMap<String, Option<String>> = BTreeMap::new();
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let shards = match s.shards(&stream).await {
+                Ok(l) => l,
+                Err(_) => break,
+            };
+            let mut busy = false;
+            for shard in shards {
+                let it = match iterators.get(&shard) {
+                    Some(Some(it)) => it.clone(),
+                    Some(None) => continue, // closed and read to its end
+                    None => {
+                        let position = cp.shards.get(&shard).map_or(Position::TrimHorizon, |seq| Position::After(seq.clone()));
+                        match s.iterator(&stream, &shard, &position).await {
+                            Ok(it) => it,
+                            Err(e) => {
+                                tracing::debug!(function = %m.function, %shard, error = %e, "no shard iterator");
+                                break;
+                            }
+                        }
+                    }
+                };
+                let (records, next) = match s.records(&it, m.event.batch_size).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::debug!(function = %m.function, %shard, error = %e, "reading the stream failed; starting over from the position");
+                        iterators.clear();
+                        break;
+                    }
+                };
+                iterators.insert(shard.clone(), next);
+                let Some(last) = records.last().and_then(sequence).map(str::to_string) else { continue };
+                busy = true;
+                let delivered = deliver(&ctx, &m, &stream, &shard, &records, &mut stop).await;
+                match delivered {
+                    Delivery::Done => cp.delivered += 1,
+                    Delivery::Failed => cp.failed += 1,
+                    Delivery::Stopped => return,
+                }
+                cp.shards.insert(shard, last);
+                save(&path, &cp);
+            }
+            if !busy && pause(&mut stop, Duration::from_millis(250)).await {
+                return;
+            }
+            // Recheck the table's stream now and then: a storage restart makes a new one.
+            if !busy && s.stream_of(&m.event.table).await.ok().flatten().as_deref() != Some(stream.as_str()) {
+                break;
+            }
+        }
+        if pause(&mut stop, Duration::from_secs(1)).await {
+            return;
+        }
+    }
+}
+
+/// How delivering one batch ended.
+enum Delivery {
+    /// The function succeeded.
+    Done,
+    /// Retries or record age ran out: recorded in the failure log and skipped.
+    Failed,
+    /// esb is stopping before the batch succeeded: it is delivered again at the next start.
+    Stopped,
+}
+
+/// The record's creation time in seconds since the epoch, as the stream reports it.
+fn created(record: &Value) -> Option<f64> {
+    record["dynamodb"]["ApproximateCreationDateTime"].as_f64()
+}
+
+async fn deliver(ctx: &Context, m: &Mapping, stream: &str, shard: &str, records: &[Value], stop: &mut watch::Receiver<bool>) -> Delivery {
+    let payload = bytes::Bytes::from(lambda_event(stream, &ctx.region, records).to_string());
+    let trace = esb_runtime::rie::new_trace_id();
+    let (first, last) = (records.first().and_then(sequence).unwrap_or(""), records.last().and_then(sequence).unwrap_or(""));
+    let mut attempts = 0u32;
+    let mut wait = Duration::from_secs(1);
+    loop {
+        let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        if let (Some(max), Some(oldest)) = (m.event.max_record_age, records.iter().filter_map(created).reduce(f64::min)) {
+            if now - oldest > f64::from(max) {
+                record_failure(ctx, m, stream, shard, records, "RecordAgeExceeded", attempts, None);
+                return Delivery::Failed;
+            }
+        }
+        let (failure, counted) = match m.handle.invoke(payload.clone(), Some(&trace)).await {
+            Ok(inv) if inv.outcome == Outcome::Success => {
+                tracing::info!(function = %m.function, event = %m.event.name, records = records.len(), first, last, trace_id = %trace, attempts = attempts + 1, "stream batch delivered");
+                return Delivery::Done;
+            }
+            Ok(inv) => {
+                let body: Value =
+                    serde_json::from_slice(&inv.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&inv.body).into()));
+                let body = match inv.outcome {
+                    Outcome::Timeout { message } => json!({ "errorType": "Sandbox.Timedout", "errorMessage": message }),
+                    _ => body,
+                };
+                (Some(body), true)
+            }
+            Err(InvokeFailure::Invoke(e)) => (Some(json!({ "errorType": "Runtime.ExitError", "errorMessage": e.to_string() })), true),
+            // No container now (throttled, esb stopping): not an attempt; wait and try again.
+            Err(e) => {
+                tracing::debug!(function = %m.function, error = %e, "stream batch not delivered yet");
+                (None, false)
+            }
+        };
+        if counted {
+            attempts += 1;
+            if m.event.max_retries.is_some_and(|max| attempts > max) {
+                record_failure(ctx, m, stream, shard, records, "RetryAttemptsExhausted", attempts, failure);
+                return Delivery::Failed;
+            }
+            tracing::info!(function = %m.function, event = %m.event.name, attempt = attempts, retry_in_ms = wait.as_millis() as u64, trace_id = %trace, "stream batch failed; retrying");
+        }
+        if pause(stop, wait).await {
+            return Delivery::Stopped;
+        }
+        if counted {
+            wait = (wait * 2).min(Duration::from_secs(60));
+        }
+    }
+}
+
+/// Lambda's failure record for a stream batch (as an OnFailure destination receives it), with the
+/// function's logical id, appended to the failure log.
+#[allow(clippy::too_many_arguments)]
+fn record_failure(
+    ctx: &Context,
+    m: &Mapping,
+    stream: &str,
+    shard: &str,
+    records: &[Value],
+    condition: &str,
+    attempts: u32,
+    response: Option<Value>,
+) {
+    let arrival = |r: Option<&Value>| {
+        r.and_then(created)
+            .and_then(|t| chrono::DateTime::from_timestamp_millis((t * 1000.0) as i64))
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+    };
+    let mut record = json!({
+        "version": "1.0",
+        "timestamp": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        "requestContext": {
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "functionArn": format!("{}:$LATEST", esb_actors::events::record::function_arn(&ctx.region, &m.function_name)),
+            "condition": condition,
+            "approximateInvokeCount": attempts,
+        },
+        "DDBStreamBatchInfo": {
+            "shardId": shard,
+            "startSequenceNumber": records.first().and_then(sequence),
+            "endSequenceNumber": records.last().and_then(sequence),
+            "approximateArrivalOfFirstRecord": arrival(records.first()),
+            "approximateArrivalOfLastRecord": arrival(records.last()),
+            "batchSize": records.len(),
+            "streamArn": stream,
+        },
+        "function": m.function,
+    });
+    if let Some(payload) = response {
+        record["responseContext"] = json!({ "statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled" });
+        record["responsePayload"] = payload;
+    }
+    let path = ctx.dir.join(esb_actors::events::FAILURE_LOG);
+    if let Err(e) = std::fs::create_dir_all(&ctx.dir).and_then(|_| esb_actors::events::append_line(&path, &record)) {
+        tracing::error!(function = %m.function, error = %e, "the failure log cannot be written");
+    }
+    tracing::warn!(function = %m.function, event = %m.event.name, condition, attempts, records = records.len(), "stream batch failed; recorded and skipped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_round_trips_and_a_missing_or_torn_one_starts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("streams").join("F.E.json");
+        assert_eq!(load(&path), Checkpoint::default());
+        let cp = Checkpoint { stream: Some("arn".into()), shards: [("s1".to_string(), "42".to_string())].into(), delivered: 3, failed: 1 };
+        save(&path, &cp);
+        assert_eq!(load(&path), cp);
+        std::fs::write(&path, "{\"stream\": \"ar").unwrap();
+        assert_eq!(load(&path), Checkpoint::default());
+    }
+}

@@ -1,0 +1,157 @@
+//! A DynamoDB Streams client for the storage service: the table's stream, its shards, iterators
+//! and records, over SigV4-signed JSON requests (`DynamoDBStreams_20120810.*`), plus the Lambda
+//! event a batch of records becomes.
+//!
+//! Owns: the wire calls and the event shape. Must not: keep positions or invoke anything (the
+//! manager's stream readers do).
+
+use crate::provision::{signed, Signer};
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+/// Where a shard iterator starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// The oldest record the stream still holds.
+    TrimHorizon,
+    /// Only records written from now on.
+    Latest,
+    /// Just after this sequence number (a checkpoint).
+    After(String),
+}
+
+/// A failed call: the service's error type (e.g. `ExpiredIteratorException`) and message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct StreamError {
+    /// The service's error type, or `Unreachable` when no answer came.
+    pub kind: String,
+    /// What it said.
+    pub message: String,
+}
+
+/// The streams API of one storage service.
+#[derive(Debug, Clone)]
+pub struct Streams {
+    endpoint: String,
+    signer: Signer,
+}
+
+impl Streams {
+    /// A client for `endpoint` (`http://host:port`).
+    pub fn new(endpoint: &str, signer: Signer) -> Self {
+        Streams { endpoint: endpoint.trim_end_matches('/').to_string(), signer }
+    }
+
+    async fn call(&self, target: &str, body: Value) -> Result<Value, StreamError> {
+        let headers = [("x-amz-target", target), ("content-type", "application/x-amz-json-1.0")];
+        let (status, text) =
+            signed(&self.signer, "dynamodb", "POST", &format!("{}/", self.endpoint), &headers, Bytes::from(body.to_string()))
+                .await
+                .map_err(|message| StreamError { kind: "Unreachable".into(), message })?;
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status == 200 {
+            return Ok(v);
+        }
+        let kind = v["__type"].as_str().and_then(|t| t.rsplit('#').next()).unwrap_or("HttpError").to_string();
+        let message =
+            v["message"].as_str().or(v["Message"].as_str()).map(str::to_string).unwrap_or_else(|| format!("HTTP {status}: {text}"));
+        Err(StreamError { kind, message })
+    }
+
+    /// The table's current stream ARN; `None` when the table has no enabled stream.
+    pub async fn stream_of(&self, table: &str) -> Result<Option<String>, StreamError> {
+        let v = self.call("DynamoDB_20120810.DescribeTable", json!({ "TableName": table })).await?;
+        let t = &v["Table"];
+        let enabled = t["StreamSpecification"]["StreamEnabled"].as_bool().unwrap_or(false);
+        Ok(t["LatestStreamArn"].as_str().filter(|_| enabled).map(str::to_string))
+    }
+
+    /// The stream's shard ids, in the order the service lists them (parents before children).
+    pub async fn shards(&self, stream: &str) -> Result<Vec<String>, StreamError> {
+        let mut shards = vec![];
+        let mut after: Option<String> = None;
+        loop {
+            let mut req = json!({ "StreamArn": stream });
+            if let Some(a) = &after {
+                req["ExclusiveStartShardId"] = json!(a);
+            }
+            let v = self.call("DynamoDBStreams_20120810.DescribeStream", req).await?;
+            let d = &v["StreamDescription"];
+            shards.extend(d["Shards"].as_array().into_iter().flatten().filter_map(|s| s["ShardId"].as_str().map(str::to_string)));
+            match d["LastEvaluatedShardId"].as_str() {
+                Some(last) if Some(last) != after.as_deref() => after = Some(last.to_string()),
+                _ => return Ok(shards),
+            }
+        }
+    }
+
+    /// An iterator into `shard` at `position`.
+    pub async fn iterator(&self, stream: &str, shard: &str, position: &Position) -> Result<String, StreamError> {
+        let mut req = json!({ "StreamArn": stream, "ShardId": shard });
+        match position {
+            Position::TrimHorizon => req["ShardIteratorType"] = json!("TRIM_HORIZON"),
+            Position::Latest => req["ShardIteratorType"] = json!("LATEST"),
+            Position::After(seq) => {
+                req["ShardIteratorType"] = json!("AFTER_SEQUENCE_NUMBER");
+                req["SequenceNumber"] = json!(seq);
+            }
+        }
+        let v = self.call("DynamoDBStreams_20120810.GetShardIterator", req).await?;
+        v["ShardIterator"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| StreamError { kind: "BadAnswer".into(), message: "GetShardIterator answered without an iterator".into() })
+    }
+
+    /// Up to `limit` records from `iterator`, and the iterator to continue with (`None` when the
+    /// shard is closed and read to its end).
+    pub async fn records(&self, iterator: &str, limit: u32) -> Result<(Vec<Value>, Option<String>), StreamError> {
+        let v = self.call("DynamoDBStreams_20120810.GetRecords", json!({ "ShardIterator": iterator, "Limit": limit })).await?;
+        let records = v["Records"].as_array().cloned().unwrap_or_default();
+        Ok((records, v["NextShardIterator"].as_str().map(str::to_string)))
+    }
+}
+
+/// A record's sequence number.
+pub fn sequence(record: &Value) -> Option<&str> {
+    record["dynamodb"]["SequenceNumber"].as_str()
+}
+
+/// The event a function with a `DynamoDB` event receives: `{"Records": [...]}`, each record as
+/// the stream gave it plus `eventSourceARN` (Lambda's shape).
+pub fn lambda_event(stream: &str, region: &str, records: &[Value]) -> Value {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r["eventSourceARN"] = json!(stream);
+            r["eventSource"] = json!("aws:dynamodb");
+            if r["awsRegion"].is_null() {
+                r["awsRegion"] = json!(region);
+            }
+            if r["eventVersion"].is_null() {
+                r["eventVersion"] = json!("1.1");
+            }
+            r
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_is_lambdas_shape_with_the_stream_arn_on_every_record() {
+        let r = json!({"eventID": "1", "eventName": "INSERT", "dynamodb": {"Keys": {"id": {"S": "a"}}, "SequenceNumber": "100"}});
+        let e = lambda_event("arn:aws:dynamodb:eu-west-1:123456789012:table/T/stream/x", "eu-west-1", &[r.clone(), r]);
+        let records = e["Records"].as_array().unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0]["eventSourceARN"], "arn:aws:dynamodb:eu-west-1:123456789012:table/T/stream/x");
+        assert_eq!((records[0]["eventSource"].as_str(), records[0]["awsRegion"].as_str()), (Some("aws:dynamodb"), Some("eu-west-1")));
+        assert_eq!(records[1]["dynamodb"]["Keys"]["id"]["S"], "a");
+        assert_eq!(sequence(&records[0]), Some("100"));
+    }
+}
