@@ -8,9 +8,10 @@
 //! Scenarios: `warm` (latency and throughput at concurrency 1/16/64, server memory), `cold` (cold
 //! start per runtime), `restart` (restart with and without adopting containers), `reload`
 //! (save-to-new-code per runtime), `events` (asynchronous invocation: accept and drain against
-//! synchronous invocation).
+//! synchronous invocation), `streams` (a DynamoDB change reaching its function, against invoking
+//! it directly).
 //!
-//! Usage: `esb-bench [--runs N] [--only warm,cold,restart,reload] [--no-sam] [--json PATH]`, and
+//! Usage: `esb-bench [--runs N] [--only warm,cold,restart,events,streams,reload] [--no-sam] [--json PATH]`, and
 //! `esb-bench soak [--minutes N] [--json PATH]` for the long-running check of the split daemon.
 //! Environment: `ESB_BIN` (default `target/release/esb`), `SAM_CLI` (default: `sam` on PATH).
 
@@ -22,6 +23,7 @@ mod reload;
 mod report;
 mod sam;
 mod soak;
+mod streams;
 mod warm;
 
 use report::{Row, Skipped};
@@ -178,6 +180,10 @@ fn main() {
     if wanted("events") {
         eprintln!("esb-bench: asynchronous invocations against synchronous ones");
         collect(&mut rows, &mut skipped, "asynchronous invocations with esb", events::esb(&esb_bin, &project, timing.measure));
+    }
+    if wanted("streams") {
+        eprintln!("esb-bench: DynamoDB stream delivery ({} changes)", args.runs * 10);
+        collect(&mut rows, &mut skipped, "DynamoDB stream delivery with esb", streams::esb(&esb_bin, args.runs * 10));
     }
     if wanted("reload") {
         eprintln!("esb-bench: save-to-new-code, esb watch ({} saves per runtime)", args.runs);

@@ -26,6 +26,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// How often an idle reader asks for new records (Lambda polls a shard about four times a second).
+const POLL: Duration = Duration::from_millis(250);
+/// How often a reader checks the table's stream and its shards.
+const RECHECK: Duration = Duration::from_secs(5);
+
 /// One function's `DynamoDB` event.
 #[derive(Clone)]
 pub(super) struct Mapping {
@@ -242,16 +247,26 @@ async fn run(ctx: Context, m: Mapping, mut stop: watch::Receiver<bool>) {
         }
         tracing::info!(function = %m.function, event = %m.event.name, table = %m.event.table, "following the table's stream");
         let mut iterators: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut shards = vec![];
+        let mut checked: Option<tokio::time::Instant> = None;
         loop {
             if *stop.borrow() {
                 return;
             }
-            let shards = match s.shards(&stream).await {
-                Ok(l) => l,
-                Err(_) => break,
-            };
+            // The shard list and the table's stream are checked every few seconds, the shards'
+            // records every POLL: a storage restart makes a new stream, a busy stream new shards.
+            if checked.is_none_or(|t| t.elapsed() >= RECHECK) {
+                if checked.is_some() && s.stream_of(&m.event.table).await.ok().flatten().as_deref() != Some(stream.as_str()) {
+                    break;
+                }
+                shards = match s.shards(&stream).await {
+                    Ok(l) => l,
+                    Err(_) => break,
+                };
+                checked = Some(tokio::time::Instant::now());
+            }
             let mut busy = false;
-            for shard in shards {
+            for shard in shards.iter().cloned() {
                 let it = match iterators.get(&shard) {
                     Some(Some(it)) => it.clone(),
                     Some(None) => continue, // closed and read to its end
@@ -286,12 +301,8 @@ async fn run(ctx: Context, m: Mapping, mut stop: watch::Receiver<bool>) {
                 cp.shards.insert(shard, last);
                 save(&path, &cp);
             }
-            if !busy && pause(&mut stop, Duration::from_millis(250)).await {
+            if !busy && pause(&mut stop, POLL).await {
                 return;
-            }
-            // Recheck the table's stream now and then: a storage restart makes a new one.
-            if !busy && s.stream_of(&m.event.table).await.ok().flatten().as_deref() != Some(stream.as_str()) {
-                break;
             }
         }
         if pause(&mut stop, Duration::from_secs(1)).await {
