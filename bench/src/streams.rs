@@ -57,7 +57,10 @@ pub fn esb(esb_bin: &str, n: usize) -> Result<Vec<Row>, String> {
     for _ in 0..n {
         let t = Instant::now();
         match agent.post(&invoke_url).send(EVENT) {
-            Ok(mut r) if r.status() == 200 && r.body_mut().read_to_vec().is_ok() => direct.push(t.elapsed().as_secs_f64() * 1000.0),
+            Ok(mut r) if r.status() == 200 => {
+                r.body_mut().read_to_vec().map_err(|e| format!("Invoke API: {e}"))?;
+                direct.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
             Ok(r) => return Err(format!("Invoke API: HTTP {}", r.status())),
             Err(e) => return Err(format!("Invoke API: {e}")),
         }
