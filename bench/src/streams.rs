@@ -67,6 +67,9 @@ pub fn esb(esb_bin: &str, n: usize) -> Result<Vec<Row>, String> {
     }
     let mut after_ack = vec![];
     for i in 0..n {
+        // Writes land at spread-out moments of the reader's 250 ms poll (in lockstep they would all
+        // land just after a poll and measure its worst case).
+        std::thread::sleep(Duration::from_millis((i as u64 * 137) % 300));
         let before = delivered(root);
         put(&format!("b{i}"))?;
         let acked = Instant::now();

@@ -192,7 +192,7 @@ impl Triggers {
         if let Some(s) = self.scheduler {
             s.stop(None);
         }
-        self.handle.streams.lock().await.stop(grace).await;
+        self.handle.streams.lock().await.close(grace).await;
         queue::stop(self.queue, grace).await;
     }
 }

@@ -15,11 +15,12 @@
 //! that had a position means the storage service replayed its journal into a new stream: the
 //! replayed records are old changes, so the reader skips them and follows the new stream.
 
-use esb_actors::{FunctionHandle, InvokeFailure};
+mod delivery;
+
+use delivery::{deliver, Delivery};
+use esb_actors::FunctionHandle;
 use esb_config::model::StreamEvent;
-use esb_runtime::rie::Outcome;
-use esb_storage::streams::{lambda_event, sequence, Position, StreamError, Streams};
-use serde_json::{json, Value};
+use esb_storage::streams::{sequence, Position, StreamError, Streams};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub(super) struct Readers {
     ctx: Context,
     running: Vec<(Mapping, tokio::task::JoinHandle<()>)>,
     stop: watch::Sender<bool>,
+    /// Stopped for good (esb is stopping): a late hot reload starts nothing.
+    closed: bool,
 }
 
 /// A reader's position, as saved.
@@ -80,7 +83,7 @@ impl Readers {
     /// Starts a reader for every enabled mapping.
     pub(super) fn start(ctx: Context, mappings: Vec<Mapping>) -> Readers {
         let (stop, _) = watch::channel(false);
-        let mut r = Readers { ctx, running: vec![], stop };
+        let mut r = Readers { ctx, running: vec![], stop, closed: false };
         r.spawn(mappings);
         r
     }
@@ -97,7 +100,7 @@ impl Readers {
     }
 
     /// Lets each reader finish the batch it is delivering (within `grace`), then stops them.
-    pub(super) async fn stop(&mut self, grace: Duration) {
+    async fn stop(&mut self, grace: Duration) {
         let _ = self.stop.send(true);
         let deadline = tokio::time::Instant::now() + grace;
         for (_, mut task) in self.running.drain(..) {
@@ -113,11 +116,17 @@ impl Readers {
     pub(super) async fn replace(&mut self, mappings: Vec<Mapping>, grace: Duration) {
         let now: Vec<_> = self.running.iter().map(|(m, _)| m.key()).collect();
         let wanted: Vec<_> = mappings.iter().filter(|m| m.event.enabled).map(Mapping::key).collect();
-        if now == wanted {
+        if now == wanted || self.closed {
             return;
         }
         self.stop(grace).await;
         self.spawn(mappings);
+    }
+
+    /// [`Readers::stop`] for good, as esb stops.
+    pub(super) async fn close(&mut self, grace: Duration) {
+        self.closed = true;
+        self.stop(grace).await;
     }
 }
 
@@ -193,6 +202,17 @@ async fn skip_to_end(s: &Streams, stream: &str, shard: &str) -> Result<Option<St
     Ok(last)
 }
 
+/// The position after everything every shard of `stream` holds now.
+async fn skip_all(s: &Streams, stream: &str) -> Result<BTreeMap<String, String>, StreamError> {
+    let mut positions = BTreeMap::new();
+    for shard in s.shards(stream).await? {
+        if let Some(seq) = skip_to_end(s, stream, &shard).await? {
+            positions.insert(shard, seq);
+        }
+    }
+    Ok(positions)
+}
+
 /// Follows one mapping's stream until told to stop.
 async fn run(ctx: Context, m: Mapping, mut stop: watch::Receiver<bool>) {
     let path = checkpoint_path(&ctx.dir, &m);
@@ -225,23 +245,17 @@ async fn run(ctx: Context, m: Mapping, mut stop: watch::Receiver<bool>) {
             if cp.stream.is_some() {
                 tracing::info!(function = %m.function, table = %m.event.table, %stream, "the table's stream is new (the storage service replayed its journal); following it from its newest record");
             }
-            let mut shards = BTreeMap::new();
-            if skip {
-                match s.shards(&stream).await {
-                    Ok(list) => {
-                        for shard in list {
-                            match skip_to_end(&s, &stream, &shard).await {
-                                Ok(Some(seq)) => {
-                                    shards.insert(shard, seq);
-                                }
-                                Ok(None) => {}
-                                Err(_) => continue 'outer,
-                            }
-                        }
+            let shards = if skip { skip_all(&s, &stream).await } else { Ok(BTreeMap::new()) };
+            let shards = match shards {
+                Ok(shards) => shards,
+                Err(e) => {
+                    tracing::debug!(function = %m.function, error = %e, "reading the new stream failed; trying again");
+                    if pause(&mut stop, Duration::from_secs(1)).await {
+                        return;
                     }
-                    Err(_) => continue 'outer,
+                    continue 'outer;
                 }
-            }
+            };
             cp = Checkpoint { stream: Some(stream.clone()), shards, ..cp };
             save(&path, &cp);
         }
@@ -309,122 +323,6 @@ async fn run(ctx: Context, m: Mapping, mut stop: watch::Receiver<bool>) {
             return;
         }
     }
-}
-
-/// How delivering one batch ended.
-enum Delivery {
-    /// The function succeeded.
-    Done,
-    /// Retries or record age ran out: recorded in the failure log and skipped.
-    Failed,
-    /// esb is stopping before the batch succeeded: it is delivered again at the next start.
-    Stopped,
-}
-
-/// The record's creation time in seconds since the epoch, as the stream reports it.
-fn created(record: &Value) -> Option<f64> {
-    record["dynamodb"]["ApproximateCreationDateTime"].as_f64()
-}
-
-async fn deliver(ctx: &Context, m: &Mapping, stream: &str, shard: &str, records: &[Value], stop: &mut watch::Receiver<bool>) -> Delivery {
-    let payload = bytes::Bytes::from(lambda_event(stream, &ctx.region, records).to_string());
-    let trace = esb_runtime::rie::new_trace_id();
-    let (first, last) = (records.first().and_then(sequence).unwrap_or(""), records.last().and_then(sequence).unwrap_or(""));
-    let mut attempts = 0u32;
-    let mut wait = Duration::from_secs(1);
-    loop {
-        let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
-        if let (Some(max), Some(oldest)) = (m.event.max_record_age, records.iter().filter_map(created).reduce(f64::min)) {
-            if now - oldest > f64::from(max) {
-                record_failure(ctx, m, stream, shard, records, "RecordAgeExceeded", attempts, None);
-                return Delivery::Failed;
-            }
-        }
-        let (failure, counted) = match m.handle.invoke(payload.clone(), Some(&trace)).await {
-            Ok(inv) if inv.outcome == Outcome::Success => {
-                tracing::info!(function = %m.function, event = %m.event.name, records = records.len(), first, last, trace_id = %trace, attempts = attempts + 1, "stream batch delivered");
-                return Delivery::Done;
-            }
-            Ok(inv) => {
-                let body: Value =
-                    serde_json::from_slice(&inv.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&inv.body).into()));
-                let body = match inv.outcome {
-                    Outcome::Timeout { message } => json!({ "errorType": "Sandbox.Timedout", "errorMessage": message }),
-                    _ => body,
-                };
-                (Some(body), true)
-            }
-            Err(InvokeFailure::Invoke(e)) => (Some(json!({ "errorType": "Runtime.ExitError", "errorMessage": e.to_string() })), true),
-            // No container now (throttled, esb stopping): not an attempt; wait and try again.
-            Err(e) => {
-                tracing::debug!(function = %m.function, error = %e, "stream batch not delivered yet");
-                (None, false)
-            }
-        };
-        if counted {
-            attempts += 1;
-            if m.event.max_retries.is_some_and(|max| attempts > max) {
-                record_failure(ctx, m, stream, shard, records, "RetryAttemptsExhausted", attempts, failure);
-                return Delivery::Failed;
-            }
-            tracing::info!(function = %m.function, event = %m.event.name, attempt = attempts, retry_in_ms = wait.as_millis() as u64, trace_id = %trace, "stream batch failed; retrying");
-        }
-        if pause(stop, wait).await {
-            return Delivery::Stopped;
-        }
-        if counted {
-            wait = (wait * 2).min(Duration::from_secs(60));
-        }
-    }
-}
-
-/// Lambda's failure record for a stream batch (as an OnFailure destination receives it), with the
-/// function's logical id, appended to the failure log.
-#[allow(clippy::too_many_arguments)]
-fn record_failure(
-    ctx: &Context,
-    m: &Mapping,
-    stream: &str,
-    shard: &str,
-    records: &[Value],
-    condition: &str,
-    attempts: u32,
-    response: Option<Value>,
-) {
-    let arrival = |r: Option<&Value>| {
-        r.and_then(created)
-            .and_then(|t| chrono::DateTime::from_timestamp_millis((t * 1000.0) as i64))
-            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-    };
-    let mut record = json!({
-        "version": "1.0",
-        "timestamp": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-        "requestContext": {
-            "requestId": uuid::Uuid::new_v4().to_string(),
-            "functionArn": format!("{}:$LATEST", esb_actors::events::record::function_arn(&ctx.region, &m.function_name)),
-            "condition": condition,
-            "approximateInvokeCount": attempts,
-        },
-        "DDBStreamBatchInfo": {
-            "shardId": shard,
-            "startSequenceNumber": records.first().and_then(sequence),
-            "endSequenceNumber": records.last().and_then(sequence),
-            "approximateArrivalOfFirstRecord": arrival(records.first()),
-            "approximateArrivalOfLastRecord": arrival(records.last()),
-            "batchSize": records.len(),
-            "streamArn": stream,
-        },
-        "function": m.function,
-    });
-    if let Some(payload) = response {
-        record["responseContext"] = json!({ "statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled" });
-        record["responsePayload"] = payload;
-    }
-    let path = ctx.dir.join(esb_actors::events::FAILURE_LOG);
-    if let Err(e) = std::fs::create_dir_all(&ctx.dir).and_then(|_| esb_actors::events::append_line(&path, &record)) {
-        tracing::error!(function = %m.function, error = %e, "the failure log cannot be written");
-    }
-    tracing::warn!(function = %m.function, event = %m.event.name, condition, attempts, records = records.len(), "stream batch failed; recorded and skipped");
 }
 
 #[cfg(test)]
