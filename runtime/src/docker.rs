@@ -45,6 +45,12 @@ async fn file_stream(path: &Path) -> Result<tokio_util::io::ReaderStream<tokio::
     Ok(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20))
 }
 
+/// The network named in Docker's "network X is ambiguous (N matches found on name)".
+fn ambiguous_network(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once("network ")?;
+    rest.split_once(" is ambiguous").map(|(name, _)| name)
+}
+
 fn image_info(i: bollard::models::ImageInspect) -> ImageInfo {
     ImageInfo {
         id: i.id.unwrap_or_default(),
@@ -228,7 +234,21 @@ impl Runtime for DockerRuntime {
     }
 
     async fn start_container(&self, id: &str) -> Result<(), RuntimeError> {
-        Ok(self.docker.start_container(id, None::<q::StartContainerOptions>).await?)
+        // Docker resolves the container's network by name again at start: a second network of that
+        // name (see `create_network`) makes the start fail as "ambiguous" until it is gone.
+        let mut tries = 0;
+        loop {
+            match self.docker.start_container(id, None::<q::StartContainerOptions>).await.map_err(RuntimeError::from) {
+                Err(RuntimeError::Engine(m)) if tries < 3 => match ambiguous_network(&m) {
+                    Some(name) => {
+                        tries += 1;
+                        self.dedupe_network(name).await?;
+                    }
+                    None => return Err(RuntimeError::Engine(m)),
+                },
+                other => return other,
+            }
+        }
     }
 
     async fn inspect_container(&self, id: &str) -> Result<ContainerInfo, RuntimeError> {
@@ -373,5 +393,14 @@ impl Runtime for DockerRuntime {
                 other => Err(other),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_ambiguous_network_is_read_from_dockers_message() {
+        assert_eq!(super::ambiguous_network("400: network esb-faults is ambiguous (2 matches found on name)"), Some("esb-faults"));
+        assert_eq!(super::ambiguous_network("404: No such container: abc"), None);
     }
 }
