@@ -58,17 +58,32 @@ impl Streams {
             v["message"].as_str().or(v["Message"].as_str()).map(str::to_string).unwrap_or_else(|| format!("HTTP {status}: {text}"));
         Err(StreamError { kind, message })
     }
+}
 
+/// What a stream reader needs of a DynamoDB Streams service ([`Streams`]; tests use fakes).
+#[async_trait::async_trait]
+pub trait StreamSource: Send + Sync {
     /// The table's current stream ARN; `None` when the table has no enabled stream.
-    pub async fn stream_of(&self, table: &str) -> Result<Option<String>, StreamError> {
+    async fn stream_of(&self, table: &str) -> Result<Option<String>, StreamError>;
+    /// The stream's shard ids, in the order the service lists them (parents before children).
+    async fn shards(&self, stream: &str) -> Result<Vec<String>, StreamError>;
+    /// An iterator into `shard` at `position`.
+    async fn iterator(&self, stream: &str, shard: &str, position: &Position) -> Result<String, StreamError>;
+    /// Up to `limit` records from `iterator`, and the iterator to continue with (`None` when the
+    /// shard is closed and read to its end).
+    async fn records(&self, iterator: &str, limit: u32) -> Result<(Vec<Value>, Option<String>), StreamError>;
+}
+
+#[async_trait::async_trait]
+impl StreamSource for Streams {
+    async fn stream_of(&self, table: &str) -> Result<Option<String>, StreamError> {
         let v = self.call("DynamoDB_20120810.DescribeTable", json!({ "TableName": table })).await?;
         let t = &v["Table"];
         let enabled = t["StreamSpecification"]["StreamEnabled"].as_bool().unwrap_or(false);
         Ok(t["LatestStreamArn"].as_str().filter(|_| enabled).map(str::to_string))
     }
 
-    /// The stream's shard ids, in the order the service lists them (parents before children).
-    pub async fn shards(&self, stream: &str) -> Result<Vec<String>, StreamError> {
+    async fn shards(&self, stream: &str) -> Result<Vec<String>, StreamError> {
         let mut shards = vec![];
         let mut after: Option<String> = None;
         loop {
@@ -86,8 +101,7 @@ impl Streams {
         }
     }
 
-    /// An iterator into `shard` at `position`.
-    pub async fn iterator(&self, stream: &str, shard: &str, position: &Position) -> Result<String, StreamError> {
+    async fn iterator(&self, stream: &str, shard: &str, position: &Position) -> Result<String, StreamError> {
         let mut req = json!({ "StreamArn": stream, "ShardId": shard });
         match position {
             Position::TrimHorizon => req["ShardIteratorType"] = json!("TRIM_HORIZON"),
@@ -104,9 +118,7 @@ impl Streams {
             .ok_or_else(|| StreamError { kind: "BadAnswer".into(), message: "GetShardIterator answered without an iterator".into() })
     }
 
-    /// Up to `limit` records from `iterator`, and the iterator to continue with (`None` when the
-    /// shard is closed and read to its end).
-    pub async fn records(&self, iterator: &str, limit: u32) -> Result<(Vec<Value>, Option<String>), StreamError> {
+    async fn records(&self, iterator: &str, limit: u32) -> Result<(Vec<Value>, Option<String>), StreamError> {
         let v = self.call("DynamoDBStreams_20120810.GetRecords", json!({ "ShardIterator": iterator, "Limit": limit })).await?;
         let records = v["Records"].as_array().cloned().unwrap_or_default();
         Ok((records, v["NextShardIterator"].as_str().map(str::to_string)))

@@ -41,10 +41,11 @@ fn mappings(project: &esb_config::Project, manager: &Manager) -> Vec<Mapping> {
     let mut out = vec![];
     for (id, spec) in &project.functions.functions {
         let Some(handle) = manager.function(id) else { continue };
+        let target: Arc<dyn super::streams::Target> = Arc::new(handle.clone());
         out.extend(spec.stream_events.iter().map(|e| Mapping {
             function: id.clone(),
             function_name: spec.function_name.clone(),
-            handle: handle.clone(),
+            target: target.clone(),
             event: e.clone(),
         }));
     }
@@ -118,8 +119,11 @@ pub(super) async fn start(
     .map_err(|e| anyhow::anyhow!("starting the event queue ({}): {e}", ws.output_dir.join("events").display()))?;
     let readers = Readers::start(
         super::streams::Context {
-            rt: rt.clone(),
-            project: ws.settings.project.clone(),
+            connect: Arc::new(super::streams::Storage {
+                rt: rt.clone(),
+                project: ws.settings.project.clone(),
+                region: ws.settings.region.clone(),
+            }),
             region: ws.settings.region.clone(),
             dir: ws.output_dir.join("events"),
         },

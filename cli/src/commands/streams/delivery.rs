@@ -5,9 +5,7 @@
 //! Owns: one batch's fate. Must not: read the stream or move positions (the reader does, after
 //! this returns).
 
-use super::{pause, Context, Mapping};
-use esb_actors::InvokeFailure;
-use esb_runtime::rie::Outcome;
+use super::{pause, Answer, Context, Mapping};
 use esb_storage::streams::{lambda_event, sequence};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -49,24 +47,15 @@ pub(super) async fn deliver(
                 return Delivery::Failed;
             }
         }
-        let (failure, counted) = match m.handle.invoke(payload.clone(), Some(&trace)).await {
-            Ok(inv) if inv.outcome == Outcome::Success => {
+        let (failure, counted) = match m.target.invoke(payload.clone(), &trace).await {
+            Answer::Success => {
                 tracing::info!(function = %m.function, event = %m.event.name, records = records.len(), first, last, trace_id = %trace, attempts = attempts + 1, "stream batch delivered");
                 return Delivery::Done;
             }
-            Ok(inv) => {
-                let body: Value =
-                    serde_json::from_slice(&inv.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&inv.body).into()));
-                let body = match inv.outcome {
-                    Outcome::Timeout { message } => json!({ "errorType": "Sandbox.Timedout", "errorMessage": message }),
-                    _ => body,
-                };
-                (Some(body), true)
-            }
-            Err(InvokeFailure::Invoke(e)) => (Some(json!({ "errorType": "Runtime.ExitError", "errorMessage": e.to_string() })), true),
+            Answer::Failed(body) => (Some(body), true),
             // No container now (throttled, esb stopping): not an attempt; wait and try again.
-            Err(e) => {
-                tracing::debug!(function = %m.function, error = %e, "stream batch not delivered yet");
+            Answer::NotNow(why) => {
+                tracing::debug!(function = %m.function, error = %why, "stream batch not delivered yet");
                 (None, false)
             }
         };

@@ -16,11 +16,14 @@
 //! replayed records are old changes, so the reader skips them and follows the new stream.
 
 mod delivery;
+mod source;
+#[cfg(test)]
+mod tests;
 
 use delivery::{deliver, Delivery};
-use esb_actors::FunctionHandle;
 use esb_config::model::StreamEvent;
-use esb_storage::streams::{sequence, Position, StreamError, Streams};
+use esb_storage::streams::{sequence, Position, StreamError, StreamSource};
+pub(super) use source::{Answer, Connect, Storage, Target};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,7 +40,8 @@ const RECHECK: Duration = Duration::from_secs(5);
 pub(super) struct Mapping {
     pub function: String,
     pub function_name: String,
-    pub handle: FunctionHandle,
+    /// The function (its actor, in esb).
+    pub target: Arc<dyn Target>,
     pub event: StreamEvent,
 }
 
@@ -50,9 +54,10 @@ impl Mapping {
 /// What every reader shares.
 #[derive(Clone)]
 pub(super) struct Context {
-    pub rt: Arc<esb_runtime::docker::DockerRuntime>,
-    pub project: String,
+    /// Finds the storage service's Streams API (again after it moved).
+    pub connect: Arc<dyn Connect>,
     pub region: String,
+    /// The events directory (positions under `streams/`, the failure log).
     pub dir: PathBuf,
 }
 
@@ -164,18 +169,6 @@ fn save(path: &std::path::Path, c: &Checkpoint) {
     }
 }
 
-/// The storage service's DynamoDB API.
-async fn client(ctx: &Context) -> Option<Streams> {
-    let eps = esb_storage::service::endpoints(ctx.rt.as_ref(), &ctx.project).await.ok()?;
-    let ddb = eps.into_iter().find(|e| e.service == "dynamodb")?;
-    let signer = esb_storage::provision::Signer {
-        access_key: esb_config::lambda_env::ACCESS_KEY_ID.into(),
-        secret_key: esb_config::lambda_env::SECRET_ACCESS_KEY.into(),
-        region: ctx.region.clone(),
-    };
-    Some(Streams::new(&ddb.direct, signer))
-}
-
 /// Sleeps, or returns true at once when the readers are told to stop.
 async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
     if *stop.borrow() {
@@ -188,7 +181,7 @@ async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
 }
 
 /// Reads every record `shard` holds now, delivering none; returns the last sequence number.
-async fn skip_to_end(s: &Streams, stream: &str, shard: &str) -> Result<Option<String>, StreamError> {
+async fn skip_to_end(s: &dyn StreamSource, stream: &str, shard: &str) -> Result<Option<String>, StreamError> {
     let mut it = Some(s.iterator(stream, shard, &Position::TrimHorizon).await?);
     let mut last = None;
     while let Some(i) = it {
@@ -203,7 +196,7 @@ async fn skip_to_end(s: &Streams, stream: &str, shard: &str) -> Result<Option<St
 }
 
 /// The position after everything every shard of `stream` holds now.
-async fn skip_all(s: &Streams, stream: &str) -> Result<BTreeMap<String, String>, StreamError> {
+async fn skip_all(s: &dyn StreamSource, stream: &str) -> Result<BTreeMap<String, String>, StreamError> {
     let mut positions = BTreeMap::new();
     for shard in s.shards(stream).await? {
         if let Some(seq) = skip_to_end(s, stream, &shard).await? {
@@ -219,7 +212,7 @@ async fn run(ctx: Context, m: Mapping, mut stop: watch::Receiver<bool>) {
     let mut cp = load(&path);
     let mut warned = false;
     'outer: loop {
-        let Some(s) = client(&ctx).await else {
+        let Some(s) = ctx.connect.connect().await else {
             if pause(&mut stop, Duration::from_secs(2)).await {
                 return;
             }
@@ -245,7 +238,7 @@ async fn run(ctx: Context, m: Mapping, mut stop: watch::Receiver<bool>) {
             if cp.stream.is_some() {
                 tracing::info!(function = %m.function, table = %m.event.table, %stream, "the table's stream is new (the storage service replayed its journal); following it from its newest record");
             }
-            let shards = if skip { skip_all(&s, &stream).await } else { Ok(BTreeMap::new()) };
+            let shards = if skip { skip_all(s.as_ref(), &stream).await } else { Ok(BTreeMap::new()) };
             let shards = match shards {
                 Ok(shards) => shards,
                 Err(e) => {
@@ -322,22 +315,5 @@ async fn run(ctx: Context, m: Mapping, mut stop: watch::Receiver<bool>) {
         if pause(&mut stop, Duration::from_secs(1)).await {
             return;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_checkpoint_round_trips_and_a_missing_or_torn_one_starts_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("streams").join("F.E.json");
-        assert_eq!(load(&path), Checkpoint::default());
-        let cp = Checkpoint { stream: Some("arn".into()), shards: [("s1".to_string(), "42".to_string())].into(), delivered: 3, failed: 1 };
-        save(&path, &cp);
-        assert_eq!(load(&path), cp);
-        std::fs::write(&path, "{\"stream\": \"ar").unwrap();
-        assert_eq!(load(&path), Checkpoint::default());
     }
 }
