@@ -248,6 +248,40 @@ async fn a_stop_during_retries_leaves_the_batch_for_the_next_start() {
     assert!(cp.shards.is_empty(), "the position did not move past it: {cp:?}");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_reload_restarts_readers_only_when_their_mappings_changed_and_never_after_close() {
+    let rig = Rig::new();
+    let ctx = || Context { connect: Arc::new(Connected(rig.stream.clone())), region: "eu-west-1".into(), dir: rig.dir.path().into() };
+    let mapping = |name: &str, batch: u32, enabled: bool| Mapping {
+        function: "F".into(),
+        function_name: "f".into(),
+        target: rig.function.clone(),
+        event: StreamEvent {
+            name: name.into(),
+            table: "items".into(),
+            starting_position: "TRIM_HORIZON".into(),
+            batch_size: batch,
+            enabled,
+            max_retries: None,
+            max_record_age: None,
+        },
+    };
+    let mut readers = Readers::start(ctx(), vec![mapping("A", 10, true), mapping("Off", 10, false)]);
+    assert_eq!(readers.running.len(), 1, "a disabled event gets no reader");
+    let first = readers.running[0].1.id();
+    readers.replace(vec![mapping("A", 10, true), mapping("Off", 10, false)], Duration::from_secs(1)).await;
+    assert_eq!(readers.running[0].1.id(), first, "unchanged: the same reader keeps going");
+    readers.replace(vec![mapping("A", 5, true)], Duration::from_secs(1)).await;
+    assert_eq!(readers.running.len(), 1);
+    assert_ne!(readers.running[0].1.id(), first, "a changed mapping gets a new reader");
+    rig.stream.write(1, "a");
+    until("the new reader delivers", || rig.function.delivered() == ["a"]).await;
+    readers.close(Duration::from_secs(1)).await;
+    assert!(readers.running.is_empty());
+    readers.replace(vec![mapping("B", 10, true)], Duration::from_secs(1)).await;
+    assert!(readers.running.is_empty(), "a reload after close starts nothing");
+}
+
 #[test]
 fn a_checkpoint_round_trips_and_a_missing_or_torn_one_starts_empty() {
     let dir = tempfile::tempdir().unwrap();
