@@ -62,9 +62,15 @@ pub fn run(global: &Global, args: EventsArgs, out: &Output) -> anyhow::Result<()
         out.say(format!("no asynchronous events yet in {}", super::show(&dir)));
         return Ok(());
     }
-    if !lanes.is_empty() {
+    // Every function has a journal once esb ran; only those holding something are listed.
+    let waiting: Vec<_> = lanes.iter().filter(|(_, (q, _, i))| q + i > 0).collect();
+    if waiting.is_empty() {
+        if !lanes.is_empty() {
+            println!("no asynchronous events queued or running ({} function journals)", lanes.len());
+        }
+    } else {
         println!("{:<28} {:>7} {:>9} {:>8}", "FUNCTION", "QUEUED", "RETRYING", "RUNNING");
-        for (f, (q, r, i)) in &lanes {
+        for (f, (q, r, i)) in waiting {
             println!("{f:<28} {q:>7} {r:>9} {i:>8}");
         }
     }
