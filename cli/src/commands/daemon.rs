@@ -16,6 +16,7 @@ use crate::output::Output;
 use esb_runtime::labels::key;
 use esb_runtime::{ContainerInfo, ContainerSpec, Labels, Runtime};
 use serde_json::json;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// How long `up -d` waits for the daemon to report ready.
@@ -184,6 +185,12 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
             let id = rt.create_container(&spec).await?;
             rt.start_container(&id).await?;
             wait_ready(&rt, &id, &name, ready).await?;
+            if part == "gateway" {
+                // Listening inside the container is not yet answering on the host: "running" is
+                // said only once the published port takes connections.
+                let host = if listen.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], listen.port())) } else { listen };
+                wait_published(&rt, &id, &name, host).await?;
+            }
         }
         if out.json() {
             println!(
@@ -211,17 +218,37 @@ async fn wait_ready(rt: &dyn Runtime, id: &str, name: &str, ready: &str) -> anyh
         if logs.contains(ready) {
             return Ok(());
         }
-        let info = rt.inspect_container(id).await?;
-        if !info.running || started.elapsed() > READY_TIMEOUT {
-            let tail: Vec<&str> = logs.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
-            anyhow::bail!(
-                "the daemon container {name} {}\n--- its log (last lines) ---\n{}\n  hint: `docker logs {name}` has the whole log; `esb down` removes it",
-                if info.running { "did not become ready in time" } else { "exited" },
-                tail.join("\n")
-            );
-        }
+        check_alive(rt, id, name, started, "did not become ready in time", &logs).await?;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Waits until `addr` on the host accepts a connection (the gateway's published port); fails with
+/// the container's last lines if it exits or the port stays closed.
+async fn wait_published(rt: &dyn Runtime, id: &str, name: &str, addr: SocketAddr) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr)).await {
+            return Ok(());
+        }
+        let logs = rt.logs(id).await.unwrap_or_default();
+        check_alive(rt, id, name, started, &format!("is ready but {addr} does not take connections"), &logs).await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Fails, with the log's last lines, when the container exited or `started` is too long ago.
+async fn check_alive(rt: &dyn Runtime, id: &str, name: &str, started: Instant, late: &str, logs: &str) -> anyhow::Result<()> {
+    let info = rt.inspect_container(id).await?;
+    if info.running && started.elapsed() <= READY_TIMEOUT {
+        return Ok(());
+    }
+    let tail: Vec<&str> = logs.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+    anyhow::bail!(
+        "the daemon container {name} {}\n--- its log (last lines) ---\n{}\n  hint: `docker logs {name}` has the whole log; `esb down` removes it",
+        if info.running { late } else { "exited" },
+        tail.join("\n")
+    );
 }
 
 /// The project's name, without compiling the template (so status and down stay quiet and work even
