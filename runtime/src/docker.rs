@@ -225,10 +225,13 @@ impl Runtime for DockerRuntime {
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
         match self.create_container_once(spec).await {
             // A network created twice at once (see `create_network`): keep one, try again.
-            Err(RuntimeError::Engine(m)) if m.contains("ambiguous") && spec.network.is_some() => {
-                self.dedupe_network(spec.network.as_deref().unwrap_or_default()).await?;
-                self.create_container_once(spec).await
-            }
+            Err(RuntimeError::Engine(m)) => match ambiguous_network(&m) {
+                Some(name) => {
+                    self.dedupe_network(name).await?;
+                    self.create_container_once(spec).await
+                }
+                None => Err(RuntimeError::Engine(m)),
+            },
             other => other,
         }
     }

@@ -5,8 +5,7 @@
 //! Owns: the wire calls and the event shape. Must not: keep positions or invoke anything (the
 //! manager's stream readers do).
 
-use crate::provision::{signed, Signer};
-use bytes::Bytes;
+use crate::provision::{error_parts, post_json, Signer};
 use serde_json::{json, Value};
 
 /// Where a shard iterator starts.
@@ -44,19 +43,17 @@ impl Streams {
     }
 
     async fn call(&self, target: &str, body: Value) -> Result<Value, StreamError> {
-        let headers = [("x-amz-target", target), ("content-type", "application/x-amz-json-1.0")];
-        let (status, text) =
-            signed(&self.signer, "dynamodb", "POST", &format!("{}/", self.endpoint), &headers, Bytes::from(body.to_string()))
-                .await
-                .map_err(|message| StreamError { kind: "Unreachable".into(), message })?;
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let (status, text) = post_json(&self.signer, &self.endpoint, target, &body)
+            .await
+            .map_err(|message| StreamError { kind: "Unreachable".into(), message })?;
         if status == 200 {
-            return Ok(v);
+            return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
         }
-        let kind = v["__type"].as_str().and_then(|t| t.rsplit('#').next()).unwrap_or("HttpError").to_string();
-        let message =
-            v["message"].as_str().or(v["Message"].as_str()).map(str::to_string).unwrap_or_else(|| format!("HTTP {status}: {text}"));
-        Err(StreamError { kind, message })
+        let (kind, message) = error_parts(&text);
+        Err(StreamError {
+            kind: kind.unwrap_or_else(|| "HttpError".into()),
+            message: message.unwrap_or_else(|| format!("HTTP {status}: {text}")),
+        })
     }
 }
 

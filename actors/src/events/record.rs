@@ -54,7 +54,7 @@ pub fn destination_record(
     let request: serde_json::Value = serde_json::from_str(payload).unwrap_or_else(|_| serde_json::Value::String(payload.to_string()));
     let mut record = serde_json::json!({
         "version": "1.0",
-        "timestamp": at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        "timestamp": timestamp(at),
         "requestContext": {
             "requestId": request_id,
             "functionArn": format!("{function_arn}:$LATEST"),
@@ -72,6 +72,11 @@ pub fn destination_record(
         record["responsePayload"] = response.payload.clone().unwrap_or(serde_json::Value::Null);
     }
     record
+}
+
+/// A time as Lambda's records write it (`2026-03-13T12:00:00.000Z`).
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// A function's ARN, as the template's `!GetAtt F.Arn` gives it.

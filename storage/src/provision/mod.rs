@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 
 mod tables;
 pub use tables::{create_table_request, tables};
+pub(crate) use tables::{error_parts, post_json};
 
 /// What happened to one resource.
 #[derive(Debug, Clone, PartialEq, Eq)]

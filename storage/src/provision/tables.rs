@@ -54,20 +54,29 @@ pub fn create_table_request(t: &TableSpec) -> Value {
     req
 }
 
-async fn dynamodb(signer: &Signer, endpoint: &str, op: &str, body: &Value) -> Result<(u16, String), String> {
-    let target = format!("DynamoDB_20120810.{op}");
-    let headers = [("x-amz-target", target.as_str()), ("content-type", "application/x-amz-json-1.0")];
+/// A signed JSON request to the DynamoDB service; `target` names the operation
+/// (`DynamoDB_20120810.PutItem`, `DynamoDBStreams_20120810.GetRecords`).
+pub(crate) async fn post_json(signer: &Signer, endpoint: &str, target: &str, body: &Value) -> Result<(u16, String), String> {
+    let headers = [("x-amz-target", target), ("content-type", "application/x-amz-json-1.0")];
     signed(signer, "dynamodb", "POST", &format!("{}/", endpoint.trim_end_matches('/')), &headers, Bytes::from(body.to_string())).await
 }
 
-fn dynamodb_error(body: &str) -> String {
+async fn dynamodb(signer: &Signer, endpoint: &str, op: &str, body: &Value) -> Result<(u16, String), String> {
+    post_json(signer, endpoint, &format!("DynamoDB_20120810.{op}"), body).await
+}
+
+/// A DynamoDB error answer's type (without its namespace) and message, when it has them.
+pub(crate) fn error_parts(body: &str) -> (Option<String>, Option<String>) {
     let v: Value = serde_json::from_str(body).unwrap_or_default();
-    let kind = v["__type"].as_str().unwrap_or("").rsplit('#').next().unwrap_or("").to_string();
-    let message = v["message"].as_str().or(v["Message"].as_str()).unwrap_or(body).to_string();
-    if kind.is_empty() {
-        message
-    } else {
-        format!("{kind}: {message}")
+    let kind = v["__type"].as_str().and_then(|t| t.rsplit('#').next()).filter(|k| !k.is_empty()).map(str::to_string);
+    let message = v["message"].as_str().or(v["Message"].as_str()).map(str::to_string);
+    (kind, message)
+}
+
+fn dynamodb_error(body: &str) -> String {
+    match error_parts(body) {
+        (Some(kind), message) => format!("{kind}: {}", message.as_deref().unwrap_or(body)),
+        (None, message) => message.unwrap_or_else(|| body.to_string()),
     }
 }
 

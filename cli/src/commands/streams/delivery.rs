@@ -6,6 +6,7 @@
 //! this returns).
 
 use super::{pause, Answer, Context, Mapping};
+use esb_actors::events::record;
 use esb_storage::streams::{lambda_event, sequence};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -37,41 +38,41 @@ pub(super) async fn deliver(
     let payload = bytes::Bytes::from(lambda_event(stream, &ctx.region, records).to_string());
     let trace = esb_runtime::rie::new_trace_id();
     let (first, last) = (records.first().and_then(sequence).unwrap_or(""), records.last().and_then(sequence).unwrap_or(""));
+    let oldest = records.iter().filter_map(created).reduce(f64::min);
     let mut attempts = 0u32;
     let mut wait = Duration::from_secs(1);
     loop {
-        let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
-        if let (Some(max), Some(oldest)) = (m.event.max_record_age, records.iter().filter_map(created).reduce(f64::min)) {
+        if let (Some(max), Some(oldest)) = (m.event.max_record_age, oldest) {
+            let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
             if now - oldest > f64::from(max) {
                 record_failure(ctx, m, stream, shard, records, "RecordAgeExceeded", attempts, None);
                 return Delivery::Failed;
             }
         }
-        let (failure, counted) = match m.target.invoke(payload.clone(), &trace).await {
+        match m.target.invoke(payload.clone(), &trace).await {
             Answer::Success => {
                 tracing::info!(function = %m.function, event = %m.event.name, records = records.len(), first, last, trace_id = %trace, attempts = attempts + 1, "stream batch delivered");
                 return Delivery::Done;
             }
-            Answer::Failed(body) => (Some(body), true),
+            Answer::Failed(body) => {
+                attempts += 1;
+                if m.event.max_retries.is_some_and(|max| attempts > max) {
+                    record_failure(ctx, m, stream, shard, records, "RetryAttemptsExhausted", attempts, Some(body));
+                    return Delivery::Failed;
+                }
+                tracing::info!(function = %m.function, event = %m.event.name, attempt = attempts, retry_in_ms = wait.as_millis() as u64, trace_id = %trace, "stream batch failed; retrying");
+                if pause(stop, wait).await {
+                    return Delivery::Stopped;
+                }
+                wait = (wait * 2).min(Duration::from_secs(60));
+            }
             // No container now (throttled, esb stopping): not an attempt; wait and try again.
             Answer::NotNow(why) => {
                 tracing::debug!(function = %m.function, error = %why, "stream batch not delivered yet");
-                (None, false)
+                if pause(stop, wait).await {
+                    return Delivery::Stopped;
+                }
             }
-        };
-        if counted {
-            attempts += 1;
-            if m.event.max_retries.is_some_and(|max| attempts > max) {
-                record_failure(ctx, m, stream, shard, records, "RetryAttemptsExhausted", attempts, failure);
-                return Delivery::Failed;
-            }
-            tracing::info!(function = %m.function, event = %m.event.name, attempt = attempts, retry_in_ms = wait.as_millis() as u64, trace_id = %trace, "stream batch failed; retrying");
-        }
-        if pause(stop, wait).await {
-            return Delivery::Stopped;
-        }
-        if counted {
-            wait = (wait * 2).min(Duration::from_secs(60));
         }
     }
 }
@@ -90,16 +91,14 @@ fn record_failure(
     response: Option<Value>,
 ) {
     let arrival = |r: Option<&Value>| {
-        r.and_then(created)
-            .and_then(|t| chrono::DateTime::from_timestamp_millis((t * 1000.0) as i64))
-            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        r.and_then(created).and_then(|t| chrono::DateTime::from_timestamp_millis((t * 1000.0) as i64)).map(record::timestamp)
     };
     let mut record = json!({
         "version": "1.0",
-        "timestamp": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        "timestamp": record::timestamp(chrono::Utc::now()),
         "requestContext": {
             "requestId": uuid::Uuid::new_v4().to_string(),
-            "functionArn": format!("{}:$LATEST", esb_actors::events::record::function_arn(&ctx.region, &m.function_name)),
+            "functionArn": format!("{}:$LATEST", record::function_arn(&ctx.region, &m.function_name)),
             "condition": condition,
             "approximateInvokeCount": attempts,
         },
