@@ -162,6 +162,7 @@ fn all(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_cache: boo
         let limits = Limits { shutdown_grace: Duration::from_secs(args.grace), ..Limits::default() };
         let routes = router.len();
         let gateway = Arc::new(Gateway::new(router, Arc::new(names), auth, limits, invoke_credentials));
+        let stop = stop_signal();
         announce(out, tls.is_some(), &secrets, addr, "", manager.status().await.len(), routes);
         let hup = reload_on_hup(ws.template.clone(), args.clone(), gateway.clone(), slot);
         let admin = admin(args, out, esb_gateway::admin::always_ready()).await?;
@@ -180,7 +181,7 @@ fn all(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_cache: boo
         } else {
             Err(manager)
         };
-        esb_gateway::server::serve(listener, tls, gateway, stop_signal()).await;
+        esb_gateway::server::serve(listener, tls, gateway, stop).await;
         hup.abort();
         if let Some(a) = admin {
             a.abort();
@@ -193,14 +194,40 @@ fn all(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_cache: boo
     })
 }
 
-/// Ctrl-C or SIGTERM.
-pub(super) async fn stop_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the future is
+/// first polled: call it before telling anyone that esb is up. A supervisor (or a test) that
+/// stops esb right after the "listening" line would otherwise hit the default action and kill
+/// the process without its shutdown (containers, readers and storage left running).
+pub(super) fn stop_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, Signal, SignalKind};
+    async fn first(s: Option<Signal>) {
+        match s {
+            Some(mut s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    let term = signal(SignalKind::terminate()).ok();
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    async move {
+        tokio::select! {
+            _ = first(term) => {}
+            _ = first(interrupt) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A SIGTERM that arrives after `stop_signal()` is called but before its future is polled is
+    /// kept for the future. Without the eager handler, the default action kills this test binary.
+    #[tokio::test]
+    async fn a_sigterm_before_the_first_poll_is_kept_for_the_stop_future() {
+        let stop = super::stop_signal();
+        let sent = std::process::Command::new("kill").args(["-TERM", &std::process::id().to_string()]).status().unwrap();
+        assert!(sent.success());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::timeout(std::time::Duration::from_secs(5), stop).await.expect("the stop future sees the earlier SIGTERM");
     }
 }

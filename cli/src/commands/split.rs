@@ -49,6 +49,7 @@ pub fn manager(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_ca
         let (_, names) = super::reload::routes(&project, &manager);
         let api = esb_api::server::ApiServer::new(&ws.settings.project, names);
         let functions = manager.status().await.len();
+        let stop = stop_signal();
         if out.json() {
             println!("{}", serde_json::json!({ "event": "ready", "role": "manager", "functions": functions, "socket": socket }));
         } else {
@@ -66,7 +67,7 @@ pub fn manager(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_ca
                 tracing::info!("SIGHUP: the manager has nothing to reload (restart it to apply template changes)");
             }
         });
-        stop_signal().await;
+        stop.await;
         if let Some(a) = admin {
             a.abort();
         }
@@ -104,6 +105,7 @@ pub fn gateway(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, out: 
                 args.manager_wait
             )]);
         }
+        let stop = stop_signal();
         announce(out, tls.is_some(), &secrets, addr, "gateway for ", project.functions.functions.len(), routes);
         if !out.json() {
             println!("  manager at unix:{}", socket.display());
@@ -118,7 +120,7 @@ pub fn gateway(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, out: 
         };
         let admin = admin(args, out, ready).await?;
         let hup = super::front::reload_on_hup(ws.template.clone(), args.clone(), gateway.clone(), slot);
-        esb_gateway::server::serve(listener, tls, gateway, stop_signal()).await;
+        esb_gateway::server::serve(listener, tls, gateway, stop).await;
         hup.abort();
         if let Some(a) = admin {
             a.abort();
