@@ -19,6 +19,16 @@ pub enum Position {
     After(String),
 }
 
+/// One shard of a stream. A shard is closed when the service splits it; its children (which name
+/// it as their parent) hold the changes after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    /// `ShardId`.
+    pub id: String,
+    /// `ParentShardId`, when the stream still lists one.
+    pub parent: Option<String>,
+}
+
 /// A failed call: the service's error type (e.g. `ExpiredIteratorException`) and message.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{kind}: {message}")]
@@ -62,8 +72,8 @@ impl Streams {
 pub trait StreamSource: Send + Sync {
     /// The table's current stream ARN; `None` when the table has no enabled stream.
     async fn stream_of(&self, table: &str) -> Result<Option<String>, StreamError>;
-    /// The stream's shard ids, in the order the service lists them (parents before children).
-    async fn shards(&self, stream: &str) -> Result<Vec<String>, StreamError>;
+    /// The stream's shards, in the order the service lists them.
+    async fn shards(&self, stream: &str) -> Result<Vec<Shard>, StreamError>;
     /// An iterator into `shard` at `position`.
     async fn iterator(&self, stream: &str, shard: &str, position: &Position) -> Result<String, StreamError>;
     /// Up to `limit` records from `iterator`, and the iterator to continue with (`None` when the
@@ -80,7 +90,7 @@ impl StreamSource for Streams {
         Ok(t["LatestStreamArn"].as_str().filter(|_| enabled).map(str::to_string))
     }
 
-    async fn shards(&self, stream: &str) -> Result<Vec<String>, StreamError> {
+    async fn shards(&self, stream: &str) -> Result<Vec<Shard>, StreamError> {
         let mut shards = vec![];
         let mut after: Option<String> = None;
         loop {
@@ -90,7 +100,10 @@ impl StreamSource for Streams {
             }
             let v = self.call("DynamoDBStreams_20120810.DescribeStream", req).await?;
             let d = &v["StreamDescription"];
-            shards.extend(d["Shards"].as_array().into_iter().flatten().filter_map(|s| s["ShardId"].as_str().map(str::to_string)));
+            shards.extend(d["Shards"].as_array().into_iter().flatten().filter_map(|s| {
+                let id = s["ShardId"].as_str()?.to_string();
+                Some(Shard { id, parent: s["ParentShardId"].as_str().map(str::to_string) })
+            }));
             match d["LastEvaluatedShardId"].as_str() {
                 Some(last) if Some(last) != after.as_deref() => after = Some(last.to_string()),
                 _ => return Ok(shards),

@@ -14,6 +14,11 @@
 //! skips what the stream holds then; `TRIM_HORIZON` delivers it). A stream that is new to a reader
 //! that had a position means the storage service replayed its journal into a new stream: the
 //! replayed records are old changes, so the reader skips them and follows the new stream.
+//!
+//! Shards: a child shard is read only after its parent (while the stream still lists it) is read
+//! to its end, so one key's changes keep their order across a split. A saved position the stream
+//! has trimmed away is logged as a loss and the shard is read from its oldest change; an expired
+//! iterator is replaced from the saved position.
 
 mod delivery;
 mod source;
@@ -22,7 +27,7 @@ mod tests;
 
 use delivery::{deliver, Delivery};
 use esb_config::model::StreamEvent;
-use esb_storage::streams::{sequence, Position, StreamError, StreamSource};
+use esb_storage::streams::{sequence, Position, Shard, StreamError, StreamSource};
 pub(super) use source::{Answer, Connect, Storage, Target};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -199,11 +204,34 @@ async fn skip_to_end(s: &dyn StreamSource, stream: &str, shard: &str) -> Result<
 async fn skip_all(s: &dyn StreamSource, stream: &str) -> Result<BTreeMap<String, String>, StreamError> {
     let mut positions = BTreeMap::new();
     for shard in s.shards(stream).await? {
-        if let Some(seq) = skip_to_end(s, stream, &shard).await? {
-            positions.insert(shard, seq);
+        if let Some(seq) = skip_to_end(s, stream, &shard.id).await? {
+            positions.insert(shard.id, seq);
         }
     }
     Ok(positions)
+}
+
+/// An iterator into `shard` just after its saved position, or at its oldest record without one.
+/// A position the stream no longer holds (esb was away longer than the stream keeps changes) is
+/// reported, and the shard is read from the oldest change it still holds.
+async fn open(s: &dyn StreamSource, stream: &str, shard: &str, saved: Option<&String>, m: &Mapping) -> Result<String, StreamError> {
+    let Some(seq) = saved else { return s.iterator(stream, shard, &Position::TrimHorizon).await };
+    match s.iterator(stream, shard, &Position::After(seq.clone())).await {
+        Err(e) if e.kind == "TrimmedDataAccessException" => {
+            tracing::warn!(
+                function = %m.function, event = %m.event.name, %shard, position = %seq,
+                "the stream no longer holds this mapping's position (esb was away longer than the stream keeps changes): changes trimmed since are lost; continuing from the oldest change it holds"
+            );
+            s.iterator(stream, shard, &Position::TrimHorizon).await
+        }
+        r => r,
+    }
+}
+
+/// Whether `shard` must wait: its parent is still listed and not yet read to its end (a child
+/// holds the changes after its parent's, so reading it first would break their order).
+fn waits_for_parent(shard: &Shard, shards: &[Shard], iterators: &BTreeMap<String, Option<String>>) -> bool {
+    shard.parent.as_ref().is_some_and(|p| shards.iter().any(|s| &s.id == p) && iterators.get(p) != Some(&None))
 }
 
 /// Follows one mapping's stream until told to stop.
@@ -273,20 +301,21 @@ async fn run(ctx: Context, m: Mapping, mut stop: watch::Receiver<bool>) {
                 checked = Some(tokio::time::Instant::now());
             }
             let mut busy = false;
-            for shard in shards.iter().cloned() {
+            for shard in shards.clone() {
+                if waits_for_parent(&shard, &shards, &iterators) {
+                    continue;
+                }
+                let shard = shard.id;
                 let it = match iterators.get(&shard) {
                     Some(Some(it)) => it.clone(),
                     Some(None) => continue, // closed and read to its end
-                    None => {
-                        let position = cp.shards.get(&shard).map_or(Position::TrimHorizon, |seq| Position::After(seq.clone()));
-                        match s.iterator(&stream, &shard, &position).await {
-                            Ok(it) => it,
-                            Err(e) => {
-                                tracing::debug!(function = %m.function, %shard, error = %e, "no shard iterator");
-                                break;
-                            }
+                    None => match open(s.as_ref(), &stream, &shard, cp.shards.get(&shard), &m).await {
+                        Ok(it) => it,
+                        Err(e) => {
+                            tracing::debug!(function = %m.function, %shard, error = %e, "no shard iterator");
+                            break;
                         }
-                    }
+                    },
                 };
                 let (records, next) = match s.records(&it, m.event.batch_size).await {
                     Ok(r) => r,

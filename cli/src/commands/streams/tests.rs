@@ -12,27 +12,61 @@ fn record(seq: u64, id: &str) -> Value {
             "dynamodb": { "Keys": { "id": { "S": id } }, "SequenceNumber": seq.to_string() } })
 }
 
-/// One table's stream with one shard; `replace` makes a new stream, as a storage restart does.
+/// A fake shard: its records, how many of the oldest are trimmed away, and whether it is closed.
+#[derive(Clone)]
+struct FakeShard {
+    shard: Shard,
+    records: Vec<Value>,
+    trimmed: usize,
+    closed: bool,
+}
+
+/// One table's stream, one open shard at first. `replace` makes a new stream, as a storage
+/// restart does; `split` closes the open shard and opens a child; `trim` drops the oldest records;
+/// `expire` makes the next read fail as an expired iterator does.
 struct FakeStream {
-    state: Mutex<(String, Vec<Value>)>,
+    state: Mutex<(String, Vec<FakeShard>)>,
+    expire: std::sync::atomic::AtomicBool,
+}
+
+fn shard(id: &str, parent: Option<&str>, records: Vec<Value>) -> FakeShard {
+    FakeShard { shard: Shard { id: id.into(), parent: parent.map(str::to_string) }, records, trimmed: 0, closed: false }
+}
+
+fn error(kind: &str, message: &str) -> StreamError {
+    StreamError { kind: kind.into(), message: message.into() }
 }
 
 impl FakeStream {
     fn new() -> Arc<Self> {
-        Arc::new(FakeStream { state: Mutex::new(("arn:stream/1".into(), vec![])) })
+        Arc::new(FakeStream {
+            state: Mutex::new(("arn:stream/1".into(), vec![shard("shard-0", None, vec![])])),
+            expire: Default::default(),
+        })
     }
+    /// Writes to the open shard.
     fn write(&self, seq: u64, id: &str) {
-        self.state.lock().unwrap().1.push(record(seq, id));
+        self.state.lock().unwrap().1.last_mut().unwrap().records.push(record(seq, id));
     }
     fn replace(&self, arn: &str, records: Vec<Value>) {
-        *self.state.lock().unwrap() = (arn.into(), records);
+        *self.state.lock().unwrap() = (arn.into(), vec![shard("shard-0", None, records)]);
     }
-    fn check(&self, stream: &str) -> Result<Vec<Value>, StreamError> {
+    fn split(&self, child: &str) {
+        let shards = &mut self.state.lock().unwrap().1;
+        let parent = shards.last_mut().unwrap();
+        parent.closed = true;
+        let parent = parent.shard.id.clone();
+        shards.push(shard(child, Some(&parent), vec![]));
+    }
+    fn trim(&self, shard: usize, oldest: usize) {
+        self.state.lock().unwrap().1[shard].trimmed = oldest;
+    }
+    fn shard(&self, stream: &str, id: &str) -> Result<FakeShard, StreamError> {
         let st = self.state.lock().unwrap();
         if st.0 != stream {
-            return Err(StreamError { kind: "ResourceNotFoundException".into(), message: stream.into() });
+            return Err(error("ResourceNotFoundException", stream));
         }
-        Ok(st.1.clone())
+        st.1.iter().find(|s| s.shard.id == id).cloned().ok_or_else(|| error("ResourceNotFoundException", id))
     }
 }
 
@@ -41,27 +75,39 @@ impl StreamSource for FakeStream {
     async fn stream_of(&self, _table: &str) -> Result<Option<String>, StreamError> {
         Ok(Some(self.state.lock().unwrap().0.clone()))
     }
-    async fn shards(&self, stream: &str) -> Result<Vec<String>, StreamError> {
-        self.check(stream).map(|_| vec!["shard-0".to_string()])
+    async fn shards(&self, stream: &str) -> Result<Vec<Shard>, StreamError> {
+        let st = self.state.lock().unwrap();
+        if st.0 != stream {
+            return Err(error("ResourceNotFoundException", stream));
+        }
+        Ok(st.1.iter().map(|s| s.shard.clone()).collect())
     }
-    async fn iterator(&self, stream: &str, _shard: &str, position: &Position) -> Result<String, StreamError> {
-        let records = self.check(stream)?;
+    async fn iterator(&self, stream: &str, id: &str, position: &Position) -> Result<String, StreamError> {
+        let sh = self.shard(stream, id)?;
         let at = match position {
-            Position::TrimHorizon => 0,
-            Position::Latest => records.len(),
-            Position::After(seq) => match records.iter().position(|r| sequence(r) == Some(seq)) {
-                Some(i) => i + 1,
-                None => return Err(StreamError { kind: "TrimmedDataAccessException".into(), message: seq.clone() }),
+            Position::TrimHorizon => sh.trimmed,
+            Position::Latest => sh.records.len(),
+            Position::After(seq) => match sh.records.iter().position(|r| sequence(r) == Some(seq)) {
+                Some(i) if i >= sh.trimmed => i + 1,
+                _ => return Err(error("TrimmedDataAccessException", seq)),
             },
         };
-        Ok(format!("{stream}|{at}"))
+        Ok(format!("{stream}|{id}|{at}"))
     }
     async fn records(&self, iterator: &str, limit: u32) -> Result<(Vec<Value>, Option<String>), StreamError> {
-        let (stream, at) = iterator.rsplit_once('|').unwrap();
-        let records = self.check(stream)?;
-        let at: usize = at.parse().unwrap();
-        let batch: Vec<Value> = records.iter().skip(at).take(limit as usize).cloned().collect();
-        Ok((batch.clone(), Some(format!("{stream}|{}", at + batch.len()))))
+        if self.expire.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(error("ExpiredIteratorException", iterator));
+        }
+        let mut parts = iterator.split('|');
+        let (stream, id, at) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap().parse::<usize>().unwrap());
+        let sh = self.shard(stream, id)?;
+        if at < sh.trimmed {
+            return Err(error("TrimmedDataAccessException", iterator));
+        }
+        let batch: Vec<Value> = sh.records.iter().skip(at).take(limit as usize).cloned().collect();
+        let next = at + batch.len();
+        let done = sh.closed && next >= sh.records.len();
+        Ok((batch, (!done).then(|| format!("{stream}|{id}|{next}"))))
     }
 }
 
@@ -292,4 +338,59 @@ fn a_checkpoint_round_trips_and_a_missing_or_torn_one_starts_empty() {
     assert_eq!(load(&path), cp);
     std::fs::write(&path, "{\"stream\": \"ar").unwrap();
     assert_eq!(load(&path), Checkpoint::default());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_shard_is_read_only_after_its_parent_is_read_to_its_end() {
+    let rig = Rig::new();
+    rig.stream.write(1, "a");
+    rig.stream.write(2, "b");
+    rig.stream.split("shard-1");
+    rig.stream.write(3, "c");
+    rig.stream.split("shard-2");
+    rig.stream.write(4, "d");
+    // One record per batch: reading the shards side by side would interleave them.
+    let reader = rig.start("TRIM_HORIZON", 1, None);
+    until("four delivered", || rig.function.delivered().len() == 4).await;
+    rig.stream.write(5, "e");
+    until("the next change in the open shard", || rig.function.delivered().len() == 5).await;
+    stop(reader).await;
+    assert_eq!(rig.function.delivered(), ["a", "b", "c", "d", "e"], "the parents' changes first");
+    let cp = load(&rig.dir.path().join("streams/F.Changes.json"));
+    assert_eq!(cp.shards.values().map(String::as_str).collect::<Vec<_>>(), ["2", "3", "5"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_position_the_stream_has_trimmed_continues_from_its_oldest_change() {
+    let rig = Rig::new();
+    rig.stream.write(1, "a");
+    let reader = rig.start("TRIM_HORIZON", 10, None);
+    until("a", || rig.function.delivered() == ["a"]).await;
+    stop(reader).await;
+    // esb is away for longer than the stream keeps changes: `a` (the position) and `b` expire.
+    rig.stream.write(2, "b");
+    rig.stream.write(3, "c");
+    rig.stream.trim(0, 2);
+    let reader = rig.start("TRIM_HORIZON", 10, None);
+    until("c", || rig.function.delivered().len() == 2).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop(reader).await;
+    assert_eq!(rig.function.delivered(), ["a", "c"], "what the stream still holds, once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_iterator_is_replaced_from_the_position_without_repeats_or_gaps() {
+    let rig = Rig::new();
+    rig.stream.write(1, "a");
+    let reader = rig.start("TRIM_HORIZON", 10, None);
+    until("a", || rig.function.delivered() == ["a"]).await;
+    rig.stream.expire.store(true, std::sync::atomic::Ordering::SeqCst);
+    rig.stream.write(2, "b");
+    until("b", || rig.function.delivered().len() == 2).await;
+    assert!(!rig.stream.expire.load(std::sync::atomic::Ordering::SeqCst), "the read did fail once");
+    rig.stream.write(3, "c");
+    until("c", || rig.function.delivered().len() == 3).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop(reader).await;
+    assert_eq!(rig.function.delivered(), ["a", "b", "c"]);
 }
