@@ -146,13 +146,7 @@ impl FunctionHandle {
     /// Accepts an asynchronous invocation: the project's EventQueue journals it and runs it later
     /// (with retries). Answers the event's request id once it is on disk.
     pub async fn enqueue(&self, payload: String, trace_id: &str) -> Result<String, crate::events::EnqueueError> {
-        use crate::events::{EnqueueError, QueueMsg};
-        let queue = ActorRef::<QueueMsg>::where_is(crate::events::queue_name(&self.cfg.project)).ok_or(EnqueueError::Unavailable)?;
-        let (function, trace) = (self.cfg.function.clone(), trace_id.to_string());
-        match queue.call(|reply| QueueMsg::Enqueue { function, payload, trace, reply }, Some(Duration::from_secs(10))).await {
-            Ok(ractor::rpc::CallResult::Success(r)) => r,
-            _ => Err(EnqueueError::Unavailable),
-        }
+        crate::events::enqueue(&self.cfg.project, &self.cfg.function, payload, trace_id).await
     }
 
     /// An exclusive lease on a container of this function, for a caller that invokes RIE itself

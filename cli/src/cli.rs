@@ -63,13 +63,35 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct EventsArgs {
+    #[command(subcommand)]
+    pub command: Option<EventsCommand>,
     /// Only this function (logical id).
     #[arg(long, short)]
     pub function: Option<String>,
     /// Failed events to show, newest last.
     #[arg(long, default_value_t = 10)]
     pub last: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Send failed asynchronous events again, as new events (each failure once).
+    Redrive(RedriveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RedriveArgs {
+    /// Only this function's failures (logical id).
+    #[arg(long, short)]
+    pub function: Option<String>,
+    /// Only this failed event (its request id, from `esb events`; repeatable).
+    #[arg(long = "request-id", value_name = "ID")]
+    pub request_ids: Vec<String>,
+    /// Show what would be sent; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

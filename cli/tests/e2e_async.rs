@@ -113,6 +113,24 @@ fn async_events_run_once_failures_are_retried_twice_then_recorded_and_a_kill_9_l
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["events"]["failed"], 1, "esb status counts the failure: {status}");
 
+    // `esb events redrive` sends the failure again as a new event through the running esb's spool;
+    // it fails again (three more runs, a second record), and the first record is not sent twice.
+    let out = run_esb(ESB, dir.path(), &["events", "redrive", "--function", "JobFunction"]);
+    assert!(
+        out.status.success() && text(&out.stdout).contains("sent again 1 failed event(s): JobFunction 1"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    until("the redriven event ran and was recorded again", Duration::from_secs(60), || events_json(dir.path())["failed_total"] == 2);
+    assert_eq!(runs(&s, "bad"), 6, "a new event: the first attempt and two retries again");
+    let events = events_json(dir.path());
+    assert_eq!((events["failed"][0]["redriven"].as_bool(), events["redrive_pending"].as_u64()), (Some(true), Some(0)), "{events}");
+    assert_ne!(events["failed"][1]["requestContext"]["requestId"], sent[1].1.as_str(), "with its own request id: {events}");
+    assert_eq!(events["failed"][1]["requestPayload"]["id"], "bad", "{events}");
+    let again = run_esb(ESB, dir.path(), &["events", "redrive", "--request-id", &sent[1].1]);
+    assert!(text(&again.stdout).contains("nothing to redrive (1 already redriven)"), "{}", text(&again.stdout));
+
     // Too large for an asynchronous invocation.
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(1_100_000));
     let r = s.request("POST", "/2015-03-31/functions/JobFunction/invocations", &[("x-amz-invocation-type", "Event")], big.as_bytes());

@@ -23,6 +23,17 @@ pub fn queue_name(project: &str) -> String {
     format!("esb-{project}-events")
 }
 
+/// Hands `payload` to `project`'s running EventQueue for `function` (logical id); answers the
+/// event's request id once it is on disk.
+pub async fn enqueue(project: &str, function: &str, payload: String, trace_id: &str) -> Result<String, EnqueueError> {
+    let queue = ractor::ActorRef::<QueueMsg>::where_is(queue_name(project)).ok_or(EnqueueError::Unavailable)?;
+    let (function, trace) = (function.to_string(), trace_id.to_string());
+    match queue.call(|reply| QueueMsg::Enqueue { function, payload, trace, reply }, Some(std::time::Duration::from_secs(10))).await {
+        Ok(ractor::rpc::CallResult::Success(r)) => r,
+        _ => Err(EnqueueError::Unavailable),
+    }
+}
+
 /// The failure log in the events directory: one destination record per line.
 pub const FAILURE_LOG: &str = "failed.jsonl";
 

@@ -1,5 +1,6 @@
 //! `esb events`: the asynchronous events the manager's EventQueue holds on disk, per function,
-//! the stream mappings' progress, and the failure log's newest records.
+//! the stream mappings' progress, and the failure log's newest records (marking those
+//! `esb events redrive` sent again).
 //!
 //! Owns: reading `<output_dir>/events/` (the journals, read-only, and `failed.jsonl`) and printing
 //! it. Must not: write there (the running manager owns it; this works the same while esb runs and
@@ -47,7 +48,19 @@ pub fn run(global: &Global, args: EventsArgs, out: &Output) -> anyhow::Result<()
         .into_iter()
         .filter(|(m, _)| args.function.as_deref().is_none_or(|f| m.split_once('.').is_some_and(|(mf, _)| mf == f)))
         .collect();
-    let shown = &failed[failed.len().saturating_sub(args.last)..];
+    let redriven = super::redrive::redriven(&dir);
+    let pending = super::redrive::pending(&dir);
+    let is_redriven = |r: &serde_json::Value| r["requestContext"]["requestId"].as_str().is_some_and(|id| redriven.contains(id));
+    let shown: Vec<serde_json::Value> = failed[failed.len().saturating_sub(args.last)..]
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if is_redriven(&r) {
+                r["redriven"] = serde_json::Value::Bool(true);
+            }
+            r
+        })
+        .collect();
     if out.json() {
         let functions: BTreeMap<_, _> = lanes
             .iter()
@@ -55,10 +68,14 @@ pub fn run(global: &Global, args: EventsArgs, out: &Output) -> anyhow::Result<()
             .collect();
         let streams: BTreeMap<_, _> =
             streams.iter().map(|(m, (d, f))| (m.clone(), serde_json::json!({ "batches_delivered": d, "batches_failed": f }))).collect();
-        println!("{}", serde_json::json!({ "functions": functions, "streams": streams, "failed_total": failed.len(), "failed": shown }));
+        println!(
+            "{}",
+            serde_json::json!({ "functions": functions, "streams": streams, "failed_total": failed.len(), "failed": shown,
+                                   "redrive_pending": pending })
+        );
         return Ok(());
     }
-    if lanes.is_empty() && failed.is_empty() && streams.is_empty() {
+    if lanes.is_empty() && failed.is_empty() && streams.is_empty() && pending == 0 {
         out.say(format!("no asynchronous events yet in {}", super::show(&dir)));
         return Ok(());
     }
@@ -82,19 +99,23 @@ pub fn run(global: &Global, args: EventsArgs, out: &Output) -> anyhow::Result<()
     }
     if !failed.is_empty() {
         println!("\n{} failed (newest last; all in {}):", failed.len(), super::show(&dir.join(esb_actors::events::FAILURE_LOG)));
-        for r in shown {
+        for r in &shown {
             let ctx = &r["requestContext"];
             let error = r["responsePayload"]["errorMessage"].as_str().or(r["responsePayload"]["errorType"].as_str()).unwrap_or("");
             println!(
-                "  {} {} {} {} after {} attempt(s){}",
+                "  {} {} {} {} after {} attempt(s){}{}",
                 r["timestamp"].as_str().unwrap_or(""),
                 r["function"].as_str().unwrap_or("?"),
                 ctx["requestId"].as_str().unwrap_or(""),
                 ctx["condition"].as_str().unwrap_or(""),
                 ctx["approximateInvokeCount"],
-                if error.is_empty() { String::new() } else { format!(": {error}") }
+                if error.is_empty() { String::new() } else { format!(": {error}") },
+                if r["redriven"] == true { " [redriven]" } else { "" }
             );
         }
+    }
+    if pending > 0 {
+        println!("{pending} redriven event(s) wait for esb to queue them (it does within a second of running)");
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ mod init;
 mod invoke;
 mod live;
 mod logs;
+mod redrive;
 mod reload;
 mod s3_events;
 mod serve;
@@ -40,7 +41,10 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Down(args) => daemon::down(&cli.global, args, out),
         Command::Status => daemon::status(&cli.global, out),
         Command::Logs(args) => logs::run(&cli.global, args, out),
-        Command::Events(args) => events::run(&cli.global, args, out),
+        Command::Events(args) => match args.command {
+            Some(crate::cli::EventsCommand::Redrive(r)) => redrive::run(&cli.global, r, out),
+            None => events::run(&cli.global, args, out),
+        },
         Command::Reset(args) => daemon::reset(&cli.global, args, out),
         Command::Auth(cmd) => auth::run(&cli.global, cmd, out),
         Command::StorageS3(args) => storage::serve_s3(args),

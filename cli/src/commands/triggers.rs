@@ -1,6 +1,7 @@
 //! The manager's event sources beyond HTTP: the EventQueue (asynchronous invocations, which the
-//! Scheduler and the S3 notifier feed too), the Scheduler, the S3 notifier and the DynamoDB stream
-//! readers (which invoke synchronously, in order).
+//! Scheduler, the S3 notifier and the `esb events redrive` spool feed too), the Scheduler, the S3
+//! notifier, the redrive spool's reader and the DynamoDB stream readers (which invoke
+//! synchronously, in order).
 //!
 //! Owns: building their inputs from the compiled project and the running functions, starting them
 //! after the function actors, handing them the new functions on hot reload, and stopping them
@@ -24,6 +25,8 @@ pub(super) struct Triggers {
     queue: ActorRef<QueueMsg>,
     scheduler: Option<ActorRef<SchedulerMsg>>,
     s3: tokio::task::JoinHandle<()>,
+    /// The `esb events redrive` spool's reader.
+    redrive: tokio::task::JoinHandle<()>,
     handle: Handle,
 }
 
@@ -142,8 +145,12 @@ pub(super) async fn start(
         dir: ws.output_dir.join("events"),
         rules: handle.rules.clone(),
     }));
+    let redrive = tokio::spawn(super::redrive::run_spool(
+        ws.output_dir.join("events"),
+        Arc::new(super::redrive::Queue { project: ws.settings.project.clone() }),
+    ));
     if args.no_schedules {
-        return Ok(Triggers { queue, scheduler: None, s3, handle });
+        return Ok(Triggers { queue, scheduler: None, s3, redrive, handle });
     }
     let entries = entries(project, manager, out);
     let clock: Arc<dyn scheduler::Clock> =
@@ -161,7 +168,7 @@ pub(super) async fn start(
         let speed = if args.schedule_speed > 1 { format!(" (clock x{})", args.schedule_speed) } else { String::new() };
         println!("  schedules{speed}: {}", shown.join(", "));
     }
-    Ok(Triggers { queue, scheduler: Some(actor), s3, handle })
+    Ok(Triggers { queue, scheduler: Some(actor), s3, redrive, handle })
 }
 
 impl Handle {
@@ -193,6 +200,7 @@ impl Triggers {
     /// queued ones wait on disk; an unfinished stream batch is delivered again).
     pub(super) async fn stop(self, grace: Duration) {
         self.s3.abort();
+        self.redrive.abort();
         if let Some(s) = self.scheduler {
             s.stop(None);
         }
