@@ -1,5 +1,5 @@
-//! Asynchronous invocation and S3 events (issue 11), against the real engine, RIE, the gateway over
-//! TLS and the storage services. The example project's JobFunction counts its runs in DynamoDB
+//! Asynchronous invocation, `esb events redrive` and S3 events (issue 11), against the real engine,
+//! RIE, the gateway over TLS and the storage services. The example project's JobFunction counts its runs in DynamoDB
 //! (item `job-<id>`), fails on `{"fail": true}` and has FailuresFunction as its OnFailure
 //! destination (item `failed-<id>`); UploadsFunction records objects created under `uploads/` in
 //! FilesBucket (item `upload-<key>`).
@@ -178,6 +178,21 @@ fn async_events_run_once_failures_are_retried_twice_then_recorded_and_a_kill_9_l
         jobs.len() - interrupted.len()
     );
     assert!(!interrupted.is_empty(), "the kill caught events mid-run: they are recorded, not rerun");
+    let before: Vec<(String, u64)> = interrupted.iter().map(|j| (j.clone(), runs(&s, j))).collect();
+    assert!(s.stop());
+
+    // A redrive while esb is stopped waits in the spool (esb status counts it) and runs at the next
+    // start: each interrupted job once more, and the redriven `bad` event's failure once more.
+    let out = run_esb(ESB, dir.path(), &["events", "redrive", "--function", "JobFunction"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status: Value = serde_json::from_slice(&run_esb(ESB, dir.path(), &["--json", "status"]).stdout).unwrap();
+    assert_eq!(status["events"]["redrive_pending"].as_u64(), Some(interrupted.len() as u64 + 1), "{status}");
+    let s = Served::start(ESB, dir.path(), &["--retry-delay", "1"]);
+    until("the redriven events ran", Duration::from_secs(90), || {
+        before.iter().all(|(j, n)| runs(&s, j) == n + 1) && runs(&s, "bad") == 9 && events_json(dir.path())["redrive_pending"] == 0
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(before.iter().all(|(j, n)| runs(&s, j) == n + 1), "each once: {before:?}");
     assert!(s.stop());
 }
 

@@ -366,6 +366,7 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
     let events_dir = ws.output_dir.join("events");
     let lanes: Vec<_> = super::events::lanes(&events_dir).into_iter().filter(|(_, (q, _, r))| q + r > 0).collect();
     let failed = super::events::failures(&events_dir).len();
+    let redrive_pending = super::redrive::pending(&events_dir);
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
         let all = rt.containers(&project_filter(&project)).await?;
@@ -394,7 +395,7 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
             println!(
                 "{}",
                 json!({ "project": project, "daemon": d, "manager": m, "storage": s, "functions": f, "schedules": sch,
-                        "events": { "waiting": ev, "failed": failed } })
+                        "events": { "waiting": ev, "failed": failed, "redrive_pending": redrive_pending } })
             );
             return Ok(());
         }
@@ -433,6 +434,9 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
         }
         if failed > 0 {
             out.say(format!("events    {failed} failed in total (`esb events` shows them)"));
+        }
+        if redrive_pending > 0 {
+            out.say(format!("events    {redrive_pending} redriven, waiting for the manager to queue them"));
         }
         Ok(())
     })
