@@ -50,12 +50,11 @@ pub fn run(global: &Global, args: EventsArgs, out: &Output) -> anyhow::Result<()
         .collect();
     let redriven = super::redrive::redriven(&dir);
     let pending = super::redrive::pending(&dir);
-    let is_redriven = |r: &serde_json::Value| r["requestContext"]["requestId"].as_str().is_some_and(|id| redriven.contains(id));
     let shown: Vec<serde_json::Value> = failed[failed.len().saturating_sub(args.last)..]
         .iter()
         .map(|r| {
             let mut r = r.clone();
-            if is_redriven(&r) {
+            if redriven.contains(super::redrive::request_id(&r)) {
                 r["redriven"] = serde_json::Value::Bool(true);
             }
             r

@@ -55,6 +55,11 @@ pub(super) struct Selection {
     pub streams: usize,
 }
 
+/// A failure record's request id ("" when it has none).
+pub(super) fn request_id(record: &Value) -> &str {
+    record["requestContext"]["requestId"].as_str().unwrap_or_default()
+}
+
 /// The request ids in the ledger.
 pub(super) fn redriven(events_dir: &Path) -> BTreeSet<String> {
     std::fs::read_to_string(events_dir.join(LEDGER))
@@ -74,7 +79,7 @@ pub(super) fn pending(events_dir: &Path) -> usize {
 pub(super) fn select(failed: &[Value], redriven: &BTreeSet<String>, function: Option<&str>, ids: &[String]) -> Selection {
     let mut s = Selection::default();
     for r in failed {
-        let id = r["requestContext"]["requestId"].as_str().unwrap_or_default();
+        let id = request_id(r);
         let f = r["function"].as_str().unwrap_or_default();
         if function.is_some_and(|want| want != f) || (!ids.is_empty() && !ids.iter().any(|i| i == id)) {
             continue;
@@ -109,8 +114,7 @@ pub fn run(global: &Global, args: RedriveArgs, out: &Output) -> anyhow::Result<(
     let ws = esb_config::Workspace::open(&template, &Default::default())?;
     let dir = ws.output_dir.join("events");
     let failed = super::events::failures(&dir);
-    let missing: Vec<&String> =
-        args.request_ids.iter().filter(|id| !failed.iter().any(|r| r["requestContext"]["requestId"] == id.as_str())).collect();
+    let missing: Vec<&String> = args.request_ids.iter().filter(|id| !failed.iter().any(|r| request_id(r) == id.as_str())).collect();
     if !missing.is_empty() {
         let ids: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
         anyhow::bail!(

@@ -180,6 +180,11 @@ impl Rig {
         (tx, tokio::spawn(run(ctx, m, rx)))
     }
 
+    /// The mapping's saved position file.
+    fn checkpoint_path(&self) -> PathBuf {
+        self.dir.path().join("streams/F.Changes.json")
+    }
+
     fn failures(&self) -> Vec<Value> {
         std::fs::read_to_string(self.dir.path().join(esb_actors::events::FAILURE_LOG))
             .unwrap_or_default()
@@ -217,7 +222,7 @@ async fn trim_horizon_delivers_what_the_stream_holds_in_order_in_batches_and_kee
     rig.stream.write(6, "f");
     until("the next change", || rig.function.delivered().len() == 6).await;
     stop(reader).await;
-    let cp = load(&rig.dir.path().join("streams/F.Changes.json"));
+    let cp = load(&rig.checkpoint_path());
     assert_eq!((cp.stream.as_deref(), cp.shards.get("shard-0").map(String::as_str), cp.delivered), (Some("arn:stream/1"), Some("6"), 4));
 }
 
@@ -228,7 +233,7 @@ async fn latest_skips_what_the_stream_holds_at_first_sight_and_a_restart_resumes
     rig.stream.write(2, "old2");
     let reader = rig.start("LATEST", 10, None);
     // Once it has looked, the old records are behind its position.
-    until("the position saved", || rig.dir.path().join("streams/F.Changes.json").exists()).await;
+    until("the position saved", || rig.checkpoint_path().exists()).await;
     rig.stream.write(3, "new1");
     until("the new change", || rig.function.delivered() == ["new1"]).await;
     stop(reader).await;
@@ -255,7 +260,7 @@ async fn a_replayed_stream_is_followed_from_its_end_without_delivering_old_chang
     until("b", || rig.function.delivered().len() == 2).await;
     stop(reader).await;
     assert_eq!(rig.function.delivered(), ["a", "b"]);
-    let cp = load(&rig.dir.path().join("streams/F.Changes.json"));
+    let cp = load(&rig.checkpoint_path());
     assert_eq!(cp.stream.as_deref(), Some("arn:stream/2"));
 }
 
@@ -278,7 +283,7 @@ async fn a_failing_batch_is_retried_then_recorded_and_the_stream_moves_on() {
         (Some("1"), Some(1))
     );
     assert_eq!((f[0]["function"].as_str(), f[0]["responsePayload"]["errorMessage"].as_str()), (Some("F"), Some("poison")));
-    let cp = load(&rig.dir.path().join("streams/F.Changes.json"));
+    let cp = load(&rig.checkpoint_path());
     assert_eq!((cp.delivered, cp.failed), (1, 1));
 }
 
@@ -290,7 +295,7 @@ async fn a_stop_during_retries_leaves_the_batch_for_the_next_start() {
     until("retrying", || rig.function.delivered().len() >= 2).await;
     stop(reader).await;
     assert!(rig.failures().is_empty(), "not recorded: it never gave up");
-    let cp = load(&rig.dir.path().join("streams/F.Changes.json"));
+    let cp = load(&rig.checkpoint_path());
     assert!(cp.shards.is_empty(), "the position did not move past it: {cp:?}");
 }
 
@@ -356,7 +361,7 @@ async fn a_child_shard_is_read_only_after_its_parent_is_read_to_its_end() {
     until("the next change in the open shard", || rig.function.delivered().len() == 5).await;
     stop(reader).await;
     assert_eq!(rig.function.delivered(), ["a", "b", "c", "d", "e"], "the parents' changes first");
-    let cp = load(&rig.dir.path().join("streams/F.Changes.json"));
+    let cp = load(&rig.checkpoint_path());
     assert_eq!(cp.shards.values().map(String::as_str).collect::<Vec<_>>(), ["2", "3", "5"]);
 }
 
