@@ -1,7 +1,7 @@
 //! esb-storage: the storage services functions reach with unmodified boto3.
 //!
-//! Owns: [`s3`], esb's built-in S3 server (s3s-fs: objects as files in a volume, so they survive
-//! restarts), [`service`], running storage services as labelled containers (`esb.role=storage`) with
+//! Owns: [`s3`], esb's built-in S3 server over [`objects`] (objects as files in a volume, named
+//! by their key's hash so no key is a path), [`service`], running storage services as labelled containers (`esb.role=storage`) with
 //! their data in named volumes (`esb-<project>-<service>`), and [`provision`], creating the
 //! template's buckets and tables idempotently, [`engines`], which server runs each service,
 //! [`notify`], the built-in S3 server's change log, and [`streams`], a DynamoDB Streams client.
@@ -11,6 +11,7 @@
 
 pub mod engines;
 pub mod notify;
+pub mod objects;
 pub mod provision;
 pub mod s3;
 pub mod service;

@@ -3,7 +3,7 @@
 //! Owns: [`Log`], the server's durable record of object changes (a JSON-lines file in the data
 //! volume, next to the objects, synced before the S3 request is answered, numbered by a sequence
 //! that survives restarts, the newest [`KEEP`] kept); [`Notifying`], the S3 implementation that
-//! wraps s3s-fs and records every successful PutObject, CopyObject, CompleteMultipartUpload,
+//! wraps the object store and records every successful PutObject, CopyObject, CompleteMultipartUpload,
 //! DeleteObject and DeleteObjects; the endpoint `GET /.esb/notifications?after=N&wait=S` (a long
 //! poll, keyed by the S3 secret; `.esb` is no valid bucket name, so it never shadows a bucket);
 //! and [`poll`], the manager's client for it.
@@ -21,6 +21,8 @@ use std::time::Duration;
 
 /// Notifications kept (older ones are dropped from the file and memory).
 pub const KEEP: usize = 10_000;
+/// The largest sequence number a log line may carry (far beyond any real log, and exact in JSON).
+pub const MAX_SEQ: u64 = 1 << 53;
 /// The endpoint's path.
 pub const PATH: &str = "/.esb/notifications";
 /// The header carrying the S3 secret key.
@@ -63,16 +65,38 @@ struct Inner {
 
 impl Log {
     /// Opens (creating) the log at `path`, continuing its sequence.
+    ///
+    /// The log is checked as it is read: sequence numbers must be consecutive and at most
+    /// [`MAX_SEQ`]. The longest consecutive run is kept (the newest on a tie); every other line,
+    /// and a torn last line, is moved to `<path>.rejected` and reported, so a damaged or forged line
+    /// can neither fire a function nor push the sequence where it wraps.
     pub fn open(path: &Path) -> std::io::Result<Arc<Log>> {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        let mut recent: VecDeque<Notification> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let raw: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let parsed: Vec<Option<Notification>> =
+            raw.iter().map(|l| serde_json::from_str::<Notification>(l).ok().filter(|n| (1..=MAX_SEQ).contains(&n.seq))).collect();
+        let (start, len) = longest_run(&parsed);
+        let rejected: Vec<&str> = raw.iter().enumerate().filter(|(i, _)| *i < start || *i >= start + len).map(|(_, l)| *l).collect();
+        let mut recent: VecDeque<Notification> = parsed[start..start + len].iter().flatten().cloned().collect();
         let lines = recent.len();
         while recent.len() > KEEP {
             recent.pop_front();
         }
         let next = recent.back().map_or(1, |n| n.seq + 1);
-        if !text.is_empty() && !text.ends_with('\n') {
-            // A torn last line: rewrite what was readable.
+        if !rejected.is_empty() {
+            let mut side = std::fs::OpenOptions::new().create(true).append(true).open(path.with_extension("rejected"))?;
+            for l in &rejected {
+                writeln!(side, "{l}")?;
+            }
+            side.sync_all()?;
+            tracing::warn!(
+                path = %path.display(),
+                rejected = rejected.len(),
+                kept = lines,
+                "S3 notification log lines that were torn, unreadable or out of sequence were set aside"
+            );
+        }
+        if !rejected.is_empty() || (!text.is_empty() && !text.ends_with('\n')) {
             Self::rewrite(path, &recent)?;
         }
         let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
@@ -112,7 +136,7 @@ impl Log {
         if let Err(e) = written {
             tracing::error!(path = %self.path.display(), error = %e, "an S3 notification could not be written");
         }
-        inner.next += 1;
+        inner.next = (inner.next + 1).min(MAX_SEQ);
         inner.lines += 1;
         inner.recent.push_back(n);
         if inner.recent.len() > KEEP {
@@ -149,27 +173,39 @@ impl Log {
     }
 }
 
-/// s3s-fs, recording object changes in a [`Log`].
+/// Where the longest run of consecutive sequence numbers starts and how long it is (the last
+/// one on a tie: the newest lines win).
+fn longest_run(parsed: &[Option<Notification>]) -> (usize, usize) {
+    let (mut best, mut start, mut len) = ((0, 0), 0, 0);
+    for (i, n) in parsed.iter().enumerate() {
+        let continues = len > 0 && matches!((&parsed[i - 1], n), (Some(p), Some(n)) if n.seq == p.seq + 1);
+        match (n, continues) {
+            (Some(_), true) => len += 1,
+            (Some(_), false) => (start, len) = (i, 1),
+            (None, _) => len = 0,
+        }
+        if len > 0 && len >= best.1 {
+            best = (start, len);
+        }
+    }
+    best
+}
+
+/// The object store, recording object changes in a [`Log`].
 pub struct Notifying {
-    inner: s3s_fs::FileSystem,
-    root: PathBuf,
+    inner: Arc<crate::objects::Store>,
     log: Arc<Log>,
 }
 
 impl Notifying {
-    /// Wraps `inner`, which serves `root`.
-    pub fn new(inner: s3s_fs::FileSystem, root: &Path, log: Arc<Log>) -> Self {
-        Notifying { inner, root: root.to_path_buf(), log }
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<crate::objects::Store>, log: Arc<Log>) -> Self {
+        Notifying { inner, log }
     }
 
-    /// The object's size on disk; `None` for a key that would leave the bucket's directory (s3s-fs
-    /// refuses those itself; this only keeps the stat inside the root).
+    /// The object's size; `None` when there is none.
     fn size(&self, bucket: &str, key: &str) -> Option<u64> {
-        let rel = Path::new(bucket).join(key.trim_start_matches('/'));
-        if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-            return None;
-        }
-        std::fs::metadata(self.root.join(rel)).ok().map(|m| m.len())
+        self.inner.head(bucket, key).ok().map(|m| m.size)
     }
 
     fn created(&self, event: &str, bucket: &str, key: &str, etag: Option<&ETag>) {
@@ -178,7 +214,7 @@ impl Notifying {
     }
 }
 
-/// Methods passed to s3s-fs unchanged. Written in async_trait's expanded form: the attribute
+/// Methods passed to the store unchanged. Written in async_trait's expanded form: the attribute
 /// rewrites `async fn`s before this macro expands.
 macro_rules! delegate {
     ($($name:ident: $input:ty => $output:ty;)*) => {
@@ -358,6 +394,39 @@ async fn fetch(endpoint: &str, secret: &str, query: &str, wait: Duration) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forged_and_out_of_sequence_lines_are_set_aside_and_the_sequence_never_wraps() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".esb-notifications.jsonl");
+        let log = Log::open(&path).unwrap();
+        for k in ["a", "b", "c"] {
+            log.record("ObjectCreated:Put", "b", k, Some(1), None);
+        }
+        drop(log);
+        // The attack of issue 19: a line at u64::MAX for an object that does not exist.
+        let forged = Notification { seq: u64::MAX, key: "forged".into(), ..Log::open(&path).unwrap().since(0, 1)[0].clone() };
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        writeln!(f, "{}", serde_json::to_string(&forged).unwrap()).unwrap();
+        writeln!(f, "not json").unwrap();
+        drop(f);
+        let log = Log::open(&path).unwrap();
+        assert_eq!(log.since(0, 10).iter().map(|n| n.key.as_str()).collect::<Vec<_>>(), ["a", "b", "c"], "the forged line is not served");
+        log.record("ObjectCreated:Put", "b", "d", Some(1), None);
+        assert_eq!(log.since(3, 10).iter().map(|n| n.seq).collect::<Vec<_>>(), [4], "the sequence continues from the real lines");
+        let rejected = std::fs::read_to_string(path.with_extension("rejected")).unwrap();
+        assert!(rejected.contains("forged") && rejected.contains("not json"), "{rejected}");
+        drop(log);
+        // A forged line in the middle with a jump: the longest consecutive run wins.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let jump = Notification { seq: 1000, ..forged.clone() };
+        lines.insert(1, serde_json::to_string(&jump).unwrap());
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let log = Log::open(&path).unwrap();
+        assert_eq!(log.since(0, 10).iter().map(|n| n.seq).collect::<Vec<_>>(), [2, 3, 4], "the run after the jump is the longest");
+        assert!(log.since(0, 10).iter().all(|n| n.seq <= MAX_SEQ));
+    }
 
     #[tokio::test]
     async fn the_log_numbers_changes_across_restarts_and_wakes_pollers() {

@@ -1,7 +1,8 @@
 //! The built-in S3 server (`esb storage-s3`, run inside the storage container).
 //!
-//! Owns: serving the S3 API from a directory with s3s-fs (each object a file, written to a temp
-//! file and renamed, so a killed server never leaves a half-written object), SigV4 authentication
+//! Owns: serving the S3 API from a directory through [`crate::objects::Store`] (no key is a path;
+//! each object written to a synced temp file and renamed, so a killed server never leaves a
+//! half-written object), SigV4 authentication
 //! with the local credentials functions are given, object-change notifications
 //! ([`crate::notify`]: recorded in `<root>/.esb-notifications.jsonl`, served at
 //! `/.esb/notifications` to holders of the secret key), TCP_NODELAY (streamed bodies otherwise wait on
@@ -22,10 +23,10 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), StorageError> {
     std::fs::create_dir_all(&root)?;
-    let fs = s3s_fs::FileSystem::new(&root).map_err(|e| StorageError::S3(format!("{}: {e:?}", root.display())))?;
+    let store = crate::objects::Store::open(&root).map_err(|e| StorageError::S3(format!("{}: {e}", root.display())))?;
     let log = crate::notify::Log::open(&root.join(".esb-notifications.jsonl"))?;
     let s3 = {
-        let mut b = s3s::service::S3ServiceBuilder::new(crate::notify::Notifying::new(fs, &root, log.clone()));
+        let mut b = s3s::service::S3ServiceBuilder::new(crate::notify::Notifying::new(std::sync::Arc::new(store), log.clone()));
         b.set_auth(s3s::auth::SimpleAuth::from_single(access_key, secret_key));
         b.build()
     };

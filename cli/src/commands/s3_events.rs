@@ -123,7 +123,12 @@ pub(super) async fn run(r: Reader) {
                 continue;
             }
         };
-        let Some(last) = list.last().map(|n| n.seq) else { continue };
+        let Some(last) = list.last().map(|n| n.seq) else {
+            // Nothing new: check that the log did not go backwards (a recreated volume, or lines
+            // the server set aside), or the reader would wait above its end for good.
+            check = true;
+            continue;
+        };
         let rules = rules_now(&r.rules);
         for n in &list {
             for rule in rules.iter().filter(|rule| rule.event.matches(&n.bucket, &n.event, &n.key)) {

@@ -6,7 +6,9 @@
 //! settings the service cannot apply (the built-in S3 server has no versioning or CORS); tables are
 //! in [`tables`]. Must not: start services.
 
-use aws_sigv4::http_request::{sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::http_request::{
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, UriPathNormalizationMode,
+};
 use bytes::Bytes;
 use esb_config::model::BucketSpec;
 use http_body_util::{BodyExt, Full};
@@ -71,6 +73,11 @@ pub(crate) async fn signed(
     let identity = aws_credential_types::Credentials::new(&signer.access_key, &signer.secret_key, None, None, "esb").into();
     let mut settings = SigningSettings::default();
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    if service == "s3" {
+        // S3 signs the path as sent: keys may hold `..` and `%`, which other services normalize.
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    }
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region(&signer.region)
