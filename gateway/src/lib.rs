@@ -130,6 +130,14 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// Connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// Connections one client address may hold at once; more are closed at accept, so one client
+    /// cannot take every slot.
+    pub max_connections_per_client: usize,
+    /// Time a new connection has to send its first request (after TLS), HTTP/1.1 or HTTP/2.
+    pub first_request_timeout: Duration,
+    /// Time a connection may sit with no request in flight before it is closed (keep-alive idle;
+    /// an HTTP/2 connection that only answers pings counts as idle).
+    pub idle_timeout: Duration,
     /// How long in-flight requests get on shutdown.
     pub shutdown_grace: Duration,
 }
@@ -144,6 +152,9 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            max_connections_per_client: 256,
+            first_request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
         }
     }
