@@ -90,19 +90,102 @@ pub fn refused(e: &EnqueueError) -> Response<Full<Bytes>> {
     }
 }
 
-/// `/2015-03-31/functions/{name}/invocations` -> `name` (the path percent-decoded first: SDKs
-/// encode the `:` of ARNs and qualifiers).
+/// A function as an Invoke API path names it: a name, `name:qualifier`, a partial ARN
+/// (`account:function:name[:qualifier]`) or a full ARN, percent-decoded (SDKs encode the `:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionRef {
+    /// The function's name.
+    pub name: String,
+    /// The version or alias, if one was named (`$LATEST` included).
+    pub qualifier: Option<String>,
+}
+
+/// Why a function reference names nothing esb runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// Not a name or ARN at all (Lambda's 400 `ValidationException`).
+    #[error("1 validation error detected: Value '{0}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:aws:lambda:)?([a-z0-9-]+:)?([0-9]{{12}}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?")]
+    Invalid(String),
+    /// An ARN of another partition, region or account (Lambda's 404).
+    #[error("Function not found: {0}")]
+    Elsewhere(String),
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn valid_qualifier(s: &str) -> bool {
+    s == "$LATEST" || (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+}
+
+/// Parses a function reference as Lambda does; an ARN must be of `partition aws`, service
+/// `lambda`, esb's `region` and esb's account.
+pub fn parse_function(raw: &str, region: &str) -> Result<FunctionRef, NameError> {
+    let invalid = || NameError::Invalid(raw.to_string());
+    let elsewhere = || NameError::Elsewhere(raw.to_string());
+    let parts: Vec<&str> = raw.split(':').collect();
+    let (name, qualifier) = match parts[..] {
+        [name] => (name, None),
+        [name, q] if valid_name(name) && !q.is_empty() => (name, Some(q)),
+        [account, "function", name] => {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid());
+            }
+            if account != crate::event::ACCOUNT_ID {
+                return Err(elsewhere());
+            }
+            (name, None)
+        }
+        [account, "function", name, q] => {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid());
+            }
+            if account != crate::event::ACCOUNT_ID {
+                return Err(elsewhere());
+            }
+            (name, Some(q))
+        }
+        ["arn", partition, service, r, account, "function", name, ref rest @ ..] if rest.len() <= 1 => {
+            if !partition.starts_with("aws") || service.is_empty() || r.is_empty() || account.len() != 12 {
+                return Err(invalid());
+            }
+            if partition != "aws" || service != "lambda" || r != region || account != crate::event::ACCOUNT_ID {
+                return Err(elsewhere());
+            }
+            (name, rest.first().copied())
+        }
+        _ => return Err(invalid()),
+    };
+    if !valid_name(name) || qualifier.is_some_and(|q| !valid_qualifier(q)) {
+        return Err(invalid());
+    }
+    Ok(FunctionRef { name: name.to_string(), qualifier: qualifier.map(str::to_string) })
+}
+
+/// The raw function reference of an Invoke API path (`/2015-03-31/functions/{ref}/invocations`),
+/// percent-decoded; `None` for any other path.
+pub fn function_path(path: &str) -> Option<String> {
+    let raw = path.strip_prefix("/2015-03-31/functions/")?.strip_suffix("/invocations")?;
+    Some(urlencoding::decode(raw).ok()?.into_owned())
+}
+
+/// The function an Invoke API path names (for logs and metrics; [`handle`] checks it fully).
 pub fn function_name(path: &str) -> Option<String> {
-    let name = path.strip_prefix("/2015-03-31/functions/")?.strip_suffix("/invocations")?;
-    let name = urlencoding::decode(name).ok()?;
-    // An ARN or `name:qualifier` names the function by its last part before a qualifier.
-    let name = name.rsplit(':').find(|p| !p.is_empty() && *p != "$LATEST" && p.parse::<u32>().is_err()).unwrap_or(&name);
-    (!name.is_empty() && !name.contains('/')).then(|| name.to_string())
+    let raw = function_path(path)?;
+    let name = raw.split(':').rev().find(|p| valid_name(p) && *p != "function" && p.parse::<u64>().is_err())?;
+    Some(name.to_string())
 }
 
 /// Handles one Invoke API request (the body already read and, when required, its signature checked).
-pub async fn handle(invoker: Arc<dyn Invoker>, parts: &http::request::Parts, payload: Bytes, trace: &str) -> Response<Full<Bytes>> {
-    let Some(name) = function_name(parts.uri.path()) else {
+pub async fn handle(
+    invoker: Arc<dyn Invoker>,
+    parts: &http::request::Parts,
+    payload: Bytes,
+    trace: &str,
+    region: &str,
+) -> Response<Full<Bytes>> {
+    let Some(raw) = function_path(parts.uri.path()) else {
         return error(
             StatusCode::NOT_FOUND,
             "ResourceNotFoundException",
@@ -112,8 +195,41 @@ pub async fn handle(invoker: Arc<dyn Invoker>, parts: &http::request::Parts, pay
     if parts.method != Method::POST {
         return error(StatusCode::METHOD_NOT_ALLOWED, "InvalidRequestContentException", "use POST");
     }
+    let f = match parse_function(&raw, region) {
+        Ok(f) => f,
+        Err(e @ NameError::Invalid(_)) => return error(StatusCode::BAD_REQUEST, "ValidationException", &e.to_string()),
+        Err(e @ NameError::Elsewhere(_)) => return error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &e.to_string()),
+    };
+    // `?Qualifier=` and a qualifier in the name must agree when both are given, as Lambda requires.
+    let query_qualifier = parts
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Qualifier="))
+        .and_then(|q| urlencoding::decode(q).ok())
+        .map(|q| q.into_owned());
+    let qualifier = match (f.qualifier.as_deref(), query_qualifier.as_deref()) {
+        (Some(a), Some(b)) if a != b => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterValueException",
+                &format!("The derived qualifier from the function name does not match the specified qualifier ({a} vs {b})"),
+            )
+        }
+        (a, b) => a.or(b).map(str::to_string),
+    };
+    let name = f.name;
     if !invoker.has(&name) {
-        return error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &format!("Function not found: {name}"));
+        return error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &format!("Function not found: {raw}"));
+    }
+    // esb runs each function's current code only: `$LATEST`. A version or alias is not there.
+    if let Some(q) = qualifier.filter(|q| q != "$LATEST") {
+        return error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            &format!("Function not found: {raw} (qualifier `{q}`: esb runs $LATEST only; versions and aliases are not published locally)"),
+        );
     }
     let header = |h: &str| parts.headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
     let kind = header("X-Amz-Invocation-Type").unwrap_or_else(|| "RequestResponse".into());
@@ -175,6 +291,35 @@ mod tests {
         assert_eq!(function_name("/2015-03-31/functions/Echo:$LATEST/invocations").as_deref(), Some("Echo"));
         assert_eq!(function_name("/2015-03-31/functions//invocations"), None);
         assert_eq!(function_name("/other"), None);
+    }
+
+    #[test]
+    fn names_and_arns_parse_as_lambda_parses_them() {
+        let ok = |raw: &str, name: &str, q: Option<&str>| {
+            assert_eq!(parse_function(raw, "us-east-1"), Ok(FunctionRef { name: name.into(), qualifier: q.map(str::to_string) }), "{raw}")
+        };
+        ok("Echo", "Echo", None);
+        ok("Echo:$LATEST", "Echo", Some("$LATEST"));
+        ok("Echo:7", "Echo", Some("7"));
+        ok("123456789012:function:Echo", "Echo", None);
+        ok("123456789012:function:Echo:live", "Echo", Some("live"));
+        ok("arn:aws:lambda:us-east-1:123456789012:function:Echo", "Echo", None);
+        ok("arn:aws:lambda:us-east-1:123456789012:function:Echo:$LATEST", "Echo", Some("$LATEST"));
+        let elsewhere = |raw: &str| assert!(matches!(parse_function(raw, "us-east-1"), Err(NameError::Elsewhere(_))), "{raw}");
+        elsewhere("arn:aws:lambda:us-east-1:999999999999:function:Echo");
+        elsewhere("arn:aws:lambda:eu-west-1:123456789012:function:Echo");
+        elsewhere("arn:aws-cn:lambda:us-east-1:123456789012:function:Echo");
+        elsewhere("arn:aws:s3:us-east-1:123456789012:function:Echo");
+        elsewhere("999999999999:function:Echo");
+        let invalid = |raw: &str| assert!(matches!(parse_function(raw, "us-east-1"), Err(NameError::Invalid(_))), "{raw}");
+        invalid("HelloFunction:EventsFunction:x");
+        invalid("arn:bogus:lambda:us-east-1:123456789012:function:Echo");
+        invalid("arn:aws:lambda:us-east-1:123456789012:layer:Echo");
+        invalid("Echo:");
+        invalid("");
+        invalid("a/b");
+        invalid(&"x".repeat(65));
+        invalid("12345:function:Echo");
     }
 
     #[tokio::test]

@@ -1,7 +1,9 @@
 //! SigV4 verification for the Lambda Invoke API, so only holders of esb's credentials may invoke.
 //!
 //! Owns: parsing `Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...`,
-//! the clock-skew window (15 minutes, as AWS), and recomputing the signature with the `aws-sigv4`
+//! the clock-skew window (15 minutes, as AWS), the credential scope (its date is the request's
+//! date, its region esb's, its service the endpoint's: a request signed for `s3` or another region
+//! is refused, as AWS refuses it), and recomputing the signature with the `aws-sigv4`
 //! crate over exactly the headers the client signed, compared in constant time. Must not: know about
 //! functions.
 
@@ -12,13 +14,15 @@ use subtle::ConstantTimeEq;
 /// Largest accepted difference between the client's clock and ours.
 pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
-/// The access key pair the Invoke API accepts.
+/// The access key pair the Invoke API accepts, and the scope a signature must be made for.
 #[derive(Clone)]
 pub struct Credentials {
     /// Access key id.
     pub access_key_id: String,
     /// Secret access key.
     pub secret_access_key: String,
+    /// esb's region: the only one a credential scope may name.
+    pub region: String,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -45,6 +49,14 @@ pub enum SigV4Error {
     /// The signature does not match.
     #[error("The request signature we calculated does not match the signature you provided.")]
     Mismatch,
+    /// The credential scope names another date, region or service.
+    #[error("Credential should be scoped to {expected}, not `{got}`")]
+    Scope {
+        /// What it must be (`a valid region` / `correct service` / `the request date`).
+        expected: String,
+        /// What the request said.
+        got: String,
+    },
 }
 
 impl SigV4Error {
@@ -56,6 +68,7 @@ impl SigV4Error {
             SigV4Error::UnknownKey => "UnrecognizedClientException",
             SigV4Error::Skewed => "InvalidSignatureException",
             SigV4Error::Mismatch => "InvalidSignatureException",
+            SigV4Error::Scope { .. } => "InvalidSignatureException",
         }
     }
 }
@@ -83,6 +96,7 @@ fn parse_amz_date(s: &str) -> Option<SystemTime> {
 
 struct Authorization<'a> {
     access_key: &'a str,
+    date: &'a str,
     region: &'a str,
     service: &'a str,
     signed_headers: Vec<&'a str>,
@@ -102,11 +116,12 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, SigV4Error> {
     }
     let missing = |what: &str| SigV4Error::Malformed(format!("{what} is missing"));
     let scope: Vec<&str> = credential.ok_or_else(|| missing("Credential"))?.split('/').collect();
-    let [access_key, _date, region, service, "aws4_request"] = scope[..] else {
+    let [access_key, date, region, service, "aws4_request"] = scope[..] else {
         return Err(SigV4Error::Malformed("Credential must be <key>/<date>/<region>/<service>/aws4_request".into()));
     };
     Ok(Authorization {
         access_key,
+        date,
         region,
         service,
         signed_headers: signed.ok_or_else(|| missing("SignedHeaders"))?.split(';').collect(),
@@ -114,8 +129,8 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, SigV4Error> {
     })
 }
 
-/// Checks that `parts` + `body` carry a valid signature made with `creds`.
-pub fn verify(parts: &http::request::Parts, body: &[u8], creds: &Credentials, now: SystemTime) -> Result<(), SigV4Error> {
+/// Checks that `parts` + `body` carry a valid signature made with `creds` for `service`.
+pub fn verify(parts: &http::request::Parts, body: &[u8], creds: &Credentials, service: &str, now: SystemTime) -> Result<(), SigV4Error> {
     let header = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(SigV4Error::Missing)?;
     let auth = parse_authorization(header)?;
     if auth.access_key != creds.access_key_id {
@@ -130,6 +145,16 @@ pub fn verify(parts: &http::request::Parts, body: &[u8], creds: &Credentials, no
     let skew = now.duration_since(time).or_else(|_| time.duration_since(now)).unwrap_or_default();
     if skew > MAX_SKEW {
         return Err(SigV4Error::Skewed);
+    }
+    let scope = |expected: String, got: &str| SigV4Error::Scope { expected, got: got.to_string() };
+    if auth.date != &date[..8] {
+        return Err(scope(format!("the request date {}", &date[..8]), auth.date));
+    }
+    if auth.region != creds.region {
+        return Err(scope(format!("region `{}`", creds.region), auth.region));
+    }
+    if auth.service != service {
+        return Err(scope(format!("service `{service}`"), auth.service));
     }
     // HTTP/2 carries the host as :authority, not a header.
     let authority = parts.uri.authority().map(|a| a.to_string());
@@ -170,16 +195,20 @@ mod tests {
     use super::*;
 
     fn creds() -> Credentials {
-        Credentials { access_key_id: "esb-key".into(), secret_access_key: "secret".into() }
+        Credentials { access_key_id: "esb-key".into(), secret_access_key: "secret".into(), region: "us-east-1".into() }
+    }
+
+    fn signed(body: &[u8], secret: &str, at: SystemTime) -> http::request::Parts {
+        signed_for(body, secret, at, "us-east-1", "lambda")
     }
 
     /// Signs like an SDK would, with the same crate (the e2e test signs with botocore).
-    fn signed(body: &[u8], secret: &str, at: SystemTime) -> http::request::Parts {
+    fn signed_for(body: &[u8], secret: &str, at: SystemTime, region: &str, service: &str) -> http::request::Parts {
         let identity = aws_credential_types::Credentials::new("esb-key", secret, None, None, "t").into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
-            .region("us-east-1")
-            .name("lambda")
+            .region(region)
+            .name(service)
             .time(at)
             .settings(SigningSettings::default())
             .build()
@@ -196,15 +225,36 @@ mod tests {
     #[test]
     fn a_valid_signature_passes_and_every_kind_of_bad_one_is_named() {
         let now = SystemTime::now();
-        assert_eq!(verify(&signed(b"{}", "secret", now), b"{}", &creds(), now), Ok(()));
-        assert_eq!(verify(&signed(b"{}", "wrong", now), b"{}", &creds(), now), Err(SigV4Error::Mismatch));
-        assert_eq!(verify(&signed(b"{}", "secret", now), b"{\"x\":1}", &creds(), now), Err(SigV4Error::Mismatch), "body is signed");
+        assert_eq!(verify(&signed(b"{}", "secret", now), b"{}", &creds(), "lambda", now), Ok(()));
+        assert_eq!(verify(&signed(b"{}", "wrong", now), b"{}", &creds(), "lambda", now), Err(SigV4Error::Mismatch));
+        assert_eq!(
+            verify(&signed(b"{}", "secret", now), b"{\"x\":1}", &creds(), "lambda", now),
+            Err(SigV4Error::Mismatch),
+            "body is signed"
+        );
         let old = now - Duration::from_secs(3600);
-        assert_eq!(verify(&signed(b"{}", "secret", old), b"{}", &creds(), now), Err(SigV4Error::Skewed));
+        assert_eq!(verify(&signed(b"{}", "secret", old), b"{}", &creds(), "lambda", now), Err(SigV4Error::Skewed));
         let other = Credentials { access_key_id: "other".into(), ..creds() };
-        assert_eq!(verify(&signed(b"{}", "secret", now), b"{}", &other, now), Err(SigV4Error::UnknownKey));
+        assert_eq!(verify(&signed(b"{}", "secret", now), b"{}", &other, "lambda", now), Err(SigV4Error::UnknownKey));
         let unsigned = http::Request::builder().uri("/x").body(()).unwrap().into_parts().0;
-        assert_eq!(verify(&unsigned, b"", &creds(), now), Err(SigV4Error::Missing));
+        assert_eq!(verify(&unsigned, b"", &creds(), "lambda", now), Err(SigV4Error::Missing));
+    }
+
+    #[test]
+    fn a_signature_for_another_service_region_or_day_is_refused() {
+        let now = SystemTime::now();
+        let scoped = |region, service| verify(&signed_for(b"{}", "secret", now, region, service), b"{}", &creds(), "lambda", now);
+        assert!(matches!(scoped("us-east-1", "s3"), Err(SigV4Error::Scope { .. })), "service s3");
+        assert!(matches!(scoped("eu-west-1", "lambda"), Err(SigV4Error::Scope { .. })), "another region");
+        assert!(matches!(scoped("us-east-1", "lambda"), Ok(())));
+        // The scope's date must be the request's: rewrite it to the day before, keeping the rest.
+        let mut parts = signed(b"{}", "secret", now);
+        let auth = parts.headers["authorization"].to_str().unwrap().to_string();
+        let day = &parts.headers["x-amz-date"].to_str().unwrap()[..8].to_string();
+        let other_day = if day.ends_with('1') { day.replace(&day[6..], "02") } else { day.replace(&day[6..], "01") };
+        parts.headers.insert("authorization", auth.replace(day.as_str(), &other_day).parse().unwrap());
+        assert!(matches!(verify(&parts, b"{}", &creds(), "lambda", now), Err(SigV4Error::Scope { .. })));
+        assert_eq!(scoped("us-east-1", "s3").unwrap_err().error_type(), "InvalidSignatureException");
     }
 
     #[test]

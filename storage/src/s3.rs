@@ -14,6 +14,41 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// What is wrong with a SigV4 credential scope, if anything: its service must be `s3` and its
+/// date the request's (s3s checks the signature, not what it was made for). Presigned URLs carry
+/// the scope in `X-Amz-Credential`.
+fn scope_problem<B>(req: &hyper::Request<B>) -> Option<String> {
+    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let query = req.uri().query().unwrap_or_default();
+    let param = |n: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(n).and_then(|v| v.strip_prefix('=')))
+            .and_then(|v| urlencoding::decode(v).ok())
+            .map(|v| v.into_owned())
+    };
+    let (credential, date) = match header("authorization") {
+        Some(a) => {
+            let a = a.strip_prefix("AWS4-HMAC-SHA256 ")?.to_string();
+            let c = a.split(',').find_map(|p| p.trim().strip_prefix("Credential=").map(str::to_string))?;
+            (c, header("x-amz-date"))
+        }
+        None => (param("X-Amz-Credential")?, param("X-Amz-Date")),
+    };
+    let parts: Vec<&str> = credential.split('/').collect();
+    let [_, day, _, service, _] = parts[..] else {
+        return Some("the credential scope must be <key>/<date>/<region>/s3/aws4_request".into());
+    };
+    if service != "s3" {
+        return Some(format!("the credential scope names service `{service}`; this endpoint is s3"));
+    }
+    match date {
+        Some(d) if d.len() >= 8 && d[..8] == *day => None,
+        Some(d) => Some(format!("the credential scope's date {day} is not the request's date {d}")),
+        None => None,
+    }
+}
+
 /// Serves S3 from `root` on `listen` until `shutdown` resolves.
 pub async fn serve(
     root: PathBuf,
@@ -35,6 +70,14 @@ pub async fn serve(
         let (s3, log, secret) = (s3.clone(), log.clone(), secret.clone());
         async move {
             if req.uri().path() != crate::notify::PATH {
+                if let Some(problem) = scope_problem(&req) {
+                    let body = format!(
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AuthorizationHeaderMalformed</Code><Message>{problem}</Message></Error>"
+                    );
+                    let mut r = hyper::Response::new(s3s::Body::from(body));
+                    *r.status_mut() = hyper::StatusCode::BAD_REQUEST;
+                    return Ok(r);
+                }
                 return hyper::service::Service::call(&s3, req).await;
             }
             let presented = req.headers().get(crate::notify::KEY_HEADER).map(|v| v.as_bytes()).unwrap_or_default();

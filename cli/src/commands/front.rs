@@ -121,9 +121,11 @@ pub(super) fn front(ws: &esb_config::Workspace, args: &ServeArgs, out: &Output) 
         None => (None, None),
     };
     let auth = make_auth(ws, &secrets, &settings)?;
-    let invoke_credentials = tls
-        .as_ref()
-        .map(|_| esb_gateway::sigv4::Credentials { access_key_id: INVOKE_KEY_ID.into(), secret_access_key: secrets.api_key.clone() });
+    let invoke_credentials = tls.as_ref().map(|_| esb_gateway::sigv4::Credentials {
+        access_key_id: INVOKE_KEY_ID.into(),
+        secret_access_key: secrets.api_key.clone(),
+        region: ws.settings.region.clone(),
+    });
     report_created(&secrets.created, out);
     Ok(Front { plan, tls, slot, auth, invoke_credentials, secrets })
 }

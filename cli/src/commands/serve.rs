@@ -161,7 +161,7 @@ fn all(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_cache: boo
         let (router, names) = super::reload::routes(&project, &manager);
         let limits = Limits { shutdown_grace: Duration::from_secs(args.grace), ..Limits::default() };
         let routes = router.len();
-        let gateway = Arc::new(Gateway::new(router, Arc::new(names), auth, limits, invoke_credentials));
+        let gateway = Arc::new(Gateway::new(router, Arc::new(names), auth, limits, invoke_credentials).with_region(&ws.settings.region));
         let stop = stop_signal();
         announce(out, tls.is_some(), &secrets, addr, "", manager.status().await.len(), routes);
         let hup = reload_on_hup(ws.template.clone(), args.clone(), gateway.clone(), slot);

@@ -98,7 +98,7 @@ pub fn gateway(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, out: 
         let router = esb_gateway::router::Router::new(&project.routing);
         let routes = router.len();
         let limits = Limits { shutdown_grace: Duration::from_secs(args.grace), ..Limits::default() };
-        let gateway = Arc::new(Gateway::new(router, remote.clone(), auth, limits, invoke_credentials));
+        let gateway = Arc::new(Gateway::new(router, remote.clone(), auth, limits, invoke_credentials).with_region(&ws.settings.region));
         if let Err(e) = remote.manager_ready().await {
             out.warnings(&[format!(
                 "the manager does not answer yet ({e}); requests that need it wait up to {} s, then get 503",

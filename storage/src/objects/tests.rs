@@ -271,3 +271,16 @@ async fn objects_survive_a_server_restart_with_their_metadata() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_signature_made_for_another_service_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path()).await;
+    assert_eq!(s.send("PUT", "/bkt", b"").await.0, 200);
+    let url = format!("{}/bkt/k", s.url);
+    let (status, body) = signed(&s.signer, "lambda", "PUT", &url, &[], Bytes::from_static(b"x")).await.unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("AuthorizationHeaderMalformed") && body.contains("lambda"), "{body}");
+    assert_eq!(s.send("GET", "/bkt/k", b"").await.0, 404, "nothing was written");
+    s.stop().await;
+}
