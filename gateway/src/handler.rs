@@ -214,11 +214,12 @@ impl Gateway {
         match (method.as_str(), path.as_str()) {
             ("POST", LOGIN_PATH) => {
                 let key = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(str::to_string);
-                let body = match read_body(req.into_body(), &self.limits).await {
+                let limits = Limits { max_body: crate::auth::MAX_LOGIN_BODY, ..self.limits.clone() };
+                let body = match read_body(req.into_body(), &limits).await {
                     Ok(b) => b,
                     Err(r) => return (r, None),
                 };
-                let answer = self.auth.load().login(key.as_deref(), &body);
+                let answer = self.auth.load_full().login(key.as_deref(), &body, peer.ip()).await;
                 let mut r = json(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &answer.body);
                 r.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
                 return (r, None);

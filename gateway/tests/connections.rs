@@ -234,3 +234,55 @@ async fn an_http2_rapid_reset_flood_fails_no_good_request() {
     assert_eq!(ok, 200, "no good request fails during the flood");
     g.shutdown().await;
 }
+
+async fn failing_logins(port: u16, cert: String, src: String, stop: Arc<std::sync::atomic::AtomicBool>) -> (usize, usize) {
+    let (mut hashed, mut throttled) = (0, 0);
+    let huge = "u".repeat(2 * 1024 * 1024);
+    let mut i = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let Ok(mut tls) = tls_from(&src, port, &cert, &[b"http/1.1"]).await else { continue };
+        // Alternate huge fields (refused before parsing) and wrong passwords (hashed).
+        let user = if i % 2 == 0 { huge.clone() } else { format!("user{i}") };
+        i += 1;
+        let body = serde_json::json!({ "AuthParameters": { "USERNAME": user, "PASSWORD": "wrong" } }).to_string();
+        let req = format!(
+            "POST /user/auth/v1 HTTP/1.1\r\nhost: localhost\r\nx-api-key: k\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = tls.write_all(req.as_bytes()).await;
+        let _ = tls.write_all(body.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer)).await;
+        let answer = String::from_utf8_lossy(&answer);
+        if answer.starts_with("HTTP/1.1 401") {
+            hashed += 1;
+        } else if answer.starts_with("HTTP/1.1 429") {
+            throttled += 1;
+        }
+    }
+    (hashed, throttled)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_with_huge_fields_never_stall_other_routes() {
+    let g = common::start("127.0.0.1:0", Limits::default()).await;
+    let (_, baseline) = good_traffic(&g, 50).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attackers: Vec<_> =
+        (0..8).map(|i| tokio::spawn(failing_logins(g.port, g.cert_pem.clone(), format!("127.0.0.{}", 10 + i), stop.clone()))).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (ok, p50) = good_traffic(&g, 100).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut hashed, mut throttled) = (0, 0);
+    for a in attackers {
+        let (h, t) = a.await.unwrap();
+        hashed += h;
+        throttled += t;
+    }
+    eprintln!(
+        "8 failing login loops: {hashed} hashed, {throttled} throttled; good traffic {ok}/100, p50 {p50:?} (no logins: {baseline:?})"
+    );
+    assert!(hashed > 0, "the logins ran");
+    assert_eq!(ok, 100, "no good request fails while logins hash");
+    g.shutdown().await;
+}

@@ -1,28 +1,41 @@
 //! Authentication: the login endpoint, bearer tokens, API keys.
 //!
 //! Owns: `POST /user/auth/v1` (API key, then username + password, then Cognito's
-//! `AuthenticationResult`), checking API keys in constant time, the per-user failed-login limit, and
-//! turning a route's authorizer into a verified caller. Every refusal is API Gateway's shape: a
+//! `AuthenticationResult`), checking API keys in constant time, bounding a login's body and fields
+//! before anything is parsed or hashed, hashing on a small blocking pool (never on the request
+//! threads, so logins cannot slow other routes), failed-login backoff per user and client address
+//! ([`throttle`]), and turning a route's authorizer into a verified caller. Every refusal is API Gateway's shape: a
 //! missing or wrong API key is 403 `Forbidden`, a missing or invalid token 401 `Unauthorized`, a wrong
 //! password 401 `NotAuthorizedException`. Must not: route or invoke.
 
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 
 use crate::event::Caller;
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 pub use tokens::{TokenError, Tokens};
 pub use users::{User, Users};
 
-/// Failed logins per user before further attempts are refused for [`LOCKOUT_WINDOW`].
-pub const MAX_FAILED_LOGINS: u32 = 10;
-/// The window failed logins are counted in.
-pub const LOCKOUT_WINDOW: Duration = Duration::from_secs(300);
+/// The largest login body read (Cognito's fields are small; a 2 MB username once held 280 MB).
+pub const MAX_LOGIN_BODY: usize = 16 * 1024;
+/// Cognito's longest username.
+pub const MAX_USERNAME: usize = 128;
+/// Cognito's longest password.
+pub const MAX_PASSWORD: usize = 256;
+/// How long a login waits for the hashing pool before it is told to come back.
+pub const HASH_QUEUE_WAIT: Duration = Duration::from_secs(5);
+
+/// Password checks at once: one core's worth less than the machine has (at least one), so other
+/// routes always keep a core.
+fn hash_slots() -> usize {
+    std::thread::available_parallelism().map(|n| n.get().saturating_sub(1)).unwrap_or(1).max(1)
+}
 
 /// The API keys callers may present in `x-api-key`.
 #[derive(Debug, Default)]
@@ -73,44 +86,33 @@ pub struct Auth {
     pub users: Users,
     /// API keys.
     pub api_keys: ApiKeys,
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    throttle: Mutex<throttle::Throttle>,
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl Auth {
     /// Bundles the parts.
     pub fn new(tokens: Tokens, users: Users, api_keys: ApiKeys) -> Self {
-        Auth { tokens, users, api_keys, failures: Mutex::new(HashMap::new()) }
-    }
-
-    fn locked_out(&self, username: &str) -> bool {
-        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        match f.get(username) {
-            Some((_, since)) if since.elapsed() > LOCKOUT_WINDOW => {
-                f.remove(username);
-                false
-            }
-            Some((n, _)) => *n >= MAX_FAILED_LOGINS,
-            None => false,
+        Auth {
+            tokens,
+            users,
+            api_keys,
+            throttle: Mutex::new(throttle::Throttle::default()),
+            hashing: Arc::new(tokio::sync::Semaphore::new(hash_slots())),
         }
     }
 
-    fn record(&self, username: &str, ok: bool) {
-        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if ok {
-            f.remove(username);
-        } else {
-            // Bounded: a flood of made-up usernames cannot grow the map without limit.
-            if f.len() > 10_000 {
-                f.retain(|_, (_, since)| since.elapsed() <= LOCKOUT_WINDOW);
-            }
-            f.entry(username.to_string()).or_insert((0, Instant::now())).0 += 1;
-        }
+    fn throttle(&self) -> std::sync::MutexGuard<'_, throttle::Throttle> {
+        self.throttle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `POST /user/auth/v1`.
-    pub fn login(&self, api_key: Option<&str>, body: &[u8]) -> LoginAnswer {
+    /// `POST /user/auth/v1` from `client` (the body already read within [`MAX_LOGIN_BODY`]).
+    pub async fn login(self: Arc<Self>, api_key: Option<&str>, body: &[u8], client: IpAddr) -> LoginAnswer {
         if !self.api_keys.check(api_key) {
             return LoginAnswer { status: 403, body: json!({ "message": "Forbidden" }) };
+        }
+        if body.len() > MAX_LOGIN_BODY {
+            return cognito_error(400, "InvalidParameterException", &format!("the login body is limited to {MAX_LOGIN_BODY} bytes"));
         }
         let Ok(req) = serde_json::from_slice::<Value>(body) else {
             return cognito_error(400, "InvalidParameterException", "the request body is not JSON");
@@ -128,23 +130,41 @@ impl Auth {
         let (Some(username), Some(password)) = (param("USERNAME"), param("PASSWORD")) else {
             return cognito_error(400, "InvalidParameterException", "AuthParameters must contain USERNAME and PASSWORD");
         };
-        if self.locked_out(username) {
-            return cognito_error(429, "NotAuthorizedException", "Password attempts exceeded");
+        if username.is_empty() || username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
+            return cognito_error(
+                400,
+                "InvalidParameterException",
+                &format!("USERNAME must have 1 to {MAX_USERNAME} characters and PASSWORD at most {MAX_PASSWORD}"),
+            );
         }
-        match self.users.authenticate(username, password) {
-            Some(user) => {
-                self.record(username, true);
-                match self.tokens.issue(&user.username, &user.groups, user.email.as_deref()) {
-                    Ok(body) => LoginAnswer { status: 200, body },
-                    Err(e) => {
-                        tracing::error!(error = %e, "issuing tokens failed");
-                        cognito_error(500, "InternalErrorException", "could not issue tokens")
-                    }
+        if let Some(wait) = self.throttle().wait(username, client, Instant::now()) {
+            let mut a = cognito_error(429, "TooManyRequestsException", "Password attempts exceeded; try again later");
+            a.body["retryAfterSeconds"] = wait.as_secs().max(1).into();
+            return a;
+        }
+        // Argon2 is deliberately slow: on the blocking pool, a bounded number at a time.
+        let Ok(Ok(permit)) = tokio::time::timeout(HASH_QUEUE_WAIT, self.hashing.clone().acquire_owned()).await else {
+            return cognito_error(429, "TooManyRequestsException", "too many logins at once; try again");
+        };
+        let (auth, user, pw) = (self.clone(), username.to_string(), password.to_string());
+        let found = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            auth.users.authenticate(&user, &pw).cloned()
+        })
+        .await
+        .ok()
+        .flatten();
+        self.throttle().record(username, client, found.is_some(), Instant::now());
+        match found {
+            Some(user) => match self.tokens.issue(&user.username, &user.groups, user.email.as_deref()) {
+                Ok(body) => LoginAnswer { status: 200, body },
+                Err(e) => {
+                    tracing::error!(error = %e, "issuing tokens failed");
+                    cognito_error(500, "InternalErrorException", "could not issue tokens")
                 }
-            }
+            },
             None => {
-                self.record(username, false);
-                tracing::info!(user = %username, "failed login");
+                tracing::info!(user = %username, %client, "failed login");
                 cognito_error(401, "NotAuthorizedException", "Incorrect username or password.")
             }
         }
@@ -162,16 +182,22 @@ impl Auth {
 mod tests {
     use super::*;
 
-    fn auth() -> Auth {
+    fn auth() -> Arc<Auth> {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let users =
             Users::new(vec![User { username: "alice".into(), hash: users::hash_password("pw").unwrap(), groups: vec![], email: None }])
                 .unwrap();
-        Auth::new(Tokens::new(&key.serialize_pem(), "demo").unwrap(), users, ApiKeys::new(&["k1", "k2"]))
+        Arc::new(Auth::new(Tokens::new(&key.serialize_pem(), "demo").unwrap(), users, ApiKeys::new(&["k1", "k2"])))
     }
 
-    fn login(a: &Auth, key: Option<&str>, user: &str, pw: &str) -> LoginAnswer {
-        a.login(key, json!({ "AuthParameters": { "USERNAME": user, "PASSWORD": pw } }).to_string().as_bytes())
+    fn login(a: &Arc<Auth>, key: Option<&str>, user: &str, pw: &str) -> LoginAnswer {
+        login_from(a, key, user, pw, "10.0.0.1")
+    }
+
+    fn login_from(a: &Arc<Auth>, key: Option<&str>, user: &str, pw: &str, client: &str) -> LoginAnswer {
+        let body = json!({ "AuthParameters": { "USERNAME": user, "PASSWORD": pw } }).to_string();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(a.clone().login(key, body.as_bytes(), client.parse().unwrap()))
     }
 
     #[test]
@@ -193,15 +219,36 @@ mod tests {
         let token = ok.body["AuthenticationResult"]["IdToken"].as_str().unwrap();
         let caller = a.bearer(Some(&format!("Bearer {token}"))).unwrap();
         assert_eq!(caller.claims.unwrap()["cognito:username"], "alice");
-        assert_eq!(a.login(Some("k1"), b"{}").status, 400);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        assert_eq!(rt.block_on(a.clone().login(Some("k1"), b"{}", "10.0.0.1".parse().unwrap())).status, 400);
     }
 
     #[test]
-    fn repeated_failures_lock_the_user_out() {
+    fn repeated_failures_slow_their_source_but_never_lock_the_real_user_out() {
         let a = auth();
-        for _ in 0..MAX_FAILED_LOGINS {
-            assert_eq!(login(&a, Some("k1"), "alice", "wrong").status, 401);
+        for _ in 0..throttle::FREE_FAILURES + 1 {
+            assert_eq!(login_from(&a, Some("k1"), "alice", "wrong", "10.0.0.9").status, 401);
         }
-        assert_eq!(login(&a, Some("k1"), "alice", "pw").status, 429, "even the right password waits out the window");
+        let slowed = login_from(&a, Some("k1"), "alice", "pw", "10.0.0.9");
+        assert_eq!(
+            (slowed.status, slowed.body["__type"].as_str()),
+            (429, Some("TooManyRequestsException")),
+            "the attacker's address waits"
+        );
+        assert_eq!(login_from(&a, Some("k1"), "alice", "pw", "10.0.0.1").status, 200, "alice from her own address logs in");
+    }
+
+    #[test]
+    fn oversized_fields_are_refused_before_anything_is_hashed() {
+        let a = auth();
+        let started = Instant::now();
+        let huge = "u".repeat(2 * 1024 * 1024);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let body = json!({ "AuthParameters": { "USERNAME": huge, "PASSWORD": "x" } }).to_string();
+        assert_eq!(rt.block_on(a.clone().login(Some("k1"), body.as_bytes(), "10.0.0.1".parse().unwrap())).status, 400);
+        assert_eq!(login(&a, Some("k1"), &"u".repeat(MAX_USERNAME + 1), "pw").status, 400);
+        assert_eq!(login(&a, Some("k1"), "alice", &"p".repeat(MAX_PASSWORD + 1)).status, 400);
+        assert!(a.throttle().is_empty(), "nothing about them is kept");
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }
