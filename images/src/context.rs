@@ -15,6 +15,7 @@ pub const EXCLUDED: &[&str] =
 /// A build context being assembled.
 pub struct Context {
     tar: tar::Builder<Vec<u8>>,
+    skip: Vec<std::path::PathBuf>,
 }
 
 impl Default for Context {
@@ -28,7 +29,14 @@ impl Context {
     pub fn new() -> Self {
         let mut tar = tar::Builder::new(Vec::new());
         tar.mode(tar::HeaderMode::Deterministic);
-        Context { tar }
+        Context { tar, skip: vec![] }
+    }
+
+    /// Never packs `path` (canonical), wherever a tree meets it: esb's output dir, which holds the
+    /// project's secrets, may sit inside a code directory under any name.
+    pub fn skipping(mut self, path: &Path) -> Self {
+        self.skip.push(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
+        self
     }
 
     fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
@@ -68,6 +76,9 @@ impl Context {
             let path = entry.path();
             let rel = format!("{prefix}/{name}");
             let meta = std::fs::metadata(&path).map_err(ImageError::io("reading", &path))?;
+            if meta.is_dir() && !self.skip.is_empty() && std::fs::canonicalize(&path).is_ok_and(|c| self.skip.contains(&c)) {
+                continue;
+            }
             if meta.is_dir() {
                 self.tree(&rel, &path)?;
             } else if meta.is_file() {
@@ -113,5 +124,19 @@ mod tests {
         assert_eq!(names, ["Dockerfile", "code/", "code/app.py", "code/pkg/", "code/pkg/mod.py"]);
         std::fs::write(dir.path().join("app.py"), "x = 2\n").unwrap();
         assert_ne!(first, pack(), "content does");
+    }
+
+    #[test]
+    fn the_output_dir_is_never_packed_whatever_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("build/out/secrets")).unwrap();
+        std::fs::write(dir.path().join("build/out/secrets/admin-password"), "pw").unwrap();
+        std::fs::write(dir.path().join("build/keep.txt"), "k").unwrap();
+        let mut c = Context::new().skipping(&dir.path().join("build/out"));
+        c.tree("code", dir.path()).unwrap();
+        let tar = c.finish().unwrap();
+        let names: Vec<String> =
+            tar::Archive::new(&tar[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        assert_eq!(names, ["code/", "code/build/", "code/build/keep.txt"]);
     }
 }

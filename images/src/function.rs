@@ -103,7 +103,7 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec) -> Result<Ve
     // Labels go in as one Dockerfile line: the `labels` build option costs one committed step each.
     let labels = Labels::new().with(key::ROLE, "function").with(key::PROJECT, inputs.project).with(key::FUNCTION, id);
     dockerfile.push_str(&label_line(&labels));
-    let mut ctx = Context::new();
+    let mut ctx = Context::new().skipping(inputs.output_dir);
     ctx.file("Dockerfile", dockerfile.as_bytes(), 0o644)?;
     match &spec.code {
         Code::Dir { path } => {

@@ -130,7 +130,7 @@ pub(super) fn function_config(
     let env: Vec<String> =
         esb_config::lambda_env::lambda_env(spec, region, extra_env).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     // Containers are adopted after a restart only when what they run is exactly what would start now.
-    let runs = live.map(|l| format!("live:{}:{}", l.hash, l.bind())).unwrap_or_else(|| image.to_string());
+    let runs = live.map(|l| format!("live:{}:{}", l.hash, l.binds().join(","))).unwrap_or_else(|| image.to_string());
     let network = esb_storage::service::network(project);
     let config_hash =
         esb_images::cache::sha256(format!("{runs}|{env:?}|{}|{}|{network}", spec.memory_size, spec.timeout).as_bytes())[..16].to_string();
@@ -149,7 +149,7 @@ pub(super) fn function_config(
         rie_port: esb_runtime::rie::PORT,
         ready_within: Duration::from_secs(10),
         config_hash,
-        binds: live.map(|l| vec![l.bind()]).unwrap_or_default(),
+        binds: live.map(|l| l.binds()).unwrap_or_default(),
         network: Some(network),
     }
 }
@@ -268,7 +268,7 @@ async fn reload(w: &mut Watching, root: &Path, batch: &[PathBuf], out: &Output) 
         Err(e) => return failed(out, &e),
     };
     out.warnings(&project.warnings);
-    if let Some(touched) = live::code_only(batch, &w.current.lives) {
+    if let Some(touched) = live::code_only(batch, &w.current.lives, &live::never_code(&ws)) {
         if live_reload(w, &ws, &project, &touched, started, out).await {
             return;
         }
