@@ -12,6 +12,19 @@ new, short journal (per table: CreateTable, UpdateTimeToLive, TagResource, one P
 checks that replaying it into an emptied moto gives exactly the same items, and only then swaps it in atomically
 (write, fsync, rename, fsync the directory). A crash at any point leaves the old journal whole.
 
+Torn journals (a power cut or a full disk mid-write): the journal is read whole before anything
+is replayed. Unreadable lines (a torn tail, or a line an older esb appended behind one) are set
+aside in `<journal>.bad-<time>` with a copy of the whole file, the journal is rewritten without
+them (write, fsync, rename), and every readable line is replayed: no acknowledged write is lost,
+and nothing is ever appended behind an unreadable line.
+
+Only operations the journal can replay are served: reads, and the writes in MUTATING. Everything
+else moto would accept (backups and restores, whose ARNs a replay cannot reproduce, imports,
+exports, global tables) is refused with a named error instead of being acknowledged and lost at the
+next restart. Requests that are not DynamoDB JSON get DynamoDB's errors (SerializationException,
+UnknownOperationException, MissingAuthenticationTokenException), never moto's HTML or another
+service's answer. Items nested deeper than DynamoDB's 32 levels are refused as DynamoDB refuses them.
+
 Usage: esb_dynamodb.py --journal /data/journal.jsonl --port 8000 [--compact-after 1000]
 """
 import argparse
@@ -32,6 +45,59 @@ MUTATING = {
     "BatchWriteItem", "TransactWriteItems", "UpdateTimeToLive", "TagResource", "UntagResource",
     "UpdateContinuousBackups", "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction",
 }
+# Read-only: served as they are.
+READS = {
+    "GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "DescribeTable", "ListTables",
+    "DescribeTimeToLive", "ListTagsOfResource", "DescribeContinuousBackups", "DescribeLimits",
+    "DescribeEndpoints", "ListBackups", "DescribeBackup", "DescribeContributorInsights",
+    "ListContributorInsights", "DescribeKinesisStreamingDestination", "DescribeTableReplicaAutoScaling",
+    "ListGlobalTables", "DescribeGlobalTable", "DescribeGlobalTableSettings", "ListExports", "ListImports",
+    "DescribeExport", "DescribeImport", "GetResourcePolicy",
+    # DynamoDB Streams
+    "DescribeStream", "GetShardIterator", "GetRecords", "ListStreams",
+}
+TARGET_PREFIXES = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.")
+# DynamoDB's deepest nesting of maps and lists in an item.
+MAX_DEPTH = 32
+
+
+def depth(value):
+    """How deep maps and lists nest in an attribute value (a scalar is 0)."""
+    best, stack = 0, [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            for k, inner in v.items():
+                if k == "M" and isinstance(inner, dict):
+                    best = max(best, d + 1)
+                    stack.extend((x, d + 1) for x in inner.values())
+                elif k == "L" and isinstance(inner, list):
+                    best = max(best, d + 1)
+                    stack.extend((x, d + 1) for x in inner)
+    return best
+
+
+def too_deep(body):
+    """True when any attribute value in a write request nests deeper than DynamoDB allows."""
+    stack = [body]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            for k, inner in v.items():
+                if k in ("Item", "ExpressionAttributeValues", "Key") and isinstance(inner, dict):
+                    if any(depth(x) > MAX_DEPTH for x in inner.values()):
+                        return True
+                stack.append(inner)
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
+
+
+def error(start_response, status, kind, message):
+    """DynamoDB's JSON error shape."""
+    body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#" + kind, "message": message}).encode()
+    start_response(status, [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def log(message, **fields):
@@ -49,10 +115,31 @@ class Journal:
 
     def __call__(self, environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if target.rsplit(".", 1)[-1] not in MUTATING:
-            return self.app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if not target.startswith(TARGET_PREFIXES):
+            if not environ.get("HTTP_AUTHORIZATION", "").startswith("AWS4-HMAC-SHA256 "):
+                return error(start_response, "400 Bad Request", "MissingAuthenticationTokenException", "Request is missing Authentication Token")
+            return error(start_response, "400 Bad Request", "UnknownOperationException", f"unknown operation `{target}`: this is DynamoDB (X-Amz-Target DynamoDB_20120810.<Operation>)")
+        if not environ.get("HTTP_AUTHORIZATION", "").startswith("AWS4-HMAC-SHA256 "):
+            return error(start_response, "400 Bad Request", "MissingAuthenticationTokenException", "Request is missing Authentication Token")
+        operation = target.split(".", 1)[1]
+        if operation not in MUTATING and operation not in READS:
+            return error(
+                start_response, "400 Bad Request", "ValidationException",
+                f"{operation} is not supported by esb's built-in DynamoDB: its effect could not be kept across a restart",
+            )
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
         body = environ["wsgi.input"].read(length)
+        try:
+            parsed = json.loads(body or b"{}")
+            if not isinstance(parsed, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            return error(start_response, "400 Bad Request", "SerializationException", "the request body is not a JSON object")
+        if operation in MUTATING and too_deep(parsed):
+            return error(start_response, "400 Bad Request", "ValidationException", "Nesting Levels have exceeded supported limits")
         environ["wsgi.input"] = io.BytesIO(body)
         captured = {}
 
@@ -60,6 +147,17 @@ class Journal:
             captured["status"], captured["headers"] = status, headers
             return lambda data: None
 
+        def answer(chunks):
+            status = captured.get("status", "500 Internal Server Error")
+            if status.startswith("5") and not chunks.lstrip().startswith(b"{"):
+                # moto's HTML error page: answer as DynamoDB would.
+                log("moto failed a request", target=target, status=status)
+                return error(start_response, "500 Internal Server Error", "InternalServerError", "Internal server error")
+            start_response(status, captured["headers"])
+            return [chunks]
+
+        if operation not in MUTATING:
+            return answer(b"".join(self.app(environ, capture)))
         with self.lock:
             chunks = b"".join(self.app(environ, capture))
             if captured.get("status", "500").startswith("2"):
@@ -71,8 +169,7 @@ class Journal:
                 self.file.write(json.dumps(entry).encode() + b"\n")
                 self.file.flush()
                 os.fsync(self.file.fileno())
-        start_response(captured["status"], captured["headers"])
-        return [chunks]
+        return answer(chunks)
 
 
 def call(app, target, body, authorization=""):
@@ -107,25 +204,60 @@ def auth_for(region):
     return f"AWS4-HMAC-SHA256 Credential=esblocal/20000101/{region}/dynamodb/aws4_request, SignedHeaders=host, Signature=0"
 
 
+def fsync_dir(path):
+    directory = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def recover(path):
+    """Reads the journal's entries. Unreadable lines are set aside with a copy of the file and the
+    journal is rewritten without them, ending in a newline, before anything is appended."""
+    if not os.path.exists(path):
+        return []
+    with open(path, "rb") as f:
+        raw = f.read()
+    entries, bad = [], []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            if not isinstance(entry, dict) or not isinstance(entry.get("target"), str) or not isinstance(entry.get("body"), str):
+                raise ValueError("not a journal entry")
+            entries.append(entry)
+        except ValueError:
+            bad.append((number, line))
+    if bad or (raw and not raw.endswith(b"\n")):
+        if bad:
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            aside = f"{path}.bad-{stamp}"
+            with open(aside, "wb") as f:
+                f.write(raw)
+                f.flush()
+                os.fsync(f.fileno())
+            log("journal: unreadable lines set aside; the readable ones are kept", lines=[n for n, _ in bad], copy=aside, kept=len(entries))
+        tmp = path + ".recover"
+        with open(tmp, "wb") as f:
+            for e in entries:
+                f.write(json.dumps(e).encode() + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path)
+    return entries
+
+
 def replay(app, path):
     """Applies the journal in order; returns (entries, regions seen)."""
-    if not os.path.exists(path):
-        return 0, set()
     count, regions = 0, set()
-    with open(path, "rb") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                # A torn last line (the process died mid-write) was never acknowledged.
-                log("journal: skipping an incomplete last entry")
-                break
-            call(app, entry["target"], entry["body"].encode(), entry["authorization"])
-            found = REGION.search(entry["authorization"])
-            regions.add(found.group(1) if found else "us-east-1")
-            count += 1
+    for entry in recover(path):
+        call(app, entry["target"], entry["body"].encode(), entry.get("authorization", ""))
+        found = REGION.search(entry.get("authorization", ""))
+        regions.add(found.group(1) if found else "us-east-1")
+        count += 1
     return count, regions
 
 
@@ -237,11 +369,7 @@ def compact(app, path, regions, replayed):
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    directory = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    fsync_dir(path)
     log("journal compacted", before=replayed, after=len(entries), seconds=round(time.time() - started, 3))
 
 
@@ -255,10 +383,10 @@ def main():
     os.makedirs(os.path.dirname(args.journal) or ".", exist_ok=True)
     app = DomainDispatcherApplication(create_backend_app)
     started = time.time()
-    stale = args.journal + ".compact"
-    if os.path.exists(stale):
-        # A compaction that did not finish: the journal itself is whole.
-        os.remove(stale)
+    for stale in (args.journal + ".compact", args.journal + ".recover"):
+        if os.path.exists(stale):
+            # A compaction or recovery that did not finish: the journal itself is whole.
+            os.remove(stale)
     replayed, regions = replay(app, args.journal)
     log("journal replayed", entries=replayed, seconds=round(time.time() - started, 3))
     if replayed >= args.compact_after:
