@@ -262,9 +262,10 @@ impl Gateway {
         let mut caller = Caller::default();
         if let Some(name) = &route.route.authorizer {
             match route.api.authorizers.get(name) {
-                Some(Authorizer::Cognito { header } | Authorizer::Jwt { header, .. }) => {
+                Some(auth @ (Authorizer::Cognito { header } | Authorizer::Jwt { header, .. })) => {
                     let value = req.headers().get(header.as_str()).and_then(|v| v.to_str().ok());
-                    match self.auth.load().bearer(value) {
+                    let id_only = matches!(auth, Authorizer::Cognito { .. });
+                    match self.auth.load().bearer(value, id_only) {
                         Ok(c) => caller = c,
                         Err(e) => {
                             tracing::info!(reason = %e, "unauthorized");

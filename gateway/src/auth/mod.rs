@@ -170,9 +170,20 @@ impl Auth {
         }
     }
 
-    /// The caller of a route that requires a token.
-    pub fn bearer(&self, authorization: Option<&str>) -> Result<Caller, TokenError> {
+    /// The caller of a route that requires a token. `id_only`: an identity token is required, as
+    /// API Gateway's Cognito authorizer requires one on a method without authorization scopes (an
+    /// AccessToken is refused there). A token of a user no longer configured (removed, then a
+    /// reload) is refused although it has not expired.
+    pub fn bearer(&self, authorization: Option<&str>, id_only: bool) -> Result<Caller, TokenError> {
         let claims = self.tokens.verify_header(authorization)?;
+        let token_use = claims.get("token_use").and_then(Value::as_str).unwrap_or_default();
+        if id_only && token_use != "id" {
+            return Err(TokenError::Invalid("this authorizer takes an IdToken, not an AccessToken".into()));
+        }
+        let user = claims.get("cognito:username").or_else(|| claims.get("username")).and_then(Value::as_str).unwrap_or_default();
+        if !self.users.contains(user) {
+            return Err(TokenError::Invalid(format!("user `{user}` no longer exists")));
+        }
         let scopes = claims.get("scope").and_then(Value::as_str).map(|s| s.split(' ').map(str::to_string).collect()).unwrap_or_default();
         Ok(Caller { claims: Some(claims), scopes, api_key: None })
     }
@@ -217,7 +228,7 @@ mod tests {
         let ok = login(&a, Some("k1"), "alice", "pw");
         assert_eq!(ok.status, 200);
         let token = ok.body["AuthenticationResult"]["IdToken"].as_str().unwrap();
-        let caller = a.bearer(Some(&format!("Bearer {token}"))).unwrap();
+        let caller = a.bearer(Some(&format!("Bearer {token}")), true).unwrap();
         assert_eq!(caller.claims.unwrap()["cognito:username"], "alice");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         assert_eq!(rt.block_on(a.clone().login(Some("k1"), b"{}", "10.0.0.1".parse().unwrap())).status, 400);
@@ -236,6 +247,22 @@ mod tests {
             "the attacker's address waits"
         );
         assert_eq!(login_from(&a, Some("k1"), "alice", "pw", "10.0.0.1").status, 200, "alice from her own address logs in");
+    }
+
+    #[test]
+    fn a_cognito_authorizer_takes_id_tokens_only_and_removed_users_lose_theirs() {
+        let a = auth();
+        let ok = login(&a, Some("k1"), "alice", "pw");
+        let result = &ok.body["AuthenticationResult"];
+        let (id, access) = (result["IdToken"].as_str().unwrap(), result["AccessToken"].as_str().unwrap());
+        assert!(a.bearer(Some(id), true).is_ok());
+        assert!(a.bearer(Some(access), true).is_err(), "an AccessToken where an IdToken is expected");
+        assert!(a.bearer(Some(access), false).is_ok(), "a JWT authorizer takes either");
+        // The same key, alice removed from the users: her unexpired tokens stop working.
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let b = Auth::new(Tokens::new(&key.serialize_pem(), "demo").unwrap(), Users::default(), ApiKeys::new(&["k1"]));
+        let token = b.tokens.issue("alice", &[], None).unwrap()["AuthenticationResult"]["IdToken"].as_str().unwrap().to_string();
+        assert!(matches!(b.bearer(Some(&token), true), Err(TokenError::Invalid(m)) if m.contains("no longer exists")));
     }
 
     #[test]

@@ -70,6 +70,11 @@ impl Users {
         self.by_name.is_empty()
     }
 
+    /// True when `username` is configured.
+    pub fn contains(&self, username: &str) -> bool {
+        self.by_name.contains_key(username)
+    }
+
     /// The user, when `password` is theirs.
     pub fn authenticate(&self, username: &str, password: &str) -> Option<&User> {
         match self.by_name.get(username) {
