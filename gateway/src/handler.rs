@@ -76,8 +76,16 @@ where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    read_body_draining(body, limits, limits.max_body.max(DRAIN_LIMIT)).await
+}
+
+/// [`read_body`], reading up to `drain` bytes past the limit before the 413.
+async fn read_body_draining<B>(body: B, limits: &Limits, drain: usize) -> Result<Bytes, Response<Body>>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let too_long = || gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLongException", "Request Too Long");
-    let drain = limits.max_body.max(DRAIN_LIMIT);
     // A declared length far over the limit is refused without reading anything.
     if body.size_hint().lower() as usize > limits.max_body + drain {
         return Err(too_long());
@@ -214,8 +222,10 @@ impl Gateway {
         match (method.as_str(), path.as_str()) {
             ("POST", LOGIN_PATH) => {
                 let key = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+                // A login's body is small; one up to the gateway's body limit is read and dropped,
+                // so the client reads its 413.
                 let limits = Limits { max_body: crate::auth::MAX_LOGIN_BODY, ..self.limits.clone() };
-                let body = match read_body(req.into_body(), &limits).await {
+                let body = match read_body_draining(req.into_body(), &limits, self.limits.max_body).await {
                     Ok(b) => b,
                     Err(r) => return (r, None),
                 };
