@@ -202,6 +202,10 @@ impl Gateway {
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        // RFC 9112 3.2: an HTTP/1.1 request without exactly one Host is a 400.
+        if req.version() == http::Version::HTTP_11 && req.headers().get_all(http::header::HOST).iter().count() != 1 {
+            return (gateway_error(StatusCode::BAD_REQUEST, "BadRequestException", "Bad Request: HTTP/1.1 needs one Host header"), None);
+        }
         if header_bytes(req.headers()) > self.limits.max_header_bytes {
             return (
                 gateway_error(

@@ -167,7 +167,7 @@ async fn preflights_are_answered_by_the_gateway() {
 async fn auth_flow_tokens_and_api_keys() {
     let gw = gateway(Arc::new(Fake::default()));
     let login = |key: Option<&str>, pw: &str| {
-        let mut b = Request::builder().method("POST").uri("/user/auth/v1");
+        let mut b = Request::builder().method("POST").uri("/user/auth/v1").header("host", "localhost");
         if let Some(k) = key {
             b = b.header("x-api-key", k);
         }
@@ -237,4 +237,15 @@ async fn an_event_invocation_is_accepted_with_its_request_id_or_refused_like_lam
     assert!(body["message"].as_str().unwrap().contains("queue of Boom is full"), "{body}");
     let (status, _, body) = send(&gw, event("Echo", "not json")).await;
     assert_eq!((status, body["__type"].as_str()), (StatusCode::BAD_REQUEST, Some("InvalidRequestContentException")));
+}
+
+#[tokio::test]
+async fn an_http1_request_without_one_host_header_is_a_400() {
+    let gw = gateway(Arc::new(Fake::default()));
+    let none = Request::builder().method("GET").uri("/items/1").body(Full::new(Bytes::new())).unwrap();
+    assert_eq!(send(&gw, none).await.0, StatusCode::BAD_REQUEST);
+    let two = get("/items/1").header("host", "other").body(Full::new(Bytes::new())).unwrap();
+    assert_eq!(send(&gw, two).await.0, StatusCode::BAD_REQUEST);
+    let h2 = Request::builder().method("GET").uri("https://localhost/items/1").version(http::Version::HTTP_2);
+    assert_ne!(send(&gw, h2.body(Full::new(Bytes::new())).unwrap()).await.0, StatusCode::BAD_REQUEST, "HTTP/2 has :authority");
 }

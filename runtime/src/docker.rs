@@ -1,6 +1,8 @@
 //! [`DockerRuntime`]: the [`Runtime`] over the Docker Engine API (bollard).
 //!
-//! Owns: connecting (unix socket or `DOCKER_HOST`, API version negotiated so older engines work),
+//! Owns: connecting (the unix socket, or `DOCKER_HOST` as the docker CLI reads it: `unix://`,
+//! `tcp://`; what esb cannot honour, `ssh://`, TLS and named contexts, is refused with a hint,
+//! never silently replaced by the local socket), the API version negotiated so older engines work,
 //! translating esb's requests to API calls, and streaming large bodies (build contexts, rootfs and
 //! image tarballs) without holding whole files in memory where the API allows it.
 //! Must not: decide anything (what to build, when to remove); callers do.
@@ -25,11 +27,63 @@ pub struct DockerRuntime {
     docker: Docker,
 }
 
+/// Where the engine is, from the docker CLI's environment variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The default local socket (or Podman's rootless one).
+    Local,
+    /// `unix:///path`.
+    Unix(String),
+    /// `tcp://host:port` (plain HTTP).
+    Tcp(String),
+}
+
+/// Reads `DOCKER_HOST`, `DOCKER_TLS_VERIFY` and `DOCKER_CONTEXT` (through `var`) as the docker CLI
+/// does, refusing what esb cannot honour with what to do instead.
+pub fn endpoint(var: impl Fn(&str) -> Option<String>) -> Result<Endpoint, RuntimeError> {
+    let refuse = |what: String| Err(RuntimeError::Unavailable(what));
+    let host = var("DOCKER_HOST").filter(|h| !h.is_empty());
+    let tls = var("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty() && v != "0");
+    match host {
+        None => match var("DOCKER_CONTEXT").filter(|c| !c.is_empty() && c != "default") {
+            Some(c) => refuse(format!(
+                "DOCKER_CONTEXT={c} is not read by esb
+  hint: set DOCKER_HOST to that context's endpoint (`docker context inspect {c} -f '{{{{.Endpoints.docker.Host}}}}'`)"
+            )),
+            None => Ok(Endpoint::Local),
+        },
+        Some(h) if h.starts_with("unix://") => Ok(Endpoint::Unix(h)),
+        Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
+            if tls {
+                return refuse(format!(
+                    "DOCKER_HOST={h} with DOCKER_TLS_VERIFY: esb does not speak TLS to the engine yet
+  hint: reach it through an SSH tunnel to its socket (`ssh -NL /tmp/docker.sock:/var/run/docker.sock HOST`, then DOCKER_HOST=unix:///tmp/docker.sock)"
+                ));
+            }
+            Ok(Endpoint::Tcp(h))
+        }
+        Some(h) if h.starts_with("ssh://") => refuse(format!(
+            "DOCKER_HOST={h}: esb does not connect over ssh:// itself
+  hint: forward the remote socket (`ssh -NL /tmp/docker.sock:/var/run/docker.sock {}`), then DOCKER_HOST=unix:///tmp/docker.sock",
+            h.trim_start_matches("ssh://")
+        )),
+        Some(h) => refuse(format!(
+            "DOCKER_HOST={h} is not an address esb understands
+  hint: use unix:///path/to/docker.sock or tcp://host:2375"
+        )),
+    }
+}
+
 impl DockerRuntime {
-    /// Connects with the local defaults (`DOCKER_HOST`, else the unix socket) and negotiates the API
-    /// version, so engines older than bollard's default API work.
+    /// Connects where the environment says ([`endpoint`]) and negotiates the API version, so
+    /// engines older than bollard's default API work.
     pub async fn connect() -> Result<Self, RuntimeError> {
-        let docker = Docker::connect_with_local_defaults().map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        let unavailable = |e: bollard::errors::Error| RuntimeError::Unavailable(e.to_string());
+        let docker = match endpoint(|k| std::env::var(k).ok())? {
+            Endpoint::Local => Docker::connect_with_unix_defaults().map_err(unavailable)?,
+            Endpoint::Unix(h) => Docker::connect_with_unix(&h, 120, bollard::API_DEFAULT_VERSION).map_err(unavailable)?,
+            Endpoint::Tcp(h) => Docker::connect_with_http(&h, 120, bollard::API_DEFAULT_VERSION).map_err(unavailable)?,
+        };
         let docker = docker.negotiate_version().await.map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
         Ok(DockerRuntime { docker })
     }
@@ -37,6 +91,33 @@ impl DockerRuntime {
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError + '_ {
     move |source| RuntimeError::Io { path: path.display().to_string(), source }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Endpoint, RuntimeError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        endpoint(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn docker_host_is_honoured_or_refused_never_ignored() {
+        assert_eq!(with(&[]).unwrap(), Endpoint::Local);
+        assert_eq!(with(&[("DOCKER_HOST", "unix:///tmp/d.sock")]).unwrap(), Endpoint::Unix("unix:///tmp/d.sock".into()));
+        assert_eq!(with(&[("DOCKER_HOST", "tcp://10.0.0.5:2375")]).unwrap(), Endpoint::Tcp("tcp://10.0.0.5:2375".into()));
+        assert_eq!(with(&[("DOCKER_CONTEXT", "default")]).unwrap(), Endpoint::Local);
+        for (vars, says) in [
+            (vec![("DOCKER_HOST", "ssh://me@edge")], "ssh -NL"),
+            (vec![("DOCKER_HOST", "tcp://10.0.0.5:2376"), ("DOCKER_TLS_VERIFY", "1")], "TLS"),
+            (vec![("DOCKER_CONTEXT", "edge")], "DOCKER_CONTEXT=edge"),
+            (vec![("DOCKER_HOST", "npipe:////./pipe/docker")], "not an address"),
+        ] {
+            let e = with(&vars).unwrap_err().to_string();
+            assert!(e.contains(says), "{vars:?}: {e}");
+        }
+    }
 }
 
 /// A file as a stream of 1 MiB chunks (wrap with `bollard::body_try_stream`; bollard's body type is private).
