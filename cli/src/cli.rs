@@ -133,7 +133,8 @@ pub mod defaults {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// HTTPS address to listen on (default: generator.yml gateway.listen, else 0.0.0.0:443).
+    /// HTTPS address to listen on (default: generator.yml gateway.listen, else 127.0.0.1:443, or
+    /// 0.0.0.0:443 with a daemon --config file; --listen 0.0.0.0:PORT exposes a session).
     #[arg(long, value_name = "ADDR", conflicts_with = "http")]
     pub listen: Option<std::net::SocketAddr>,
     /// Serve plain HTTP instead of HTTPS, on this loopback address only (e.g. 127.0.0.1:9001; port 0

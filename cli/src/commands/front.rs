@@ -16,8 +16,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The documented default listen address.
-pub const DEFAULT_LISTEN: &str = "0.0.0.0:443";
+/// The default listen address of a development session (`serve`, `up`, `watch` without a daemon
+/// config file): loopback, so a laptop on a café network exposes nothing by accident.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:443";
+/// The edge daemon's default (a daemon config file in use): every address.
+pub const DAEMON_LISTEN: &str = "0.0.0.0:443";
 /// Access key id of the Lambda Invoke API's SigV4 credentials (the secret is the API key).
 pub const INVOKE_KEY_ID: &str = "esb";
 
@@ -52,13 +55,15 @@ pub(super) fn listen_plan(args: &ServeArgs, settings: &GatewaySettings, base: &P
     Ok(Listen { addr, tls: Some(files) })
 }
 
-/// The HTTPS address: `--listen`, else generator.yml `gateway.listen`, else [`DEFAULT_LISTEN`].
+/// The HTTPS address: `--listen`, else generator.yml `gateway.listen`, else [`DAEMON_LISTEN`] for
+/// the edge daemon (a config file in use) and [`DEFAULT_LISTEN`] for a development session.
 pub(super) fn listen_addr(args: &ServeArgs, settings: &GatewaySettings) -> anyhow::Result<SocketAddr> {
     Ok(match (&args.listen, &settings.listen) {
         (Some(a), _) => *a,
         (None, Some(s)) => {
             s.parse().map_err(|_| anyhow::anyhow!("generator.yml gateway.listen `{s}` is not an address like 0.0.0.0:443"))?
         }
+        (None, None) if args.config.is_some() => DAEMON_LISTEN.parse()?,
         (None, None) => DEFAULT_LISTEN.parse()?,
     })
 }
@@ -78,11 +83,12 @@ pub(super) fn report_created(created: &[Created], out: &Output) {
     if created.is_empty() || out.json() {
         return;
     }
+    // Where the secrets are, never the secrets: a terminal is scrolled back, shared and recorded.
     println!("esb: generated on first start (kept 0600 in the secrets directory):");
     for c in created {
         match c {
-            Created::AdminPassword(p, path) => println!("  admin password   {p}   (user `admin`; {})", show(path)),
-            Created::ApiKey(k, path) => println!("  API key          {k}   ({})", show(path)),
+            Created::AdminPassword(_, path) => println!("  admin password   {}   (user `admin`)", show(path)),
+            Created::ApiKey(_, path) => println!("  API key          {}", show(path)),
             Created::Certificate(path) => println!("  TLS certificate  {} (self-signed; trust it or pass --tls-cert)", show(path)),
             Created::SigningKey(path) => println!("  token key        {}", show(path)),
         }
@@ -212,6 +218,9 @@ pub(super) fn announce(out: &Output, tls: bool, secrets: &Secrets, addr: SocketA
     } else {
         println!("esb serve: {what}{functions} functions, {routes} routes");
         println!("  API Gateway on {scheme}://{shown} (listening on {addr})");
+        if addr.ip().is_loopback() && tls {
+            println!("  (this machine only; --listen 0.0.0.0:{} serves other machines too)", addr.port());
+        }
         println!("  Lambda Invoke API on {scheme}://{shown}");
         if tls {
             println!("  (SigV4: access key id `{INVOKE_KEY_ID}`, secret = the API key in {})", show(&secrets.dir.join("api-key")));
