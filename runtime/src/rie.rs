@@ -86,6 +86,28 @@ pub enum InvokeError {
     },
 }
 
+/// Why the runtime failed, read from RIE's own log lines: Lambda's error type (`First fatal error
+/// stored in appctx: Runtime.InvalidEntrypoint`) and the reason (`error=fork/exec ...: no such
+/// file or directory`), with a hint for the usual cause of that one on the `provided` base.
+pub fn failure_reason(logs: &str) -> Option<(String, String)> {
+    let kind = logs.lines().find_map(|l| l.split_once("First fatal error stored in appctx: ").map(|(_, k)| k.trim().to_string()));
+    let reason = logs.lines().find_map(|l| {
+        let (_, rest) = l.split_once(" error=")?;
+        Some(rest.split(" InvokeID=").next().unwrap_or(rest).trim().to_string())
+    });
+    let (kind, mut reason) = match (kind, reason) {
+        (None, None) => return None,
+        (k, r) => (k.unwrap_or_else(|| "Runtime.ExitError".into()), r.unwrap_or_else(|| "the runtime failed; see its log".into())),
+    };
+    if reason.contains("fork/exec") && reason.ends_with("no such file or directory") {
+        reason.push_str(
+            " (when the file exists, it is dynamically linked and its loader, e.g. /lib64/ld-linux-x86-64.so.2, is not in the image: \
+             build it static, e.g. RUSTFLAGS='-C target-feature=+crt-static' or CGO_ENABLED=0)",
+        );
+    }
+    Some((kind, reason))
+}
+
 /// A new X-Ray style trace id, `Root=1-<epoch seconds, hex>-<96 random bits, hex>`, as API Gateway
 /// generates when a request has none.
 pub fn new_trace_id() -> String {
@@ -217,6 +239,19 @@ fn describe(e: &hyper_util::client::legacy::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runtimes_own_failure_is_read_from_ries_log() {
+        let logs = "01 Dec 2026 22:46:17,152 [WARNING] (rapid) First fatal error stored in appctx: Runtime.InvalidEntrypoint\n\
+            01 Dec 2026 22:46:17,152 [ERROR] (rapid) Init failed error=fork/exec /var/task/bootstrap: no such file or directory InvokeID=\n";
+        let (kind, reason) = failure_reason(logs).unwrap();
+        assert_eq!(kind, "Runtime.InvalidEntrypoint");
+        assert!(
+            reason.starts_with("fork/exec /var/task/bootstrap: no such file or directory") && reason.contains("crt-static"),
+            "{reason}"
+        );
+        assert_eq!(failure_reason("START RequestId: x\nEND RequestId: x\n"), None);
+    }
 
     #[test]
     fn a_returned_value_is_success_even_if_it_mentions_errors() {

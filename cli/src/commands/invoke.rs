@@ -182,7 +182,11 @@ fn report(id: &str, r: &Run, verbose: bool, out: &Output) -> anyhow::Result<()> 
         (Ok(Outcome::Success), _) => ("success", String::new(), String::new()),
         (Ok(Outcome::FunctionError { error_type, error_message }), _) => ("error", error_type.clone(), error_message.clone()),
         (Ok(Outcome::Timeout { message }), _) => ("timeout", "Task.TimedOut".to_string(), message.clone()),
-        (Err(e), _) => ("error", "Runtime.Died".to_string(), e.clone()),
+        (Err(e), _) => match esb_runtime::rie::failure_reason(&r.logs) {
+            // The runtime's own reason (RIE answers a bare 502 and logs why).
+            Some((kind, reason)) => ("error", kind, format!("{reason} ({e})")),
+            None => ("error", "Runtime.Died".to_string(), e.clone()),
+        },
     };
     let ms = |d: Duration| d.as_millis() as u64;
     if out.json() {

@@ -276,12 +276,47 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, s
             }
         }
         BaseImage::Provided => {
-            if !dir.join("bootstrap").is_file() {
+            let bootstrap = dir.join("bootstrap");
+            if !bootstrap.is_file() {
                 sink.warn(format!("function {id}: no `bootstrap` executable in {uri} yet; build it before `esb build` packages the image"));
+            } else if let Some(loader) = elf_interpreter(&bootstrap) {
+                sink.warn(format!(
+                    "function {id}: `bootstrap` in {uri} is dynamically linked (it needs {loader}), but the provided base has no C library; \
+                     it will fail with Runtime.InvalidEntrypoint. Build it static (RUSTFLAGS='-C target-feature=+crt-static', CGO_ENABLED=0)"
+                ));
             }
         }
     }
     Some(Code::Dir { path: rel })
+}
+
+/// The program interpreter (`PT_INTERP`, e.g. `/lib64/ld-linux-x86-64.so.2`) of a 64-bit
+/// little-endian ELF file: `Some` means it is dynamically linked. `None` for static binaries,
+/// scripts and anything unreadable.
+pub(crate) fn elf_interpreter(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut h = [0u8; 64];
+    f.read_exact(&mut h).ok()?;
+    if &h[..4] != b"\x7fELF" || h[4] != 2 || h[5] != 1 {
+        return None;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([h[o], h[o + 1]]) as u64;
+    let phoff = u64::from_le_bytes(h[32..40].try_into().ok()?);
+    let (phentsize, phnum) = (u16_at(54), u16_at(56));
+    for i in 0..phnum.min(64) {
+        let mut ph = [0u8; 56];
+        f.seek(SeekFrom::Start(phoff + i * phentsize)).ok()?;
+        f.read_exact(&mut ph).ok()?;
+        if u32::from_le_bytes(ph[..4].try_into().ok()?) == 3 {
+            let (offset, size) = (u64::from_le_bytes(ph[8..16].try_into().ok()?), u64::from_le_bytes(ph[32..40].try_into().ok()?));
+            let mut name = vec![0u8; size.min(256) as usize];
+            f.seek(SeekFrom::Start(offset)).ok()?;
+            f.read_exact(&mut name).ok()?;
+            return Some(String::from_utf8_lossy(&name).trim_end_matches('\0').to_string());
+        }
+    }
+    None
 }
 
 /// `./src/x/` -> `src/x`; `.` -> `.`.
@@ -339,4 +374,22 @@ fn environment(props: &Props, sink: &mut Sink) -> BTreeMap<String, String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod elf_tests {
+    use super::elf_interpreter;
+
+    #[test]
+    fn a_dynamically_linked_binary_names_its_loader_and_a_script_is_not_elf() {
+        // The test binary itself is a dynamically linked executable of this machine.
+        let me = std::env::current_exe().unwrap();
+        let loader = elf_interpreter(&me).expect("the test binary is dynamically linked");
+        assert!(loader.starts_with('/') && loader.contains("ld-"), "{loader}");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bootstrap"), "#!/bin/sh\necho hi\n").unwrap();
+        assert_eq!(elf_interpreter(&dir.path().join("bootstrap")), None);
+        std::fs::write(dir.path().join("short"), b"\x7fELF").unwrap();
+        assert_eq!(elf_interpreter(&dir.path().join("short")), None, "a truncated file is not an error");
+    }
 }
