@@ -41,6 +41,30 @@ pub struct Inputs<'a> {
     pub project: &'a str,
 }
 
+/// The functions whose built image (as the manifest records it) no longer matches their code,
+/// layers, Dockerfile or base: what `esb build` would rebuild. Functions never built are stale too.
+pub async fn stale(
+    rt: &dyn Runtime,
+    inputs: &Inputs<'_>,
+    functions: &std::collections::BTreeMap<String, FunctionSpec>,
+    manifest: &std::collections::BTreeMap<String, FunctionImage>,
+) -> Vec<String> {
+    let mut out = vec![];
+    for (id, spec) in functions {
+        let current = match (manifest.get(id), assemble(inputs, id, spec)) {
+            (Some(built), Ok(context)) => match rt.image(&built.base).await {
+                Ok(Some(base)) => cache::sha256(&[context.as_slice(), base.id.as_bytes()].concat())[..16] == built.content_hash,
+                _ => false,
+            },
+            _ => false,
+        };
+        if !current {
+            out.push(id.clone());
+        }
+    }
+    out
+}
+
 /// Builds (or finds) the image of function `id`.
 pub async fn build(
     rt: &dyn Runtime,
@@ -229,6 +253,22 @@ mod tests {
         let other_base = Base { id: "sha256:other".into(), ..base };
         let (rebased, _) = build(&rt, &inputs, "F", &spec("src"), &other_base, false, &|_| {}).await.unwrap();
         assert_ne!(rebased.content_hash, changed.content_hash, "a new base image changes the hash");
+    }
+
+    #[tokio::test]
+    async fn an_image_is_stale_once_its_code_or_base_changes_after_the_build() {
+        let dir = project();
+        let rt = FakeRuntime::new();
+        let base_id = rt.add_image("esb/base-provided:latest", Labels::new());
+        let inputs = Inputs { root: dir.path(), output_dir: &dir.path().join(".esb"), project: "p" };
+        let base = Base { reference: "esb/base-provided:latest".into(), id: base_id, official: false };
+        let (built, _) = build(&rt, &inputs, "F", &spec("src"), &base, false, &|_| {}).await.unwrap();
+        let functions: std::collections::BTreeMap<String, FunctionSpec> = [("F".to_string(), spec("src"))].into();
+        let manifest: std::collections::BTreeMap<String, FunctionImage> = [("F".to_string(), built)].into();
+        assert!(stale(&rt, &inputs, &functions, &manifest).await.is_empty(), "just built");
+        std::fs::write(dir.path().join("src/bootstrap"), "v2").unwrap();
+        assert_eq!(stale(&rt, &inputs, &functions, &manifest).await, ["F"], "the code changed since");
+        assert_eq!(stale(&rt, &inputs, &functions, &Default::default()).await, ["F"], "never built");
     }
 
     #[tokio::test]

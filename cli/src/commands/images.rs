@@ -54,14 +54,27 @@ fn export(global: &Global, dir: Option<std::path::PathBuf>, out: &Output) -> any
     references.sort();
     references.dedup();
     let dir = dir.unwrap_or_else(|| ws.images_dir.clone());
-    let files = block_on(async {
+    let project = ws.compile()?;
+    let (files, stale) = block_on(async {
         let rt = DockerRuntime::connect().await?;
-        Ok(esb_images::tarballs::export(&rt, &references, &dir).await?)
+        let root = ws.template.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let inputs = esb_images::function::Inputs { root, output_dir: &ws.output_dir, project: &ws.settings.project };
+        let stale = esb_images::function::stale(&rt, &inputs, &project.functions.functions, &manifest).await;
+        Ok::<_, anyhow::Error>((esb_images::tarballs::export(&rt, &references, &dir).await?, stale))
     })?;
+    if !stale.is_empty() {
+        // Exported all the same (the operator may want exactly what was built), but never silently.
+        out.warnings(&[format!(
+            "the exported images of {} are older than the project's code, layers or base (changed since the last `esb build`); run `esb build` first to export what the project is now",
+            stale.join(", ")
+        )]);
+    }
     let sizes: Vec<(String, u64)> =
         files.iter().map(|f| (f.display().to_string(), std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))).collect();
     if out.json() {
-        out.emit(&json!({"dir": dir, "files": sizes.iter().map(|(f, s)| json!({"file": f, "size": s})).collect::<Vec<_>>()}));
+        out.emit(
+            &json!({"dir": dir, "stale": stale, "files": sizes.iter().map(|(f, s)| json!({"file": f, "size": s})).collect::<Vec<_>>()}),
+        );
     } else {
         for (file, size) in &sizes {
             out.say(format!("{:>6} MB  {file}", size / 1_000_000));
