@@ -134,6 +134,33 @@ impl Sink {
         }
     }
 
+    /// Records a warning about line `line` of the file (`template.yaml:4: ...`).
+    pub fn warn_at(&mut self, line: usize, message: impl AsRef<str>) {
+        let file = self.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| self.file.display().to_string());
+        self.warn(format!("{file}:{line}: {}", message.as_ref()));
+    }
+}
+
+/// The candidate closest to `word` (at most two edits away, ignoring case), for "did you mean".
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let distance = |a: &str, b: &str| {
+        let (a, b): (Vec<char>, Vec<char>) = (a.to_lowercase().chars().collect(), b.to_lowercase().chars().collect());
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.iter().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + usize::from(ca != cb));
+                prev = row[j + 1];
+                row[j + 1] = next;
+            }
+        }
+        row[b.len()]
+    };
+    candidates.into_iter().map(|c| (distance(word, c), c)).filter(|(d, _)| *d <= 2).min_by_key(|(d, _)| *d).map(|(_, c)| c)
+}
+
+impl Sink {
     /// The collected errors as one error (call when at least one was recorded), in line order.
     pub fn into_error(mut self) -> ConfigError {
         self.errors.sort_by_key(|d| d.line.unwrap_or(0));

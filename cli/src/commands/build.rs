@@ -13,7 +13,7 @@ use serde_json::json;
 use std::time::Instant;
 
 pub fn run(global: &Global, args: BuildArgs, out: &Output) -> anyhow::Result<()> {
-    let (ws, project) = open_project(global, &args.parameters, out)?;
+    let (ws, project) = open_project(global, &args.parameters, out, true)?;
     let rendered = generate::render(&project)?;
     let files = if args.dry_run { generate::plan(&ws.output_dir, &rendered) } else { generate::write(&ws.output_dir, &rendered)? };
     if let Some(unknown) = args.functions.iter().find(|f| !project.functions.functions.contains_key(*f)) {

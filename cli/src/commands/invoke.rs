@@ -24,7 +24,7 @@ const READY_WITHIN: Duration = Duration::from_secs(10);
 const TIMEOUT_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(global: &Global, args: InvokeArgs, out: &Output) -> anyhow::Result<()> {
-    let (ws, project) = open_project(global, &args.parameters, out)?;
+    let (ws, project) = open_project(global, &args.parameters, out, false)?;
     esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
     let functions = &project.functions.functions;
     let (id, spec) = functions.iter().find(|(id, f)| **id == args.function || f.function_name == args.function).ok_or_else(|| {

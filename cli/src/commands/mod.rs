@@ -52,17 +52,45 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
 }
 
 /// Finds the template, opens its workspace with `--parameter` overrides, compiles it and prints
-/// its warnings.
+/// its warnings: `esb build` prints all of them; other commands only those not yet shown for this
+/// template, generator.yml and parameters ([`unseen`]), so the same note does not drown real ones.
 fn open_project(
     global: &Global,
     parameters: &[(String, String)],
     out: &Output,
+    all_warnings: bool,
 ) -> anyhow::Result<(esb_config::Workspace, esb_config::Project)> {
     let template = find_template(global)?;
     let ws = esb_config::Workspace::open(&template, &parameters.iter().cloned().collect())?;
     let project = ws.compile()?;
-    out.warnings(&project.warnings);
+    let shown = if all_warnings { project.warnings.clone() } else { unseen(&ws, parameters, &project.warnings) };
+    out.warnings(&shown);
     Ok((ws, project))
+}
+
+/// The warnings not shown before for this exact input (template, generator.yml, parameters),
+/// recording them as shown in `<output>/warned` (one hash a line; rewritten whole).
+fn unseen(ws: &esb_config::Workspace, parameters: &[(String, String)], warnings: &[String]) -> Vec<String> {
+    let path = ws.output_dir.join("warned");
+    let input = [
+        std::fs::read(&ws.template).unwrap_or_default(),
+        std::fs::read(&ws.generator_path).unwrap_or_default(),
+        format!("{parameters:?}").into_bytes(),
+    ]
+    .concat();
+    let input = esb_images::cache::sha256(&input);
+    let key = |w: &str| esb_images::cache::sha256(format!("{input}\0{w}").as_bytes())[..24].to_string();
+    let known: std::collections::BTreeSet<String> =
+        std::fs::read_to_string(&path).unwrap_or_default().lines().map(str::to_string).collect();
+    let fresh: Vec<String> = warnings.iter().filter(|w| !known.contains(&key(w))).cloned().collect();
+    if !fresh.is_empty() {
+        let mut all: Vec<String> = known.into_iter().collect();
+        all.extend(fresh.iter().map(|w| key(w)));
+        // Bounded: the newest entries matter.
+        let start = all.len().saturating_sub(1000);
+        let _ = std::fs::create_dir_all(&ws.output_dir).and_then(|_| std::fs::write(&path, all[start..].join("\n") + "\n"));
+    }
+    fresh
 }
 
 /// Runs async work (Docker, RIE) from a synchronous command.
@@ -84,4 +112,24 @@ fn find_template(global: &Global) -> anyhow::Result<PathBuf> {
 fn show(path: &std::path::Path) -> String {
     let cwd = std::env::current_dir().unwrap_or_default();
     path.strip_prefix(&cwd).unwrap_or(path).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_warning_is_shown_once_until_the_template_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = dir.path().join("template.yaml");
+        std::fs::write(&template, "Resources: {}\n").unwrap();
+        let ws = esb_config::Workspace::open(&template, &Default::default()).unwrap();
+        let warnings = vec!["python3.12 functions run on Python 3.11".to_string(), "other".to_string()];
+        assert_eq!(unseen(&ws, &[], &warnings), warnings, "first time: all");
+        assert!(unseen(&ws, &[], &warnings).is_empty(), "the same input again: none");
+        assert_eq!(unseen(&ws, &[], &["new one".to_string()]), ["new one"], "a new warning still shows");
+        assert_eq!(unseen(&ws, &[("Stage".into(), "prod".into())], &warnings), warnings, "other parameters: shown again");
+        std::fs::write(&template, "Resources: {}\n# edited\n").unwrap();
+        assert_eq!(unseen(&ws, &[], &warnings), warnings, "a changed template: shown again");
+    }
 }

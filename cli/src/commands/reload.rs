@@ -40,6 +40,8 @@ pub(super) struct Current {
     pub lives: BTreeMap<String, Live>,
     /// Live functions whose code changed since their image was built.
     pub unbaked: BTreeSet<String>,
+    /// Warnings already shown in this session: a reload names only new ones.
+    pub warned: BTreeSet<String>,
 }
 
 /// Builds what changed, brings storage up (unless `current` has the same resources), and returns
@@ -267,7 +269,10 @@ async fn reload(w: &mut Watching, root: &Path, batch: &[PathBuf], out: &Output) 
         Ok(p) => p,
         Err(e) => return failed(out, &e),
     };
-    out.warnings(&project.warnings);
+    // A reload names only warnings this session has not shown yet.
+    let new: Vec<String> = project.warnings.iter().filter(|x| !w.current.warned.contains(*x)).cloned().collect();
+    w.current.warned.extend(new.iter().cloned());
+    out.warnings(&new);
     if let Some(touched) = live::code_only(batch, &w.current.lives, &live::never_code(&ws)) {
         if live_reload(w, &ws, &project, &touched, started, out).await {
             return;

@@ -63,7 +63,8 @@ pub(super) async fn core(
     out: &Output,
 ) -> anyhow::Result<Core> {
     let rt = esb_runtime::docker::DockerRuntime::connect().await?;
-    let mut current = super::reload::Current::default();
+    // The start showed the project's warnings (or had shown them before): reloads add only new ones.
+    let mut current = super::reload::Current { warned: project.warnings.iter().cloned().collect(), ..Default::default() };
     let configs = super::reload::configs(&rt, ws, project, args, no_cache, &mut current, out).await?;
     current.configs = configs.iter().map(|c| (c.function.clone(), c.clone())).collect();
     let rt = Arc::new(rt);
@@ -144,7 +145,7 @@ pub(super) fn open(
     daemon: Option<&Daemon>,
     out: &Output,
 ) -> anyhow::Result<(esb_config::Workspace, esb_config::Project)> {
-    let (mut ws, project) = open_project(global, &args.parameters, out)?;
+    let (mut ws, project) = open_project(global, &args.parameters, out, false)?;
     super::daemon_config::overlay(&mut ws, daemon);
     Ok((ws, project))
 }

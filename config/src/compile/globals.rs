@@ -20,9 +20,13 @@ pub(crate) const SECTIONS: &[(&str, &str)] = &[
 /// The Globals section for a resource type, if the template has one. Unknown sections warn once.
 pub(crate) fn section_for<'a>(globals: Option<&'a Node>, resource_type: &str, sink: &mut Sink) -> Option<&'a Node> {
     let entries = globals?.as_map()?;
-    for (name, _) in entries {
+    for (name, node) in entries {
         if !SECTIONS.iter().any(|(s, _)| s == name) {
-            sink.warn(format!("Globals.{name} is not a SAM Globals section esb knows; ignored"));
+            let hint = match crate::error::closest(name, SECTIONS.iter().map(|(s, _)| *s)) {
+                Some(s) => format!(" (did you mean `{s}`?)"),
+                None => String::new(),
+            };
+            sink.warn_at(node.line, format!("Globals.{name} is not a SAM Globals section esb knows; ignored{hint}"));
         }
     }
     let (name, _) = SECTIONS.iter().find(|(_, t)| *t == resource_type)?;

@@ -150,9 +150,13 @@ impl<'a> Props<'a> {
 
     /// Warns once per (what, key) about keys that are neither used nor known-but-ignored.
     pub fn check_keys(&self, used: &[&str], ignored: &[&str], what: &str, sink: &mut Sink) {
-        for (k, _) in self.entries() {
+        for (k, node) in self.entries() {
             if !used.contains(&k.as_str()) && !ignored.contains(&k.as_str()) {
-                sink.warn(format!("{what}: unknown property `{k}` ignored"));
+                let hint = match crate::error::closest(k, used.iter().chain(ignored).copied()) {
+                    Some(s) => format!(" (did you mean `{s}`?)"),
+                    None => String::new(),
+                };
+                sink.warn_at(node.line, format!("{what}: unknown property `{k}` ignored{hint}"));
             }
         }
     }

@@ -128,6 +128,28 @@ Resources:
 }
 
 #[test]
+fn globals_typos_name_their_line_and_the_key_meant() {
+    let p = Fixture::new()
+        .compile(
+            "
+Globals:
+  Function:
+    Runtme: python3.11
+  Functon:
+    Timeout: 3
+Resources:
+  A:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/a, Handler: app.handler, Runtime: python3.11}
+",
+        )
+        .unwrap();
+    let w = p.warnings.join("\n");
+    assert!(w.contains("template.yaml:4: ") && w.contains("`Runtme` ignored (did you mean `Runtime`?)"), "{w}");
+    assert!(w.contains("Globals.Functon") && w.contains("(did you mean `Function`?)"), "{w}");
+}
+
+#[test]
 fn unsupported_runtimes_and_unknown_things_warn_and_never_fail() {
     let p = Fixture::new()
         .compile(
@@ -152,6 +174,7 @@ Resources:
     let w = p.warnings.join("\n");
     assert!(w.contains("runtime nodejs20.x cannot be built"), "{w}");
     assert!(w.contains("unknown property `Frobs`"), "{w}");
+    assert!(w.contains("template.yaml:8: "), "the warning names its file and line: {w}");
     assert!(w.contains("event type SQS"), "{w}");
     assert_eq!(w.matches("AWS::SNS::Topic").count(), 1, "warned once: {w}");
     assert!(!w.contains("IAM"), "{w}");
