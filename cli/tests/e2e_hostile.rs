@@ -305,3 +305,22 @@ fn watch_with_codeuri_dot_mounts_no_secrets_and_applies_a_changed_handler() {
     }
     assert!(s.stop());
 }
+
+#[test]
+fn one_esb_per_project_and_status_sees_a_foreground_one() {
+    let (dir, _cleanup, _) = named_example_project("lock");
+    let s = Served::start(ESB, dir.path(), &[]);
+    let second = esb_tests::run_esb(ESB, dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    let err = text(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(err.contains("esb serve (pid") && err.contains("already runs this project"), "{err}");
+    let down = esb_tests::run_esb(ESB, dir.path(), &["down"]);
+    assert!(!down.status.success() && text(&down.stderr).contains("runs this project in a terminal"), "{}", text(&down.stderr));
+    let status = esb_tests::run_esb(ESB, dir.path(), &["status"]);
+    assert!(text(&status.stdout).contains("serving   esb serve (pid"), "{}", text(&status.stdout));
+    assert_eq!(s.get("/hello").status, 200, "the first one still serves");
+    assert!(s.stop());
+    let status = esb_tests::run_esb(ESB, dir.path(), &["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(doc["foreground"].is_null(), "released when it stopped: {doc}");
+}

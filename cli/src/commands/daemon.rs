@@ -67,6 +67,13 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
     let output_dir = std::fs::canonicalize(&ws.output_dir)?;
     let socket = esb_api::default_socket(&output_dir);
     esb_api::check_socket_path(&socket).map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(h) = super::lock::holder(&output_dir).filter(|h| h.foreground()) {
+        anyhow::bail!(
+            "{} already runs this project; a daemon beside it would take over its containers\n  hint: stop it first (Ctrl-C in its terminal, or `kill {}`)",
+            h.describe(),
+            h.pid
+        );
+    }
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
         let mut running = std::collections::BTreeMap::new();
@@ -171,7 +178,8 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
             let spec = ContainerSpec {
                 name: name.clone(),
                 image: image.clone(),
-                env: vec!["NO_COLOR=1".into(), "ESB_LOG_FORMAT=json".into()],
+                // ESB_DAEMON: the manager's project lock says `up -d` (see commands::lock).
+                env: vec!["NO_COLOR=1".into(), "ESB_LOG_FORMAT=json".into(), format!("{}=1", super::lock::DAEMON_ENV)],
                 labels,
                 cmd: Some(cmd),
                 binds,
@@ -259,7 +267,16 @@ fn project_name(global: &Global) -> anyhow::Result<String> {
 }
 
 pub fn down(global: &Global, args: DownArgs, out: &Output) -> anyhow::Result<()> {
-    let project = project_name(global)?;
+    let ws = esb_config::Workspace::open(&super::find_template(global)?, &Default::default())?;
+    if let Some(h) = super::lock::holder(&ws.output_dir).filter(|h| h.foreground()) {
+        // Its network and storage would go from under it (it answered 502 from then on).
+        anyhow::bail!(
+            "{} runs this project in a terminal; `esb down` would pull its network and storage from under it\n  hint: stop it there (Ctrl-C, or `kill {}`): it removes its containers itself",
+            h.describe(),
+            h.pid
+        );
+    }
+    let project = ws.settings.project.clone();
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
         let mut stopped = 0;
@@ -367,6 +384,7 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
     let lanes: Vec<_> = super::events::lanes(&events_dir).into_iter().filter(|(_, (q, _, r))| q + r > 0).collect();
     let failed = super::events::failures(&events_dir).len();
     let redrive_pending = super::redrive::pending(&events_dir);
+    let foreground = super::lock::holder(&ws.output_dir).filter(|h| h.foreground());
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
         let all = rt.containers(&project_filter(&project)).await?;
@@ -394,21 +412,28 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
                 lanes.iter().map(|(f, (q, r, i))| (f.clone(), json!({ "queued": q, "retrying": r, "running": i }))).collect();
             println!(
                 "{}",
-                json!({ "project": project, "daemon": d, "manager": m, "storage": s, "functions": f, "schedules": sch,
+                json!({ "project": project, "daemon": d, "manager": m, "foreground": foreground, "storage": s, "functions": f, "schedules": sch,
                         "events": { "waiting": ev, "failed": failed, "redrive_pending": redrive_pending } })
             );
             return Ok(());
         }
         let state = |running: bool| if running { "running" } else { "exited" };
-        match daemon {
-            Some(d) => {
-                out.say(format!("gateway   {} ({}) API Gateway on {}", d.name, state(d.running), d.labels.get(key::URL).unwrap_or("?")))
-            }
-            None => out.say("gateway   not running (start it with `esb up -d`)"),
+        if let Some(h) = &foreground {
+            out.say(format!("serving   {}", h.describe()));
         }
-        match manager {
-            Some(m) => out.say(format!("manager   {} ({}) with the Docker socket, not published", m.name, state(m.running))),
-            None => out.say("manager   not running (start it with `esb up -d`)"),
+        match (daemon, &foreground) {
+            (None, Some(_)) => {}
+            (daemon, _) => match daemon {
+                Some(d) => {
+                    out.say(format!("gateway   {} ({}) API Gateway on {}", d.name, state(d.running), d.labels.get(key::URL).unwrap_or("?")))
+                }
+                None => out.say("gateway   not running (start it with `esb up -d`)"),
+            },
+        }
+        match (manager, &foreground) {
+            (Some(m), _) => out.say(format!("manager   {} ({}) with the Docker socket, not published", m.name, state(m.running))),
+            (None, Some(_)) => {}
+            (None, None) => out.say("manager   not running (start it with `esb up -d`)"),
         }
         for e in &storage {
             out.say(format!(

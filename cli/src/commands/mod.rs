@@ -11,6 +11,7 @@ mod images;
 mod init;
 mod invoke;
 mod live;
+mod lock;
 mod logs;
 mod redrive;
 mod reload;

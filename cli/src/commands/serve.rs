@@ -152,11 +152,16 @@ pub(super) fn open(
 
 fn all(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_cache: bool, out: &Output) -> anyhow::Result<()> {
     let (ws, project) = open(global, args, daemon, out)?;
+    // One esb per project, checked before anything is written or started.
+    let mode = super::lock::mode_of(if args.watch { "watch" } else { "serve" });
+    let mut lock = super::lock::ProjectLock::acquire(&ws.output_dir, mode, None).map_err(|b| super::lock::busy_error(b, mode))?;
     esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
     let Front { plan, tls, slot, auth, invoke_credentials, secrets } = front(&ws, args, out)?;
     block_on(async move {
         let listener = esb_gateway::server::bind(plan.addr).await.map_err(gateway_error)?;
         let addr = listener.local_addr()?;
+        let _ = lock.update(mode, Some(format!("{}://{addr}", if tls.is_some() { "https" } else { "http" })));
+        let _lock = lock;
         let watch = if args.watch { Some(super::reload::Watch::start(&ws.template, &ws.output_dir).await?) } else { None };
         let Core { rt, logs, manager, current, triggers } = core(&ws, &project, args, no_cache, out).await?;
         let (router, names) = super::reload::routes(&project, &manager);

@@ -39,9 +39,13 @@ pub fn manager(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_ca
         );
     }
     let (ws, project) = super::serve::open(global, args, daemon, out)?;
+    // The manager owns the project's containers: one per project (the daemon's runs in a container).
+    let mode = super::lock::mode_of("manager");
+    let lock = super::lock::ProjectLock::acquire(&ws.output_dir, mode, None).map_err(|b| super::lock::busy_error(b, mode))?;
     esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
     let socket = socket(&ws, args)?;
     block_on(async move {
+        let _lock = lock;
         let listener = esb_api::server::bind(&socket)
             .await
             .map_err(|e| anyhow::anyhow!("cannot serve the manager API on {}: {e}", socket.display()))?;
