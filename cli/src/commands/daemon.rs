@@ -86,14 +86,42 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
                 rt.remove_container(&d.id).await?;
             }
         }
+        let wanted = {
+            let host = if listen.ip().is_unspecified() { "localhost".to_string() } else { listen.ip().to_string() };
+            format!("https://{host}:{}", listen.port())
+        };
+        if let Some(g) = running.get("gateway") {
+            let current = g.labels.get(key::URL).unwrap_or("?").to_string();
+            if current != wanted {
+                // The settings of the gateway half changed (`--listen`): that half is restarted,
+                // the manager and its warm containers stay.
+                out.say(format!("esb up: the gateway moves from {current} to {wanted}; restarting it"));
+                rt.stop_container(&g.id, Duration::from_secs(45)).await?;
+                rt.remove_container(&g.id).await?;
+                running.remove("gateway");
+            }
+        }
         if let Some(g) = running.get("gateway").filter(|_| running.contains_key("manager")) {
             let url = g.labels.get(key::URL).unwrap_or("?").to_string();
-            out.say(format!(
-                "esb up: already running ({} and {}); API Gateway on {url}",
-                daemon_name(&ws.settings.project, "gateway"),
-                daemon_name(&ws.settings.project, "manager")
-            ));
+            let (gateway, manager) = (daemon_name(&ws.settings.project, "gateway"), daemon_name(&ws.settings.project, "manager"));
+            if out.json() {
+                println!("{}", json!({ "event": "up", "already_running": true, "gateway": gateway, "manager": manager, "url": url }));
+            } else {
+                out.say(format!("esb up: already running ({gateway} and {manager}); API Gateway on {url}"));
+            }
             return Ok(());
+        }
+        if !running.contains_key("gateway") {
+            // A port another process holds is found here, before anything is started: Docker
+            // would only say so with a raw 500 after the manager was already up.
+            let probe = if listen.ip().is_unspecified() { SocketAddr::from(([0, 0, 0, 0], listen.port())) } else { listen };
+            if let Err(e) = std::net::TcpListener::bind(probe) {
+                anyhow::bail!(
+                    "cannot listen on {probe}: {e}\n  hint: another process listens on port {}; pick another with --listen, or stop it (`ss -ltnp 'sport = :{}'` names it)",
+                    listen.port(),
+                    listen.port()
+                );
+            }
         }
         let progress = crate::progress::Progress::new(out.json());
         super::serve::build_images(&rt, &ws, &project, args.build, &progress, out).await?;
@@ -162,43 +190,59 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
             ("manager", manager_cmd, manager_binds, vec![], "manager API on"),
             ("gateway", gateway_cmd, binds.clone(), ports, "Lambda Invoke API on"),
         ];
-        for (part, cmd, binds, ports, ready) in parts {
-            if running.contains_key(part) {
-                continue;
+        // What this run starts is removed again if any part fails: never a half-started daemon.
+        let mut started: Vec<(String, String)> = vec![];
+        let result: anyhow::Result<()> = async {
+            for (part, cmd, binds, ports, ready) in parts {
+                if running.contains_key(part) {
+                    continue;
+                }
+                let name = daemon_name(&ws.settings.project, part);
+                let mut labels = project_filter(&ws.settings.project)
+                    .with(key::ROLE, "daemon")
+                    .with(key::PART, part)
+                    .with(key::VERSION, esb_runtime::labels::SCHEMA)
+                    .created_now();
+                if part == "gateway" {
+                    labels = labels.with(key::URL, url.clone());
+                }
+                let spec = ContainerSpec {
+                    name: name.clone(),
+                    image: image.clone(),
+                    // ESB_DAEMON: the manager's project lock says `up -d` (see commands::lock).
+                    env: vec!["NO_COLOR=1".into(), "ESB_LOG_FORMAT=json".into(), format!("{}=1", super::lock::DAEMON_ENV)],
+                    labels,
+                    cmd: Some(cmd),
+                    binds,
+                    ports,
+                    // With the function and storage containers: the gateway invokes RIE there, the
+                    // manager reaches storage there.
+                    network: Some(esb_storage::service::network(&ws.settings.project)),
+                    working_dir: Some(dir.display().to_string()),
+                    ..Default::default()
+                };
+                let id = rt.create_container(&spec).await?;
+                started.push((id.clone(), name.clone()));
+                rt.start_container(&id).await?;
+                wait_ready(&rt, &id, &name, ready).await?;
+                if part == "gateway" {
+                    // Listening inside the container is not yet answering on the host: "running" is
+                    // said only once the published port takes connections.
+                    let host = if listen.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], listen.port())) } else { listen };
+                    wait_published(&rt, &id, &name, host).await?;
+                }
             }
-            let name = daemon_name(&ws.settings.project, part);
-            let mut labels = project_filter(&ws.settings.project)
-                .with(key::ROLE, "daemon")
-                .with(key::PART, part)
-                .with(key::VERSION, esb_runtime::labels::SCHEMA)
-                .created_now();
-            if part == "gateway" {
-                labels = labels.with(key::URL, url.clone());
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            for (id, name) in started.iter().rev() {
+                let _ = rt.stop_container(id, Duration::from_secs(10)).await;
+                if let Err(r) = rt.remove_container(id).await {
+                    tracing::warn!(container = %name, error = %r, "could not remove a daemon container after a failed start");
+                }
             }
-            let spec = ContainerSpec {
-                name: name.clone(),
-                image: image.clone(),
-                // ESB_DAEMON: the manager's project lock says `up -d` (see commands::lock).
-                env: vec!["NO_COLOR=1".into(), "ESB_LOG_FORMAT=json".into(), format!("{}=1", super::lock::DAEMON_ENV)],
-                labels,
-                cmd: Some(cmd),
-                binds,
-                ports,
-                // With the function and storage containers: the gateway invokes RIE there, the
-                // manager reaches storage there.
-                network: Some(esb_storage::service::network(&ws.settings.project)),
-                working_dir: Some(dir.display().to_string()),
-                ..Default::default()
-            };
-            let id = rt.create_container(&spec).await?;
-            rt.start_container(&id).await?;
-            wait_ready(&rt, &id, &name, ready).await?;
-            if part == "gateway" {
-                // Listening inside the container is not yet answering on the host: "running" is
-                // said only once the published port takes connections.
-                let host = if listen.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], listen.port())) } else { listen };
-                wait_published(&rt, &id, &name, host).await?;
-            }
+            return Err(e.context(format!("esb up -d failed; removed what it had started ({} containers)", started.len())));
         }
         if out.json() {
             println!(
@@ -280,7 +324,13 @@ pub fn down(global: &Global, args: DownArgs, out: &Output) -> anyhow::Result<()>
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
         let mut stopped = 0;
+        // Counted first: the daemon's manager stops the storage it started as it exits.
+        let storage_running =
+            rt.containers(&project_filter(&project).with(key::ROLE, "storage")).await?.iter().filter(|c| c.running).count();
         let mut found = daemons(&rt, &project).await?;
+        if !found.is_empty() {
+            out.say(format!("esb down: stopping the daemon ({} containers; in-flight requests drain first)", found.len()));
+        }
         // The gateway first: it stops taking requests while the manager can still release leases.
         found.sort_by_key(|d| d.labels.get(key::PART) != Some("gateway"));
         for d in found {
@@ -301,7 +351,10 @@ pub fn down(global: &Global, args: DownArgs, out: &Output) -> anyhow::Result<()>
                 removed += 1;
             }
         }
-        let storage = esb_storage::service::stop(&rt, &project).await?;
+        if storage_running > 0 {
+            out.say(format!("esb down: stopping {storage_running} storage services (their data is synced)"));
+        }
+        let storage = esb_storage::service::stop(&rt, &project).await?.max(storage_running);
         if let Err(e) = esb_storage::service::remove_network(&rt, &project).await {
             out.warnings(&[format!("the network {} stays: {e}", esb_storage::service::network(&project))]);
         }
