@@ -36,15 +36,6 @@ fn up_detached_serves_from_a_container_and_down_removes_everything() {
     let admin_port = free_port();
     let admin = format!("127.0.0.1:{admin_port}");
 
-    // A port another process holds: refused before anything starts, nothing left behind.
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let taken_addr = taken.local_addr().unwrap().to_string();
-    let refused = run_esb(ESB, dir.path(), &["up", "-d", "--listen", &taken_addr]);
-    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stdout));
-    assert!(text(&refused.stderr).contains(&format!("cannot listen on {taken_addr}")), "{}", text(&refused.stderr));
-    assert!(project_containers(&project).iter().all(|c| inspect(c, "{{index .Config.Labels \"esb.role\"}}").trim() != "daemon"), "no daemon container is left");
-    drop(taken);
-
     let out = run_esb(ESB, dir.path(), &["up", "-d", "--listen", &listen, "--admin", &admin]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     let stdout = text(&out.stdout);
@@ -98,4 +89,16 @@ fn up_detached_serves_from_a_container_and_down_removes_everything() {
     assert!(down.status.success(), "{}", text(&down.stderr));
     assert!(text(&down.stdout).contains("2 daemon containers stopped"), "{}", text(&down.stdout));
     assert!(project_containers(&project).is_empty(), "down leaves no container of the project");
+
+    // A port another process holds: refused before anything starts, nothing left behind.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let refused = run_esb(ESB, dir.path(), &["up", "-d", "--listen", &taken_addr]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stdout));
+    assert!(text(&refused.stderr).contains(&format!("cannot listen on {taken_addr}")), "{}", text(&refused.stderr));
+    assert!(
+        project_containers(&project).iter().all(|c| inspect(c, "{{index .Config.Labels \"esb.role\"}}").trim() != "daemon"),
+        "no daemon container is left"
+    );
+    drop(taken);
 }
