@@ -54,6 +54,7 @@ pub struct Log {
     path: PathBuf,
     inner: Mutex<Inner>,
     changed: tokio::sync::Notify,
+    closing: std::sync::atomic::AtomicBool,
 }
 
 struct Inner {
@@ -100,7 +101,12 @@ impl Log {
             Self::rewrite(path, &recent)?;
         }
         let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Arc::new(Log { path: path.to_path_buf(), inner: Mutex::new(Inner { file, recent, next, lines }), changed: Default::default() }))
+        Ok(Arc::new(Log {
+            path: path.to_path_buf(),
+            inner: Mutex::new(Inner { file, recent, next, lines }),
+            changed: Default::default(),
+            closing: Default::default(),
+        }))
     }
 
     fn rewrite(path: &Path, recent: &VecDeque<Notification>) -> std::io::Result<()> {
@@ -161,11 +167,18 @@ impl Log {
         self.lock().recent.iter().filter(|n| n.seq > after).take(max).cloned().collect()
     }
 
+    /// Ends every long poll now and answers new ones at once: the server is stopping, and a
+    /// poll held open for 20 s would hold its shutdown (and `esb down`) up for as long.
+    pub fn close(&self) {
+        self.closing.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
     /// [`Log::since`], waiting up to `wait` for one when there is none.
     pub async fn wait_since(&self, after: u64, max: usize, wait: Duration) -> Vec<Notification> {
         let changed = self.changed.notified();
         let now = self.since(after, max);
-        if !now.is_empty() {
+        if !now.is_empty() || self.closing.load(std::sync::atomic::Ordering::SeqCst) {
             return now;
         }
         let _ = tokio::time::timeout(wait, changed).await;
@@ -426,6 +439,22 @@ mod tests {
         let log = Log::open(&path).unwrap();
         assert_eq!(log.since(0, 10).iter().map(|n| n.seq).collect::<Vec<_>>(), [2, 3, 4], "the run after the jump is the longest");
         assert!(log.since(0, 10).iter().all(|n| n.seq <= MAX_SEQ));
+    }
+
+    #[tokio::test]
+    async fn closing_the_log_ends_long_polls_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(&dir.path().join("n.jsonl")).unwrap();
+        let waiter = {
+            let log = log.clone();
+            tokio::spawn(async move { log.wait_since(0, 10, Duration::from_secs(30)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = std::time::Instant::now();
+        log.close();
+        assert!(tokio::time::timeout(Duration::from_secs(2), waiter).await.unwrap().unwrap().is_empty());
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(log.wait_since(0, 10, Duration::from_secs(30)).await.is_empty(), "a new poll answers at once");
     }
 
     #[tokio::test]

@@ -66,6 +66,7 @@ pub async fn serve(
         b.build()
     };
     let secret: std::sync::Arc<[u8]> = secret_key.as_bytes().into();
+    let closing = log.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let (s3, log, secret) = (s3.clone(), log.clone(), secret.clone());
         async move {
@@ -114,6 +115,8 @@ pub async fn serve(
             let _ = conn.await;
         });
     }
+    // Long polls for notifications end now; requests in flight finish.
+    closing.close();
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => tracing::warn!("S3 connections still open after 10 s; closing"),

@@ -104,7 +104,12 @@ pub(super) async fn stop_core(
     project: &str,
     args: &ServeArgs,
 ) -> anyhow::Result<()> {
-    println!("esb serve: stopping; in-flight invocations get {} s", args.grace);
+    let stopping = std::time::Instant::now();
+    println!(
+        "esb serve: stopping; in-flight invocations get {} s, then the storage services get {} s",
+        args.grace,
+        esb_storage::service::STOP_GRACE.as_secs()
+    );
     // No new events while the functions drain; running ones finish first.
     triggers.stop(Duration::from_secs(args.grace)).await;
     let reports = manager.shutdown(Duration::from_secs(args.grace), args.keep).await;
@@ -120,7 +125,10 @@ pub(super) async fn stop_core(
             tracing::debug!(error = %e, "the project network stays");
         }
     }
-    println!("esb serve: stopped ({finished} in-flight finished, {cut} cut off, {kept} containers kept)");
+    println!(
+        "esb serve: stopped in {:.1} s ({finished} in-flight finished, {cut} cut off, {kept} containers kept)",
+        stopping.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
