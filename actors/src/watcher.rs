@@ -1,9 +1,11 @@
 //! The Watcher: file changes under a project directory, debounced into batches.
 //!
 //! Owns: a `notify` watcher on the project root (recursive), the ignore rules (esb's output dir,
-//! `.git`, editor swap and backup files), and debouncing: paths that change are collected until
-//! nothing has changed for the quiet period, then sent as one sorted batch, so an editor's
-//! write-rename-chmod dance or `git checkout` of many files is one reload. Must not: decide what a
+//! `.git`, editor swap and backup files, log files), and debouncing: paths that change are collected
+//! until nothing has changed for the quiet period, then sent as one sorted batch, so an editor's
+//! write-rename-chmod dance or `git checkout` of many files is one reload; batches are at least
+//! [`MIN_INTERVAL`] apart, so a file written every 200 ms is one reload a second at most, not five
+//! (issue 19: 100 reloads in 20 s, and one request in five refused). Must not: decide what a
 //! change means (the reload driver classifies paths) or build and reload anything itself.
 
 use notify::{RecursiveMode, Watcher as _};
@@ -18,6 +20,10 @@ pub type WatcherRef = ActorRef<WatcherMsg>;
 
 /// How long nothing must change before a batch is sent.
 pub const QUIET: Duration = Duration::from_millis(100);
+/// The least time between two batches; changes meanwhile join the next one.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest a change waits for a quiet period: a file that never stops changing still reloads.
+pub const MAX_WAIT: Duration = Duration::from_secs(3);
 
 /// Messages.
 #[derive(Debug)]
@@ -43,8 +49,19 @@ pub struct WatcherState {
     _watcher: notify::RecommendedWatcher,
     ignore: Vec<PathBuf>,
     pending: BTreeSet<PathBuf>,
+    /// The last change seen, and the first one of the pending batch.
     last: Instant,
+    first: Instant,
+    /// When the previous batch went out.
+    sent: Option<Instant>,
     batches: mpsc::UnboundedSender<Vec<PathBuf>>,
+}
+
+/// Whether a pending batch goes out now: quiet (or waiting too long already), and not too soon
+/// after the previous one.
+pub fn due(now: Instant, last: Instant, first: Instant, sent: Option<Instant>) -> bool {
+    let spaced = sent.is_none_or(|s| now.duration_since(s) >= MIN_INTERVAL);
+    spaced && (now.duration_since(last) >= QUIET || now.duration_since(first) >= MAX_WAIT)
 }
 
 /// The actor (see [`WatcherState`]).
@@ -64,6 +81,7 @@ pub fn ignored(path: &Path, ignore: &[PathBuf]) -> bool {
         || (name.starts_with('#') && name.ends_with('#'))
         || name == "4913" // vim's write test
         || name.ends_with(".tmp")
+        || name.ends_with(".log") // logs, not code: one written beside the code reloaded every request
         || name == "__pycache__"
         || name.ends_with(".pyc")
         || path.components().any(|c| c.as_os_str() == "__pycache__")
@@ -86,20 +104,35 @@ impl Actor for Watcher {
         })?;
         watcher.watch(&args.root, RecursiveMode::Recursive)?;
         myself.send_interval(Duration::from_millis(50), || WatcherMsg::Tick);
-        Ok(WatcherState { _watcher: watcher, ignore: args.ignore, pending: BTreeSet::new(), last: Instant::now(), batches: args.batches })
+        let now = Instant::now();
+        Ok(WatcherState {
+            _watcher: watcher,
+            ignore: args.ignore,
+            pending: BTreeSet::new(),
+            last: now,
+            first: now,
+            sent: None,
+            batches: args.batches,
+        })
     }
 
     async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, st: &mut Self::State) -> Result<(), ActorProcessingErr> {
         match msg {
             WatcherMsg::Changed(paths) => {
-                let before = st.pending.len();
-                st.pending.extend(paths.into_iter().filter(|p| !ignored(p, &st.ignore)));
-                if st.pending.len() != before {
-                    st.last = Instant::now();
+                let relevant: Vec<PathBuf> = paths.into_iter().filter(|p| !ignored(p, &st.ignore)).collect();
+                if !relevant.is_empty() {
+                    let now = Instant::now();
+                    if st.pending.is_empty() {
+                        st.first = now;
+                    }
+                    // Any change, even to a path already pending, restarts the quiet period.
+                    st.last = now;
+                    st.pending.extend(relevant);
                 }
             }
             WatcherMsg::Tick => {
-                if !st.pending.is_empty() && st.last.elapsed() >= QUIET {
+                if !st.pending.is_empty() && due(Instant::now(), st.last, st.first, st.sent) {
+                    st.sent = Some(Instant::now());
                     let batch: Vec<PathBuf> = std::mem::take(&mut st.pending).into_iter().collect();
                     if st.batches.send(batch).is_err() {
                         // Nobody listens any more.
@@ -137,12 +170,26 @@ mod tests {
             "/p/f/4913",
             "/p/f/.#app.py",
             "/p/f/__pycache__/app.cpython-311.pyc",
+            "/p/f/app.log",
         ] {
             assert!(ignored(Path::new(p), std::slice::from_ref(&out)), "{p}");
         }
         for p in ["/p/template.yaml", "/p/generator.yml", "/p/functions/hello/app.py", "/p/layers/common/python/x.py"] {
             assert!(!ignored(Path::new(p), std::slice::from_ref(&out)), "{p}");
         }
+    }
+
+    #[test]
+    fn batches_wait_for_quiet_are_spaced_and_a_busy_file_still_gets_one() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert!(due(at(150), at(0), at(0), None), "quiet after the first change");
+        assert!(!due(at(50), at(0), at(0), None), "not quiet yet");
+        assert!(!due(at(600), at(400), at(400), Some(at(0))), "quiet, but too soon after the last batch");
+        assert!(due(at(1200), at(1000), at(400), Some(at(0))), "quiet and spaced");
+        // Written every 50 ms without pause: sent once MAX_WAIT has passed.
+        assert!(!due(at(2000), at(1980), at(100), Some(at(0))));
+        assert!(due(at(3200), at(3180), at(100), Some(at(0))));
     }
 
     #[tokio::test]
