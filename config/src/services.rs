@@ -21,7 +21,7 @@ pub enum S3Engine {
     /// RustFS when its image is present, else the built-in server.
     #[default]
     Auto,
-    /// esb's own S3 server (s3s-fs): always available offline.
+    /// esb's own S3 server (s3s over esb's object store): always available offline.
     Builtin,
     /// RustFS; its image must be loaded (an error names it when it is not).
     Rustfs,
