@@ -205,6 +205,19 @@ def auth_for(region):
     return f"AWS4-HMAC-SHA256 Credential=esblocal/20000101/{region}/dynamodb/aws4_request, SignedHeaders=host, Signature=0"
 
 
+def write_journal(path, entries, suffix):
+    """Replaces the journal with `entries`, atomically: written beside it, fsync'ed, renamed, and
+    the directory fsync'ed."""
+    tmp = path + suffix
+    with open(tmp, "wb") as f:
+        for e in entries:
+            f.write(json.dumps(e).encode() + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path)
+
+
 def fsync_dir(path):
     directory = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
     try:
@@ -240,14 +253,7 @@ def recover(path):
                 f.flush()
                 os.fsync(f.fileno())
             log("journal: unreadable lines set aside; the readable ones are kept", lines=[n for n, _ in bad], copy=aside, kept=len(entries))
-        tmp = path + ".recover"
-        with open(tmp, "wb") as f:
-            for e in entries:
-                f.write(json.dumps(e).encode() + b"\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path)
+        write_journal(path, entries, ".recover")
     return entries
 
 
@@ -363,14 +369,7 @@ def compact(app, path, regions, replayed):
         replay(app, path)
         log("journal compaction abandoned; the journal is unchanged", reason=failed)
         return
-    tmp = path + ".compact"
-    with open(tmp, "wb") as f:
-        for e in entries:
-            f.write(json.dumps(e).encode() + b"\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path)
+    write_journal(path, entries, ".compact")
     log("journal compacted", before=replayed, after=len(entries), seconds=round(time.time() - started, 3))
 
 

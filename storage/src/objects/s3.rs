@@ -173,6 +173,50 @@ fn stored_checksums(c: &Checksum) -> Checksums {
     }
 }
 
+/// The stored attributes of a request that carries them (PutObject, CopyObject with REPLACE,
+/// CreateMultipartUpload: the same field names on different types).
+macro_rules! attrs_of {
+    ($i:expr) => {
+        Attrs {
+            content_type: $i.content_type.map(|c| c.to_string()),
+            content_encoding: $i.content_encoding,
+            content_disposition: $i.content_disposition,
+            content_language: $i.content_language,
+            cache_control: $i.cache_control,
+            website_redirect_location: $i.website_redirect_location,
+            metadata: meta_map($i.metadata),
+        }
+    };
+}
+
+/// A GetObject or HeadObject answer's object headers from `m` (checksums only when `whole`),
+/// with the fields only one of them has.
+macro_rules! object_output {
+    ($ty:ident, $m:expr, $whole:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
+        let (m, whole) = ($m, $whole);
+        let a = &m.attrs;
+        $ty {
+            accept_ranges: Some("bytes".into()),
+            last_modified: Some(Timestamp::from(m.modified())),
+            e_tag: Some(etag(m)),
+            metadata: user_meta(a),
+            content_type: a.content_type.as_deref().and_then(|c| c.parse().ok()),
+            content_encoding: a.content_encoding.clone(),
+            content_disposition: a.content_disposition.clone(),
+            content_language: a.content_language.clone(),
+            cache_control: a.cache_control.clone(),
+            website_redirect_location: a.website_redirect_location.clone(),
+            checksum_crc32: m.checksums.crc32.clone().filter(|_| whole),
+            checksum_crc32c: m.checksums.crc32c.clone().filter(|_| whole),
+            checksum_sha1: m.checksums.sha1.clone().filter(|_| whole),
+            checksum_sha256: m.checksums.sha256.clone().filter(|_| whole),
+            checksum_crc64nvme: m.checksums.crc64nvme.clone().filter(|_| whole),
+            $($field: $value,)*
+            ..Default::default()
+        }
+    }};
+}
+
 fn meta_map(m: Option<Metadata>) -> std::collections::BTreeMap<String, String> {
     m.map(|m| m.into_iter().collect()).unwrap_or_default()
 }
@@ -324,15 +368,7 @@ impl S3 for Store {
             ..Default::default()
         };
         verify(&got.checksums, &want, i.content_md5.as_deref(), &got.md5)?;
-        let attrs = Attrs {
-            content_type: i.content_type.map(|c| c.to_string()),
-            content_encoding: i.content_encoding,
-            content_disposition: i.content_disposition,
-            content_language: i.content_language,
-            cache_control: i.cache_control,
-            website_redirect_location: i.website_redirect_location,
-            metadata: meta_map(i.metadata),
-        };
+        let attrs = attrs_of!(i);
         let meta = Meta {
             key: String::new(),
             size: got.size,
@@ -382,28 +418,11 @@ impl S3 for Store {
         }
         let body = tokio_util::io::ReaderStream::with_capacity(file.take(len), 64 * 1024);
         let whole = len == m.size;
-        let a = &m.attrs;
-        Ok(S3Response::new(GetObjectOutput {
+        Ok(S3Response::new(object_output!(GetObjectOutput, &m, whole, {
             body: Some(StreamingBlob::wrap(body)),
             content_length: Some(len as i64),
-            content_range,
-            accept_ranges: Some("bytes".into()),
-            last_modified: Some(Timestamp::from(m.modified())),
-            e_tag: Some(etag(&m)),
-            metadata: user_meta(a),
-            content_type: a.content_type.as_deref().and_then(|c| c.parse().ok()),
-            content_encoding: a.content_encoding.clone(),
-            content_disposition: a.content_disposition.clone(),
-            content_language: a.content_language.clone(),
-            cache_control: a.cache_control.clone(),
-            website_redirect_location: a.website_redirect_location.clone(),
-            checksum_crc32: m.checksums.crc32.clone().filter(|_| whole),
-            checksum_crc32c: m.checksums.crc32c.clone().filter(|_| whole),
-            checksum_sha1: m.checksums.sha1.clone().filter(|_| whole),
-            checksum_sha256: m.checksums.sha256.clone().filter(|_| whole),
-            checksum_crc64nvme: m.checksums.crc64nvme.clone().filter(|_| whole),
-            ..Default::default()
-        }))
+            content_range: content_range,
+        })))
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
@@ -415,26 +434,7 @@ impl S3 for Store {
                 return Err(s3_error!(NotModified));
             }
         }
-        let a = &m.attrs;
-        Ok(S3Response::new(HeadObjectOutput {
-            content_length: Some(m.size as i64),
-            accept_ranges: Some("bytes".into()),
-            last_modified: Some(Timestamp::from(m.modified())),
-            e_tag: Some(etag(&m)),
-            metadata: user_meta(a),
-            content_type: a.content_type.as_deref().and_then(|c| c.parse().ok()),
-            content_encoding: a.content_encoding.clone(),
-            content_disposition: a.content_disposition.clone(),
-            content_language: a.content_language.clone(),
-            cache_control: a.cache_control.clone(),
-            website_redirect_location: a.website_redirect_location.clone(),
-            checksum_crc32: m.checksums.crc32.clone(),
-            checksum_crc32c: m.checksums.crc32c.clone(),
-            checksum_sha1: m.checksums.sha1.clone(),
-            checksum_sha256: m.checksums.sha256.clone(),
-            checksum_crc64nvme: m.checksums.crc64nvme.clone(),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(object_output!(HeadObjectOutput, &m, true, { content_length: Some(m.size as i64) })))
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
@@ -498,19 +498,7 @@ impl S3 for Store {
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata"
             ));
         }
-        let attrs = if replace {
-            Attrs {
-                content_type: i.content_type.map(|c| c.to_string()),
-                content_encoding: i.content_encoding,
-                content_disposition: i.content_disposition,
-                content_language: i.content_language,
-                cache_control: i.cache_control,
-                website_redirect_location: i.website_redirect_location,
-                metadata: meta_map(i.metadata),
-            }
-        } else {
-            src.attrs.clone()
-        };
+        let attrs = if replace { attrs_of!(i) } else { src.attrs.clone() };
         let meta = Meta { attrs, ..src };
         let meta = self.commit(&i.bucket, &i.key, &tmp.disarm(), meta)?;
         Ok(S3Response::new(CopyObjectOutput {
@@ -605,20 +593,7 @@ impl S3 for Store {
         let id = uuid::Uuid::new_v4();
         let dir = self.upload_dir(&id);
         std::fs::create_dir_all(&dir).map_err(io)?;
-        let up = Upload {
-            bucket: i.bucket.clone(),
-            key: i.key.clone(),
-            access_key: ak,
-            attrs: Attrs {
-                content_type: i.content_type.map(|c| c.to_string()),
-                content_encoding: i.content_encoding,
-                content_disposition: i.content_disposition,
-                content_language: i.content_language,
-                cache_control: i.cache_control,
-                website_redirect_location: i.website_redirect_location,
-                metadata: meta_map(i.metadata),
-            },
-        };
+        let up = Upload { bucket: i.bucket.clone(), key: i.key.clone(), access_key: ak, attrs: attrs_of!(i) };
         let bytes = serde_json::to_vec(&up).map_err(|e| io(std::io::Error::other(e)))?;
         super::write_atomic(&self.tmp_path(), &dir.join("upload.json"), &bytes).map_err(io)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
