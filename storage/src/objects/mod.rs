@@ -21,8 +21,14 @@
 //! A write streams into `.tmp`, syncs, renames the bytes into the bucket, then renames the
 //! metadata over the old one: the metadata's rename is the commit, so a crash leaves the old
 //! object or the new one, never a mix; unreferenced byte files are removed at start.
+//!
+//! Files: this one (layout, index, commits), [`list`] (ListObjects as a pure function), `s3` (the
+//! S3 trait), `multipart`, `request` (what the handlers share), `migrate` (the old layout).
 
 pub mod list;
+mod migrate;
+mod multipart;
+mod request;
 mod s3;
 
 use serde::{Deserialize, Serialize};
@@ -372,52 +378,6 @@ impl Store {
         let _ = std::fs::remove_file(dir.join(&old.data));
         Ok(true)
     }
-
-    /// Moves buckets of the s3s-fs layout (`<data>/<bucket>/<key path>`) into the store, once.
-    fn migrate(&self, data: &Path) -> Result<(), StoreError> {
-        let Ok(entries) = std::fs::read_dir(data) else { return Ok(()) };
-        let mut moved = 0usize;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !entry.path().is_dir() || !s3s::path::check_bucket_name(&name) {
-                continue;
-            }
-            if !self.has_bucket(&name) {
-                self.add_bucket(&name)?;
-            }
-            let mut files = Vec::new();
-            walk(&entry.path(), &entry.path(), &mut files);
-            for (key, path) in files {
-                let tmp = self.tmp_path();
-                let bytes = std::fs::read(&path)?;
-                write_atomic(&self.tmp_path(), &tmp, &bytes)?;
-                let attrs = old_attrs(data, &name, &key);
-                let meta = Meta {
-                    key: key.clone(),
-                    size: bytes.len() as u64,
-                    etag: md5_hex(&bytes),
-                    modified_ms: 0,
-                    data: String::new(),
-                    attrs,
-                    checksums: Checksums::default(),
-                };
-                self.commit(&name, &key, &tmp, meta)?;
-                moved += 1;
-            }
-            std::fs::remove_dir_all(entry.path())?;
-        }
-        // s3s-fs's own files at the data root (metadata, uploads, temp files).
-        for entry in std::fs::read_dir(data)?.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().is_file() && (name.starts_with(".bucket-") || name.starts_with(".upload") || name.starts_with(".tmp.")) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-        if moved > 0 {
-            tracing::info!(objects = moved, "S3 objects moved to the store layout where keys are not paths");
-        }
-        Ok(())
-    }
 }
 
 /// The hex MD5 of `bytes` (S3's ETag of a single-part object).
@@ -426,35 +386,6 @@ pub(crate) fn md5_hex(bytes: &[u8]) -> String {
     let mut h = s3s::crypto::Md5::new();
     h.update(bytes);
     hex::encode(h.finalize())
-}
-
-fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            walk(base, &p, out);
-        } else if let Ok(rel) = p.strip_prefix(base) {
-            let key = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
-            out.push((key, p));
-        }
-    }
-}
-
-/// Content type and user metadata s3s-fs kept for an object, if any.
-fn old_attrs(data: &Path, bucket: &str, key: &str) -> Attrs {
-    use base64::Engine as _;
-    let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-    let path = data.join(format!(".bucket-{}.object-{}.metadata.json", enc(bucket), enc(key)));
-    let Some(v) = std::fs::read(path).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()) else {
-        return Attrs::default();
-    };
-    let metadata = v
-        .get("user_metadata")
-        .and_then(|m| m.as_object())
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
-        .unwrap_or_default();
-    Attrs { content_type: v.get("content_type").and_then(|c| c.as_str()).map(str::to_string), metadata, ..Attrs::default() }
 }
 
 #[cfg(test)]
