@@ -115,7 +115,12 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
             // A port another process holds is found here, before anything is started: Docker
             // would only say so with a raw 500 after the manager was already up.
             let probe = if listen.ip().is_unspecified() { SocketAddr::from(([0, 0, 0, 0], listen.port())) } else { listen };
-            if let Err(e) = std::net::TcpListener::bind(probe) {
+            // Only "in use" counts: a user who may not bind a low port still gets it from the
+            // engine, which publishes as root.
+            if let Err(e) = std::net::TcpListener::bind(probe).map(drop).or_else(|e| match e.kind() {
+                std::io::ErrorKind::AddrInUse => Err(e),
+                _ => Ok(()),
+            }) {
                 anyhow::bail!(
                     "cannot listen on {probe}: {e}\n  hint: another process listens on port {}; pick another with --listen, or stop it (`ss -ltnp 'sport = :{}'` names it)",
                     listen.port(),
