@@ -64,7 +64,6 @@ pub(super) fn mode_of(role: &str) -> &str {
 /// The held lock; released when dropped (or when the process ends).
 pub(super) struct ProjectLock {
     file: File,
-    path: PathBuf,
 }
 
 fn lock_path(output_dir: &Path) -> PathBuf {
@@ -98,7 +97,7 @@ impl ProjectLock {
             Err(std::fs::TryLockError::WouldBlock) => return Err(Busy::Held(read_holder(&mut file))),
             Err(std::fs::TryLockError::Error(e)) => return Err(Busy::Io(e)),
         }
-        let mut lock = ProjectLock { file, path };
+        let mut lock = ProjectLock { file };
         lock.update(mode, url).map_err(Busy::Io)?;
         Ok(lock)
     }
@@ -110,12 +109,6 @@ impl ProjectLock {
         self.file.rewind()?;
         self.file.write_all(serde_json::to_string(&holder).map_err(std::io::Error::other)?.as_bytes())?;
         self.file.sync_data()
-    }
-
-    /// The lock file.
-    #[allow(dead_code)]
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

@@ -330,19 +330,32 @@ impl Store {
         meta.data = format!("{stem}.{}", uuid::Uuid::new_v4().simple());
         meta.modified_ms = now_ms();
         let record = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
-        let mut index = self.lock();
-        let Some(b) = index.get_mut(bucket) else {
+        // The record is written and synced before the index lock is taken: only the two renames
+        // and the index update are serialized, not every put's fsync.
+        let record_tmp = self.tmp_path();
+        if let Err(e) = std::fs::File::create(&record_tmp).and_then(|mut f| f.write_all(&record).and_then(|_| f.sync_all())) {
             let _ = std::fs::remove_file(tmp);
-            return Err(StoreError::NoSuchBucket);
-        };
-        let data = dir.join(&meta.data);
-        std::fs::rename(tmp, &data)?;
-        if let Err(e) = write_atomic(&self.tmp_path(), &dir.join(format!("{stem}.json")), &record) {
-            let _ = std::fs::remove_file(&data);
+            let _ = std::fs::remove_file(&record_tmp);
             return Err(e.into());
         }
+        let data = dir.join(&meta.data);
+        let replaced = {
+            let mut index = self.lock();
+            let Some(b) = index.get_mut(bucket) else {
+                let _ = std::fs::remove_file(tmp);
+                let _ = std::fs::remove_file(&record_tmp);
+                return Err(StoreError::NoSuchBucket);
+            };
+            std::fs::rename(tmp, &data)?;
+            if let Err(e) = std::fs::rename(&record_tmp, dir.join(format!("{stem}.json"))) {
+                let _ = std::fs::remove_file(&data);
+                let _ = std::fs::remove_file(&record_tmp);
+                return Err(e.into());
+            }
+            b.objects.insert(key.to_string(), meta.clone())
+        };
         sync_dir(&dir);
-        if let Some(old) = b.objects.insert(key.to_string(), meta.clone()) {
+        if let Some(old) = replaced {
             let _ = std::fs::remove_file(dir.join(old.data));
         }
         Ok(meta)
