@@ -200,6 +200,14 @@ pub enum FunctionMsg {
     Tick,
     /// Report counts.
     Stats(RpcReplyPort<Stats>),
+    /// The output of one of this function's containers (RIE's log says why a runtime failed),
+    /// read before a broken container is released and removed. `None` if it cannot be read.
+    Logs {
+        /// The container id.
+        container: String,
+        /// Its output.
+        reply: RpcReplyPort<Option<String>>,
+    },
     /// Graceful stop: take no new work, let leased invocations finish until `deadline`, then reply
     /// and stop. With `keep`, idle containers are left running for the next esb to adopt.
     Drain {
@@ -653,6 +661,18 @@ impl Actor for FunctionActor {
             }
             FunctionMsg::Stats(reply) => {
                 let _ = reply.send(st.stats());
+            }
+            FunctionMsg::Logs { container, reply } => {
+                // Only a container this function holds; read off the actor's loop (the engine may be
+                // slow: the caller waits, not the actor).
+                if st.busy.values().chain(st.idle.iter().map(|(c, _)| c)).any(|c| c.id == container) {
+                    let rt = st.rt.clone();
+                    tokio::spawn(async move {
+                        let _ = reply.send(rt.logs(&container).await.ok());
+                    });
+                } else {
+                    let _ = reply.send(None);
+                }
             }
             FunctionMsg::InjectPanic => panic!("fault injected into the actor of {}", st.cfg.function),
         }

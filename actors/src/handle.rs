@@ -63,6 +63,19 @@ impl Leased {
     pub fn release(self, healthy: bool) {
         self.guard.release(healthy)
     }
+
+    /// The container's output so far, through its actor (which holds the engine), within a few
+    /// seconds; `None` if it cannot be read. Read it before releasing a broken container: RIE
+    /// answers a bare 502 (or the container dies) and logs why.
+    pub fn logs(&self) -> impl std::future::Future<Output = Option<String>> + Send + 'static {
+        let (actor, id) = (self.guard.actor.clone(), self.container.id.clone());
+        async move {
+            match actor.call(|reply| FunctionMsg::Logs { container: id, reply }, Some(Duration::from_secs(3))).await {
+                Ok(ractor::rpc::CallResult::Success(logs)) => logs,
+                _ => None,
+            }
+        }
+    }
 }
 
 /// A container id as `docker ps` shows it.
@@ -139,7 +152,15 @@ impl FunctionHandle {
         let outcome = outcome_of(&result);
         invoke_span.record("outcome", outcome);
         crate::metrics::invocation(function, outcome, started.elapsed());
-        leased.release(healthy_after(&result));
+        let healthy = healthy_after(&result);
+        let result = match result {
+            Err(e) if e.runtime_failed() => Err(match leased.logs().await {
+                Some(logs) => e.explained(&logs),
+                None => e,
+            }),
+            r => r,
+        };
+        leased.release(healthy);
         Ok(result?)
     }
 

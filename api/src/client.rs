@@ -136,6 +136,11 @@ impl Client {
         self.call("POST", "/enqueue", Self::json(req)).await
     }
 
+    /// A leased container's output (RIE says there why a runtime failed).
+    pub async fn explain(&self, req: &crate::ExplainRequest) -> Result<crate::Explained, CallError> {
+        self.call("POST", "/explain", Self::json(req)).await
+    }
+
     /// Re-leases in-flight containers after a manager restart.
     pub async fn claim(&self, req: &ClaimRequest) -> Result<Claimed, CallError> {
         self.call("POST", "/claim", Self::json(req)).await

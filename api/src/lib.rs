@@ -89,6 +89,23 @@ pub struct ReleaseRequest {
     pub healthy: bool,
 }
 
+/// `POST /v1/explain`: why the runtime in a leased container failed, asked by the holder of the
+/// lease before it releases it (the gateway has no engine to read RIE's log from).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExplainRequest {
+    /// The lease.
+    pub lease: u64,
+    /// Its container.
+    pub container: String,
+}
+
+/// The answer to an explain: RIE's log, when the manager could read it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Explained {
+    /// The container's output (at most its last 64 KiB), or `None`.
+    pub logs: Option<String>,
+}
+
 /// A container a caller is invoking.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Held {

@@ -19,7 +19,7 @@ use esb_actors::events::EnqueueError;
 use esb_actors::handle::{healthy_after, outcome_of};
 use esb_actors::InvokeFailure;
 use esb_gateway::Invoker;
-use esb_runtime::rie::{Invocation, RieClient};
+use esb_runtime::rie::{Invocation, InvokeError, RieClient};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -209,6 +209,18 @@ impl Remote {
     }
 }
 
+impl Remote {
+    /// `e` with the runtime's own reason, which the manager reads from the container's log.
+    async fn explain(&self, container: &str, e: InvokeError) -> InvokeError {
+        let lease = self.lock().in_flight.get(container).and_then(|(_, l)| l.as_ref().map(|(_, id)| *id));
+        let Some(lease) = lease else { return e };
+        match self.client.explain(&crate::ExplainRequest { lease, container: container.to_string() }).await {
+            Ok(crate::Explained { logs: Some(logs) }) => e.explained(&logs),
+            _ => e,
+        }
+    }
+}
+
 /// Gives the container back as unhealthy if the invocation is cancelled.
 struct InFlight<'a> {
     remote: &'a Remote,
@@ -258,11 +270,16 @@ impl Invoker for Remote {
         esb_actors::metrics::leased(function, asked.elapsed(), cold);
         let (container, addr, deadline) = (slot.container.clone(), slot.addr, slot.timeout + TIMEOUT_GRACE);
         self.lock().in_flight.insert(container.clone(), (slot, lease));
-        let guard = InFlight { remote: self, container: Some(container) };
+        let guard = InFlight { remote: self, container: Some(container.clone()) };
         let started = Instant::now();
         let result = self.rie.invoke(addr, payload, Some(trace_id), deadline).await;
         esb_actors::metrics::invocation(function, outcome_of(&result), started.elapsed());
-        guard.finish(healthy_after(&result)).await;
+        let healthy = healthy_after(&result);
+        let result = match result {
+            Err(e) if e.runtime_failed() => Err(self.explain(&container, e).await),
+            r => r,
+        };
+        guard.finish(healthy).await;
         Some(result.map_err(InvokeFailure::from))
     }
 

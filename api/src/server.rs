@@ -142,6 +142,32 @@ impl ApiServer {
         }
     }
 
+    /// The output of a leased container, for the lease's holder only.
+    async fn explain(&self, req: crate::ExplainRequest) -> crate::Explained {
+        const MAX: usize = 64 << 10;
+        let logs = {
+            let l = self.leases();
+            match l.get(&req.lease) {
+                Some(o) if o.leased.container.id == req.container => Some(o.leased.logs()),
+                _ => None,
+            }
+        };
+        let logs = match logs {
+            Some(read) => read.await.map(|mut text| {
+                if text.len() > MAX {
+                    let mut cut = text.len() - MAX;
+                    while !text.is_char_boundary(cut) {
+                        cut += 1;
+                    }
+                    text.drain(..cut);
+                }
+                text
+            }),
+            None => None,
+        };
+        crate::Explained { logs }
+    }
+
     async fn claim(&self, req: ClaimRequest) -> Claimed {
         let mut leases = vec![];
         for held in req.held {
@@ -192,6 +218,7 @@ impl ApiServer {
                 Ok(serde_json::Value::Null)
             }
             ("POST", "/claim") => serde_json::to_value(self.claim(parse(&body)?).await),
+            ("POST", "/explain") => serde_json::to_value(self.explain(parse(&body)?).await),
             ("POST", "/enqueue") => serde_json::to_value(self.enqueue(parse(&body)?).await?),
             _ => return Err(ApiError::BadRequest { message: format!("no route {method} {prefix}{path}") }),
         };

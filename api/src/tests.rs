@@ -218,3 +218,27 @@ async fn a_split_gateway_hands_events_to_the_managers_queue_and_refuses_while_it
     assert!(started.elapsed() < Duration::from_secs(2), "bounded by the wait: {:?}", started.elapsed());
     esb_actors::events::queue::stop(queue, Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn a_split_gateway_reports_the_runtimes_own_failure_which_the_manager_reads_from_its_log() {
+    let (_dir, socket, rt) = setup();
+    let cfg = Arc::new(config(&unique_project(), fake_rie().await));
+    let (server, _task) = manager(&cfg, &rt, &socket).await;
+    rt.set_logs(
+        "01 Dec 2026 22:46:17,152 [WARNING] (rapid) First fatal error stored in appctx: Runtime.InvalidEntrypoint\n\
+         01 Dec 2026 22:46:17,152 [ERROR] (rapid) Init failed error=fork/exec /var/task/bootstrap: no such file or directory InvokeID=\n",
+    );
+    let r = remote(&socket, Duration::from_secs(1));
+    // The fake RIE answers HTTP 500 (as RIE answers 502 when the runtime cannot start).
+    let failed = r.invoke("Fn", Bytes::from(r#"{"garbage":true}"#), "Root=1-a-b").await.unwrap();
+    let Err(InvokeFailure::Invoke(e)) = failed else { panic!("{failed:?}") };
+    assert_eq!(e.error_type(), "Runtime.InvalidEntrypoint", "{e}");
+    assert!(e.to_string().contains("fork/exec /var/task/bootstrap: no such file or directory"), "{e}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server.outstanding(), 0, "the broken container's lease was released after the explain");
+
+    // Only the holder of a lease may read a container's log.
+    let client = Client::new(&socket, Duration::from_secs(5));
+    let other = client.explain(&crate::ExplainRequest { lease: 999, container: "nope".into() }).await.unwrap();
+    assert_eq!(other.logs, None);
+}

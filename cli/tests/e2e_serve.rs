@@ -105,3 +105,32 @@ fn serve_scales_to_its_limit_survives_kill_9_by_adopting_and_drains_on_sigterm()
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_runtime_that_cannot_start_is_reported_with_its_own_reason_through_the_invoke_api() {
+    let project_dir = faults_project();
+    let project = format!("serveexit{}", std::process::id());
+    let _cleanup = ProjectContainers(project.clone());
+    std::fs::write(project_dir.path().join("generator.yml"), format!("app:\n  name: {project}\npaths:\n  sam_template: template.yaml\n"))
+        .unwrap();
+    // A dynamically linked `bootstrap` (this machine's /bin/true) on the provided base, which has
+    // no C library: RIE answers a bare 502 and logs why.
+    let code = project_dir.path().join("functions/dynamic");
+    std::fs::create_dir_all(&code).unwrap();
+    std::fs::copy("/bin/true", code.join("bootstrap")).unwrap();
+    let template = "Transform: AWS::Serverless-2016-10-31\nResources:\n  Dynamic:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/dynamic\n      Runtime: provided.al2023\n      Handler: bootstrap\n      Timeout: 5\n";
+    std::fs::write(project_dir.path().join("template.yaml"), template).unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+
+    let (mut child, url) = serve(project_dir.path());
+    let mut resp = agent.post(format!("{url}/2015-03-31/functions/Dynamic/invocations")).send("{}").expect("HTTP");
+    let function_error = resp.headers().get("x-amz-function-error").map(|v| v.to_str().unwrap_or_default().to_string());
+    let (status, body) = (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap_or_default());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!((status, function_error.as_deref()), (200, Some("Unhandled")), "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["errorType"], "Runtime.InvalidEntrypoint", "{body}");
+    let message = doc["errorMessage"].as_str().unwrap();
+    assert!(message.contains("no such file or directory") && message.contains("crt-static"), "the reason and the fix: {message}");
+}

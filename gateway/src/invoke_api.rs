@@ -68,7 +68,7 @@ pub fn respond(result: Result<Invocation, InvokeFailure>) -> Response<Full<Bytes
         }
         // The container died mid-invocation (it has been replaced): Lambda reports the runtime's exit.
         Err(InvokeFailure::Invoke(e)) => {
-            let body = serde_json::json!({ "errorType": "Runtime.ExitError", "errorMessage": e.to_string() }).to_string();
+            let body = serde_json::json!({ "errorType": e.error_type(), "errorMessage": e.to_string() }).to_string();
             Response::builder()
                 .status(StatusCode::OK)
                 .header("Content-Type", "application/json")

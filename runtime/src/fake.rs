@@ -56,6 +56,8 @@ struct State {
     calls: Vec<Call>,
     faults: Faults,
     next: u64,
+    /// What every container's log holds, when a test set it.
+    logs: Option<String>,
 }
 
 /// The fake engine.
@@ -65,6 +67,11 @@ pub struct FakeRuntime {
 }
 
 impl FakeRuntime {
+    /// Every container's log reads `text` from now on (e.g. RIE's line naming a runtime failure).
+    pub fn set_logs(&self, text: &str) {
+        self.with(|s| s.logs = Some(text.to_string()));
+    }
+
     /// An empty engine.
     pub fn new() -> Self {
         Self::default()
@@ -257,7 +264,7 @@ impl Runtime for FakeRuntime {
 
     async fn logs(&self, id: &str) -> Result<String, RuntimeError> {
         self.check()?;
-        Ok(format!("fake logs of {id}\n"))
+        Ok(self.with(|s| s.logs.clone()).unwrap_or_else(|| format!("fake logs of {id}\n")))
     }
 
     fn follow_logs(&self, id: &str) -> crate::LogStream {

@@ -84,6 +84,39 @@ pub enum InvokeError {
         /// The body, as text.
         body: String,
     },
+    /// The runtime failed, and RIE's log says why (see [`failure_reason`]).
+    #[error("{kind}: {reason} ({cause})")]
+    Runtime {
+        /// Lambda's error type, e.g. `Runtime.InvalidEntrypoint`.
+        kind: String,
+        /// The runtime's own reason.
+        reason: String,
+        /// What the invocation itself saw (e.g. `RIE answered HTTP 502: `).
+        cause: String,
+    },
+}
+
+impl InvokeError {
+    /// The runtime (not the network or the deadline) failed, so RIE's log may say why.
+    pub fn runtime_failed(&self) -> bool {
+        matches!(self, InvokeError::Status { .. } | InvokeError::ConnectionClosed(_))
+    }
+
+    /// This error with the runtime's own reason, when RIE's log `logs` holds one.
+    pub fn explained(self, logs: &str) -> InvokeError {
+        match failure_reason(logs) {
+            Some((kind, reason)) if self.runtime_failed() => InvokeError::Runtime { kind, reason, cause: self.to_string() },
+            _ => self,
+        }
+    }
+
+    /// Lambda's error type for this failure: the runtime's own when known, else `Runtime.ExitError`.
+    pub fn error_type(&self) -> &str {
+        match self {
+            InvokeError::Runtime { kind, .. } => kind,
+            _ => "Runtime.ExitError",
+        }
+    }
 }
 
 /// Why the runtime failed, read from RIE's own log lines: Lambda's error type (`First fatal error
@@ -251,6 +284,14 @@ mod tests {
             "{reason}"
         );
         assert_eq!(failure_reason("START RequestId: x\nEND RequestId: x\n"), None);
+
+        let died = InvokeError::Status { status: 502, body: String::new() };
+        let explained = died.explained(logs);
+        assert_eq!(explained.error_type(), "Runtime.InvalidEntrypoint");
+        assert!(explained.to_string().contains("no such file or directory") && explained.to_string().contains("HTTP 502"), "{explained}");
+        // A timeout is not the runtime's failure, and a log without a reason changes nothing.
+        assert!(matches!(InvokeError::TimedOut(Duration::from_secs(1)).explained(logs), InvokeError::TimedOut(_)));
+        assert_eq!(InvokeError::ConnectionClosed("reset".into()).explained("").error_type(), "Runtime.ExitError");
     }
 
     #[test]

@@ -193,7 +193,7 @@ async fn attempt(handle: FunctionHandle, event: &Event) -> Attempt {
         },
         Err(InvokeFailure::Invoke(e)) => Attempt::FunctionError(Response {
             function_error: Some("Unhandled".into()),
-            payload: Some(serde_json::json!({ "errorType": "Runtime.ExitError", "errorMessage": e.to_string() })),
+            payload: Some(serde_json::json!({ "errorType": e.error_type(), "errorMessage": e.to_string() })),
         }),
         Err(e) => Attempt::Throttled(e.to_string()),
     }

@@ -67,7 +67,7 @@ impl Target for FunctionHandle {
                     serde_json::from_slice(&inv.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&inv.body).into())),
                 ),
             },
-            Err(InvokeFailure::Invoke(e)) => Answer::Failed(json!({ "errorType": "Runtime.ExitError", "errorMessage": e.to_string() })),
+            Err(InvokeFailure::Invoke(e)) => Answer::Failed(json!({ "errorType": e.error_type(), "errorMessage": e.to_string() })),
             Err(e) => Answer::NotNow(e.to_string()),
         }
     }
