@@ -271,6 +271,9 @@ pub struct StorageS3Args {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:9000")]
     pub listen: std::net::SocketAddr,
+    /// The region requests must be signed for (esb's region).
+    #[arg(long, default_value = esb_config::compile::DEFAULT_REGION)]
+    pub region: String,
 }
 
 #[derive(Debug, Subcommand)]

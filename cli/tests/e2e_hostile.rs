@@ -1,6 +1,6 @@
 //! A hostile client against the real stack (issue 19): S3 keys that try to leave their bucket,
 //! through a function and directly; a torn DynamoDB journal followed by acknowledged writes and a
-//! restart; SigV4 scope, ARNs and qualifiers, and a 7 MB body with boto3; huge login fields with
+//! restart; SigV4 scope, ARNs and qualifiers, and a 7 MB body with boto3; storage signatures; huge login fields with
 //! esb's memory measured, and a wrong-password flood that must not lock the admin out; an idle
 //! connection flood with good traffic measured; and what `esb watch` mounts into a function with
 //! `CodeUri: .`, checked from inside the container.
@@ -105,8 +105,56 @@ fn a_torn_dynamodb_journal_loses_no_acknowledged_write() {
     }
     let aside = text(&docker(&["exec", &container, "sh", "-c", "ls /data"]).stdout);
     assert!(aside.contains("journal.jsonl.bad-"), "the torn line was set aside with a copy of the journal: {aside}");
+    storage_checks_signatures(&project);
     assert!(s.stop());
     assert!(esb_tests::run_esb(ESB, dir.path(), &["down", "-v"]).status.success());
+}
+
+/// The host port a storage container publishes for `port`.
+fn published(container: &str, port: u16) -> String {
+    let out = docker(&["port", container, &port.to_string()]);
+    let line = text(&out.stdout).lines().find(|l| l.starts_with("127.0.0.1:") || l.starts_with("0.0.0.0:")).map(str::to_string);
+    let addr = line.unwrap_or_else(|| panic!("{container} publishes {port}: {}", text(&out.stderr)));
+    format!("http://127.0.0.1:{}", addr.rsplit(':').next().unwrap())
+}
+
+/// The built-in DynamoDB (moto checks no signature) and S3 accept only esb's credentials, signed
+/// for esb's region, their own service and the current time.
+fn storage_checks_signatures(project: &str) {
+    let script = r#"
+import datetime, os, boto3, botocore, botocore.auth
+from botocore.config import Config
+cfg = Config(retries={"max_attempts": 0})
+def client(service, url, **kw):
+    args = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="esblocal", aws_secret_access_key="esblocalsecret", config=cfg)
+    args.update(kw)
+    return boto3.client(service, **args)
+def code(f):
+    try:
+        f()
+        return "ok"
+    except botocore.exceptions.ClientError as e:
+        return e.response["Error"]["Code"]
+ddb, s3 = os.environ["DDB"], os.environ["S3"]
+assert code(lambda: client("dynamodb", ddb).list_tables()) == "ok"
+for kw, want in [(dict(region_name="eu-west-1"), "InvalidSignatureException"), (dict(aws_secret_access_key="guess"), "InvalidSignatureException"),
+                 (dict(aws_access_key_id="AKIAOTHER"), "UnrecognizedClientException")]:
+    got = code(lambda: client("dynamodb", ddb, **kw).list_tables())
+    assert got == want, (kw, got)
+# Signed an hour ago: expired, as DynamoDB says past 15 minutes.
+now = botocore.auth.get_current_datetime
+botocore.auth.get_current_datetime = lambda: now() - datetime.timedelta(hours=1)
+got = code(lambda: client("dynamodb", ddb).list_tables())
+botocore.auth.get_current_datetime = now
+assert got == "InvalidSignatureException", got
+assert code(lambda: client("s3", s3).list_buckets()) == "ok"
+got = code(lambda: client("s3", s3, region_name="eu-west-1").list_buckets())
+assert got == "AuthorizationHeaderMalformed", got
+print("signatures ok")
+"#;
+    let (ddb, s3) = (published(&format!("esb-{project}-dynamodb"), 8000), published(&format!("esb-{project}-s3"), 9000));
+    let (ok, out) = python(script, &[("DDB", &ddb), ("S3", &s3)]);
+    assert!(ok && out.contains("signatures ok"), "{out}");
 }
 
 #[test]

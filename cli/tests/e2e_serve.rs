@@ -134,3 +134,48 @@ fn a_runtime_that_cannot_start_is_reported_with_its_own_reason_through_the_invok
     let message = doc["errorMessage"].as_str().unwrap();
     assert!(message.contains("no such file or directory") && message.contains("crt-static"), "the reason and the fix: {message}");
 }
+
+#[test]
+fn two_directories_of_the_same_name_are_two_projects() {
+    let root = tempfile::tempdir().unwrap();
+    let template = "Transform: AWS::Serverless-2016-10-31\nResources:\n  Echo:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/echo\n      Runtime: provided.al2023\n      Handler: bootstrap\n      Timeout: 5\n";
+    // Two projects without generator.yml, both in a directory named after this test.
+    let name = format!("twins{}", std::process::id());
+    let dirs: Vec<_> = ["one", "two"]
+        .iter()
+        .map(|parent| {
+            let d = root.path().join(parent).join(&name);
+            std::fs::create_dir_all(d.join("functions/echo")).unwrap();
+            std::fs::copy(esb_tests::echo_bootstrap(), d.join("functions/echo/bootstrap")).unwrap();
+            std::fs::write(d.join("template.yaml"), template).unwrap();
+            d
+        })
+        .collect();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let (mut first, first_url) = serve(&dirs[0]);
+    let (mut second, second_url) = serve(&dirs[1]);
+    let recorded = std::fs::read_to_string(dirs[1].join(".esb/project-name")).expect("the second took another name");
+    let second_name = recorded.trim().to_string();
+    let _cleanup = (ProjectContainers(name.clone()), ProjectContainers(second_name.clone()));
+    assert!(second_name.starts_with(&format!("{name}-")), "{second_name}");
+    assert!(!dirs[0].join(".esb/project-name").exists(), "the first kept its directory's name");
+    for url in [&first_url, &second_url] {
+        let (status, body) = invoke(&agent, url, "{\"n\":1}");
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!((containers(&name).len(), containers(&second_name).len()), (1, 1), "each project has its own container");
+    for child in [&mut first, &mut second] {
+        assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+        assert!(child.wait().unwrap().success());
+    }
+    // Started again the other way round, each keeps its name.
+    let (mut second, _) = serve(&dirs[1]);
+    let (mut first, _) = serve(&dirs[0]);
+    let labels = Command::new("docker")
+        .args(["volume", "inspect", "-f", "{{index .Labels \"esb.dir\"}}", &format!("esb-{name}-identity")])
+        .output()
+        .unwrap();
+    assert_eq!(text(&labels.stdout).trim(), std::fs::canonicalize(&dirs[0]).unwrap().display().to_string());
+    assert_eq!(std::fs::read_to_string(dirs[1].join(".esb/project-name")).unwrap().trim(), second_name);
+    let _ = (first.kill(), second.kill(), first.wait(), second.wait());
+}

@@ -170,12 +170,14 @@ pub fn sanitize_name(raw: &str) -> String {
 }
 
 impl Generator {
-    /// Defaults for a template: project named after the template's directory.
+    /// Defaults for a template: project named after the template's directory, or the name esb
+    /// recorded for it (see [`crate::workspace::NAME_FILE`]).
     pub fn defaults_for(template: &Path) -> Self {
         let dir = template.parent().and_then(|p| std::fs::canonicalize(p).ok()).unwrap_or_default();
-        let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = crate::workspace::recorded_name(&dir.join(DEFAULT_OUTPUT_DIR))
+            .unwrap_or_else(|| sanitize_name(&dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()));
         Generator {
-            app: App { name: sanitize_name(&name), tag: default_tag(), region: default_region() },
+            app: App { name, tag: default_tag(), region: default_region() },
             paths: Paths {
                 sam_template: template.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "template.yaml".into()),
                 output_dir: default_output_dir(),

@@ -1,8 +1,11 @@
 //! A workspace: the template, its generator.yml and the settings they give.
 //!
 //! Owns: combining generator.yml (when present) with defaults and command-line parameter overrides
-//! into [`Settings`], and the output dir. Command-line overrides win over generator.yml.
-//! Must not: prompt (the CLI does) or compile.
+//! into [`Settings`], and the output dir. Command-line overrides win over generator.yml. A project
+//! without generator.yml is named after its directory, unless esb recorded another name for it in
+//! `<output>/project-name` (when another directory's project held that name: see
+//! [`Workspace::alternate_name`]).
+//! Must not: prompt (the CLI does), compile, or ask the engine who holds a name (the CLI does).
 
 use crate::compile::{self, Project, Settings};
 use crate::error::ConfigError;
@@ -26,6 +29,9 @@ pub struct Workspace {
     /// Image tarballs to load (`ESB_IMAGES_DIR` overrides generator.yml).
     pub images_dir: PathBuf,
 }
+
+/// In the output dir of a project without generator.yml: the name esb chose for it.
+pub const NAME_FILE: &str = "project-name";
 
 impl Workspace {
     /// Opens the project of `template`, applying `overrides` on top of generator.yml parameters.
@@ -52,5 +58,75 @@ impl Workspace {
     /// Compiles the template.
     pub fn compile(&self) -> Result<Project, ConfigError> {
         compile::compile_file(&self.template, &self.settings)
+    }
+
+    /// The project's directory (where generator.yml is or would be), absolute when it exists.
+    pub fn project_dir(&self) -> PathBuf {
+        let dir = self.generator_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+    }
+
+    /// Whether the name is the user's (`app.name`) or already recorded, rather than derived from
+    /// the directory's name (which another directory's project may have too).
+    pub fn name_is_settled(&self) -> bool {
+        self.generator.is_some() || recorded_name(&self.output_dir).is_some()
+    }
+
+    /// The name this project takes when its directory's name is held by another directory's
+    /// project: the directory's name and 6 hex digits of its path's SHA-256, stable per directory.
+    pub fn alternate_name(&self) -> String {
+        use sha2::Digest;
+        let dir = self.project_dir();
+        let digest = hex::encode(sha2::Sha256::digest(dir.to_string_lossy().as_bytes()));
+        let stem = dir.file_name().map(|n| generator::sanitize_name(&n.to_string_lossy())).unwrap_or_else(|| "esb".into());
+        format!("{stem}-{}", &digest[..6])
+    }
+
+    /// Takes `name` as this project's name from now on, recorded in `<output>/project-name`
+    /// (written whole: temp file, rename).
+    pub fn record_name(&mut self, name: &str) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.output_dir)?;
+        let tmp = self.output_dir.join(format!(".{NAME_FILE}.tmp"));
+        std::fs::write(&tmp, format!("{name}\n"))?;
+        std::fs::rename(&tmp, self.output_dir.join(NAME_FILE))?;
+        self.settings.project = name.to_string();
+        Ok(())
+    }
+}
+
+/// The name recorded in `output_dir`, if it is one esb could have written.
+pub(crate) fn recorded_name(output_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(output_dir.join(NAME_FILE)).ok()?;
+    let name = text.trim();
+    (!name.is_empty() && generator::sanitize_name(name) == name).then(|| name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_project_without_generator_yml_keeps_the_name_recorded_for_its_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let (a, b) = (root.path().join("one/app"), root.path().join("two/app"));
+        for d in [&a, &b] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("template.yaml"), "Resources: {}\n").unwrap();
+        }
+        let open = |d: &Path| Workspace::open(&d.join("template.yaml"), &BTreeMap::new()).unwrap();
+        let (wa, mut wb) = (open(&a), open(&b));
+        assert_eq!((wa.settings.project.as_str(), wb.settings.project.as_str()), ("app", "app"), "named after the directory");
+        assert!(!wb.name_is_settled());
+        let alternate = wb.alternate_name();
+        assert!(alternate.starts_with("app-") && alternate.len() == 10, "{alternate}");
+        assert_ne!(alternate, wa.alternate_name(), "another directory, another name");
+        wb.record_name(&alternate).unwrap();
+        let again = open(&b);
+        assert_eq!(again.settings.project, alternate, "the recorded name is kept");
+        assert!(again.name_is_settled());
+        assert_eq!(open(&a).settings.project, "app", "the other directory is untouched");
+        // A file esb could not have written is ignored.
+        std::fs::write(b.join(".esb").join(NAME_FILE), "Bad Name!\n").unwrap();
+        assert_eq!(open(&b).settings.project, "app");
     }
 }

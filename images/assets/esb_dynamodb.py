@@ -25,9 +25,17 @@ next restart. Requests that are not DynamoDB JSON get DynamoDB's errors (Seriali
 UnknownOperationException, MissingAuthenticationTokenException), never moto's HTML or another
 service's answer. Items nested deeper than DynamoDB's 32 levels are refused as DynamoDB refuses them.
 
-Usage: esb_dynamodb.py --journal /data/journal.jsonl --port 8000 [--compact-after 1000]
+Signatures: moto checks none, so this launcher verifies SigV4 itself, as DynamoDB does: the access
+key must be esb's (ESB_ACCESS_KEY_ID / ESB_SECRET_ACCESS_KEY), the credential scope esb's region
+(--region), service `dynamodb` and the request's date, the request at most 15 minutes old or
+early, and the signature over the canonical request must match (compared in constant time).
+
+Usage: esb_dynamodb.py --journal /data/journal.jsonl --port 8000 [--compact-after 1000] [--region us-east-1]
 """
 import argparse
+import calendar
+import hashlib
+import hmac
 import io
 import json
 import os
@@ -36,6 +44,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
@@ -101,6 +110,78 @@ def error(start_response, status, kind, message):
     return [body]
 
 
+SIGV4 = re.compile(r"AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$")
+# How far a request's X-Amz-Date may be from now, as AWS allows.
+CLOCK_SKEW = 15 * 60
+
+
+class Credentials:
+    """The one key pair and region requests must be signed with."""
+
+    def __init__(self, access_key, secret_key, region):
+        self.access_key, self.secret_key, self.region = access_key, secret_key, region
+
+
+def header_value(environ, name):
+    """A request header as WSGI holds it (CONTENT_TYPE and CONTENT_LENGTH have no HTTP_ prefix)."""
+    key = name.upper().replace("-", "_")
+    if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        key = "HTTP_" + key
+    return environ.get(key)
+
+
+def signature_problem(environ, body, creds, now):
+    """None when the request carries a valid SigV4 signature of `creds`, else (error type, message)."""
+    m = SIGV4.match(environ.get("HTTP_AUTHORIZATION", "").strip())
+    if not m:
+        return "IncompleteSignatureException", "the Authorization header is not AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..."
+    credential, signed, signature = m.groups()
+    parts = credential.split("/")
+    if len(parts) != 5 or parts[4] != "aws4_request":
+        return "IncompleteSignatureException", "the credential must be <key>/<date>/<region>/dynamodb/aws4_request"
+    key, day, region, service, _ = parts
+    if not hmac.compare_digest(key.encode(), creds.access_key.encode()):
+        return "UnrecognizedClientException", "The security token included in the request is invalid (sign with esb's local credentials)."
+    if service != "dynamodb":
+        return "InvalidSignatureException", f"Credential should be scoped to correct service: 'dynamodb', not '{service}'."
+    if region != creds.region:
+        return "InvalidSignatureException", f"Credential should be scoped to a valid region: '{creds.region}', not '{region}'."
+    amz_date = environ.get("HTTP_X_AMZ_DATE", "")
+    try:
+        signed_at = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
+    except ValueError:
+        return "IncompleteSignatureException", "the X-Amz-Date header must be an ISO 8601 basic time, e.g. 20261202T010203Z"
+    if not amz_date.startswith(day):
+        return "InvalidSignatureException", "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP"
+    if abs(now - signed_at) > CLOCK_SKEW:
+        return "InvalidSignatureException", f"Signature expired: {amz_date} is more than 15 minutes from the server's time"
+    names = signed.split(";")
+    if "host" not in names or names != sorted(names):
+        return "InvalidSignatureException", "SignedHeaders must list host, in order"
+    lines = []
+    for name in names:
+        value = header_value(environ, name)
+        if value is None:
+            return "InvalidSignatureException", f"the signed header {name} is not in the request"
+        lines.append(f"{name}:{' '.join(value.split())}\n")
+    raw_path = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "/").split("?", 1)[0]
+    pairs = urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    query = "&".join(f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}" for k, v in sorted(pairs))
+    payload = environ.get("HTTP_X_AMZ_CONTENT_SHA256") or hashlib.sha256(body).hexdigest()
+    canonical = "\n".join([
+        environ.get("REQUEST_METHOD", ""), urllib.parse.quote(raw_path or "/", safe="/~"), query, "".join(lines), signed, payload,
+    ])
+    scope = f"{day}/{region}/{service}/aws4_request"
+    to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    k = ("AWS4" + creds.secret_key).encode()
+    for part in (day, region, service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    expected = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature):
+        return "InvalidSignatureException", "The request signature we calculated does not match the signature you provided."
+    return None
+
+
 def log(message, **fields):
     print(json.dumps({"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "message": message, **fields}), flush=True)
 
@@ -108,9 +189,10 @@ def log(message, **fields):
 class Journal:
     """WSGI middleware: journal accepted mutating requests, durably, before answering."""
 
-    def __init__(self, app, path):
+    def __init__(self, app, path, creds):
         self.app = app
         self.path = path
+        self.creds = creds
         self.lock = threading.Lock()
         self.file = open(path, "ab")
 
@@ -133,6 +215,10 @@ class Journal:
         except ValueError:
             length = 0
         body = environ["wsgi.input"].read(length)
+        problem = signature_problem(environ, body, self.creds, time.time())
+        if problem:
+            log("request refused", target=target, reason=problem[1])
+            return error(start_response, "400 Bad Request", *problem)
         try:
             parsed = json.loads(body or b"{}")
             if not isinstance(parsed, dict):
@@ -379,6 +465,7 @@ def main():
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--compact-after", type=int, default=1000)
+    parser.add_argument("--region", default="us-east-1")
     args = parser.parse_args()
     os.makedirs(os.path.dirname(args.journal) or ".", exist_ok=True)
     # As a container's PID 1, Python ignores SIGTERM unless it handles it: `docker stop` would wait
@@ -398,7 +485,8 @@ def main():
             compact(app, args.journal, regions, replayed)
         except Exception as e:  # the journal is untouched; serving matters more than compacting
             log("journal compaction failed", error=repr(e))
-    run_simple(args.host, args.port, Journal(app, args.journal), threaded=True, use_reloader=False)
+    creds = Credentials(os.environ.get("ESB_ACCESS_KEY_ID", "esblocal"), os.environ.get("ESB_SECRET_ACCESS_KEY", "esblocalsecret"), args.region)
+    run_simple(args.host, args.port, Journal(app, args.journal, creds), threaded=True, use_reloader=False)
 
 
 if __name__ == "__main__":

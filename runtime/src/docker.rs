@@ -469,6 +469,16 @@ impl Runtime for DockerRuntime {
         Ok(list.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect())
     }
 
+    async fn volume_labels(&self, name: &str) -> Result<Option<Labels>, RuntimeError> {
+        match self.docker.inspect_volume(name).await {
+            Ok(v) => Ok(Some(Labels(v.labels.into_iter().collect()))),
+            Err(e) => match RuntimeError::from(e) {
+                RuntimeError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
         match self.docker.remove_volume(name, Some(q::RemoveVolumeOptions { force: true })).await {
             Ok(()) => Ok(()),

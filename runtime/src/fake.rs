@@ -302,6 +302,10 @@ impl Runtime for FakeRuntime {
         Ok(self.with(|s| s.volumes.iter().filter(|(_, l)| l.matches(labels)).map(|(n, _)| n.clone()).collect()))
     }
 
+    async fn volume_labels(&self, name: &str) -> Result<Option<Labels>, RuntimeError> {
+        Ok(self.with(|s| s.volumes.get(name).cloned()))
+    }
+
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
         self.with(|s| s.volumes.remove(name));
         Ok(())

@@ -30,6 +30,8 @@ pub mod key {
     pub const CONTENT_HASH: &str = "esb.content-hash";
     /// RFC 3339 creation time.
     pub const CREATED: &str = "esb.created";
+    /// The absolute directory of the project a name belongs to (the project's identity volume).
+    pub const DIR: &str = "esb.dir";
     /// [`super::SCHEMA`].
     pub const VERSION: &str = "esb.version";
 }

@@ -74,6 +74,8 @@ pub trait Runtime: Send + Sync {
     async fn create_volume(&self, name: &str, labels: &Labels) -> Result<(), RuntimeError>;
     /// Names of the volumes carrying every one of `labels`.
     async fn volumes(&self, labels: &Labels) -> Result<Vec<String>, RuntimeError>;
+    /// The labels of the named volume; `None` when there is no such volume.
+    async fn volume_labels(&self, name: &str) -> Result<Option<Labels>, RuntimeError>;
     /// Removes the volume and its data. Absent is not an error.
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError>;
     /// Creates the named bridge network with `labels` (containers on it find each other by

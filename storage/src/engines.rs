@@ -99,12 +99,12 @@ pub async fn choose_dynamodb(rt: &dyn Runtime, s: &DynamoDbSettings) -> Result<C
 }
 
 /// esb's S3 server, run by the esb image (`esb storage-s3`).
-pub fn builtin_s3(esb_image: &str, s: &S3Settings) -> Plan {
+pub fn builtin_s3(esb_image: &str, s: &S3Settings, region: &str) -> Plan {
     Plan {
         service: "s3",
         engine: "builtin",
         image: esb_image.into(),
-        cmd: vec!["storage-s3".into(), "--root".into(), "/data".into(), "--listen".into(), format!("0.0.0.0:{S3_PORT}")],
+        cmd: ["storage-s3", "--root", "/data", "--listen", &format!("0.0.0.0:{S3_PORT}"), "--region", region].map(String::from).to_vec(),
         env: vec!["ESB_LOG_FORMAT=json".into(), "NO_COLOR=1".into()],
         data_dir: "/data",
         port: S3_PORT,
@@ -134,8 +134,9 @@ pub fn rustfs(image: &str, s: &S3Settings, access_key: &str, secret_key: &str) -
     }
 }
 
-/// The journalled moto service (`esb/storage-dynamodb`).
-pub fn builtin_dynamodb(image: &str, s: &DynamoDbSettings) -> Plan {
+/// The journalled moto service (`esb/storage-dynamodb`), which verifies requests' signatures
+/// against the credentials functions are given and `region`.
+pub fn builtin_dynamodb(image: &str, s: &DynamoDbSettings, access_key: &str, secret_key: &str, region: &str) -> Plan {
     Plan {
         service: "dynamodb",
         engine: "builtin",
@@ -147,8 +148,10 @@ pub fn builtin_dynamodb(image: &str, s: &DynamoDbSettings) -> Plan {
             DYNAMODB_PORT.to_string(),
             "--compact-after".into(),
             s.compact_after.unwrap_or(DEFAULT_COMPACT_AFTER).to_string(),
+            "--region".into(),
+            region.into(),
         ],
-        env: vec![],
+        env: vec![format!("ESB_ACCESS_KEY_ID={access_key}"), format!("ESB_SECRET_ACCESS_KEY={secret_key}")],
         data_dir: "/data",
         port: DYNAMODB_PORT,
         host_port: s.host_port.unwrap_or(0),
@@ -225,17 +228,23 @@ mod tests {
     #[test]
     fn each_engine_keeps_its_data_in_its_own_volume() {
         let s = S3Settings { host_port: Some(9000), ..Default::default() };
-        let b = builtin_s3("esb/daemon:1", &s);
+        let b = builtin_s3("esb/daemon:1", &s, "us-east-1");
         let r = rustfs(RUSTFS_IMAGE, &s, "ak", "sk");
         assert_eq!((b.volume("p"), r.volume("p")), ("esb-p-s3".to_string(), "esb-p-s3-rustfs".to_string()));
         assert_eq!((r.port, r.host_port), (S3_PORT, 9000));
         assert!(r.env.contains(&"RUSTFS_ACCESS_KEY=ak".to_string()) && r.cmd == ["/data"]);
         assert_ne!(b.fingerprint(), r.fingerprint());
-        let moved = builtin_s3("esb/daemon:1", &S3Settings { host_port: Some(9001), ..Default::default() });
+        let moved = builtin_s3("esb/daemon:1", &S3Settings { host_port: Some(9001), ..Default::default() }, "us-east-1");
         assert_ne!(b.fingerprint(), moved.fingerprint(), "a new host port replaces the running container");
         let a = alternator(ALTERNATOR_IMAGE, &DynamoDbSettings::default());
         assert_eq!((a.volume("p").as_str(), a.data_dir, a.port), ("esb-p-dynamodb-alternator", "/var/lib/scylla", DYNAMODB_PORT));
-        let m = builtin_dynamodb("esb/storage-dynamodb:1", &DynamoDbSettings { compact_after: Some(50), ..Default::default() });
+        let m = builtin_dynamodb(
+            "esb/storage-dynamodb:1",
+            &DynamoDbSettings { compact_after: Some(50), ..Default::default() },
+            "ak",
+            "sk",
+            "us-east-1",
+        );
         assert_eq!(m.cmd.last().map(String::as_str), Some("50"));
     }
 }

@@ -14,10 +14,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// What is wrong with a SigV4 credential scope, if anything: its service must be `s3` and its
-/// date the request's (s3s checks the signature, not what it was made for). Presigned URLs carry
-/// the scope in `X-Amz-Credential`.
-fn scope_problem<B>(req: &hyper::Request<B>) -> Option<String> {
+/// What is wrong with a SigV4 credential scope, if anything: its region must be esb's, its service
+/// `s3` and its date the request's (s3s checks the signature, not what it was made for).
+/// Presigned URLs carry the scope in `X-Amz-Credential`.
+fn scope_problem<B>(req: &hyper::Request<B>, region: &str) -> Option<String> {
     let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
     let query = req.uri().query().unwrap_or_default();
     let param = |n: &str| {
@@ -36,9 +36,13 @@ fn scope_problem<B>(req: &hyper::Request<B>) -> Option<String> {
         None => (param("X-Amz-Credential")?, param("X-Amz-Date")),
     };
     let parts: Vec<&str> = credential.split('/').collect();
-    let [_, day, _, service, _] = parts[..] else {
+    let [_, day, signed_region, service, _] = parts[..] else {
         return Some("the credential scope must be <key>/<date>/<region>/s3/aws4_request".into());
     };
+    if signed_region != region {
+        // S3's own words for this.
+        return Some(format!("the region '{signed_region}' is wrong; expecting '{region}'"));
+    }
     if service != "s3" {
         return Some(format!("the credential scope names service `{service}`; this endpoint is s3"));
     }
@@ -55,8 +59,10 @@ pub async fn serve(
     listen: SocketAddr,
     access_key: &str,
     secret_key: &str,
+    region: &str,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), StorageError> {
+    let region: std::sync::Arc<str> = region.into();
     std::fs::create_dir_all(&root)?;
     let store = crate::objects::Store::open(&root).map_err(|e| StorageError::S3(format!("{}: {e}", root.display())))?;
     let log = crate::notify::Log::open(&root.join(".esb-notifications.jsonl"))?;
@@ -68,10 +74,10 @@ pub async fn serve(
     let secret: std::sync::Arc<[u8]> = secret_key.as_bytes().into();
     let closing = log.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let (s3, log, secret) = (s3.clone(), log.clone(), secret.clone());
+        let (s3, log, secret, region) = (s3.clone(), log.clone(), secret.clone(), region.clone());
         async move {
             if req.uri().path() != crate::notify::PATH {
-                if let Some(problem) = scope_problem(&req) {
+                if let Some(problem) = scope_problem(&req, &region) {
                     let body = format!(
                         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AuthorizationHeaderMalformed</Code><Message>{problem}</Message></Error>"
                     );

@@ -234,7 +234,7 @@ mod tests {
     async fn a_service_that_exits_is_reported_with_its_container() {
         let rt = FakeRuntime::new();
         rt.set_faults(esb_runtime::fake::Faults { start_fails: true, ..Default::default() });
-        let plan = crate::engines::builtin_s3("esb/daemon:x", &Default::default());
+        let plan = crate::engines::builtin_s3("esb/daemon:x", &Default::default(), "us-east-1");
         let err = start(&rt, "p", &plan).await.unwrap_err();
         assert!(err.to_string().contains("esb-p-s3"), "{err}");
         assert!(rt.containers(&Labels::default()).await.unwrap().is_empty(), "no stopped container is left behind");

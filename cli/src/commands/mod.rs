@@ -7,6 +7,7 @@ mod daemon;
 mod daemon_config;
 mod events;
 mod front;
+mod identity;
 mod images;
 mod init;
 mod invoke;

@@ -153,6 +153,8 @@ pub(super) fn open(
     daemon: Option<&Daemon>,
     out: &Output,
 ) -> anyhow::Result<(esb_config::Workspace, esb_config::Project)> {
+    // The name goes into everything compiled: settle whose it is first.
+    super::identity::settle_before_open(global, out)?;
     let (mut ws, project) = open_project(global, &args.parameters, out, false)?;
     super::daemon_config::overlay(&mut ws, daemon);
     Ok((ws, project))

@@ -15,7 +15,7 @@ use esb_storage::service::Endpoint;
 /// Runs the built-in S3 server until SIGTERM or Ctrl-C.
 pub fn serve_s3(args: StorageS3Args) -> anyhow::Result<()> {
     super::block_on(async move {
-        esb_storage::s3::serve(args.root, args.listen, ACCESS_KEY_ID, SECRET_ACCESS_KEY, super::serve::stop_signal()).await?;
+        esb_storage::s3::serve(args.root, args.listen, ACCESS_KEY_ID, SECRET_ACCESS_KEY, &args.region, super::serve::stop_signal()).await?;
         Ok(())
     })
 }
@@ -31,26 +31,26 @@ pub async fn images(rt: &dyn Runtime, project: &Project, settings: &StorageSetti
 }
 
 /// The plan for S3, building nothing but finding the esb image for the built-in engine.
-async fn s3_plan(rt: &dyn Runtime, settings: &StorageSettings) -> anyhow::Result<Option<Plan>> {
+async fn s3_plan(rt: &dyn Runtime, settings: &StorageSettings, region: &str) -> anyhow::Result<Option<Plan>> {
     Ok(match engines::choose_s3(rt, &settings.s3).await? {
         Choice::Off => None,
         Choice::Production(image) => Some(engines::rustfs(&image, &settings.s3, ACCESS_KEY_ID, SECRET_ACCESS_KEY)),
         Choice::Builtin => {
             let image = esb_images::daemon::ensure(rt, &std::env::current_exe()?).await?;
-            Some(engines::builtin_s3(&image, &settings.s3))
+            Some(engines::builtin_s3(&image, &settings.s3, region))
         }
     })
 }
 
 /// The plan for DynamoDB, building the built-in engine's image when it is missing.
-async fn dynamodb_plan(rt: &dyn Runtime, settings: &StorageSettings, progress: &Progress) -> anyhow::Result<Option<Plan>> {
+async fn dynamodb_plan(rt: &dyn Runtime, settings: &StorageSettings, region: &str, progress: &Progress) -> anyhow::Result<Option<Plan>> {
     Ok(match engines::choose_dynamodb(rt, &settings.dynamodb).await? {
         Choice::Off => None,
         Choice::Production(image) => Some(engines::alternator(&image, &settings.dynamodb)),
         Choice::Builtin => {
             let image = esb_images::dynamodb::ensure(rt, &|e| progress.event(e)).await?;
             progress.clear();
-            Some(engines::builtin_dynamodb(&image, &settings.dynamodb))
+            Some(engines::builtin_dynamodb(&image, &settings.dynamodb, ACCESS_KEY_ID, SECRET_ACCESS_KEY, region))
         }
     })
 }
@@ -74,7 +74,7 @@ pub async fn up(
     let signer = Signer { access_key: ACCESS_KEY_ID.into(), secret_key: SECRET_ACCESS_KEY.into(), region: region.into() };
     let (mut endpoints, mut reports) = (vec![], vec![]);
     if !buckets.is_empty() {
-        match start(rt, name, s3_plan(rt, settings).await).await {
+        match start(rt, name, s3_plan(rt, settings, region).await).await {
             Ok(Some(s3)) => {
                 reports.extend(esb_storage::provision::buckets(&s3.direct, &signer, &s3.engine, buckets).await);
                 endpoints.push(s3);
@@ -84,7 +84,7 @@ pub async fn up(
         }
     }
     if !tables.is_empty() {
-        match start(rt, name, dynamodb_plan(rt, settings, progress).await).await {
+        match start(rt, name, dynamodb_plan(rt, settings, region, progress).await).await {
             Ok(Some(db)) => {
                 reports.extend(esb_storage::provision::tables(&db.direct, &signer, tables).await);
                 endpoints.push(db);

@@ -163,7 +163,7 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(crate::s3::serve(dir.to_path_buf(), addr, "ak", "sk", async move {
+        let task = tokio::spawn(crate::s3::serve(dir.to_path_buf(), addr, "ak", "sk", "us-east-1", async move {
             let _ = stopped.await;
         }));
         while tokio::net::TcpStream::connect(addr).await.is_err() {

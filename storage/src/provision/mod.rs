@@ -166,7 +166,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::s3::serve(dir.path().to_path_buf(), addr, "ak", "sk", async move {
+        let server = tokio::spawn(crate::s3::serve(dir.path().to_path_buf(), addr, "ak", "sk", "us-east-1", async move {
             let _ = stopped.await;
         }));
         while tokio::net::TcpStream::connect(addr).await.is_err() {
