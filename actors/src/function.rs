@@ -24,6 +24,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod swap;
+
 /// The registered name of a function's actor: handles find it by this name across restarts.
 pub fn actor_name(project: &str, function: &str) -> String {
     format!("esb/{project}/{function}")
@@ -192,9 +194,9 @@ pub enum FunctionMsg {
     /// A start task finished, for the config with this `config_hash`.
     Started(Result<Container, StartError>, String),
     /// Hot reload: serve with this config from now on. When the code or environment changed
-    /// (another `config_hash`), idle containers are removed at once, leased ones when released,
-    /// and ones still starting when they are up: in-flight invocations finish on the old code,
-    /// the next one gets the new code, and no caller sees a gap.
+    /// (another `config_hash`), one container on the new code starts at once; until it is ready,
+    /// containers on the old code keep serving (make before break, see [`swap`]), then they go.
+    /// In-flight invocations finish on the old code, and no caller waits or is refused for a swap.
     Reconfigure(Arc<FunctionConfig>),
     /// Check deadlines and idle containers.
     Tick,
@@ -270,8 +272,11 @@ pub struct FunctionState {
     started: u64,
     removed: u64,
     draining: Option<Draining>,
-    /// Leases on containers of a config replaced by [`FunctionMsg::Reconfigure`]: removed on release.
+    /// Leases on containers of a config replaced by [`FunctionMsg::Reconfigure`]: they retire
+    /// or go on release (see [`swap`]).
     stale: std::collections::HashSet<u64>,
+    /// Idle containers on replaced code, serving only until the current code is ready ([`swap`]).
+    retiring: Vec<(Container, Instant)>,
     /// (idle, busy, starting, waiting) as last reported to the metrics.
     gauges: (usize, usize, usize, usize),
     keep_on_stop: bool,
@@ -319,7 +324,7 @@ impl FunctionState {
     /// Starts containers for waiters not yet covered by a start, within the limit.
     fn ensure_starts(&mut self, myself: &ActorRef<FunctionMsg>) {
         let unclaimed = self.waiters.len().saturating_sub(self.starting);
-        let room = self.cfg.limit.saturating_sub(self.busy.len() + self.starting + self.idle.len());
+        let room = self.cfg.limit.saturating_sub(self.busy.len() + self.starting + self.idle.len() + self.retiring.len());
         for _ in 0..unclaimed.min(room) {
             self.start(myself);
         }
@@ -369,7 +374,7 @@ impl FunctionState {
 
     fn stats(&self) -> Stats {
         Stats {
-            idle: self.idle.len(),
+            idle: self.idle.len() + self.retiring.len(),
             busy: self.busy.len(),
             starting: self.starting,
             waiting: self.waiters.len(),
@@ -512,6 +517,7 @@ impl Actor for FunctionActor {
             removed,
             draining: None,
             stale: Default::default(),
+            retiring: Vec::new(),
             // Not a possible state: the first tick reports.
             gauges: (usize::MAX, 0, 0, 0),
             keep_on_stop: false,
@@ -541,19 +547,23 @@ impl Actor for FunctionActor {
                         st.give(c, false);
                     }
                 }
-                Decision::StartAndWait | Decision::Wait => {
-                    st.waiters.push_back(Waiter { reply, since: Instant::now() });
-                    st.ensure_starts(&myself);
-                }
-                Decision::Throttle => {
-                    let _ = reply.send(Err(st.throttled()));
-                }
+                // No container on the current code is idle: one on replaced code serves, if any
+                // retires (a swap in progress), rather than this caller waiting or being refused.
+                decision => match st.lease_retiring(Waiter { reply, since: Instant::now() }, &myself) {
+                    Ok(()) => {}
+                    Err(w) if decision == Decision::Throttle => {
+                        let _ = w.reply.send(Err(st.throttled()));
+                    }
+                    Err(w) => {
+                        st.waiters.push_back(w);
+                        st.ensure_starts(&myself);
+                    }
+                },
             },
             FunctionMsg::Release { lease, healthy } => {
                 if let Some(c) = st.busy.remove(&lease) {
                     if st.stale.remove(&lease) {
-                        st.remove(c);
-                        st.ensure_starts(&myself);
+                        st.release_stale(c, healthy, &myself);
                     } else if healthy {
                         st.give(c, false);
                     } else {
@@ -579,14 +589,16 @@ impl Actor for FunctionActor {
                 for w in st.waiters.drain(..) {
                     let _ = w.reply.send(Err(AcquireError::Stopping { function: st.cfg.function.clone() }));
                 }
+                // Containers on replaced code are never kept for the next esb.
+                st.promote();
                 st.draining = Some(Draining { deadline, keep, reply, in_flight: st.busy.len() });
                 st.check_drain(&myself);
             }
             FunctionMsg::Started(Ok(c), hash) if hash != st.cfg.config_hash => {
-                // Started for the config a reload replaced: never serve the old code.
+                // Started for a config a later reload replaced: it retires (serving only until
+                // the current code is ready).
                 st.starting -= 1;
-                st.remove(c);
-                st.ensure_starts(&myself);
+                st.started_stale(c, &myself);
                 st.check_drain(&myself);
             }
             FunctionMsg::Reconfigure(cfg) => {
@@ -594,22 +606,16 @@ impl Actor for FunctionActor {
                 tracing::info!(function = %cfg.function, code_changed, "reconfigured");
                 st.cfg = cfg;
                 if code_changed {
-                    let was_warm = !st.idle.is_empty();
-                    for (c, _) in std::mem::take(&mut st.idle) {
-                        st.remove(c);
-                    }
-                    st.stale.extend(st.busy.keys().copied());
-                    // A function that was warm stays warm: one container on the new code starts
-                    // now, so the request after a save usually finds it ready.
-                    if was_warm && st.starting == 0 && st.busy.len() < st.cfg.limit {
-                        st.start(&myself);
-                    }
+                    // Make before break: idle containers serve until one on the new code, which
+                    // starts now, is ready.
+                    st.retire(&myself);
                 }
                 st.ensure_starts(&myself);
             }
             FunctionMsg::Started(Ok(c), _) => {
                 st.starting -= 1;
                 st.started += 1;
+                st.promote();
                 st.prewarm_backoff = PREWARM_BACKOFF.0;
                 st.give(c, true);
                 // A container that finished starting during a drain is simply idle (kept or removed).
@@ -636,7 +642,7 @@ impl Actor for FunctionActor {
             FunctionMsg::Tick if st.draining.is_some() => st.check_drain(&myself),
             FunctionMsg::Tick => {
                 // Only on change: an idle function costs nothing per tick.
-                let gauges = (st.idle.len(), st.busy.len(), st.starting, st.waiters.len());
+                let gauges = (st.idle.len() + st.retiring.len(), st.busy.len(), st.starting, st.waiters.len());
                 if gauges != st.gauges {
                     st.gauges = gauges;
                     crate::metrics::containers(&st.cfg.function, gauges.0, gauges.1, gauges.2, gauges.3);
@@ -648,6 +654,7 @@ impl Actor for FunctionActor {
                     }
                 }
                 st.waiters.retain(|w| !w.reply.is_closed());
+                st.tick_retiring(now, &myself);
                 let reap = decide::to_reap(&st.idle, now, st.cfg.idle_timeout, st.cfg.min_warm);
                 for c in reap {
                     st.idle.retain(|(i, _)| i.id != c.id);
@@ -665,7 +672,7 @@ impl Actor for FunctionActor {
             FunctionMsg::Logs { container, reply } => {
                 // Only a container this function holds; read off the actor's loop (the engine may be
                 // slow: the caller waits, not the actor).
-                if st.busy.values().chain(st.idle.iter().map(|(c, _)| c)).any(|c| c.id == container) {
+                if st.busy.values().chain(st.idle.iter().chain(&st.retiring).map(|(c, _)| c)).any(|c| c.id == container) {
                     let rt = st.rt.clone();
                     tokio::spawn(async move {
                         let _ = reply.send(rt.logs(&container).await.ok());
@@ -684,7 +691,8 @@ impl Actor for FunctionActor {
         // Stopping the actor stops its function: no container outlives it unaccounted for, except
         // idle ones a drain was asked to keep (labelled, so the next esb adopts them).
         let idle = st.idle.drain(..).map(|(c, _)| c).filter(|_| !st.keep_on_stop);
-        let all: Vec<Container> = idle.chain(st.busy.drain().map(|(_, c)| c)).collect();
+        let retiring = st.retiring.drain(..).map(|(c, _)| c);
+        let all: Vec<Container> = idle.chain(retiring).chain(st.busy.drain().map(|(_, c)| c)).collect();
         for c in all {
             let _ = st.rt.remove_container(&c.id).await;
             if let Some(p) = &st.pool {

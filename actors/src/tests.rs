@@ -632,3 +632,54 @@ async fn a_reload_adds_removes_and_swaps_code_with_in_flight_work_finishing_on_t
     assert_eq!(status.keys().cloned().collect::<Vec<_>>(), ["Fn", "Three"]);
     m.shutdown(Duration::from_secs(2), false).await;
 }
+
+#[tokio::test]
+async fn a_reload_storm_refuses_no_request_and_ends_on_the_last_code() {
+    // Issue 19: a file appended every 200 ms reloaded the function 100 times in 20 s, and every
+    // reload removed the warm container at once, so one request in five got 429.
+    let port = fake_rie().await;
+    let rt = Arc::new(FakeRuntime::with_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let one = FunctionConfig { limit: 1, queue_timeout: Duration::from_millis(150), ..config(port) };
+    let mut m = manager(vec![one.clone()], 10, rt.clone()).await;
+    let h = m.function("Fn").unwrap().clone();
+    assert_eq!(h.invoke(Bytes::from_static(b"{}"), None).await.unwrap().outcome, Outcome::Success);
+    // A start takes longer than the time between reloads: no start finishes on the current code
+    // until the storm ends.
+    rt.set_faults(Faults { start_delay: Some(Duration::from_millis(120)), ..Default::default() });
+    let traffic = {
+        let h = h.clone();
+        tokio::spawn(async move {
+            let mut failed = vec![];
+            for i in 0..60 {
+                if let Err(e) = h.invoke(Bytes::from(format!("{{\"n\":{i}}}")), None).await {
+                    failed.push(e.to_string());
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            failed
+        })
+    };
+    for n in 0..15 {
+        let cfg = FunctionConfig { config_hash: format!("h{n}"), ..one.clone() };
+        m.apply(vec![cfg], Duration::from_secs(2)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let failed = traffic.await.unwrap();
+    assert!(failed.is_empty(), "{} of 60 requests failed during the reloads: {failed:?}", failed.len());
+    let hashes = || {
+        let rt = rt.clone();
+        async move {
+            let all = rt.containers(&esb_runtime::Labels::default()).await.unwrap();
+            all.iter().filter_map(|c| c.labels.get(esb_runtime::labels::key::CONFIG_HASH).map(str::to_string)).collect::<Vec<_>>()
+        }
+    };
+    for _ in 0..300 {
+        if hashes().await == ["h14"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(hashes().await, ["h14"], "one container, on the last code, within the limit of 1");
+    assert_eq!(h.invoke(Bytes::from_static(b"{}"), None).await.unwrap().outcome, Outcome::Success);
+    m.shutdown(Duration::from_secs(2), false).await;
+}
