@@ -549,6 +549,12 @@ async fn failing_prewarm_starts_back_off_instead_of_looping_hot() {
     );
 }
 
+/// The config hash of every container the fake engine holds.
+async fn config_hashes(rt: Arc<FakeRuntime>) -> Vec<String> {
+    let all = rt.containers(&esb_runtime::Labels::default()).await.unwrap();
+    all.iter().filter_map(|c| c.labels.get(esb_runtime::labels::key::CONFIG_HASH).map(str::to_string)).collect()
+}
+
 #[tokio::test]
 async fn new_code_replaces_a_warm_container_before_the_next_request() {
     let port = fake_rie().await;
@@ -559,13 +565,7 @@ async fn new_code_replaces_a_warm_container_before_the_next_request() {
     assert_eq!(h.invoke(Bytes::from_static(b"{}"), None).await.unwrap().outcome, Outcome::Success);
     let new_code = FunctionConfig { config_hash: "h2".into(), ..one.clone() };
     m.apply(vec![new_code], Duration::from_secs(2)).await.unwrap();
-    let hashes = || {
-        let rt = rt.clone();
-        async move {
-            let all = rt.containers(&esb_runtime::Labels::default()).await.unwrap();
-            all.iter().filter_map(|c| c.labels.get(esb_runtime::labels::key::CONFIG_HASH).map(str::to_string)).collect::<Vec<_>>()
-        }
-    };
+    let hashes = || config_hashes(rt.clone());
     for _ in 0..300 {
         if hashes().await == ["h2"] {
             break;
@@ -666,13 +666,7 @@ async fn a_reload_storm_refuses_no_request_and_ends_on_the_last_code() {
     }
     let failed = traffic.await.unwrap();
     assert!(failed.is_empty(), "{} of 60 requests failed during the reloads: {failed:?}", failed.len());
-    let hashes = || {
-        let rt = rt.clone();
-        async move {
-            let all = rt.containers(&esb_runtime::Labels::default()).await.unwrap();
-            all.iter().filter_map(|c| c.labels.get(esb_runtime::labels::key::CONFIG_HASH).map(str::to_string)).collect::<Vec<_>>()
-        }
-    };
+    let hashes = || config_hashes(rt.clone());
     for _ in 0..300 {
         if hashes().await == ["h14"] {
             break;

@@ -6,12 +6,12 @@
 //! is listed under "not measured" with the reason; nothing is silently left out.
 //!
 //! Scenarios: `warm` (latency and throughput at concurrency 1/16/64, server memory), `cold` (cold
-//! start per runtime), `restart` (restart with and without adopting containers), `reload`
+//! start per runtime), `restart` (restart with and without adopting containers), `downtime` (a restart under load, one process and each half of the split daemon), `reload`
 //! (save-to-new-code per runtime), `events` (asynchronous invocation: accept and drain against
 //! synchronous invocation), `streams` (a DynamoDB change reaching its function, against invoking
 //! it directly).
 //!
-//! Usage: `esb-bench [--runs N] [--only warm,cold,restart,events,streams,reload] [--no-sam] [--json PATH]`, and
+//! Usage: `esb-bench [--runs N] [--only warm,cold,restart,downtime,events,streams,reload] [--no-sam] [--json PATH]`, and
 //! `esb-bench soak [--minutes N] [--json PATH]` for the long-running check of the split daemon.
 //! Environment: `ESB_BIN` (default `target/release/esb`), `SAM_CLI` (default: `sam` on PATH).
 
@@ -176,6 +176,10 @@ fn main() {
     if wanted("restart") {
         eprintln!("esb-bench: restarts ({})", args.runs);
         collect(&mut rows, &mut skipped, "restarts of esb", lifecycle::restart(&esb_bin, &project, args.runs));
+    }
+    if wanted("downtime") {
+        eprintln!("esb-bench: restart downtime under load ({} per restart)", args.runs);
+        collect(&mut rows, &mut skipped, "restart downtime of esb", lifecycle::downtime(&esb_bin, &project, args.runs));
     }
     if wanted("events") {
         eprintln!("esb-bench: asynchronous invocations against synchronous ones");
