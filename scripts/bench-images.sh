@@ -24,7 +24,7 @@ now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 clean_images() {
   docker rmi -f esb/base-provided:latest esb/base-python:3.11 >/dev/null 2>&1 || true
-  docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^(esb/rootfs-python|esb-faults/)' | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^(esb/rootfs|esb-faults/)' | xargs -r docker rmi -f >/dev/null 2>&1 || true
 }
 
 clean_images

@@ -107,6 +107,8 @@ pub struct Sink {
     pub errors: Vec<Diagnostic>,
     /// Warnings, deduplicated by message.
     pub warnings: Vec<String>,
+    /// Functions esb cannot run, by logical id, with the reason (also a warning).
+    pub left_out: std::collections::BTreeMap<String, String>,
 }
 
 impl Sink {
@@ -132,6 +134,13 @@ impl Sink {
         if !self.warnings.contains(&message) {
             self.warnings.push(message);
         }
+    }
+
+    /// Records that function `id` is left out, and why (never silently: it is also a warning).
+    pub fn left_out(&mut self, id: &str, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.warn(format!("function {id} is left out: {reason}"));
+        self.left_out.insert(id.to_string(), reason);
     }
 
     /// Records a warning about line `line` of the file (`template.yaml:4: ...`).
@@ -168,9 +177,9 @@ impl Sink {
     }
 
     /// Fails with every error collected, if any.
-    pub fn into_result(self) -> Result<Vec<String>, ConfigError> {
+    pub fn into_result(self) -> Result<(Vec<String>, std::collections::BTreeMap<String, String>), ConfigError> {
         if self.errors.is_empty() {
-            Ok(self.warnings)
+            Ok((self.warnings, self.left_out))
         } else {
             Err(self.into_error())
         }

@@ -26,6 +26,7 @@ pub mod intrinsics;
 pub mod lambda_env;
 pub mod model;
 pub mod routes;
+pub mod runtimes;
 pub mod schedule;
 pub mod services;
 pub mod workspace;

@@ -174,6 +174,11 @@ pub enum BaseImage {
         /// e.g. `3.11`.
         version: String,
     },
+    /// Debian + Node.js + esb's own runtime client. `version` is the major version the image has.
+    Node {
+        /// e.g. `24`.
+        version: String,
+    },
     /// `FROM scratch` + RIE + the function's static `bootstrap`.
     Provided,
 }
@@ -183,6 +188,7 @@ impl BaseImage {
     pub fn image(&self) -> String {
         match self {
             BaseImage::Python { version } => format!("esb/base-python:{version}"),
+            BaseImage::Node { version } => format!("esb/base-nodejs:{version}"),
             BaseImage::Provided => "esb/base-provided:latest".to_string(),
         }
     }

@@ -1,4 +1,6 @@
-//! Base images: `esb/base-provided` (scratch + RIE) and `esb/base-python` (Debian + CPython + RIE).
+//! Base images: `esb/base-provided` (scratch + RIE), `esb/base-python:<version>` (Debian + CPython +
+//! awslambdaric + RIE) and `esb/base-nodejs:<major>` (Debian + Node.js + esb's runtime client + RIE),
+//! the last two on their suite's shared root filesystem (see `rootfs`).
 //!
 //! Owns: choosing the base for a runtime (an official AWS base image already present locally wins,
 //! since it matches Lambda exactly), and building esb's own when needed: once, labelled with a hash
@@ -20,6 +22,8 @@ use std::time::Instant;
 const RIE_PATH: &str = "/usr/local/bin/aws-lambda-rie";
 /// The Python launcher: awslambdaric plus the trace id RIE drops (see the file's docstring).
 const PYTHON_LAUNCHER: &str = include_str!("../assets/esb_bootstrap.py");
+/// esb's Node.js runtime interface client (see the file's header).
+const NODE_CLIENT: &str = include_str!("../assets/esb_runtime.mjs");
 
 /// A base image ready for function builds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +41,9 @@ pub fn official_reference(runtime: &str) -> Option<String> {
     if let Some(v) = runtime.strip_prefix("python") {
         return Some(format!("public.ecr.aws/lambda/python:{v}"));
     }
+    if let Some(v) = runtime.strip_prefix("nodejs").and_then(|v| v.strip_suffix(".x")) {
+        return Some(format!("public.ecr.aws/lambda/nodejs:{v}"));
+    }
     match runtime {
         "provided.al2023" => Some("public.ecr.aws/lambda/provided:al2023".into()),
         "provided.al2" => Some("public.ecr.aws/lambda/provided:al2".into()),
@@ -52,8 +59,7 @@ WORKDIR /var/task
 ENTRYPOINT [\"/usr/local/bin/aws-lambda-rie\", \"--log-level\", \"info\", \"/var/task/bootstrap\"]
 ";
 
-fn python_dockerfile(rootfs_image: &str) -> String {
-    let v = rootfs::PYTHON;
+fn python_dockerfile(rootfs_image: &str, v: &str) -> String {
     format!(
         "FROM {rootfs_image}\n\
          COPY aws-lambda-rie {RIE_PATH}\n\
@@ -61,8 +67,33 @@ fn python_dockerfile(rootfs_image: &str) -> String {
          ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime LANG=C.UTF-8 \\\n    \
          PYTHONPATH=/var/task:/opt/python/lib/python{v}/site-packages:/opt/python:/var/runtime\n\
          WORKDIR /var/task\n\
-         ENTRYPOINT [\"{RIE_PATH}\", \"--log-level\", \"info\", \"/usr/bin/python3\", \"-m\", \"esb_bootstrap\"]\n"
+         ENTRYPOINT [\"{RIE_PATH}\", \"--log-level\", \"info\", \"/usr/bin/python{v}\", \"-m\", \"esb_bootstrap\"]\n"
     )
+}
+
+/// Layers' modules where Lambda's Node.js runtimes look: `/opt/nodejs/node<major>/node_modules`,
+/// then `/opt/nodejs/node_modules` (NODE_PATH, for CommonJS `require`, as in Lambda).
+fn node_dockerfile(rootfs_image: &str, v: &str) -> String {
+    format!(
+        "FROM {rootfs_image}\n\
+         COPY aws-lambda-rie {RIE_PATH}\n\
+         COPY esb_runtime.mjs /var/runtime/esb_runtime.mjs\n\
+         ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime LANG=C.UTF-8 \\\n    \
+         NODE_PATH=/opt/nodejs/node{v}/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task\n\
+         WORKDIR /var/task\n\
+         ENTRYPOINT [\"{RIE_PATH}\", \"--log-level\", \"info\", \"/usr/bin/node\", \"/var/runtime/esb_runtime.mjs\"]\n"
+    )
+}
+
+/// The Dockerfile and launcher of a Debian-based base, with the suite it comes from.
+fn debian_base(base: &BaseImage) -> Option<(&'static esb_config::runtimes::Suite, String, &'static str, &'static str)> {
+    let suite = esb_config::runtimes::suite_of(base)?;
+    let rootfs_image = rootfs::image_name(suite);
+    match base {
+        BaseImage::Python { version } => Some((suite, python_dockerfile(&rootfs_image, version), "esb_bootstrap.py", PYTHON_LAUNCHER)),
+        BaseImage::Node { version } => Some((suite, node_dockerfile(&rootfs_image, version), "esb_runtime.mjs", NODE_CLIENT)),
+        BaseImage::Provided => None,
+    }
 }
 
 /// Makes sure the base for `base`/`runtime` exists; builds esb's own if needed.
@@ -75,11 +106,17 @@ pub async fn ensure(rt: &dyn Runtime, base: &BaseImage, runtime: &str, no_cache:
     let reference = base.image();
     let rie = rie::ensure()?;
     let rie_hash = cache::sha256_file(&rie)?;
-    let inputs = match base {
-        BaseImage::Provided => cache::sha256(format!("{PROVIDED_DOCKERFILE}|{rie_hash}").as_bytes()),
-        BaseImage::Python { .. } => {
-            cache::sha256(format!("{}|{PYTHON_LAUNCHER}|{}|{rie_hash}", python_dockerfile("x"), rootfs::recipe_hash()).as_bytes())
-        }
+    let debian = debian_base(base);
+    if debian.is_none() && *base != BaseImage::Provided {
+        return Err(ImageError::Tool {
+            tool: "esb build".into(),
+            reason: format!("no Debian suite carries the interpreter of {}", base.image()),
+            output: None,
+        });
+    }
+    let inputs = match &debian {
+        None => cache::sha256(format!("{PROVIDED_DOCKERFILE}|{rie_hash}").as_bytes()),
+        Some((_, dockerfile, _, launcher)) => cache::sha256(format!("{dockerfile}|{launcher}|{rie_hash}").as_bytes()),
     }[..16]
         .to_string();
     if !no_cache {
@@ -95,8 +132,8 @@ pub async fn ensure(rt: &dyn Runtime, base: &BaseImage, runtime: &str, no_cache:
     let rie_bytes = std::fs::read(&rie).map_err(ImageError::io("reading", &rie))?;
     let labels = crate::function::label_line(&Labels::new().with(key::ROLE, "base").with(key::CONTENT_HASH, inputs));
     let mut ctx = Context::new();
-    match base {
-        BaseImage::Provided => {
+    match debian {
+        None => {
             ctx.file("Dockerfile", format!("{PROVIDED_DOCKERFILE}{labels}").as_bytes(), 0o644)?;
             for (dir, mode) in [
                 ("rootfs", 0o755),
@@ -113,16 +150,16 @@ pub async fn ensure(rt: &dyn Runtime, base: &BaseImage, runtime: &str, no_cache:
             ctx.dir("rootfs/usr/local/bin", 0o755)?;
             ctx.file(&format!("rootfs{RIE_PATH}"), &rie_bytes, 0o755)?;
         }
-        BaseImage::Python { .. } => {
-            let rootfs_image = format!("esb/rootfs-python:{}-{}", rootfs::PYTHON, rootfs::recipe_hash());
+        Some((suite, dockerfile, launcher_name, launcher)) => {
+            let rootfs_image = rootfs::image_name(suite);
             if rt.image(&rootfs_image).await?.is_none() {
-                let tarball = rootfs::ensure(&|line| events(Event::Line { image: &reference, text: line }))?;
+                let tarball = rootfs::ensure(suite, &|line| events(Event::Line { image: &reference, text: line }))?;
                 events(Event::Line { image: &reference, text: "importing the root filesystem" });
                 rt.import_rootfs(&tarball, &rootfs_image).await?;
             }
-            ctx.file("Dockerfile", format!("{}{labels}", python_dockerfile(&rootfs_image)).as_bytes(), 0o644)?;
+            ctx.file("Dockerfile", format!("{dockerfile}{labels}").as_bytes(), 0o644)?;
             ctx.file("aws-lambda-rie", &rie_bytes, 0o755)?;
-            ctx.file("esb_bootstrap.py", PYTHON_LAUNCHER.as_bytes(), 0o644)?;
+            ctx.file(launcher_name, launcher.as_bytes(), 0o644)?;
         }
     }
     let request = BuildRequest { context: ctx.finish()?.into(), tags: vec![reference.clone()], no_cache, ..Default::default() };
@@ -142,6 +179,7 @@ mod tests {
     fn official_images_are_named_like_aws_names_them() {
         assert_eq!(official_reference("python3.12").as_deref(), Some("public.ecr.aws/lambda/python:3.12"));
         assert_eq!(official_reference("provided.al2023").as_deref(), Some("public.ecr.aws/lambda/provided:al2023"));
+        assert_eq!(official_reference("nodejs24.x").as_deref(), Some("public.ecr.aws/lambda/nodejs:24"));
         assert_eq!(official_reference("provided"), None);
     }
 

@@ -35,7 +35,7 @@ pub async fn ensure(rt: &dyn Runtime, exe: &Path) -> Result<String, ImageError> 
     let base = if is_static_elf(&bytes) {
         "scratch".to_string()
     } else {
-        let rootfs = format!("esb/rootfs-python:{}-{}", crate::rootfs::PYTHON, crate::rootfs::recipe_hash());
+        let rootfs = crate::rootfs::image_name(crate::rootfs::default_suite());
         if rt.image(&rootfs).await?.is_none() {
             return Err(ImageError::Tool {
                 tool: "esb up -d".into(),

@@ -38,7 +38,7 @@ pub async fn ensure(rt: &dyn Runtime, events: &Events<'_>) -> Result<String, Ima
         let out = Command::new("python3")
             .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-warn-conflicts", "--quiet", "--target"])
             .arg(&partial)
-            .args(crate::rootfs::pip_platform_args())
+            .args(crate::rootfs::pip_platform_args(crate::rootfs::PYTHON))
             .args(PACKAGES)
             .env("PIP_ROOT_USER_ACTION", "ignore")
             .output()

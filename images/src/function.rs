@@ -133,8 +133,8 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec) -> Result<Ve
         Code::Dir { path } => {
             let dir = inputs.root.join(path);
             ctx.tree("code", &dir)?;
-            if matches!(spec.base, BaseImage::Python { .. }) {
-                match requirements(&dir)? {
+            if let BaseImage::Python { version } = &spec.base {
+                match requirements(&dir, version)? {
                     Some(deps) => ctx.tree("deps", &deps)?,
                     None => ctx.dir("deps", 0o755)?,
                 }
@@ -142,8 +142,12 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec) -> Result<Ve
         }
         Code::Inline { source } => {
             ctx.dir("code", 0o755)?;
-            let module = spec.handler.rsplit_once('.').map(|(m, _)| m.replace('.', "/")).unwrap_or_else(|| "index".into());
-            ctx.file(&format!("code/{module}.py"), source.as_bytes(), 0o644)?;
+            let file = match spec.base {
+                // Lambda's inline Node.js code (`ZipFile`) is index.js; the handler names its file.
+                BaseImage::Node { .. } => format!("{}.js", spec.handler.rsplit_once('.').map(|(m, _)| m).unwrap_or("index")),
+                _ => format!("{}.py", spec.handler.rsplit_once('.').map(|(m, _)| m.replace('.', "/")).unwrap_or_else(|| "index".into())),
+            };
+            ctx.file(&format!("code/{file}"), source.as_bytes(), 0o644)?;
             if matches!(spec.base, BaseImage::Python { .. }) {
                 ctx.dir("deps", 0o755)?;
             }
@@ -159,14 +163,15 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec) -> Result<Ve
     ctx.finish()
 }
 
-/// Resolves `requirements.txt` (if any) on the host into a cached target dir, keyed by its content.
-pub fn requirements(code_dir: &Path) -> Result<Option<PathBuf>, ImageError> {
+/// Resolves `requirements.txt` (if any) on the host into a cached target dir for CPython `python`,
+/// keyed by its content and that version.
+pub fn requirements(code_dir: &Path, python: &str) -> Result<Option<PathBuf>, ImageError> {
     let file = code_dir.join("requirements.txt");
     let Ok(text) = std::fs::read(&file) else { return Ok(None) };
     if text.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(None);
     }
-    let key = cache::sha256(&[text.as_slice(), rootfs::PYTHON.as_bytes()].concat())[..16].to_string();
+    let key = cache::sha256(&[text.as_slice(), python.as_bytes()].concat())[..16].to_string();
     let target = cache::dir().join("deps").join(&key);
     if target.is_dir() {
         return Ok(Some(target));
@@ -177,7 +182,7 @@ pub fn requirements(code_dir: &Path) -> Result<Option<PathBuf>, ImageError> {
     let output = Command::new("python3")
         .args(["-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--no-warn-conflicts", "--quiet", "--target"])
         .arg(work.path())
-        .args(rootfs::pip_platform_args())
+        .args(rootfs::pip_platform_args(python))
         .arg("-r")
         .arg(&file)
         .env("PIP_ROOT_USER_ACTION", "ignore")
@@ -186,7 +191,7 @@ pub fn requirements(code_dir: &Path) -> Result<Option<PathBuf>, ImageError> {
     if !output.status.success() {
         return Err(ImageError::Tool {
             tool: "pip".into(),
-            reason: format!("installing {} failed (binary wheels for Python {} on x86_64 are needed)", file.display(), rootfs::PYTHON),
+            reason: format!("installing {} failed (binary wheels for Python {python} on x86_64 are needed)", file.display()),
             output: Some(crate::tail(&String::from_utf8_lossy(&output.stderr), 15)),
         });
     }

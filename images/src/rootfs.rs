@@ -1,6 +1,9 @@
-//! The Python root filesystem: Debian (debootstrap minbase) + python3 + awslambdaric + boto3.
+//! The root filesystems of the Python and Node.js bases: one per Debian suite (debootstrap minbase
+//! with that suite's CPython and Node.js, and awslambdaric and boto3 for that CPython), shared by
+//! both bases of the suite, so a project with python3.14 and nodejs24.x functions debootstraps sid
+//! once and stores one image layer for both.
 //!
-//! Owns: producing `rootfs-python-<recipe hash>.tar` in the cache, once. Every network fetch happens
+//! Owns: producing `rootfs-<suite>-<recipe hash>.tar` in the cache, once per suite. Every network fetch happens
 //! on the host: debootstrap from the host's own Debian mirror (read from its apt sources, or
 //! `ESB_DEBIAN_MIRROR`), Python packages with the host's pip (`--target` + `--platform`, binary wheels
 //! only), so nothing inside an image ever needs the network. pip run inside a chroot would not carry
@@ -8,15 +11,22 @@
 //! Must not: talk to Docker (the tarball is imported by `base`).
 
 use crate::{cache, ImageError};
+use esb_config::runtimes::{Suite, SUITES};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Debian release the rootfs is made from.
-pub const SUITE: &str = "bookworm";
-/// CPython version of that release.
+/// The CPython esb's own services run on (the built-in DynamoDB, the daemon image): bookworm's.
 pub const PYTHON: &str = "3.11";
+
+/// The suite of esb's own services ([`PYTHON`]).
+pub fn default_suite() -> &'static Suite {
+    &SUITES[0]
+}
+
 /// Debian packages on top of minbase.
-pub const PACKAGES: &str = "python3,ca-certificates";
+fn packages(suite: &Suite) -> String {
+    format!("ca-certificates,python{},nodejs", suite.python)
+}
 /// Python packages installed into `/var/runtime` (pinned: same recipe, same image).
 pub const PIP_PACKAGES: &[&str] = &["awslambdaric==4.2.2", "boto3==1.44.5"];
 /// Paths removed after install: documentation, locales, apt caches. Well over 100 MB.
@@ -32,20 +42,26 @@ const TRIM: &[&str] = &[
     "var/log",
 ];
 
-/// Hash of everything that determines the rootfs; part of its file and image names.
-pub fn recipe_hash() -> String {
-    let recipe = format!("{SUITE}|{PACKAGES}|{}|{TRIM:?}|v1", PIP_PACKAGES.join(","));
+/// Hash of everything that determines a suite's rootfs; part of its file and image names.
+pub fn recipe_hash(suite: &Suite) -> String {
+    let recipe = format!("{}|{}|{}|{TRIM:?}|v2", suite.name, packages(suite), PIP_PACKAGES.join(","));
     cache::sha256(recipe.as_bytes())[..12].to_string()
 }
 
-/// Where the tarball is cached.
-pub fn tarball_path() -> PathBuf {
-    cache::dir().join("rootfs").join(format!("python{PYTHON}-{SUITE}-{}.tar", recipe_hash()))
+/// The engine image the suite's rootfs is imported as.
+pub fn image_name(suite: &Suite) -> String {
+    format!("esb/rootfs:{}-{}", suite.name, recipe_hash(suite))
 }
 
-/// Returns the cached rootfs tarball, building it if needed. `progress` receives one line per stage.
-pub fn ensure(progress: &dyn Fn(&str)) -> Result<PathBuf, ImageError> {
-    let tarball = tarball_path();
+/// Where the tarball is cached.
+pub fn tarball_path(suite: &Suite) -> PathBuf {
+    cache::dir().join("rootfs").join(format!("{}-{}.tar", suite.name, recipe_hash(suite)))
+}
+
+/// Returns the suite's cached rootfs tarball, building it if needed. `progress` receives one line
+/// per stage.
+pub fn ensure(suite: &Suite, progress: &dyn Fn(&str)) -> Result<PathBuf, ImageError> {
+    let tarball = tarball_path(suite);
     if tarball.is_file() {
         return Ok(tarball);
     }
@@ -55,9 +71,10 @@ pub fn ensure(progress: &dyn Fn(&str)) -> Result<PathBuf, ImageError> {
     let root = work.path().join("root");
 
     let mirror = mirror()?;
-    progress(&format!("debootstrap {SUITE} (minbase + {PACKAGES})"));
+    let (name, packages) = (suite.name, packages(suite));
+    progress(&format!("debootstrap {name} (minbase + {packages})"));
     run(
-        Command::new("debootstrap").args(["--variant=minbase", &format!("--include={PACKAGES}"), SUITE]).arg(&root).arg(&mirror),
+        Command::new("debootstrap").args(["--variant=minbase", &format!("--include={packages}"), name]).arg(&root).arg(&mirror),
         "debootstrap",
     )?;
 
@@ -77,7 +94,7 @@ pub fn ensure(progress: &dyn Fn(&str)) -> Result<PathBuf, ImageError> {
     let mut pip = Command::new("python3");
     pip.args(["-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--no-warn-conflicts", "--quiet", "--target"])
         .arg(root.join("var/runtime"))
-        .args(pip_platform_args())
+        .args(pip_platform_args(suite.python))
         .args(PIP_PACKAGES)
         .env("PIP_ROOT_USER_ACTION", "ignore");
     run(&mut pip, "pip")?;
@@ -89,9 +106,9 @@ pub fn ensure(progress: &dyn Fn(&str)) -> Result<PathBuf, ImageError> {
     Ok(tarball)
 }
 
-/// pip flags that select wheels for the image's Python, whatever the host's Python is.
-pub fn pip_platform_args() -> Vec<String> {
-    ["--platform", "manylinux2014_x86_64", "--python-version", PYTHON, "--implementation", "cp", "--only-binary=:all:"]
+/// pip flags that select wheels for CPython `python` (`3.14`), whatever the host's Python is.
+pub fn pip_platform_args(python: &str) -> Vec<String> {
+    ["--platform", "manylinux2014_x86_64", "--python-version", python, "--implementation", "cp", "--only-binary=:all:"]
         .map(String::from)
         .to_vec()
 }
@@ -114,13 +131,15 @@ fn mirror() -> Result<String, ImageError> {
     })
 }
 
-/// Finds the first Debian (not security) archive URL in apt sources text.
+/// Finds the first Debian archive URL (not security, not updates) in apt sources text. A Debian
+/// archive serves every suite, so the host's (often bookworm's) serves trixie and sid too.
 pub fn mirror_from_sources(text: &str) -> Option<String> {
+    let release = |s: &str| SUITES.iter().any(|k| k.name == s) || ["stable", "testing", "unstable"].contains(&s);
     // deb822: stanzas separated by blank lines, with `URIs:` and `Suites:`.
     for stanza in text.split("\n\n") {
         let field = |name: &str| stanza.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
         if let (Some(uris), Some(suites)) = (field("URIs:"), field("Suites:")) {
-            if suites.split_whitespace().any(|s| s == SUITE) {
+            if suites.split_whitespace().any(release) {
                 return uris.split_whitespace().next().map(str::to_string);
             }
         }
@@ -128,7 +147,7 @@ pub fn mirror_from_sources(text: &str) -> Option<String> {
     // One-line: `deb [opts] URI SUITE components`.
     text.lines().find_map(|l| {
         let words: Vec<&str> = l.split_whitespace().filter(|w| !w.starts_with('[')).collect();
-        (words.first() == Some(&"deb") && words.get(2) == Some(&SUITE)).then(|| words[1].to_string())
+        (words.first() == Some(&"deb") && words.get(2).is_some_and(|s| release(s))).then(|| words[1].to_string())
     })
 }
 
@@ -157,12 +176,16 @@ mod tests {
         let one_line =
             "# comment\ndeb [arch=amd64] http://m.example/debian bookworm main\ndeb http://m.example/security bookworm-security main\n";
         assert_eq!(mirror_from_sources(one_line).as_deref(), Some("http://m.example/debian"));
-        assert_eq!(mirror_from_sources("deb http://x trixie main\n"), None);
+        assert_eq!(mirror_from_sources("deb http://x trixie main\n").as_deref(), Some("http://x"));
+        assert_eq!(mirror_from_sources("deb http://x bookworm-security main\n"), None);
     }
 
     #[test]
-    fn the_recipe_hash_is_stable_and_names_the_tarball() {
-        assert_eq!(recipe_hash(), recipe_hash());
-        assert!(tarball_path().to_string_lossy().contains(&recipe_hash()));
+    fn each_suite_has_its_own_stable_recipe() {
+        let (bookworm, sid) = (&SUITES[0], SUITES.iter().find(|s| s.name == "sid").unwrap());
+        assert_eq!(recipe_hash(sid), recipe_hash(sid));
+        assert_ne!(recipe_hash(bookworm), recipe_hash(sid));
+        assert!(tarball_path(sid).to_string_lossy().contains(&recipe_hash(sid)));
+        assert!(packages(sid).contains("python3.14") && packages(sid).contains("nodejs"));
     }
 }

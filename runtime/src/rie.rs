@@ -60,7 +60,7 @@ pub struct Invocation {
 }
 
 /// The invocation did not complete; the container should not be reused.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum InvokeError {
     /// RIE never started listening.
     #[error("RIE did not start listening on {addr} within {waited:?}")]
@@ -102,11 +102,29 @@ impl InvokeError {
         matches!(self, InvokeError::Status { .. } | InvokeError::ConnectionClosed(_))
     }
 
-    /// This error with the runtime's own reason, when RIE's log `logs` holds one.
+    /// This error with the runtime's own reason: the error a runtime posted to `init/error`,
+    /// which RIE answers with its 502 (Node.js: `Runtime.ImportModuleError`), else what RIE's log
+    /// `logs` says.
     pub fn explained(self, logs: &str) -> InvokeError {
+        if let InvokeError::Status { body, .. } = &self {
+            if let Ok(doc) = serde_json::from_str::<serde_json::Value>(body) {
+                if let (Some(kind), Some(reason)) = (doc["errorType"].as_str(), doc["errorMessage"].as_str()) {
+                    let cause = format!("the runtime failed to start; RIE answered HTTP {}", self.status().unwrap_or(502));
+                    return InvokeError::Runtime { kind: kind.to_string(), reason: reason.to_string(), cause };
+                }
+            }
+        }
         match failure_reason(logs) {
             Some((kind, reason)) if self.runtime_failed() => InvokeError::Runtime { kind, reason, cause: self.to_string() },
             _ => self,
+        }
+    }
+
+    /// The HTTP status RIE answered, for [`InvokeError::Status`].
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            InvokeError::Status { status, .. } => Some(*status),
+            _ => None,
         }
     }
 
@@ -170,7 +188,8 @@ pub fn classify(status: u16, body: &[u8], function_error_header: Option<&str>) -
     }
     let parsed: Option<serde_json::Map<String, serde_json::Value>> = serde_json::from_slice(body).ok();
     if let Some(obj) = parsed {
-        const ERROR_KEYS: &[&str] = &["errorMessage", "errorType", "requestId", "stackTrace", "cause"];
+        // `stackTrace` is Python's, `trace` Node.js's.
+        const ERROR_KEYS: &[&str] = &["errorMessage", "errorType", "requestId", "stackTrace", "trace", "cause"];
         let shaped =
             obj.contains_key("errorType") && obj.contains_key("errorMessage") && obj.keys().all(|k| ERROR_KEYS.contains(&k.as_str()));
         if shaped || function_error_header.is_some() {
@@ -292,6 +311,20 @@ mod tests {
         // A timeout is not the runtime's failure, and a log without a reason changes nothing.
         assert!(matches!(InvokeError::TimedOut(Duration::from_secs(1)).explained(logs), InvokeError::TimedOut(_)));
         assert_eq!(InvokeError::ConnectionClosed("reset".into()).explained("").error_type(), "Runtime.ExitError");
+        // A runtime's own init error, which RIE passes on with its 502, wins over RIE's log.
+        let body = r#"{"errorType":"Runtime.ImportModuleError","errorMessage":"Error: Cannot find module 'x'","trace":[]}"#;
+        let init = InvokeError::Status { status: 502, body: body.into() }.explained(logs);
+        assert_eq!(init.error_type(), "Runtime.ImportModuleError");
+        assert!(init.to_string().contains("Cannot find module 'x'"), "{init}");
+    }
+
+    #[test]
+    fn a_node_error_with_its_trace_is_a_function_error() {
+        let body = br#"{"errorType":"TypeError","errorMessage":"boom","trace":["TypeError: boom","    at handler (file:///var/task/app.mjs:3:25)"]}"#;
+        assert_eq!(
+            classify(200, body, None).unwrap(),
+            Outcome::FunctionError { error_type: "TypeError".into(), error_message: "boom".into() }
+        );
     }
 
     #[test]

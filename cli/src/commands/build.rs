@@ -66,11 +66,17 @@ pub fn run(global: &Global, args: BuildArgs, out: &Output) -> anyhow::Result<()>
             "tarballs": tarballs,
             "failures": failures,
             "warnings": project.warnings,
+            "left_out": project.left_out,
         }));
+        nothing_runs(&project)?;
         return fail_on(&images);
     }
     out.say(format!("{} {} (project {})", if args.dry_run { "Would build" } else { "Built" }, show(&ws.template), ws.settings.project));
     out.say(format!("  {}", counts(&project)));
+    for (id, why) in &project.left_out {
+        out.say(format!("  left out: {id}: {why}"));
+    }
+    nothing_runs(&project)?;
     if args.dry_run {
         details(&project, out);
     }
@@ -111,6 +117,15 @@ fn summary(report: &Report, elapsed: std::time::Duration, out: &Output) {
     for base in report.bases.values().filter(|b| b.official) {
         out.say(format!("  using the official base image {} found locally", base.reference));
     }
+}
+
+/// A template whose functions are all left out is a failed build, not "0 functions" and a gateway
+/// that answers 404 to everything (issue 20).
+fn nothing_runs(project: &Project) -> anyhow::Result<()> {
+    if project.functions.functions.is_empty() && !project.left_out.is_empty() {
+        anyhow::bail!("none of the template's {} function(s) can run here (each is listed above with its reason)", project.left_out.len());
+    }
+    Ok(())
 }
 
 /// Failed image builds make the command fail, after everything else was reported.

@@ -90,7 +90,7 @@ struct Run {
     container: String,
     trace_id: String,
     body: Bytes,
-    outcome: Result<Outcome, String>,
+    outcome: Result<Outcome, esb_runtime::rie::InvokeError>,
     oom: bool,
     logs: String,
     start: Duration,
@@ -139,7 +139,7 @@ async fn invoke_once(
         let invoke = t0.elapsed();
         let (body, outcome) = match outcome {
             Ok(inv) => (inv.body, Ok(inv.outcome)),
-            Err(e) => (Bytes::new(), Err(e.to_string())),
+            Err(e) => (Bytes::new(), Err(e)),
         };
         let oom = rt.inspect_container(&cid).await.map(|i| i.oom_killed).unwrap_or(false);
         // The engine copies a container's output asynchronously: wait (briefly) for RIE's closing
@@ -182,10 +182,10 @@ fn report(id: &str, r: &Run, verbose: bool, out: &Output) -> anyhow::Result<()> 
         (Ok(Outcome::Success), _) => ("success", String::new(), String::new()),
         (Ok(Outcome::FunctionError { error_type, error_message }), _) => ("error", error_type.clone(), error_message.clone()),
         (Ok(Outcome::Timeout { message }), _) => ("timeout", "Task.TimedOut".to_string(), message.clone()),
-        (Err(e), _) => match esb_runtime::rie::failure_reason(&r.logs) {
-            // The runtime's own reason (RIE answers a bare 502 and logs why).
-            Some((kind, reason)) => ("error", kind, format!("{reason} ({e})")),
-            None => ("error", "Runtime.Died".to_string(), e.clone()),
+        // The runtime's own reason: its init error, or RIE's log (RIE answers a bare 502).
+        (Err(e), _) => match e.clone().explained(&r.logs) {
+            esb_runtime::rie::InvokeError::Runtime { kind, reason, cause } => ("error", kind, format!("{reason} ({cause})")),
+            other => ("error", "Runtime.Died".to_string(), other.to_string()),
         },
     };
     let ms = |d: Duration| d.as_millis() as u64;

@@ -11,13 +11,6 @@ use crate::yaml::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The CPython version esb's Python base image carries (Debian bookworm's python3).
-pub const PYTHON_BUILT: &str = "3.11";
-/// Python runtimes Lambda has offered; all run on [`PYTHON_BUILT`] locally.
-pub const PYTHON_RUNTIMES: &[&str] = &["python3.8", "python3.9", "python3.10", "python3.11", "python3.12", "python3.13"];
-/// Custom runtimes.
-pub const PROVIDED_RUNTIMES: &[&str] = &["provided", "provided.al2", "provided.al2023"];
-
 const DEFAULT_TIMEOUT: u64 = 3;
 const DEFAULT_MEMORY: u64 = 128;
 
@@ -95,14 +88,11 @@ const RESERVED_ENV: &[&str] = &[
     "LAMBDA_RUNTIME_DIR",
 ];
 
-/// Maps a Lambda runtime to the base image esb builds it on.
+/// Maps a Lambda runtime to the base image esb builds it on (see [`crate::runtimes`]).
 pub fn base_for_runtime(runtime: &str) -> Option<BaseImage> {
-    if PYTHON_RUNTIMES.contains(&runtime) {
-        Some(BaseImage::Python { version: PYTHON_BUILT.into() })
-    } else if PROVIDED_RUNTIMES.contains(&runtime) {
-        Some(BaseImage::Provided)
-    } else {
-        None
+    match crate::runtimes::lookup(runtime) {
+        crate::runtimes::Lookup::Runs(e) => Some(e.base()),
+        _ => None,
     }
 }
 
@@ -128,26 +118,36 @@ pub(crate) fn compile(
     let what = format!("function {id}");
     props.check_keys(USED, IGNORED, "AWS::Serverless::Function", sink);
     if props.string("PackageType", sink).as_deref() == Some("Image") {
-        sink.warn(format!("{what}: PackageType Image (container image functions) is not supported yet; the function is left out"));
+        sink.left_out(id, "PackageType Image (container image functions) is not supported yet");
         return None;
     }
-    let runtime = props.required("Runtime", &what, "set Runtime (e.g. python3.12) on the function or in Globals.Function", sink)?;
-    let Some(base) = base_for_runtime(&runtime) else {
-        sink.warn(format!(
-            "{what}: runtime {runtime} cannot be built by esb yet (it builds python3.x and provided*); the function is left out"
-        ));
-        return None;
-    };
-    if let BaseImage::Python { version } = &base {
-        if runtime != format!("python{version}") {
-            sink.warn(format!("{runtime} functions run on Python {version}, the interpreter esb's base image has"));
+    let runtime = props.required("Runtime", &what, "set Runtime (e.g. python3.14) on the function or in Globals.Function", sink)?;
+    let entry = match crate::runtimes::lookup(&runtime) {
+        crate::runtimes::Lookup::Runs(e) => e,
+        crate::runtimes::Lookup::NotYet(why) => {
+            sink.left_out(id, format!("runtime {runtime}: {why}"));
+            return None;
         }
+        crate::runtimes::Lookup::Unknown(nearest) => {
+            let line = props.get("Runtime").map(|n| n.line).unwrap_or(props.node.line);
+            let hint = match nearest {
+                Some(n) => format!("did you mean `{n}`?"),
+                None => "use a Lambda runtime id: python3.9 to python3.14, nodejs18.x to nodejs24.x, provided.al2023".into(),
+            };
+            sink.error(Some(line), &props.at("Runtime"), format!("`{runtime}` is not a Lambda runtime"), Some(&hint));
+            return None;
+        }
+    };
+    let base = entry.base();
+    if let Some(note) = entry.nearest_note() {
+        sink.warn(note);
     }
     let handler = match base {
         BaseImage::Provided => props.string("Handler", sink).unwrap_or_else(|| "bootstrap".into()),
         BaseImage::Python { .. } => {
             props.required("Handler", &what, "set Handler to module.function, e.g. `Handler: app.handler`", sink)?
         }
+        BaseImage::Node { .. } => props.required("Handler", &what, "set Handler to file.function, e.g. `Handler: app.handler`", sink)?,
     };
     let code = code(id, &props, &base, &handler, root, sink)?;
     let timeout = props.uint("Timeout", 1, 900, sink).unwrap_or(DEFAULT_TIMEOUT);
@@ -275,6 +275,7 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, s
                 sink.warn(format!("function {id}: Handler `{handler}` needs {module}.py in {uri}, which is not there; invoking it will fail with Runtime.ImportModuleError"));
             }
         }
+        BaseImage::Node { .. } => node_code(id, uri.as_str(), &dir, handler, sink),
         BaseImage::Provided => {
             let bootstrap = dir.join("bootstrap");
             if !bootstrap.is_file() {
@@ -288,6 +289,29 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, s
         }
     }
     Some(Code::Dir { path: rel })
+}
+
+/// Checks a Node.js function's code as `sam build` would notice: the handler's file, and
+/// dependencies that are declared but not installed (npm is not reachable offline).
+fn node_code(id: &str, uri: &str, dir: &Path, handler: &str, sink: &mut Sink) {
+    let module = handler.rsplit_once('.').map(|(m, _)| m).unwrap_or_default();
+    if !["js", "mjs", "cjs"].iter().any(|ext| dir.join(format!("{module}.{ext}")).is_file()) {
+        sink.warn(format!(
+            "function {id}: Handler `{handler}` needs {module}.js (or .mjs, .cjs) in {uri}, which is not there; invoking it will fail with Runtime.ImportModuleError"
+        ));
+    }
+    let Ok(text) = std::fs::read_to_string(dir.join("package.json")) else { return };
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(&text) else { return };
+    let deps: Vec<&String> = doc["dependencies"].as_object().map(|d| d.keys().collect()).unwrap_or_default();
+    let missing: Vec<&&String> = deps.iter().filter(|d| !dir.join("node_modules").join(d.as_str()).is_dir()).collect();
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|d| d.as_str()).collect();
+        sink.warn(format!(
+            "function {id}: package.json in {uri} depends on {}, which is not in {uri}/node_modules; esb installs no npm packages (no registry here), so importing it will fail. \
+             Vendor it: run `npm ci --omit=dev` in {uri} on a machine that reaches a registry, or ship it in a layer (nodejs/node_modules)",
+            names.join(", ")
+        ));
+    }
 }
 
 /// The program interpreter (`PT_INTERP`, e.g. `/lib64/ld-linux-x86-64.so.2`) of a 64-bit

@@ -19,7 +19,7 @@ mod props;
 mod storage;
 
 pub use events::check_schedule;
-pub use functions::{base_for_runtime, PROVIDED_RUNTIMES, PYTHON_BUILT, PYTHON_RUNTIMES};
+pub use functions::base_for_runtime;
 pub use params::{declared as declared_parameters, ParamInfo};
 pub use storage::check_bucket_name;
 
@@ -62,6 +62,8 @@ pub struct Project {
     pub resources: ResourcesFile,
     /// Warnings, each once.
     pub warnings: Vec<String>,
+    /// Functions of the template esb cannot run, with the reason (see [`crate::runtimes`]).
+    pub left_out: BTreeMap<String, String>,
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -313,13 +315,14 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
     let routes = apis::routes(&events, &out.apis, &mut sink);
     unique_names(&resolved, &out, &mut sink);
 
-    let warnings = sink.into_result()?;
+    let (warnings, left_out) = sink.into_result()?;
     Ok(Project {
         template: path.to_path_buf(),
         functions: FunctionsFile { version: SCHEMA_VERSION, project: settings.project.clone(), functions: out.functions },
         routing: RoutingFile { version: SCHEMA_VERSION, apis: out.apis.into_iter().map(|(k, a)| (k, a.spec)).collect(), routes },
         resources: ResourcesFile { version: SCHEMA_VERSION, tables: out.tables, buckets: out.buckets },
         warnings,
+        left_out,
     })
 }
 

@@ -99,7 +99,7 @@ Resources:
     assert_eq!((f.reserved_concurrency, f.provisioned_concurrency), (Some(8), Some(2)));
     let env: Vec<(&str, &str)> = f.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(env, [("FLAG", "true"), ("NUM", "3"), ("OVER", "local"), ("SHARED", "g")]);
-    assert!(p.warnings.iter().any(|w| w.contains("python3.12 functions run on Python 3.11")), "{:?}", p.warnings);
+    assert!(p.warnings.iter().any(|w| w.contains("python3.12 functions run on Python 3.13")), "{:?}", p.warnings);
 }
 
 #[test]
@@ -155,9 +155,9 @@ fn unsupported_runtimes_and_unknown_things_warn_and_never_fail() {
         .compile(
             "
 Resources:
-  Node:
+  Java:
     Type: AWS::Serverless::Function
-    Properties: {CodeUri: src/a, Handler: index.handler, Runtime: nodejs20.x}
+    Properties: {CodeUri: src/a, Handler: app.Handler::handle, Runtime: java21}
   A:
     Type: AWS::Serverless::Function
     Properties: {CodeUri: src/a, Handler: app.handler, Runtime: python3.11, Frobs: 3, Events: {Q: {Type: SQS, Properties: {Queue: x}}}}
@@ -172,7 +172,8 @@ Resources:
         .unwrap();
     assert_eq!(p.functions.functions.keys().collect::<Vec<_>>(), ["A"]);
     let w = p.warnings.join("\n");
-    assert!(w.contains("runtime nodejs20.x cannot be built"), "{w}");
+    assert!(w.contains("function Java is left out: runtime java21: Java"), "{w}");
+    assert_eq!(p.left_out.keys().collect::<Vec<_>>(), ["Java"], "listed with its reason, never dropped silently");
     assert!(w.contains("unknown property `Frobs`"), "{w}");
     assert!(w.contains("template.yaml:8: "), "the warning names its file and line: {w}");
     assert!(w.contains("event type SQS"), "{w}");
