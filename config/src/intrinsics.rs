@@ -39,6 +39,16 @@ pub enum ParamValue {
     List(Vec<String>),
 }
 
+impl ParamValue {
+    /// The value as a template would write it (a list comma-joined).
+    pub fn text(&self) -> String {
+        match self {
+            ParamValue::Scalar(s) => s.clone(),
+            ParamValue::List(l) => l.join(","),
+        }
+    }
+}
+
 /// What a local resource contributes to intrinsics: its type and physical name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceRef {

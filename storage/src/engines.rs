@@ -245,6 +245,8 @@ mod tests {
             "sk",
             "us-east-1",
         );
-        assert_eq!(m.cmd.last().map(String::as_str), Some("50"));
+        let after = |flag: &str| m.cmd.iter().position(|a| a == flag).and_then(|i| m.cmd.get(i + 1)).map(String::as_str);
+        assert_eq!((after("--compact-after"), after("--region")), (Some("50"), Some("us-east-1")));
+        assert!(m.env.contains(&"ESB_SECRET_ACCESS_KEY=sk".to_string()), "the secret goes in the environment, not the command line");
     }
 }

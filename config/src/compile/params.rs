@@ -36,12 +36,17 @@ pub(crate) fn resolve(section: Option<&Node>, overrides: &BTreeMap<String, Strin
             None => props.string("Default", sink),
         };
         let Some(raw) = raw else {
-            sink.error(
-                Some(decl.line),
-                &path,
-                format!("parameter `{name}` has no Default and no value was given"),
-                Some(&format!("set it in generator.yml under `parameters: {{{name}: ...}}` or pass --parameter {name}=VALUE")),
+            // CloudFormation would ask for it at deploy time; a local run goes on with a stand-in
+            // (as SAM CLI does), and says so with the line and how to set a real value.
+            let stand_in = stand_in(name, &ty, &props, sink);
+            sink.warn_at(
+                decl.line,
+                format!(
+                    "parameter `{name}` has no Default and no value was given; using `{}` locally (set it in generator.yml under `parameters:` or pass --parameter {name}=VALUE)",
+                    stand_in.text()
+                ),
             );
+            out.insert(name.clone(), stand_in);
             continue;
         };
         if let Some(v) = check(name, &ty, &raw, &props, sink) {
@@ -54,6 +59,23 @@ pub(crate) fn resolve(section: Option<&Node>, overrides: &BTreeMap<String, Strin
         }
     }
     out
+}
+
+/// A value for a parameter nobody gave one: its first AllowedValue, else its MinValue or 0 for a
+/// number, else its own name (a list of it for list types).
+fn stand_in(name: &str, ty: &str, props: &Props, sink: &mut Sink) -> ParamValue {
+    let value = props.strings("AllowedValues", sink).into_iter().next().unwrap_or_else(|| {
+        if ty == "Number" || ty == "List<Number>" {
+            props.string("MinValue", sink).unwrap_or_else(|| "0".into())
+        } else {
+            name.to_string()
+        }
+    });
+    if ty == "CommaDelimitedList" || ty.starts_with("List<") {
+        ParamValue::List(vec![value])
+    } else {
+        ParamValue::Scalar(value)
+    }
 }
 
 fn check(name: &str, ty: &str, raw: &str, props: &Props, sink: &mut Sink) -> Option<ParamValue> {

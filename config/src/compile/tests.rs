@@ -212,9 +212,17 @@ Resources:
         assert!(e.diagnostics()[0].message.contains(needle), "{k}={v}: {e}");
         assert_eq!(e.diagnostics()[0].path, format!("Parameters.{k}"));
     }
-    let e = fx.compile("Parameters: {X: {Type: String}}\nResources: {}\n").unwrap_err();
-    assert!(e.diagnostics()[0].message.contains("has no Default"));
-    assert!(e.diagnostics()[0].hint.as_deref().unwrap().contains("generator.yml"));
+    // A parameter nobody gave a value runs with a stand-in (as SAM CLI does), said once with its line.
+    let p = fx
+        .compile("Parameters:\n  X: {Type: String}\n  N: {Type: Number, MinValue: 2}\n  E: {Type: String, AllowedValues: [dev, prod]}\n  L: {Type: CommaDelimitedList}\nResources: {}\n")
+        .unwrap();
+    let w = p.warnings.join("\n");
+    assert!(w.contains("template.yaml:2: parameter `X` has no Default and no value was given; using `X` locally"), "{w}");
+    assert!(w.contains("generator.yml") && w.contains("--parameter X=VALUE"), "{w}");
+    assert!(
+        w.contains("`N` has no Default and no value was given; using `2`") && w.contains("using `dev`") && w.contains("using `L`"),
+        "{w}"
+    );
     let p = fx.compile_with(t, &[("Unused", "1")]).unwrap();
     assert!(p.warnings.iter().any(|w| w.contains("`Unused` names no template parameter")));
 }
