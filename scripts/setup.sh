@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what esb's build and tests need, idempotently: re-running it changes nothing.
 # - a Rust toolchain (checked; the machine's rustup provides it)
-# - debootstrap and python3 with pip (Debian packages) for building esb's Python base image
+# - debootstrap and python3 with pip (Debian packages) for building esb's Python and Node.js bases
+# - esbuild (Debian's) for functions with `BuildMethod: esbuild` (TypeScript)
 # - a reachable Docker engine (checked)
 # The RIE binary and the base images are fetched and built by esb itself, cached under
 # ~/.cache/esb (ESB_CACHE_DIR) and in the Docker engine.
@@ -18,6 +19,7 @@ command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v python3 >/dev/null || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 command -v tar >/dev/null || missing+=(tar)
+command -v esbuild >/dev/null || missing+=(esbuild)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -28,4 +30,4 @@ fi
 
 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 \
   || die "the Docker engine is not reachable: start it (and make sure this user may use its socket)"
-echo "setup: Rust $rustc_version, debootstrap, python3/pip, Docker $(docker version --format '{{.Server.Version}}') ok"
+echo "setup: Rust $rustc_version, debootstrap, python3/pip, esbuild, Docker $(docker version --format '{{.Server.Version}}') ok"

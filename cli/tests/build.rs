@@ -48,7 +48,7 @@ fn dry_run_lists_everything_and_writes_nothing() {
         "items-dev",
         "example-files-dev",
         "rate(1 minute)",
-        "esb/base-python:3.11",
+        "esb/base-python:3.13",
         "Nothing was written",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");

@@ -1,6 +1,6 @@
 //! Every runtime family esb builds, on its exact version, against the real engine (issue 20):
-//! Node.js 24 (an ES module in a subdirectory) and Node.js 20 (CommonJS, a callback, a layer's
-//! module) and Python 3.13 and 3.14, through the HTTPS gateway; Node.js errors, timeouts and import
+//! Node.js 24 (an ES module in a subdirectory), Node.js 20 (CommonJS, a callback, a layer's
+//! module), TypeScript bundled by esbuild, and Python 3.13 and 3.14, through the HTTPS gateway; Node.js errors, timeouts and import
 //! failures in Lambda's shapes through `esb invoke`. The bases come from Debian trixie and sid, one
 //! debootstrap per suite shared by its Python and Node.js bases.
 
@@ -42,6 +42,9 @@ fn node_and_python_functions_run_on_their_own_versions_with_lambdas_shapes() {
     let doc = r.json();
     assert!(doc["version"].as_str().unwrap().starts_with("v20."), "{doc}");
     assert_eq!((doc["greeting"].as_str(), doc["cjs"].as_bool()), (Some("hello, esb"), Some(true)), "a layer's module: {doc}");
+    let r = s.get("/ts");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["said"], "TYPED AND BUNDLED", "TypeScript bundled by esbuild: {}", r.text());
     for (path, version) in [("/py313", "3.13."), ("/py314", "3.14.")] {
         let r = s.get(path);
         assert_eq!(r.status, 200, "{path}: {}", r.text());

@@ -71,6 +71,9 @@ pub struct FunctionSpec {
     /// `EventInvokeConfig`: retries, event age and destinations of asynchronous invocations.
     #[serde(default, skip_serializing_if = "AsyncConfig::is_default")]
     pub async_invoke: AsyncConfig,
+    /// How the code is built before it is packaged (`Metadata.BuildMethod`); `None`: as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<Build>,
 }
 
 /// How asynchronous invocations of a function are retried and where their results go
@@ -163,6 +166,35 @@ impl S3Event {
                 }
             })
     }
+}
+
+/// A function's build step, as `sam build` runs it (`Metadata.BuildMethod` and `BuildProperties`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Build {
+    /// `BuildMethod: esbuild`: TypeScript or JavaScript bundled by esbuild on the host.
+    Esbuild {
+        /// `EntryPoints`, relative to CodeUri (default `app.ts`... as SAM: required in practice).
+        entry_points: Vec<String>,
+        /// `Target` (e.g. `es2022`); default `node<major>` of the runtime.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+        /// `Format`: `cjs` (default) or `esm`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<String>,
+        /// `Sourcemap`.
+        #[serde(default)]
+        sourcemap: bool,
+        /// `Minify`.
+        #[serde(default)]
+        minify: bool,
+        /// `External`: modules left out of the bundle.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        external: Vec<String>,
+        /// `OutExtension`, e.g. `.js=.mjs`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        out_extension: Vec<String>,
+    },
 }
 
 /// Base image families esb builds (issue: images without a registry).

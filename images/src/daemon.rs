@@ -35,17 +35,23 @@ pub async fn ensure(rt: &dyn Runtime, exe: &Path) -> Result<String, ImageError> 
     let base = if is_static_elf(&bytes) {
         "scratch".to_string()
     } else {
-        let rootfs = crate::rootfs::image_name(crate::rootfs::default_suite());
-        if rt.image(&rootfs).await?.is_none() {
-            return Err(ImageError::Tool {
-                tool: "esb up -d".into(),
-                reason: format!(
-                    "this esb is dynamically linked, and the Debian root filesystem image {rootfs} it would run on is not built\n  hint: build a static esb (scripts/build.sh does), or run `esb build` on a project with a Python function first"
-                ),
-                output: None,
-            });
+        // Any suite's root filesystem carries a C library at least as new as the host's bookworm.
+        let mut found = None;
+        for suite in esb_config::runtimes::SUITES {
+            let rootfs = crate::rootfs::image_name(suite);
+            if rt.image(&rootfs).await?.is_some() {
+                found = Some(rootfs);
+                break;
+            }
         }
-        rootfs
+        found.ok_or_else(|| ImageError::Tool {
+            tool: "esb up -d".into(),
+            reason: format!(
+                "this esb is dynamically linked, and no Debian root filesystem image ({}) it could run on is built\n  hint: build a static esb (scripts/build.sh does), or run `esb build` on a project with a Python or Node.js function first",
+                crate::rootfs::image_name(crate::rootfs::default_suite())
+            ),
+            output: None,
+        })?
     };
     let mut ctx = Context::new();
     let dockerfile = format!(

@@ -132,7 +132,14 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec) -> Result<Ve
     match &spec.code {
         Code::Dir { path } => {
             let dir = inputs.root.join(path);
-            ctx.tree("code", &dir)?;
+            match (&spec.build, &spec.base) {
+                (Some(build), BaseImage::Node { version }) => {
+                    let out = tempfile::tempdir().map_err(ImageError::io("creating", std::env::temp_dir()))?;
+                    crate::esbuild::bundle(id, &dir, build, version, out.path())?;
+                    ctx.tree("code", out.path())?;
+                }
+                _ => ctx.tree("code", &dir)?,
+            }
             if let BaseImage::Python { version } = &spec.base {
                 match requirements(&dir, version)? {
                     Some(deps) => ctx.tree("deps", &deps)?,
@@ -225,6 +232,7 @@ mod tests {
             s3_events: vec![],
             stream_events: vec![],
             async_invoke: Default::default(),
+            build: None,
         }
     }
 

@@ -19,6 +19,7 @@ pub mod context;
 pub mod daemon;
 pub mod dynamodb;
 mod error;
+pub mod esbuild;
 pub mod events;
 pub mod function;
 pub mod rie;

@@ -76,9 +76,13 @@ pub(super) fn project_root(ws: &Workspace) -> &Path {
 }
 
 /// `Some` when `spec` can run live; its code's current hash. `None` for inline code, Python with
-/// requirements, or a directory that cannot be read (the image build reports that).
+/// requirements, code with a build step (esbuild: the image holds the bundle, not CodeUri), or a
+/// directory that cannot be read (the image build reports that).
 pub(super) fn live(ws: &Workspace, id: &str, spec: &FunctionSpec) -> Option<Live> {
     let Code::Dir { path } = &spec.code else { return None };
+    if spec.build.is_some() {
+        return None;
+    }
     let dir = std::fs::canonicalize(project_root(ws).join(path)).ok()?;
     if matches!(spec.base, BaseImage::Python { .. }) && has_requirements(&dir) {
         return None;

@@ -213,6 +213,7 @@ pub(crate) fn compile(
         s3_events: events.s3.iter().map(|(e, _)| e.clone()).collect(),
         stream_events: events.streams.iter().map(|(e, _)| e.clone()).collect(),
         async_invoke,
+        build: None,
     };
     Some((spec, events))
 }
@@ -291,11 +292,63 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, s
     Some(Code::Dir { path: rel })
 }
 
+/// `Metadata.BuildMethod` of a function resource: the build step `sam build` would run.
+pub(crate) fn build_method(
+    id: &str,
+    metadata: Option<&crate::yaml::Node>,
+    spec: &FunctionSpec,
+    sink: &mut Sink,
+) -> Option<crate::model::Build> {
+    let meta = metadata?;
+    let method = meta.get("BuildMethod")?.as_scalar_str()?;
+    let props = meta.get("BuildProperties");
+    let field = |k: &str| props.and_then(|p| p.get(k));
+    let text = |k: &str| field(k).and_then(|n| n.as_scalar_str());
+    let list = |k: &str| -> Vec<String> {
+        match field(k).map(|n| &n.value) {
+            Some(Value::Seq(items)) => items.iter().filter_map(|i| i.as_scalar_str()).collect(),
+            Some(_) => text(k).into_iter().flat_map(|s| s.split(',').map(|p| p.trim().to_string()).collect::<Vec<_>>()).collect(),
+            None => vec![],
+        }
+    };
+    let flag = |k: &str| text(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    match method.as_str() {
+        "esbuild" if matches!(spec.base, BaseImage::Node { .. }) => {
+            let mut entry_points = list("EntryPoints");
+            if entry_points.is_empty() {
+                let module = spec.handler.rsplit_once('.').map(|(m, _)| m).unwrap_or("app");
+                entry_points.push(format!("{module}.ts"));
+            }
+            Some(crate::model::Build::Esbuild {
+                entry_points,
+                target: text("Target"),
+                format: text("Format"),
+                sourcemap: flag("Sourcemap"),
+                minify: flag("Minify"),
+                external: list("External"),
+                out_extension: list("OutExtension"),
+            })
+        }
+        "esbuild" => {
+            sink.warn(format!("function {id}: BuildMethod esbuild is for Node.js functions; ignored for {}", spec.runtime));
+            None
+        }
+        m if m == spec.runtime || m.starts_with("python") || m.starts_with("nodejs") => None,
+        other => {
+            sink.warn(format!(
+                "function {id}: BuildMethod {other} is not run by esb yet; CodeUri is packaged as it is (build it first, e.g. with `sam build`)"
+            ));
+            None
+        }
+    }
+}
+
 /// Checks a Node.js function's code as `sam build` would notice: the handler's file, and
 /// dependencies that are declared but not installed (npm is not reachable offline).
 fn node_code(id: &str, uri: &str, dir: &Path, handler: &str, sink: &mut Sink) {
     let module = handler.rsplit_once('.').map(|(m, _)| m).unwrap_or_default();
-    if !["js", "mjs", "cjs"].iter().any(|ext| dir.join(format!("{module}.{ext}")).is_file()) {
+    // A .ts file is built by `BuildMethod: esbuild` (read after the properties).
+    if !["js", "mjs", "cjs", "ts"].iter().any(|ext| dir.join(format!("{module}.{ext}")).is_file()) {
         sink.warn(format!(
             "function {id}: Handler `{handler}` needs {module}.js (or .mjs, .cjs) in {uri}, which is not there; invoking it will fail with Runtime.ImportModuleError"
         ));

@@ -269,7 +269,11 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
             continue;
         }
         let physical = ctx.resources.get(id).map(|r| r.physical.clone()).unwrap_or_default();
-        if let Some((spec, ev)) = functions::compile(id, &physical, Props::new(props, ppath), settings, &root_dir, &out.layers, &mut sink) {
+        if let Some((mut spec, ev)) =
+            functions::compile(id, &physical, Props::new(props, ppath), settings, &root_dir, &out.layers, &mut sink)
+        {
+            let metadata = active.iter().find(|(i, ..)| *i == id).and_then(|(_, _, node)| node.get("Metadata"));
+            spec.build = functions::build_method(id, metadata, &spec, &mut sink);
             out.functions.insert(id.clone(), spec);
             events.extend(ev.http);
             s3_events.extend(ev.s3.into_iter().map(|(e, line)| (id.clone(), e, line)));
