@@ -172,3 +172,45 @@ fn template_flag_and_env_take_precedence() {
     let out = esb(other.path(), &["build", "--dry-run", "-t", project.path().join("nope.yaml").to_str().unwrap()]);
     assert!(text(&out.stderr).contains("(from --template)"), "{}", text(&out.stderr));
 }
+
+/// A project in a temp dir with `template` and a `src/` holding app.py and app.js.
+fn project_with(template: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("src/app.py"), "def handler(e, c):\n    return e\n").unwrap();
+    std::fs::write(dir.path().join("src/app.js"), "exports.handler = async (e) => e;\n").unwrap();
+    std::fs::write(dir.path().join("template.yaml"), template).unwrap();
+    dir
+}
+
+#[test]
+fn a_function_esb_cannot_run_is_listed_with_its_reason_never_dropped_silently() {
+    let fn_of = |id: &str, runtime: &str| {
+        format!("  {id}:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: src, Handler: app.handler, Runtime: {runtime}}}\n")
+    };
+    let mixed = project_with(&format!("Resources:\n{}{}{}", fn_of("Py", "python3.14"), fn_of("Node", "nodejs22.x"), fn_of("Java", "java21")));
+    let out = esb(mixed.path(), &["build", "--dry-run"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("2 functions"), "{stdout}");
+    assert!(stdout.contains("left out: Java: runtime java21: Java functions need esb's Java runtime client"), "{stdout}");
+    assert!(stdout.contains("esb/base-python:3.14") && stdout.contains("esb/base-nodejs:24"), "{stdout}");
+    assert!(text(&out.stderr).contains("nodejs22.x functions run on Node.js 24"), "the nearest version is said: {}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&esb(mixed.path(), &["build", "--dry-run", "--json"]).stdout).unwrap();
+    assert!(json["left_out"]["Java"].as_str().unwrap().contains("java21"), "{json}");
+
+    // Nothing that can run: the build fails instead of reporting "0 functions".
+    let none = project_with(&format!("Resources:\n{}", fn_of("Net", "dotnet8")));
+    let out = esb(none.path(), &["build", "--dry-run"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("none of the template's 1 function(s) can run here"), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("left out: Net: runtime dotnet8: .NET"), "{}", text(&out.stdout));
+
+    // A misspelt runtime is an error with its line and the nearest valid one.
+    let typo = project_with(&format!("Resources:\n{}", fn_of("Typo", "pyhton3.12")));
+    let out = esb(typo.path(), &["build", "--dry-run"]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("template.yaml:4") && stderr.contains("`pyhton3.12` is not a Lambda runtime"), "{stderr}");
+    assert!(stderr.contains("did you mean `python3.12`?"), "{stderr}");
+}

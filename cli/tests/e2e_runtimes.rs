@@ -1,7 +1,8 @@
 //! Every runtime family esb builds, on its exact version, against the real engine (issue 20):
 //! Node.js 24 (an ES module in a subdirectory), Node.js 20 (CommonJS, a callback, a layer's
 //! module), TypeScript bundled by esbuild, and Python 3.13 and 3.14, through the HTTPS gateway; Node.js errors, timeouts and import
-//! failures in Lambda's shapes through `esb invoke`. The bases come from Debian trixie and sid, one
+//! failures in Lambda's shapes, and a plain `AWS::Lambda::Function` with
+//! `Code.ZipFile`, through `esb invoke`. The bases come from Debian trixie and sid, one
 //! debootstrap per suite shared by its Python and Node.js bases.
 
 use esb_tests::gateway::Served;
@@ -58,6 +59,8 @@ fn node_and_python_functions_run_on_their_own_versions_with_lambdas_shapes() {
     assert!(failed["payload"]["trace"][0].as_str().unwrap().contains("failing on purpose"), "Lambda's Node.js error shape: {failed}");
     let logs = failed["logs"].as_str().unwrap();
     assert!(logs.contains("\tINFO\tnode24 handling"), "console.log as Lambda prints it: {logs}");
+    let plain = invoke(dir.path(), "PlainLambda", r#"{"n": 1}"#);
+    assert_eq!((plain["outcome"].as_str(), &plain["payload"]["got"]["n"]), (Some("success"), &serde_json::json!(1)), "{plain}");
     let broken = invoke(dir.path(), "NodeBroken", "{}");
     assert_eq!(broken["error_type"], "Runtime.ImportModuleError", "{broken}");
     let slow = invoke(dir.path(), "NodeEsm", r#"{"body": "{\"sleep\": 5}"}"#);

@@ -418,8 +418,8 @@ pub fn reset(global: &Global, mut args: ResetArgs, out: &Output) -> anyhow::Resu
 /// The template's enabled schedules and when each fires next, from now (a rate counts from the
 /// daemon's start, which only the daemon knows: shown as its period). Empty when the template does
 /// not compile (status must work on a broken template).
-fn schedules(ws: &esb_config::Workspace) -> Vec<(String, String, Option<String>)> {
-    let Ok(project) = ws.compile() else { return vec![] };
+fn schedules(project: Option<&esb_config::Project>) -> Vec<(String, String, Option<String>)> {
+    let Some(project) = project else { return vec![] };
     let now = chrono::Utc::now();
     let mut list = vec![];
     for (id, spec) in &project.functions.functions {
@@ -437,7 +437,10 @@ fn schedules(ws: &esb_config::Workspace) -> Vec<(String, String, Option<String>)
 pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
     let ws = esb_config::Workspace::open(&super::find_template(global)?, &Default::default())?;
     let project = ws.settings.project.clone();
-    let schedules = schedules(&ws);
+    // A broken template still gets a status (without schedules and left-out functions).
+    let compiled = ws.compile().ok();
+    let schedules = schedules(compiled.as_ref());
+    let left_out = compiled.map(|p| p.left_out).unwrap_or_default();
     let events_dir = ws.output_dir.join("events");
     let lanes: Vec<_> = super::events::lanes(&events_dir).into_iter().filter(|(_, (q, _, r))| q + r > 0).collect();
     let failed = super::events::failures(&events_dir).len();
@@ -471,7 +474,7 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
             println!(
                 "{}",
                 json!({ "project": project, "daemon": d, "manager": m, "foreground": foreground, "storage": s, "functions": f, "schedules": sch,
-                        "events": { "waiting": ev, "failed": failed, "redrive_pending": redrive_pending } })
+                        "left_out": left_out, "events": { "waiting": ev, "failed": failed, "redrive_pending": redrive_pending } })
             );
             return Ok(());
         }
@@ -507,6 +510,9 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
         }
         for (f, (running, total)) in &functions {
             out.say(format!("function  {f}: {running} running of {total}"));
+        }
+        for (f, why) in &left_out {
+            out.say(format!("left out  {f}: {why}"));
         }
         for (name, expression, next) in &schedules {
             let when = next.as_ref().map(|n| format!("next {n}")).unwrap_or_else(|| "counted from the daemon's start".into());

@@ -292,6 +292,35 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, s
     Some(Code::Dir { path: rel })
 }
 
+/// An `AWS::Lambda::Function`'s properties as the `AWS::Serverless::Function` properties that
+/// mean the same: `Code.ZipFile` is `InlineCode`, a local `Code` path (a template before `aws
+/// cloudformation package`) is `CodeUri`; `Code` in S3 or an image is left out, with the reason.
+pub(crate) fn from_lambda(id: &str, props: &crate::yaml::Node, sink: &mut Sink) -> Option<crate::yaml::Node> {
+    use crate::yaml::Node;
+    let entries = props.as_map().unwrap_or_default();
+    let mut out: Vec<(String, Node)> = vec![];
+    for (k, v) in entries {
+        match k.as_str() {
+            "Code" => match (&v.value, v.get("ZipFile")) {
+                (Value::String(_), _) => out.push(("CodeUri".into(), v.clone())),
+                (_, Some(zip)) => out.push(("InlineCode".into(), zip.clone())),
+                _ if v.get("ImageUri").is_some() => {
+                    sink.left_out(id, "PackageType Image (container image functions) is not supported yet");
+                    return None;
+                }
+                _ => {
+                    sink.left_out(id, "its Code is in S3; esb builds from local code (a local path or Code.ZipFile)");
+                    return None;
+                }
+            },
+            // CloudFormation-only properties with no local meaning.
+            "DeadLetterConfig" | "TracingConfig" => {}
+            _ => out.push((k.clone(), v.clone())),
+        }
+    }
+    Some(Node::new(Value::Map(out), props.line))
+}
+
 /// `Metadata.BuildMethod` of a function resource: the build step `sam build` would run.
 pub(crate) fn build_method(
     id: &str,

@@ -190,7 +190,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
     let mut explicit = BTreeMap::new();
     for (id, ty, node) in &active {
         let key = match ty.as_str() {
-            "AWS::Serverless::Function" => "FunctionName",
+            "AWS::Serverless::Function" | "AWS::Lambda::Function" => "FunctionName",
             "AWS::DynamoDB::Table" | "AWS::Serverless::SimpleTable" => "TableName",
             "AWS::S3::Bucket" => "BucketName",
             _ => continue,
@@ -255,7 +255,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
                     None => sink.warn(format!("layer {id} has no local {key} directory; functions using it get no /opt content")),
                 }
             }
-            "AWS::Serverless::Function" => {}
+            "AWS::Serverless::Function" | "AWS::Lambda::Function" => {}
             t if SILENT_TYPES.contains(&t) => {}
             t => sink.warn(format!("resource type {t} is not run locally; resources of this type are ignored")),
         }
@@ -265,9 +265,19 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
     let mut stream_events = vec![];
     let mut lines = BTreeMap::new();
     for (id, ty, ppath, props) in &resolved {
-        if ty != "AWS::Serverless::Function" {
-            continue;
-        }
+        let lambda;
+        let props = match ty.as_str() {
+            "AWS::Serverless::Function" => props,
+            // Plain CloudFormation runs like a Serverless function with the same properties.
+            "AWS::Lambda::Function" => match functions::from_lambda(id, props, &mut sink) {
+                Some(p) => {
+                    lambda = p;
+                    &lambda
+                }
+                None => continue,
+            },
+            _ => continue,
+        };
         let physical = ctx.resources.get(id).map(|r| r.physical.clone()).unwrap_or_default();
         if let Some((mut spec, ev)) =
             functions::compile(id, &physical, Props::new(props, ppath), settings, &root_dir, &out.layers, &mut sink)

@@ -815,3 +815,42 @@ fn a_template_without_resources_or_not_a_mapping_fails_clearly() {
     assert!(fx.errors("- a\n- b\n")[0].message.contains("a template is a mapping"));
     assert!(fx.errors("Resources:\n  A:\n    Properties: {}\n")[0].message.contains("has no Type"));
 }
+
+#[test]
+fn a_plain_cloudformation_lambda_function_runs_like_a_serverless_one() {
+    let p = Fixture::new()
+        .compile(
+            "
+Resources:
+  Inline:
+    Type: AWS::Lambda::Function
+    Properties:
+      FunctionName: inline-fn
+      Runtime: nodejs20.x
+      Handler: index.handler
+      Role: arn:aws:iam::123456789012:role/x
+      Timeout: 7
+      MemorySize: 256
+      Environment: {Variables: {MODE: plain}}
+      TracingConfig: {Mode: Active}
+      Code:
+        ZipFile: |
+          exports.handler = async () => ({ statusCode: 200, body: 'inline' });
+  Local:
+    Type: AWS::Lambda::Function
+    Properties: {Runtime: python3.13, Handler: app.handler, Code: src/a}
+  InS3:
+    Type: AWS::Lambda::Function
+    Properties: {Runtime: python3.13, Handler: app.handler, Code: {S3Bucket: b, S3Key: k.zip}}
+",
+        )
+        .unwrap();
+    let f = &p.functions.functions["Inline"];
+    assert_eq!((f.function_name.as_str(), f.timeout, f.memory_size), ("inline-fn", 7, 256));
+    assert_eq!(f.base, BaseImage::Node { version: "20".into() });
+    assert!(matches!(&f.code, Code::Inline { source } if source.contains("inline")), "{:?}", f.code);
+    assert_eq!(f.environment.get("MODE").map(String::as_str), Some("plain"));
+    assert_eq!(p.functions.functions["Local"].code, Code::Dir { path: "src/a".into() });
+    assert!(p.left_out["InS3"].contains("S3"), "{:?}", p.left_out);
+    assert!(!p.warnings.iter().any(|w| w.contains("not run locally") || w.contains("unknown property")), "{:?}", p.warnings);
+}
