@@ -186,9 +186,12 @@ fn project_with(template: &str) -> tempfile::TempDir {
 #[test]
 fn a_function_esb_cannot_run_is_listed_with_its_reason_never_dropped_silently() {
     let fn_of = |id: &str, runtime: &str| {
-        format!("  {id}:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: src, Handler: app.handler, Runtime: {runtime}}}\n")
+        format!(
+            "  {id}:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: src, Handler: app.handler, Runtime: {runtime}}}\n"
+        )
     };
-    let mixed = project_with(&format!("Resources:\n{}{}{}", fn_of("Py", "python3.14"), fn_of("Node", "nodejs22.x"), fn_of("Java", "java21")));
+    let mixed =
+        project_with(&format!("Resources:\n{}{}{}", fn_of("Py", "python3.14"), fn_of("Node", "nodejs22.x"), fn_of("Java", "java21")));
     let out = esb(mixed.path(), &["build", "--dry-run"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -101,3 +101,21 @@ fn saved_changes_are_served_and_a_broken_template_keeps_the_previous_version() {
         .unwrap();
     assert_eq!(text(&left.stdout).trim(), "", "no function containers left behind");
 }
+
+#[test]
+fn a_python_function_with_requirements_reloads_code_live_and_keeps_its_packages() {
+    let (dir, _cleanup, _project) = named_example_project("watchreq");
+    let hello = dir.path().join("functions/hello");
+    std::fs::write(hello.join("requirements.txt"), "six==1.16.0\n").unwrap();
+    edit(&hello.join("app.py"), "import os\n", "import os\n\nimport six\n");
+    edit(&hello.join("app.py"), r#""stage": os.environ.get("STAGE"),"#, r#""stage": os.environ.get("STAGE"), "six": six.__version__,"#);
+    let s = Served::start(ESB, dir.path(), &["--watch"]);
+    assert_eq!(s.get("/hello").json()["six"], "1.16.0", "the package is installed in the image");
+    edit(&hello.join("app.py"), r#""stage": os.environ.get("STAGE"),"#, r#""stage": "edited","#);
+    let took = within(Duration::from_secs(60), "the edited code answering", &s, || s.get("/hello").json()["stage"] == "edited");
+    eprintln!("save to new code with requirements.txt: {:.1} s", took.as_secs_f64());
+    assert_eq!(s.get("/hello").json()["six"], "1.16.0", "the image's packages are still there under the live code");
+    // Issue 20: this rebuilt the image (and its dependencies) on every save.
+    assert!(s.output().iter().any(|l| l.contains("new code for HelloFunction (live, no image build)")), "{:?}", s.output());
+    assert!(s.stop());
+}

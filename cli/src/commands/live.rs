@@ -60,6 +60,14 @@ fn mount_entries(dir: &Path, never: &[PathBuf]) -> Result<Option<Vec<String>>, (
     Ok((entries.len() != before).then_some(entries))
 }
 
+/// The top-level entries of `dir` an image build copies, sorted.
+fn code_entries(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut entries: Vec<String> = std::fs::read_dir(dir)?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    entries.retain(|n| !esb_images::context::EXCLUDED.contains(&n.as_str()));
+    entries.sort();
+    Ok(entries)
+}
+
 /// Paths never mounted into a function: esb's output dir, the template, generator.yml.
 pub(super) fn never_code(ws: &Workspace) -> Vec<PathBuf> {
     [&ws.output_dir, &ws.template, &ws.generator_path].into_iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect()
@@ -75,8 +83,8 @@ pub(super) fn project_root(ws: &Workspace) -> &Path {
     ws.template.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
-/// `Some` when `spec` can run live; its code's current hash. `None` for inline code, Python with
-/// requirements, code with a build step (esbuild: the image holds the bundle, not CodeUri), or a
+/// `Some` when `spec` can run live; its code's current hash. `None` for inline code, code with a
+/// build step (esbuild: the image holds the bundle, not CodeUri), or a
 /// directory that cannot be read (the image build reports that).
 pub(super) fn live(ws: &Workspace, id: &str, spec: &FunctionSpec) -> Option<Live> {
     let Code::Dir { path } = &spec.code else { return None };
@@ -84,10 +92,14 @@ pub(super) fn live(ws: &Workspace, id: &str, spec: &FunctionSpec) -> Option<Live
         return None;
     }
     let dir = std::fs::canonicalize(project_root(ws).join(path)).ok()?;
-    if matches!(spec.base, BaseImage::Python { .. }) && has_requirements(&dir) {
-        return None;
+    let mut entries = mount_entries(&dir, &never_code(ws)).ok()?;
+    if entries.is_none() && matches!(spec.base, BaseImage::Python { .. }) && has_requirements(&dir) {
+        // The packages are installed into the image's /var/task: the code's entries are mounted
+        // over it one by one, never the whole directory, which would hide them. Saving code then
+        // reinstalls nothing (issue 20: 3.5 s instead of 0.5 s); a requirements.txt change is a
+        // rebuild ([`code_only`]).
+        entries = Some(code_entries(&dir).ok()?);
     }
-    let entries = mount_entries(&dir, &never_code(ws)).ok()?;
     let inputs = esb_images::function::Inputs { root: project_root(ws), output_dir: &ws.output_dir, project: &ws.settings.project };
     let context = esb_images::function::assemble(&inputs, id, spec).ok()?;
     Some(Live { dir, hash: esb_images::cache::sha256(&context)[..16].to_string(), entries })
