@@ -62,7 +62,7 @@ def one(esb, path, text):
                 "runtimes": RUNTIME.findall(text)}
     planned = {fid: f.get("runtime", "") for fid, f in doc.get("functions", {}).items()}
     return {"path": path, "declared": declared, "accepted": True, "error": None, "planned": planned,
-            "left_out": doc.get("left_out", {})}
+            "left_out": doc.get("left_out", {}), "warnings": doc.get("warnings", [])}
 
 
 def reason_key(reason):
@@ -91,6 +91,9 @@ def main():
     print(f"templates: {len(results)} SAM templates, {len(results) - len(rejected)} accepted, {len(rejected)} rejected")
     print(f"functions: {declared} declared, {total_planned} planned to run ({100.0 * total_planned / max(declared, 1):.1f} %)")
     print("planned by family: " + ", ".join(f"{k} {v}" for k, v in planned.most_common()))
+    sdk = sum(1 for r in results for w in r.get("warnings", []) if " imports @aws-sdk/" in w or " imports aws-sdk" in w)
+    no_bootstrap = sum(1 for r in results for w in r.get("warnings", []) if "no `bootstrap` executable" in w)
+    print(f"planned, but warned at build: {sdk} import an AWS SDK they do not ship; {no_bootstrap} provided functions have no bootstrap yet")
     print(f"left out with a reason: {sum(left.values())}")
     for why, n in left.most_common(15):
         print(f"  {n:4d}  {why}")

@@ -276,7 +276,12 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, s
                 sink.warn(format!("function {id}: Handler `{handler}` needs {module}.py in {uri}, which is not there; invoking it will fail with Runtime.ImportModuleError"));
             }
         }
-        BaseImage::Node { .. } => node_code(id, uri.as_str(), &dir, handler, sink),
+        BaseImage::Node { .. } => {
+            node_code(id, uri.as_str(), &dir, handler, sink);
+            if props.get("Layers").is_none() {
+                aws_sdk_imports(id, uri.as_str(), &dir, sink);
+            }
+        }
         BaseImage::Provided => {
             let bootstrap = dir.join("bootstrap");
             if !bootstrap.is_file() {
@@ -393,6 +398,54 @@ fn node_code(id: &str, uri: &str, dir: &Path, handler: &str, sink: &mut Sink) {
              Vendor it: run `npm ci --omit=dev` in {uri} on a machine that reaches a registry, or ship it in a layer (nodejs/node_modules)",
             names.join(", ")
         ));
+    }
+}
+
+/// Lambda's Node.js runtimes preinstall the AWS SDK (`@aws-sdk/*` v3, `aws-sdk` v2 on old ones),
+/// so code often imports it without shipping it; here nothing preinstalls it and npm is not
+/// reachable. Names the first such import in CodeUri's own files (not node_modules) whose package
+/// is not in CodeUri's node_modules, at build time rather than as a runtime failure.
+fn aws_sdk_imports(id: &str, uri: &str, dir: &Path, sink: &mut Sink) {
+    let Ok(import) = regex::Regex::new(r#"(?:from\s*|require\s*\(\s*|import\s*\(\s*|import\s+)["'](@aws-sdk/[a-z0-9-]+|aws-sdk)["'/]"#)
+    else {
+        return;
+    };
+    let mut stack = vec![dir.to_path_buf()];
+    let mut seen = 0;
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if name != "node_modules" && !name.starts_with('.') && stack.len() < 64 {
+                    stack.push(path);
+                }
+                continue;
+            }
+            if !["js", "mjs", "cjs", "ts"].iter().any(|x| name.ends_with(&format!(".{x}"))) || seen >= 500 {
+                continue;
+            }
+            seen += 1;
+            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            if text.len() > 1 << 20 {
+                continue;
+            }
+            if let Some(m) = import.captures(&text).and_then(|c| c.get(1)) {
+                let package = m.as_str();
+                if !dir.join("node_modules").join(package).is_dir() {
+                    let file = Path::new(uri).join(path.strip_prefix(dir).unwrap_or(&path));
+                    let modules = Path::new(uri).join("node_modules");
+                    let (file, modules) = (file.display(), modules.display());
+                    sink.warn(format!(
+                        "function {id}: {file} imports {package}, which Lambda preinstalls but esb cannot (no npm registry here), and it is not in {modules}: \
+                         invoking it will fail with Runtime.ImportModuleError. Vendor it: `npm install {package}` in {uri} on a machine that reaches a registry \
+                         (or bundle it with `BuildMethod: esbuild`), or ship it in a layer under nodejs/node_modules"
+                    ));
+                    return;
+                }
+            }
+        }
     }
 }
 

@@ -854,3 +854,23 @@ Resources:
     assert!(p.left_out["InS3"].contains("S3"), "{:?}", p.left_out);
     assert!(!p.warnings.iter().any(|w| w.contains("not run locally") || w.contains("unknown property")), "{:?}", p.warnings);
 }
+
+#[test]
+fn a_node_function_importing_the_aws_sdk_it_does_not_ship_is_named_at_build_time() {
+    let fx = Fixture::new();
+    let dir = fx.dir.path().join("node");
+    std::fs::create_dir_all(dir.join("lib")).unwrap();
+    std::fs::write(dir.join("app.mjs"), "import { handle } from './lib/db.mjs';\nexport const handler = handle;\n").unwrap();
+    std::fs::write(
+        dir.join("lib/db.mjs"),
+        "import { DynamoDBClient } from \"@aws-sdk/client-dynamodb\";\nexport const handle = async () => 1;\n",
+    )
+    .unwrap();
+    let t = "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: node/, Handler: app.handler, Runtime: nodejs24.x}\n";
+    let w = fx.compile(t).unwrap().warnings.join("\n");
+    assert!(w.contains("node/lib/db.mjs imports @aws-sdk/client-dynamodb") && w.contains("npm install @aws-sdk/client-dynamodb"), "{w}");
+    // Vendored: no warning.
+    std::fs::create_dir_all(dir.join("node_modules/@aws-sdk/client-dynamodb")).unwrap();
+    let w = fx.compile(t).unwrap().warnings.join("\n");
+    assert!(!w.contains("@aws-sdk"), "{w}");
+}
