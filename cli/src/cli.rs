@@ -107,6 +107,9 @@ pub struct InvokeArgs {
     /// Extra environment variable for this run (repeatable).
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_kv)]
     pub env: Vec<(String, String)>,
+    /// Environment variables in SAM CLI's env-vars format (see `esb serve --help`); `--env` wins.
+    #[arg(short = 'n', long, value_name = "FILE")]
+    pub env_vars: Option<PathBuf>,
     /// Template parameter value, overriding generator.yml (repeatable).
     #[arg(short, long = "parameter", value_name = "NAME=VALUE", value_parser = parse_kv)]
     pub parameters: Vec<(String, String)>,
@@ -175,6 +178,10 @@ pub struct ServeArgs {
     /// Template parameter value, overriding generator.yml (repeatable).
     #[arg(short, long = "parameter", value_name = "NAME=VALUE", value_parser = parse_kv)]
     pub parameters: Vec<(String, String)>,
+    /// Environment variables over the template's, in SAM CLI's format: {"Function": {"NAME": "value"},
+    /// "Parameters": {...every function...}} (read at start and at every reload).
+    #[arg(short = 'n', long, value_name = "FILE")]
+    pub env_vars: Option<PathBuf>,
     /// Do not fire the template's Schedule events (a quiet harness for tests and fault injection).
     #[arg(long)]
     pub no_schedules: bool,

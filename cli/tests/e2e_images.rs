@@ -237,3 +237,21 @@ fn exported_tarballs_bring_a_deleted_image_back_without_building() {
     let (code, doc) = invoke(project.path(), "Echo", "{}", &[]);
     assert_eq!(code, 0, "{doc}");
 }
+
+#[test]
+fn an_env_vars_file_in_sams_format_sets_variables_and_env_flags_win() {
+    // The echo function reports GREETING among a few variables.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let path = file.path().to_str().unwrap();
+    std::fs::write(file.path(), r#"{"Parameters": {"GREETING": "every-function"}}"#).unwrap();
+    let (code, doc) = invoke(faults(), "Echo", "{}", &["-n", path]);
+    assert_eq!((code, &doc["payload"]["env"]["GREETING"]), (0, &serde_json::json!("every-function")), "{doc}");
+    std::fs::write(file.path(), r#"{"Parameters": {"GREETING": "all"}, "Echo": {"GREETING": "from-file"}}"#).unwrap();
+    let (_, doc) = invoke(faults(), "Echo", "{}", &["-n", path]);
+    assert_eq!(doc["payload"]["env"]["GREETING"], "from-file", "the function's own entry wins over Parameters: {doc}");
+    let (_, doc) = invoke(faults(), "Echo", "{}", &["-n", path, "--env", "GREETING=flag"]);
+    assert_eq!(doc["payload"]["env"]["GREETING"], "flag", "--env wins over the file");
+    std::fs::write(file.path(), "{\n  \"Echo\": [1]\n}").unwrap();
+    let out = esb(faults(), &["invoke", "Echo", "--no-build", "-n", path]);
+    assert!(!out.status.success() && text(&out.stderr).contains("`Echo` must be an object"), "{}", text(&out.stderr));
+}

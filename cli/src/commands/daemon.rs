@@ -139,7 +139,9 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
         // the same path as the host does.
         let mut binds = vec![format!("{0}:{0}", dir.display())];
         for extra in
-            [template.parent(), Some(output_dir.as_path()), serve.tls_cert.as_deref(), serve.tls_key.as_deref()].into_iter().flatten()
+            [template.parent(), Some(output_dir.as_path()), serve.tls_cert.as_deref(), serve.tls_key.as_deref(), serve.env_vars.as_deref()]
+                .into_iter()
+                .flatten()
         {
             let p = std::fs::canonicalize(extra)?;
             let p = if p.is_file() { p.parent().map(|d| d.to_path_buf()).unwrap_or(p) } else { p };
@@ -154,6 +156,9 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
             cmd.extend(["--grace".into(), serve.grace.to_string(), "--manager-socket".into(), socket.display().to_string()]);
             for (k, v) in &serve.parameters {
                 cmd.extend(["-p".into(), format!("{k}={v}")]);
+            }
+            if let Some(f) = serve.env_vars.as_deref().and_then(|f| std::fs::canonicalize(f).ok()) {
+                cmd.extend(["--env-vars".into(), f.display().to_string()]);
             }
             // Its users, storage and logs sections; everything else is already in the flags.
             if let Some(c) = &config {

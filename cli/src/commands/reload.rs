@@ -261,7 +261,9 @@ async fn reload(w: &mut Watching, root: &Path, batch: &[PathBuf], out: &Output) 
     event(out, "changed", &format!("{} changed; reloading", shown.join(", ")), serde_json::json!({ "paths": shown }));
     let params = w.args.parameters.iter().cloned().collect();
     let opened = Workspace::open(&w.template, &params).map_err(anyhow::Error::from).and_then(|ws| {
-        let project = ws.compile()?;
+        let mut project = ws.compile()?;
+        let unknown = super::env_vars::apply_file(&mut project, w.args.env_vars.as_deref())?;
+        project.warnings.extend(unknown);
         esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
         Ok((ws, project))
     });
