@@ -60,6 +60,39 @@ pub enum Command {
     /// List or export the images esb uses.
     #[command(subcommand)]
     Images(ImagesCommand),
+    /// Print a sample event for a function, as `sam local generate-event` does
+    /// (`esb generate-event s3 put --bucket b --key k | esb invoke F -e -`).
+    GenerateEvent(GenerateEventArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateEventArgs {
+    /// `apigateway`, `s3`, `sqs`, `sns`, `eventbridge` (or `cloudwatch`), `dynamodb`, `schedule`.
+    pub service: String,
+    /// The event: apigateway `aws-proxy` / `http-api-proxy`, s3 `put` / `delete`, sqs
+    /// `receive-message`, sns `notification`, eventbridge `event` / `scheduled-event`, dynamodb `update`.
+    pub event: Option<String>,
+    /// Region in ARNs and records.
+    #[arg(long, default_value = esb_config::compile::DEFAULT_REGION)]
+    pub region: String,
+    /// S3: bucket.
+    #[arg(long, default_value = "example-bucket")]
+    pub bucket: String,
+    /// S3: object key.
+    #[arg(long, default_value = "test/key")]
+    pub key: String,
+    /// API Gateway: HTTP method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// API Gateway: request path.
+    #[arg(long, default_value = "/hello")]
+    pub path: String,
+    /// API Gateway, SQS, SNS: the body or message.
+    #[arg(long, default_value = "{\"hello\": \"world\"}")]
+    pub body: String,
+    /// SQS and SNS: queue or topic name; DynamoDB: table name.
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]

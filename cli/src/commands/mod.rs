@@ -8,6 +8,7 @@ mod daemon_config;
 mod env_vars;
 mod events;
 mod front;
+mod generate_event;
 mod identity;
 mod images;
 mod init;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Reset(args) => daemon::reset(&cli.global, args, out),
         Command::Auth(cmd) => auth::run(&cli.global, cmd, out),
         Command::StorageS3(args) => storage::serve_s3(args),
+        Command::GenerateEvent(args) => generate_event::run(args),
     }
 }
 
