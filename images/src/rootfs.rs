@@ -44,7 +44,7 @@ const TRIM: &[&str] = &[
 
 /// Hash of everything that determines a suite's rootfs; part of its file and image names.
 pub fn recipe_hash(suite: &Suite) -> String {
-    let recipe = format!("{}|{}|{}|{TRIM:?}|v2", suite.name, packages(suite), PIP_PACKAGES.join(","));
+    let recipe = format!("{}|{}|{}|{TRIM:?}|v3-compiled", suite.name, packages(suite), PIP_PACKAGES.join(","));
     cache::sha256(recipe.as_bytes())[..12].to_string()
 }
 
@@ -92,12 +92,31 @@ pub fn ensure(suite: &Suite, progress: &dyn Fn(&str)) -> Result<PathBuf, ImageEr
 
     progress(&format!("pip install {} (on the host, into /var/runtime)", PIP_PACKAGES.join(" ")));
     let mut pip = Command::new("python3");
-    pip.args(["-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--no-warn-conflicts", "--quiet", "--target"])
-        .arg(root.join("var/runtime"))
-        .args(pip_platform_args(suite.python))
-        .args(PIP_PACKAGES)
-        .env("PIP_ROOT_USER_ACTION", "ignore");
+    // No .pyc from the host's Python: they would be for its version, not the image's.
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--no-cache-dir",
+        "--no-compile",
+        "--disable-pip-version-check",
+        "--no-warn-conflicts",
+        "--quiet",
+        "--target",
+    ])
+    .arg(root.join("var/runtime"))
+    .args(pip_platform_args(suite.python))
+    .args(PIP_PACKAGES)
+    .env("PIP_ROOT_USER_ACTION", "ignore");
     run(&mut pip, "pip")?;
+
+    // Compiled by the image's own interpreter, once: otherwise every cold start compiles boto3 and
+    // botocore again (seconds of CPU; under a flood of cold starts, functions timed out).
+    progress(&format!("compiling /var/runtime with python{}", suite.python));
+    run(
+        Command::new("chroot").arg(&root).args([&format!("/usr/bin/python{}", suite.python), "-m", "compileall", "-q", "/var/runtime"]),
+        "chroot",
+    )?;
 
     progress("packing the root filesystem");
     let partial = work.path().join("rootfs.tar");
