@@ -404,7 +404,8 @@ fn node_code(id: &str, uri: &str, dir: &Path, handler: &str, sink: &mut Sink) {
 /// Lambda's Node.js runtimes preinstall the AWS SDK (`@aws-sdk/*` v3, `aws-sdk` v2 on old ones),
 /// so code often imports it without shipping it; here nothing preinstalls it and npm is not
 /// reachable. Names the first such import in CodeUri's own files (not node_modules) whose package
-/// is not in CodeUri's node_modules, at build time rather than as a runtime failure.
+/// is not in CodeUri's node_modules, at build time rather than as a runtime failure. Every compile
+/// runs this (status, reloads), so it reads at most 200 source files of at most 256 KiB each.
 fn aws_sdk_imports(id: &str, uri: &str, dir: &Path, sink: &mut Sink) {
     let Ok(import) = regex::Regex::new(r#"(?:from\s*|require\s*\(\s*|import\s*\(\s*|import\s+)["'](@aws-sdk/[a-z0-9-]+|aws-sdk)["'/]"#)
     else {
@@ -423,14 +424,18 @@ fn aws_sdk_imports(id: &str, uri: &str, dir: &Path, sink: &mut Sink) {
                 }
                 continue;
             }
-            if !["js", "mjs", "cjs", "ts"].iter().any(|x| name.ends_with(&format!(".{x}"))) || seen >= 500 {
+            if !["js", "mjs", "cjs", "ts"].iter().any(|x| name.ends_with(&format!(".{x}"))) {
+                continue;
+            }
+            if seen >= 200 {
+                return;
+            }
+            // Bundles and generated files are large and are not where a handler imports the SDK.
+            if e.metadata().map_or(true, |m| m.len() > 256 << 10) {
                 continue;
             }
             seen += 1;
             let Ok(text) = std::fs::read_to_string(&path) else { continue };
-            if text.len() > 1 << 20 {
-                continue;
-            }
             if let Some(m) = import.captures(&text).and_then(|c| c.get(1)) {
                 let package = m.as_str();
                 if !dir.join("node_modules").join(package).is_dir() {
