@@ -268,7 +268,7 @@ pub struct Schedule {
 }
 
 /// `config/routing.yml`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingFile {
     /// [`SCHEMA_VERSION`].
@@ -277,6 +277,24 @@ pub struct RoutingFile {
     pub apis: BTreeMap<String, ApiSpec>,
     /// Routes, most specific first within each API.
     pub routes: Vec<Route>,
+    /// Routes the template declares for functions esb cannot run: the gateway's 404 for one of
+    /// them names the function and why, instead of a bare "Not Found".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<UnavailableRoute>,
+}
+
+/// A route of a function that is left out (see `Project::left_out`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnavailableRoute {
+    /// Upper-case method or `ANY`.
+    pub method: String,
+    /// Path template, as for [`Route::path`].
+    pub path: String,
+    /// The function's logical id.
+    pub function: String,
+    /// Why esb cannot run it.
+    pub reason: String,
 }
 
 /// REST API (payload 1.0 by default) or HTTP API (payload 2.0 by default).

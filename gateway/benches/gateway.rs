@@ -137,7 +137,7 @@ async fn main() {
         timeout_ms: None,
         source: "Echo.Bench".into(),
     };
-    let routing = RoutingFile { version: 1, apis: [("Api".to_string(), api)].into(), routes: vec![route] };
+    let routing = RoutingFile { version: 1, apis: [("Api".to_string(), api)].into(), routes: vec![route], ..Default::default() };
     let secrets = esb_gateway::secrets::Secrets::load_or_create(&dir.path().join("secrets"), &[]).expect("secrets");
     let tls = esb_gateway::tls::server_config(&secrets.tls_cert_pem, &secrets.tls_key_pem, "bench").expect("tls");
     let auth = Auth::new(

@@ -100,6 +100,12 @@ fn gateway(fake: Arc<Fake>) -> Arc<Gateway> {
             iam,
             slow,
         ],
+        unavailable: vec![esb_config::model::UnavailableRoute {
+            method: "GET".into(),
+            path: "/java/{id}".into(),
+            function: "Java".into(),
+            reason: "runtime java25: not yet".into(),
+        }],
     };
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let users = Users::new(vec![User { username: "alice".into(), hash: users::hash_password("pw").unwrap(), groups: vec![], email: None }])
@@ -144,6 +150,13 @@ async fn routes_answer_with_events_and_api_gateway_errors() {
 
     let (status, _, body) = send(&gw, empty(get("/nope"))).await;
     assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"message": "Not Found"})));
+    let (status, _, body) = send(&gw, empty(get("/java/7"))).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::NOT_FOUND, json!({"message": "Not Found: GET /java/{id} is function Java, which esb cannot run here: runtime java25: not yet"})),
+        "a route of a left-out function names it and why"
+    );
+    assert_eq!(send(&gw, empty(get("/java/7").method("POST"))).await.0, StatusCode::NOT_FOUND, "other methods: plain 404");
     let (status, headers, _) = send(&gw, empty(get("/items/1").method("DELETE"))).await;
     assert_eq!((status, headers["allow"].to_str().unwrap()), (StatusCode::METHOD_NOT_ALLOWED, "GET, POST"));
     assert_eq!(send(&gw, empty(get("/bad"))).await.2, json!({"message": "Internal server error"}));
@@ -205,7 +218,7 @@ async fn a_reload_swaps_routes_between_requests_and_not_within_one() {
     let api =
         ApiSpec { kind: ApiKind::Rest, stage: "Prod".into(), authorizers: Default::default(), cors: None, binary_media_types: vec![] };
     let routing =
-        RoutingFile { version: 1, apis: [("Rest".to_string(), api)].into(), routes: vec![route("Rest", "GET", "/fresh", "Echo", "1.0")] };
+        RoutingFile { version: 1, apis: [("Rest".to_string(), api)].into(), routes: vec![route("Rest", "GET", "/fresh", "Echo", "1.0")], ..Default::default() };
     gw.reload(Router::new(&routing), fake.clone());
     assert_eq!(send(&gw, empty(get("/fresh"))).await.0, StatusCode::OK, "the new route answers at once");
     assert_eq!(send(&gw, empty(get("/items/1"))).await.0, StatusCode::NOT_FOUND, "the old one is gone");

@@ -6,7 +6,7 @@
 //! between "no such path" (404) and "path exists, method does not" (405). Must not: know about auth,
 //! events or functions beyond the route's names.
 
-use esb_config::model::{ApiSpec, Route, RoutingFile};
+use esb_config::model::{ApiSpec, Route, RoutingFile, UnavailableRoute};
 use esb_config::routes::{PathTemplate, Segment};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -46,6 +46,8 @@ pub enum Match<'a> {
 #[derive(Debug, Default)]
 pub struct Router {
     routes: Vec<CompiledRoute>,
+    /// Routes of functions esb cannot run, for a 404 that says so.
+    unavailable: Vec<(PathTemplate, UnavailableRoute)>,
 }
 
 impl Router {
@@ -76,7 +78,20 @@ impl Router {
         routes.sort_by(|a, b| {
             a.template.specificity_cmp(&b.template).then_with(|| (a.route.method == "ANY").cmp(&(b.route.method == "ANY")))
         });
-        Router { routes }
+        let unavailable =
+            file.unavailable.iter().filter_map(|u| PathTemplate::parse(&u.path).ok().map(|t| (t, u.clone()))).collect();
+        Router { routes, unavailable }
+    }
+
+    /// The left-out function whose template route `method` and `path` would have reached, if
+    /// any: asked only after [`Router::find`] found nothing, so the 404 can name it and why.
+    pub fn unavailable(&self, method: &str, path: &str) -> Option<&UnavailableRoute> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let segments: &[&str] = if segments == [""] { &[] } else { &segments };
+        self.unavailable
+            .iter()
+            .find(|(t, u)| (u.method == "ANY" || u.method == method) && matches(t, segments).is_some())
+            .map(|(_, u)| u)
     }
 
     /// Number of routes.
@@ -182,7 +197,7 @@ mod tests {
     fn router(routes: Vec<Route>) -> Router {
         let api =
             ApiSpec { kind: ApiKind::Rest, stage: "Prod".into(), authorizers: Default::default(), cors: None, binary_media_types: vec![] };
-        Router::new(&RoutingFile { version: 1, apis: [("Api".to_string(), api)].into(), routes })
+        Router::new(&RoutingFile { version: 1, apis: [("Api".to_string(), api)].into(), routes, ..Default::default() })
     }
 
     fn found(r: &Router, method: &str, path: &str) -> Option<(String, BTreeMap<String, String>)> {

@@ -315,3 +315,21 @@ pub fn check_schedule(expr: &str) -> Result<(), String> {
     }
     crate::schedule::parse(expr).map(|_| ())
 }
+
+/// The HTTP routes a function esb leaves out declares (`Api`/`HttpApi` events with a literal
+/// `Path`), so the gateway's 404 for them can name the function and `reason`. Nothing is checked
+/// here: the function does not run, so its events are not compiled.
+pub(crate) fn unavailable_routes(id: &str, props: &Node, reason: &str) -> Vec<crate::model::UnavailableRoute> {
+    let Some(events) = props.get("Events").and_then(Node::as_map) else { return vec![] };
+    events
+        .iter()
+        .filter(|(_, e)| matches!(e.get("Type").and_then(Node::as_scalar_str).as_deref(), Some("Api" | "HttpApi")))
+        .filter_map(|(_, e)| {
+            let p = e.get("Properties")?;
+            let path = p.get("Path").and_then(Node::as_scalar_str)?;
+            let method = p.get("Method").and_then(Node::as_scalar_str).map_or("ANY".into(), |m| m.to_ascii_uppercase());
+            let method = if method == "X-AMAZON-APIGATEWAY-ANY-METHOD" { "ANY".into() } else { method };
+            Some(crate::model::UnavailableRoute { method, path, function: id.to_string(), reason: reason.to_string() })
+        })
+        .collect()
+}

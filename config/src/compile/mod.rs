@@ -264,6 +264,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
     let mut s3_events = vec![];
     let mut stream_events = vec![];
     let mut lines = BTreeMap::new();
+    let mut unavailable = vec![];
     for (id, ty, ppath, props) in &resolved {
         let lambda;
         let props = match ty.as_str() {
@@ -289,6 +290,8 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
             s3_events.extend(ev.s3.into_iter().map(|(e, line)| (id.clone(), e, line)));
             stream_events.extend(ev.streams.into_iter().map(|(e, line)| (id.clone(), e, line)));
             lines.insert(id.clone(), props.get("EventInvokeConfig").map_or(props.line, |n| n.line));
+        } else if let Some(reason) = sink.left_out.get(id.as_str()) {
+            unavailable.extend(events::unavailable_routes(id, props, reason));
         }
     }
     asynchronous::resolve(&mut out.functions, &lines, &mut sink);
@@ -333,7 +336,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
     Ok(Project {
         template: path.to_path_buf(),
         functions: FunctionsFile { version: SCHEMA_VERSION, project: settings.project.clone(), functions: out.functions },
-        routing: RoutingFile { version: SCHEMA_VERSION, apis: out.apis.into_iter().map(|(k, a)| (k, a.spec)).collect(), routes },
+        routing: RoutingFile { version: SCHEMA_VERSION, apis: out.apis.into_iter().map(|(k, a)| (k, a.spec)).collect(), routes, unavailable },
         resources: ResourcesFile { version: SCHEMA_VERSION, tables: out.tables, buckets: out.buckets },
         warnings,
         left_out,

@@ -157,7 +157,11 @@ fn unsupported_runtimes_and_unknown_things_warn_and_never_fail() {
 Resources:
   Java:
     Type: AWS::Serverless::Function
-    Properties: {CodeUri: src/a, Handler: app.Handler::handle, Runtime: java21}
+    Properties:
+      CodeUri: src/a
+      Handler: app.Handler::handle
+      Runtime: java21
+      Events: {Get: {Type: Api, Properties: {Path: '/java/{id}', Method: get}}, Q: {Type: SQS, Properties: {Queue: x}}}
   A:
     Type: AWS::Serverless::Function
     Properties: {CodeUri: src/a, Handler: app.handler, Runtime: python3.11, Frobs: 3, Events: {Q: {Type: SQS, Properties: {Queue: x}}}}
@@ -174,8 +178,11 @@ Resources:
     let w = p.warnings.join("\n");
     assert!(w.contains("function Java is left out: runtime java21: Java"), "{w}");
     assert_eq!(p.left_out.keys().collect::<Vec<_>>(), ["Java"], "listed with its reason, never dropped silently");
+    let u = &p.routing.unavailable;
+    assert_eq!((u.len(), u[0].method.as_str(), u[0].path.as_str(), u[0].function.as_str()), (1, "GET", "/java/{id}", "Java"), "{u:?}");
+    assert!(u[0].reason.contains("java21"), "{u:?}");
     assert!(w.contains("unknown property `Frobs`"), "{w}");
-    assert!(w.contains("template.yaml:8: "), "the warning names its file and line: {w}");
+    assert!(w.contains("template.yaml:12: "), "the warning names its file and line: {w}");
     assert!(w.contains("event type SQS"), "{w}");
     assert_eq!(w.matches("AWS::SNS::Topic").count(), 1, "warned once: {w}");
     assert!(!w.contains("IAM"), "{w}");

@@ -81,7 +81,7 @@ pub async fn start(bind: &str, limits: Limits) -> Running {
         timeout_ms: None,
         source: "F.E".into(),
     };
-    let routing = RoutingFile { version: 1, apis: [("Api".to_string(), api)].into(), routes: vec![route] };
+    let routing = RoutingFile { version: 1, apis: [("Api".to_string(), api)].into(), routes: vec![route], ..Default::default() };
     let gateway = Arc::new(Gateway::new(
         esb_gateway::router::Router::new(&routing),
         Arc::new(Hello),
