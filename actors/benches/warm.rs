@@ -82,6 +82,7 @@ async fn main() {
         config_hash: "bench".into(),
         binds: vec![],
         network: None,
+        ports: vec![],
     };
     let spawn = |cfg: FunctionConfig| {
         let rt = rt.clone();

@@ -72,6 +72,9 @@ pub struct FunctionConfig {
     pub binds: Vec<String>,
     /// The Docker network containers join (the project's, where storage is found by name).
     pub network: Option<String>,
+    /// Published ports, (container port, host address, host port): only a function in debug
+    /// mode has one (its debugger's, on loopback; its limit is then 1 container).
+    pub ports: Vec<(u16, String, u16)>,
 }
 
 impl FunctionConfig {
@@ -95,6 +98,7 @@ impl FunctionConfig {
             ready_within: Duration::from_secs(2),
             config_hash: "h".into(),
             binds: vec![],
+            ports: vec![],
             network: None,
         }
     }
@@ -470,6 +474,7 @@ async fn start_container(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieCli
         memory_mb: Some(cfg.memory_mb),
         binds: cfg.binds.clone(),
         network: cfg.network.clone(),
+        ports: cfg.ports.clone(),
         ..Default::default()
     };
     let id = rt.create_container(&spec).await.map_err(|e| e.to_string())?;

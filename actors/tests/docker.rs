@@ -47,6 +47,7 @@ async fn echo_config(project: &str) -> FunctionConfig {
         config_hash: "e2e".into(),
         binds: vec![],
         network: None,
+        ports: vec![],
     }
 }
 

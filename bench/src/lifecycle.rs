@@ -97,7 +97,7 @@ pub fn sam_cold(sam_bin: &Path, project: &Project, runs: usize) -> (Vec<Row>, Ve
     };
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let (mut out, mut skipped) = (vec![], vec![]);
-    for runtime in Runtime::ALL {
+    for runtime in Runtime::SAM {
         let url = format!("{}{}", api.url, runtime.path());
         // The first request builds SAM's image: not a cold start of the function.
         let _ = load::get_ok(&agent, &url);

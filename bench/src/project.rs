@@ -1,7 +1,9 @@
 //! The benchmark workload: one SAM project that esb and SAM CLI both run unchanged.
 //!
 //! Owns: writing the project (a Python 3.11 function on a REST route, a `provided.al2023` custom
-//! runtime on an HTTP API route, a Makefile so `sam build` can build the custom runtime) and the
+//! runtime on an HTTP API route, a Makefile so `sam build` can build the custom runtime, a Node.js
+//! 20 ES module on an HTTP API route, measured by esb only: SAM's Node.js image cannot be built
+//! here) and the
 //! edits that stand for "the developer saved new code". Must not: start anything.
 
 use std::path::{Path, PathBuf};
@@ -11,16 +13,20 @@ use std::path::{Path, PathBuf};
 pub enum Runtime {
     Python,
     Provided,
+    Node,
 }
 
 impl Runtime {
-    pub const ALL: [Runtime; 2] = [Runtime::Python, Runtime::Provided];
+    pub const ALL: [Runtime; 3] = [Runtime::Python, Runtime::Provided, Runtime::Node];
+    /// The ones SAM CLI runs here (its Node.js image comes from a registry).
+    pub const SAM: [Runtime; 2] = [Runtime::Python, Runtime::Provided];
 
     /// The name in reports.
     pub fn name(self) -> &'static str {
         match self {
             Runtime::Python => "python3.11",
             Runtime::Provided => "provided.al2023",
+            Runtime::Node => "nodejs20.x",
         }
     }
 
@@ -29,6 +35,7 @@ impl Runtime {
         match self {
             Runtime::Python => "/hello",
             Runtime::Provided => "/echo",
+            Runtime::Node => "/node",
         }
     }
 
@@ -37,6 +44,7 @@ impl Runtime {
         match self {
             Runtime::Python => "Hello",
             Runtime::Provided => "Echo",
+            Runtime::Node => "Node",
         }
     }
 }
@@ -72,6 +80,16 @@ Resources:
         Get:
           Type: HttpApi
           Properties: {Path: /echo, Method: get}
+  Node:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: node/
+      Handler: app.handler
+      Runtime: nodejs20.x
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: {Path: /node, Method: get}
 ";
 
 /// The workload on disk.
@@ -96,11 +114,13 @@ impl Project {
         )?;
         std::fs::create_dir_all(root.join("hello"))?;
         std::fs::create_dir_all(root.join("echo"))?;
+        std::fs::create_dir_all(root.join("node"))?;
         std::fs::copy(bootstrap, root.join("echo/bootstrap"))?;
         std::fs::write(root.join("echo/Makefile"), "build-Echo:\n\tcp bootstrap VERSION $(ARTIFACTS_DIR)/\n")?;
         let p = Project { dir, name };
         p.save(Runtime::Python, "v0")?;
         p.save(Runtime::Provided, "v0")?;
+        p.save(Runtime::Node, "v0")?;
         Ok(p)
     }
 
@@ -118,6 +138,10 @@ impl Project {
                 format!("def handler(event, context):\n    return {{\"statusCode\": 200, \"body\": \"{marker}\"}}\n"),
             ),
             Runtime::Provided => (self.root().join("echo/VERSION"), format!("{marker}\n")),
+            Runtime::Node => (
+                self.root().join("node/app.mjs"),
+                format!("export const handler = async () => ({{ statusCode: 200, body: \"{marker}\" }});\n"),
+            ),
         };
         // Write and rename, as editors do, so a watcher never sees half a file.
         let tmp = file.with_extension("tmp-save");
@@ -141,5 +165,7 @@ mod tests {
         p.save(Runtime::Provided, "v8").unwrap();
         assert_eq!(std::fs::read_to_string(p.root().join("echo/VERSION")).unwrap(), "v8\n");
         assert!(!p.root().join("echo/VERSION.tmp-save").exists());
+        p.save(Runtime::Node, "v9").unwrap();
+        assert!(std::fs::read_to_string(p.root().join("node/app.mjs")).unwrap().contains("body: \"v9\""));
     }
 }

@@ -83,7 +83,7 @@ pub fn sam(sam_bin: &Path, project: &Project, runs: usize) -> (Vec<Row>, Vec<Ski
     for (mode, system) in systems {
         let result = (|| -> Result<Vec<Row>, String> {
             let mut out = vec![];
-            for runtime in Runtime::ALL {
+            for runtime in Runtime::SAM {
                 let mut samples = vec![];
                 let mut api = None;
                 for i in 0..runs {

@@ -146,6 +146,10 @@ pub struct InvokeArgs {
     /// Template parameter value, overriding generator.yml (repeatable).
     #[arg(short, long = "parameter", value_name = "NAME=VALUE", value_parser = parse_kv)]
     pub parameters: Vec<(String, String)>,
+    /// Start the function under a debugger listening on 127.0.0.1:PORT (Node.js: the inspector;
+    /// Python: debugpy, when the function ships it) and wait for one to attach; no timeout.
+    #[arg(short = 'd', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1024..))]
+    pub debug_port: Option<u16>,
 }
 
 fn parse_queue(s: &str) -> Result<usize, String> {
@@ -215,6 +219,13 @@ pub struct ServeArgs {
     /// "Parameters": {...every function...}} (read at start and at every reload).
     #[arg(short = 'n', long, value_name = "FILE")]
     pub env_vars: Option<PathBuf>,
+    /// Run this function (logical id or FunctionName) under its debugger on 127.0.0.1 at
+    /// --debug-port: one container, no timeout; it waits for a debugger at its first request.
+    #[arg(long, value_name = "FUNCTION", requires = "debug_port")]
+    pub debug_function: Option<String>,
+    /// The debugger's port for --debug-function (Node.js: the inspector; Python: debugpy).
+    #[arg(long, value_name = "PORT", requires = "debug_function", value_parser = clap::value_parser!(u16).range(1024..))]
+    pub debug_port: Option<u16>,
     /// Do not fire the template's Schedule events (a quiet harness for tests and fault injection).
     #[arg(long)]
     pub no_schedules: bool,

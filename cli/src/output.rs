@@ -78,6 +78,12 @@ impl Output {
         }
     }
 
+    /// A line someone must act on while the command runs (stderr in both modes, so a JSON
+    /// document on stdout stays whole).
+    pub fn note(&self, line: &str) {
+        eprintln!("{} {line}", console::style("note:").cyan().bold());
+    }
+
     /// Warnings go to stderr in both modes (JSON documents also list them).
     pub fn warnings(&self, warnings: &[String]) {
         for w in warnings {

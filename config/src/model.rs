@@ -250,6 +250,21 @@ pub struct Layer {
     pub name: String,
     /// `ContentUri`, relative to the template's directory.
     pub content_uri: String,
+    /// `Metadata.BuildMethod` as `sam build` reads it: `python` (ContentUri and its requirements.txt
+    /// installed under `/opt/python`) or `nodejs` (ContentUri under `/opt/nodejs`, so its
+    /// node_modules are found); none: ContentUri is `/opt` as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<LayerBuild>,
+}
+
+/// How a layer with a `BuildMethod` is laid out in `/opt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerBuild {
+    /// `BuildMethod: python3.x`.
+    Python,
+    /// `BuildMethod: nodejsNN.x`.
+    Nodejs,
 }
 
 /// A `Schedule` event.

@@ -112,6 +112,7 @@ async fn main() {
         config_hash: "bench".into(),
         binds: vec![],
         network: None,
+        ports: vec![],
     };
     let manager = Manager::start(ManagerArgs {
         project: bench_project.clone(),

@@ -270,7 +270,8 @@ impl Gateway {
             Match::NotFound => {
                 if let Some(u) = routes.router.unavailable(&method, &path) {
                     // The template routes this to a function esb left out: say which and why.
-                    let message = format!("Not Found: {} {} is function {}, which esb cannot run here: {}", u.method, u.path, u.function, u.reason);
+                    let message =
+                        format!("Not Found: {} {} is function {}, which esb cannot run here: {}", u.method, u.path, u.function, u.reason);
                     return (gateway_error(StatusCode::NOT_FOUND, "NotFoundException", &message), Some(u.function.clone()));
                 }
                 return (gateway_error(StatusCode::NOT_FOUND, "NotFoundException", "Not Found"), None);

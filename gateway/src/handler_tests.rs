@@ -153,7 +153,10 @@ async fn routes_answer_with_events_and_api_gateway_errors() {
     let (status, _, body) = send(&gw, empty(get("/java/7"))).await;
     assert_eq!(
         (status, body),
-        (StatusCode::NOT_FOUND, json!({"message": "Not Found: GET /java/{id} is function Java, which esb cannot run here: runtime java25: not yet"})),
+        (
+            StatusCode::NOT_FOUND,
+            json!({"message": "Not Found: GET /java/{id} is function Java, which esb cannot run here: runtime java25: not yet"})
+        ),
         "a route of a left-out function names it and why"
     );
     assert_eq!(send(&gw, empty(get("/java/7").method("POST"))).await.0, StatusCode::NOT_FOUND, "other methods: plain 404");
@@ -217,8 +220,12 @@ async fn a_reload_swaps_routes_between_requests_and_not_within_one() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let api =
         ApiSpec { kind: ApiKind::Rest, stage: "Prod".into(), authorizers: Default::default(), cors: None, binary_media_types: vec![] };
-    let routing =
-        RoutingFile { version: 1, apis: [("Rest".to_string(), api)].into(), routes: vec![route("Rest", "GET", "/fresh", "Echo", "1.0")], ..Default::default() };
+    let routing = RoutingFile {
+        version: 1,
+        apis: [("Rest".to_string(), api)].into(),
+        routes: vec![route("Rest", "GET", "/fresh", "Echo", "1.0")],
+        ..Default::default()
+    };
     gw.reload(Router::new(&routing), fake.clone());
     assert_eq!(send(&gw, empty(get("/fresh"))).await.0, StatusCode::OK, "the new route answers at once");
     assert_eq!(send(&gw, empty(get("/items/1"))).await.0, StatusCode::NOT_FOUND, "the old one is gone");

@@ -78,8 +78,7 @@ impl Router {
         routes.sort_by(|a, b| {
             a.template.specificity_cmp(&b.template).then_with(|| (a.route.method == "ANY").cmp(&(b.route.method == "ANY")))
         });
-        let unavailable =
-            file.unavailable.iter().filter_map(|u| PathTemplate::parse(&u.path).ok().map(|t| (t, u.clone()))).collect();
+        let unavailable = file.unavailable.iter().filter_map(|u| PathTemplate::parse(&u.path).ok().map(|t| (t, u.clone()))).collect();
         Router { routes, unavailable }
     }
 
@@ -88,10 +87,7 @@ impl Router {
     pub fn unavailable(&self, method: &str, path: &str) -> Option<&UnavailableRoute> {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let segments: &[&str] = if segments == [""] { &[] } else { &segments };
-        self.unavailable
-            .iter()
-            .find(|(t, u)| (u.method == "ANY" || u.method == method) && matches(t, segments).is_some())
-            .map(|(_, u)| u)
+        self.unavailable.iter().find(|(t, u)| (u.method == "ANY" || u.method == method) && matches(t, segments).is_some()).map(|(_, u)| u)
     }
 
     /// Number of routes.

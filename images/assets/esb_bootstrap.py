@@ -35,5 +35,26 @@ def handle_event_request(client, handler, invoke_id, body, content_type, client_
 
 bootstrap.handle_event_request = handle_event_request
 
+
+def _debugger_from_env():
+    """`esb invoke -d PORT` sets ESB_DEBUG_PORT: listen with debugpy there (when the function
+    ships it) and wait for a debugger before the handler's module is imported."""
+    port = os.environ.get("ESB_DEBUG_PORT")
+    if not port:
+        return
+    try:
+        import debugpy
+    except ImportError:
+        sys.stderr.write(
+            "esb: ESB_DEBUG_PORT is set but debugpy cannot be imported; add debugpy to the "
+            "function's requirements.txt (or a layer) to debug it. Running without a debugger.\n"
+        )
+        return
+    debugpy.listen(("0.0.0.0", int(port)))
+    sys.stderr.write(f"esb: debugpy on port {port}, waiting for a debugger to attach\n")
+    debugpy.wait_for_client()
+
+
 if __name__ == "__main__":
+    _debugger_from_env()
     ric_main.main(sys.argv)

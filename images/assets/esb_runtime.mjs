@@ -154,8 +154,19 @@ function run(handler, event, context) {
   });
 }
 
+// `esb invoke -d PORT` sets ESB_DEBUG_PORT: open the inspector there and wait for a debugger
+// before the handler's module loads, so its breakpoints bind from the first line.
+async function debuggerFromEnv() {
+  const port = Number(process.env.ESB_DEBUG_PORT || 0);
+  if (!port) return;
+  const inspector = await import("node:inspector");
+  process.stderr.write(`esb: Node.js inspector on port ${port}, waiting for a debugger to attach\n`);
+  inspector.open(port, "0.0.0.0", true);
+}
+
 async function main() {
   patchConsole();
+  await debuggerFromEnv();
   let handler;
   try {
     handler = await loadHandler();

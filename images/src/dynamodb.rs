@@ -24,7 +24,11 @@ const LAUNCHER: &str = include_str!("../assets/esb_dynamodb.py");
 /// touching the base (the daemon container, which has no RIE download, relies on that).
 pub async fn ensure(rt: &dyn Runtime, events: &Events<'_>) -> Result<String, ImageError> {
     let pins = PACKAGES.join(",");
-    let recipe = format!("{pins}|{}|{}", crate::rootfs::PYTHON, crate::cache::sha256(LAUNCHER.as_bytes()));
+    // The interpreter's path is in the recipe: the suites' root filesystems carry `python3.X`
+    // only, and an image whose entry point named `/usr/bin/python3` could not start (one built
+    // before that change, cached or loaded from a tarball, must not be found by its old tag).
+    let python = format!("/usr/bin/python{}", crate::rootfs::PYTHON);
+    let recipe = format!("{pins}|{}|{}|{python}", crate::rootfs::PYTHON, crate::cache::sha256(LAUNCHER.as_bytes()));
     let reference = format!("{REPOSITORY}:{}", &crate::cache::sha256(recipe.as_bytes())[..16]);
     if rt.image(&reference).await?.is_some() {
         return Ok(reference);
@@ -63,7 +67,7 @@ pub async fn ensure(rt: &dyn Runtime, events: &Events<'_>) -> Result<String, Ima
     let dockerfile = format!(
         "FROM {}\nCOPY site/ /opt/esb-dynamodb/site/\nCOPY esb_dynamodb.py /opt/esb-dynamodb/esb_dynamodb.py\n\
          ENV PYTHONPATH=/opt/esb-dynamodb/site PYTHONDONTWRITEBYTECODE=1\n\
-         ENTRYPOINT [\"/usr/bin/python3\", \"/opt/esb-dynamodb/esb_dynamodb.py\"]\nCMD []\nLABEL esb.role=storage-image\n",
+         ENTRYPOINT [\"{python}\", \"/opt/esb-dynamodb/esb_dynamodb.py\"]\nCMD []\nLABEL esb.role=storage-image\n",
         base.reference
     );
     ctx.file("Dockerfile", dockerfile.as_bytes(), 0o644)?;

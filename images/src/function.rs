@@ -10,7 +10,7 @@ use crate::base::Base;
 use crate::context::Context;
 use crate::events::{Event, Events, Status};
 use crate::{cache, rootfs, ImageError};
-use esb_config::model::{BaseImage, Code, FunctionSpec};
+use esb_config::model::{BaseImage, Code, FunctionSpec, LayerBuild};
 use esb_runtime::labels::key;
 use esb_runtime::{BuildRequest, Labels, Runtime, RuntimeError};
 use serde::{Deserialize, Serialize};
@@ -138,6 +138,12 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec) -> Result<Ve
                     crate::esbuild::bundle(id, &dir, build, version, out.path())?;
                     ctx.tree("code", out.path())?;
                 }
+                (_, BaseImage::Node { .. }) => {
+                    ctx.tree("code", &dir)?;
+                    if let Some(modules) = crate::npm::install(&dir)? {
+                        ctx.tree("code/node_modules", &modules)?;
+                    }
+                }
                 _ => ctx.tree("code", &dir)?,
             }
             if let BaseImage::Python { version } = &spec.base {
@@ -164,7 +170,27 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec) -> Result<Ve
         ctx.dir("layers", 0o755)?;
     }
     for layer in &spec.layers {
-        ctx.tree(&format!("layers/{}", layer.name), &inputs.root.join(&layer.content_uri))?;
+        let src = inputs.root.join(&layer.content_uri);
+        let prefix = format!("layers/{}", layer.name);
+        match layer.build {
+            // As `sam build` lays a built layer out: Lambda's runtimes look in /opt/python and
+            // /opt/nodejs/node_modules.
+            Some(LayerBuild::Python) => {
+                ctx.tree(&format!("{prefix}/python"), &src)?;
+                if let BaseImage::Python { version } = &spec.base {
+                    if let Some(deps) = requirements(&src, version)? {
+                        ctx.tree(&format!("{prefix}/python"), &deps)?;
+                    }
+                }
+            }
+            Some(LayerBuild::Nodejs) => {
+                ctx.tree(&format!("{prefix}/nodejs"), &src)?;
+                if let Some(modules) = crate::npm::install(&src)? {
+                    ctx.tree(&format!("{prefix}/nodejs/node_modules"), &modules)?;
+                }
+            }
+            None => ctx.tree(&prefix, &src)?,
+        }
     }
     tracing::debug!(function = id, "build context assembled");
     ctx.finish()

@@ -22,6 +22,7 @@ mod error;
 pub mod esbuild;
 pub mod events;
 pub mod function;
+pub mod npm;
 pub mod rie;
 pub mod rootfs;
 pub mod tarballs;

@@ -63,11 +63,23 @@ pub fn run(global: &Global, args: InvokeArgs, out: &Output) -> anyhow::Result<()
             out.warnings(&["the project's storage is not running, so S3 and DynamoDB calls will fail (`esb up -d` starts it)".into()]);
         }
         let mut extra = super::storage::function_env(&running);
+        let mut spec = spec.clone();
+        if let Some(port) = args.debug_port {
+            debug_mode(&mut spec, port, out)?;
+        }
         extra.extend(args.env.iter().cloned());
-        let env = esb_config::lambda_env::lambda_env(spec, &ws.settings.region, &extra);
-        invoke_once(&rt, &ws.settings.project, id, spec, &image, env, event).await
+        let env = esb_config::lambda_env::lambda_env(&spec, &ws.settings.region, &extra);
+        invoke_once(&rt, &ws.settings.project, id, &spec, &image, env, event).await
     })?;
     report(id, &result, global.verbose > 0, out)
+}
+
+/// `-d PORT`: the function in debug mode (see [`super::debug`]) for this one run.
+fn debug_mode(spec: &mut FunctionSpec, port: u16, out: &Output) -> anyhow::Result<()> {
+    let how = super::debug::how(spec, port)?;
+    super::debug::apply_spec(spec, port);
+    out.note(&format!("waiting for a debugger on 127.0.0.1:{port}: {how}"));
+    Ok(())
 }
 
 fn read_event(source: Option<&str>) -> anyhow::Result<Bytes> {
@@ -108,6 +120,8 @@ async fn invoke_once(
     env: std::collections::BTreeMap<String, String>,
     event: Bytes,
 ) -> anyhow::Result<Run> {
+    // Debug mode (`-d`) put its port into the environment.
+    let debug_port: Option<u16> = env.get(super::debug::PORT_VAR).and_then(|p| p.parse().ok());
     let unique = format!(
         "{}{}",
         std::process::id(),
@@ -120,6 +134,8 @@ async fn invoke_once(
         labels: Labels::new().with(key::PROJECT, project).with(key::FUNCTION, id).with(key::ROLE, "invoke").created_now(),
         memory_mb: Some(spec.memory_size as u64),
         network: Some(esb_storage::service::network(project)),
+        // The debugger's port, on loopback only: it runs code for whoever connects.
+        ports: debug_port.map(|p| (p, "127.0.0.1".to_string(), p)).into_iter().collect(),
         ..Default::default()
     };
     esb_storage::service::ensure_network(rt, project).await?;

@@ -1,8 +1,9 @@
 //! Live code for `esb watch`: a function's CodeUri is bind-mounted read-only at `/var/task`, so a
 //! saved change needs no image build, only new containers.
 //!
-//! Owns: which functions run live (a code directory, and for Python no `requirements.txt`, whose
-//! resolved packages live in the image's `/var/task` and a mount would hide), what is mounted
+//! Owns: which functions run live (a code directory; when the image holds packages the directory
+//! does not, a Python `requirements.txt` or npm-installed node_modules in `/var/task`, its entries
+//! are mounted one by one so none hides them), what is mounted
 //! (only what an image build would copy: with `CodeUri: .` the project root holds esb's output dir
 //! with its secrets, `.git`, the template; those are never mounted, issue 19), the hash that stands
 //! for a live function's code (the build context's hash: the bytes an image build would use), and
@@ -93,7 +94,13 @@ pub(super) fn live(ws: &Workspace, id: &str, spec: &FunctionSpec) -> Option<Live
     }
     let dir = std::fs::canonicalize(project_root(ws).join(path)).ok()?;
     let mut entries = mount_entries(&dir, &never_code(ws)).ok()?;
-    if entries.is_none() && matches!(spec.base, BaseImage::Python { .. }) && has_requirements(&dir) {
+    let installs = match spec.base {
+        BaseImage::Python { .. } => has_requirements(&dir),
+        // npm installed packages into the image's /var/task/node_modules.
+        BaseImage::Node { .. } => esb_images::npm::installs(&dir),
+        _ => false,
+    };
+    if entries.is_none() && installs {
         // The packages are installed into the image's /var/task: the code's entries are mounted
         // over it one by one, never the whole directory, which would hide them. Saving code then
         // reinstalls nothing (issue 20: 3.5 s instead of 0.5 s); a requirements.txt change is a
@@ -105,6 +112,9 @@ pub(super) fn live(ws: &Workspace, id: &str, spec: &FunctionSpec) -> Option<Live
     Some(Live { dir, hash: esb_images::cache::sha256(&context)[..16].to_string(), entries })
 }
 
+/// Files whose change reinstalls dependencies: a rebuild, never a live code swap.
+const DEPENDENCY_MANIFESTS: &[&str] = &["requirements.txt", "package.json", "package-lock.json"];
+
 /// The live functions a batch of changed paths touches, when it touches nothing else (a template,
 /// generator.yml, a requirements file or a layer means a full reload). `never` are the paths that
 /// are never code wherever they sit ([`never_code`]): with `CodeUri: .` the template is inside the
@@ -112,7 +122,8 @@ pub(super) fn live(ws: &Workspace, id: &str, spec: &FunctionSpec) -> Option<Live
 pub(super) fn code_only(batch: &[PathBuf], lives: &BTreeMap<String, Live>, never: &[PathBuf]) -> Option<BTreeSet<String>> {
     let mut touched = BTreeSet::new();
     for path in batch {
-        if path.file_name().is_some_and(|n| n == "requirements.txt") || never.iter().any(|n| path.starts_with(n)) {
+        let manifest = path.file_name().is_some_and(|n| DEPENDENCY_MANIFESTS.iter().any(|m| n == *m));
+        if manifest || never.iter().any(|n| path.starts_with(n)) {
             return None;
         }
         let owners: Vec<&String> = lives.iter().filter(|(_, l)| path.starts_with(&l.dir)).map(|(id, _)| id).collect();
@@ -146,7 +157,14 @@ mod tests {
 
     #[test]
     fn anything_else_is_a_full_reload() {
-        for other in ["/p/template.yaml", "/p/generator.yml", "/p/hello/requirements.txt", "/p/layers/x.py", "/p/hello2/app.py"] {
+        for other in [
+            "/p/template.yaml",
+            "/p/generator.yml",
+            "/p/hello/requirements.txt",
+            "/p/hello/package.json",
+            "/p/layers/x.py",
+            "/p/hello2/app.py",
+        ] {
             assert_eq!(code_only(&[PathBuf::from("/p/hello/app.py"), PathBuf::from(other)], &lives(), &[]), None, "{other}");
         }
         assert_eq!(code_only(&[], &lives(), &[]), None);

@@ -5,6 +5,7 @@ mod auth;
 mod build;
 mod daemon;
 mod daemon_config;
+mod debug;
 mod env_vars;
 mod events;
 mod front;

@@ -153,6 +153,15 @@ pub(super) fn function_config(
         config_hash,
         binds: live.map(|l| l.binds()).unwrap_or_default(),
         network: Some(network),
+        // Debug mode (see `super::debug`): the debugger's port, on loopback only.
+        ports: spec
+            .environment
+            .get(super::debug::PORT_VAR)
+            .and_then(|p| p.parse().ok())
+            .filter(|_| args.debug_function.is_some())
+            .map(|p: u16| (p, "127.0.0.1".to_string(), p))
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -263,6 +272,9 @@ async fn reload(w: &mut Watching, root: &Path, batch: &[PathBuf], out: &Output) 
     let opened = Workspace::open(&w.template, &params).map_err(anyhow::Error::from).and_then(|ws| {
         let mut project = ws.compile()?;
         let unknown = super::env_vars::apply_file(&mut project, w.args.env_vars.as_deref())?;
+        if let (Some(f), Some(port)) = (&w.args.debug_function, w.args.debug_port) {
+            super::debug::apply(&mut project, f, port)?;
+        }
         project.warnings.extend(unknown);
         esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
         Ok((ws, project))

@@ -157,6 +157,9 @@ pub(super) fn open(
     super::identity::settle_before_open(global, out)?;
     let (mut ws, mut project) = open_project(global, &args.parameters, out, false)?;
     out.warnings(&super::env_vars::apply_file(&mut project, args.env_vars.as_deref())?);
+    if let (Some(f), Some(port)) = (&args.debug_function, args.debug_port) {
+        out.note(&super::debug::apply(&mut project, f, port)?);
+    }
     super::daemon_config::overlay(&mut ws, daemon);
     Ok((ws, project))
 }

@@ -377,6 +377,23 @@ pub(crate) fn build_method(
     }
 }
 
+/// `Metadata.BuildMethod` of a layer: `sam build` installs a Python layer's requirements.txt
+/// with it under `python/` and puts a Node.js layer under `nodejs/`; without one, ContentUri is
+/// the layer as it is.
+pub(crate) fn layer_build(id: &str, metadata: Option<&crate::yaml::Node>, sink: &mut Sink) -> Option<crate::model::LayerBuild> {
+    let method = metadata?.get("BuildMethod")?.as_scalar_str()?;
+    if method.starts_with("python") {
+        Some(crate::model::LayerBuild::Python)
+    } else if method.starts_with("nodejs") {
+        Some(crate::model::LayerBuild::Nodejs)
+    } else {
+        sink.warn(format!(
+            "layer {id}: BuildMethod {method} is not run by esb yet; its ContentUri is used as /opt as it is (build it first, e.g. with `sam build`)"
+        ));
+        None
+    }
+}
+
 /// Checks a Node.js function's code as `sam build` would notice: the handler's file, and
 /// dependencies that are declared but not installed (npm is not reachable offline).
 fn node_code(id: &str, uri: &str, dir: &Path, handler: &str, sink: &mut Sink) {
@@ -394,7 +411,7 @@ fn node_code(id: &str, uri: &str, dir: &Path, handler: &str, sink: &mut Sink) {
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|d| d.as_str()).collect();
         sink.warn(format!(
-            "function {id}: package.json in {uri} depends on {}, which is not in {uri}/node_modules; esb installs no npm packages (no registry here), so importing it will fail. \
+            "function {id}: package.json in {uri} depends on {}, which is not in {uri}/node_modules; unless npm on this host reaches a registry (esb then runs `npm ci --omit=dev` at build time), importing it will fail. \
              Vendor it: run `npm ci --omit=dev` in {uri} on a machine that reaches a registry, or ship it in a layer (nodejs/node_modules)",
             names.join(", ")
         ));

@@ -247,10 +247,10 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
                 let key = if ty == "AWS::Serverless::LayerVersion" { "ContentUri" } else { "Content" };
                 match p.get(key).and_then(Node::as_scalar_str) {
                     Some(uri) => {
-                        out.layers.insert(
-                            physical.clone(),
-                            Layer { name: id.clone(), content_uri: uri.trim_start_matches("./").trim_end_matches('/').to_string() },
-                        );
+                        let metadata = active.iter().find(|(i, ..)| *i == id).and_then(|(_, _, node)| node.get("Metadata"));
+                        let build = functions::layer_build(id, metadata, &mut sink);
+                        let content_uri = uri.trim_start_matches("./").trim_end_matches('/').to_string();
+                        out.layers.insert(physical.clone(), Layer { name: id.clone(), content_uri, build });
                     }
                     None => sink.warn(format!("layer {id} has no local {key} directory; functions using it get no /opt content")),
                 }
@@ -336,7 +336,12 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
     Ok(Project {
         template: path.to_path_buf(),
         functions: FunctionsFile { version: SCHEMA_VERSION, project: settings.project.clone(), functions: out.functions },
-        routing: RoutingFile { version: SCHEMA_VERSION, apis: out.apis.into_iter().map(|(k, a)| (k, a.spec)).collect(), routes, unavailable },
+        routing: RoutingFile {
+            version: SCHEMA_VERSION,
+            apis: out.apis.into_iter().map(|(k, a)| (k, a.spec)).collect(),
+            routes,
+            unavailable,
+        },
         resources: ResourcesFile { version: SCHEMA_VERSION, tables: out.tables, buckets: out.buckets },
         warnings,
         left_out,

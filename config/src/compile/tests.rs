@@ -661,7 +661,7 @@ Resources:
         )
         .unwrap();
     let f = &p.functions.functions["A"];
-    assert_eq!(f.layers, [crate::model::Layer { name: "Common".into(), content_uri: "layer".into() }]);
+    assert_eq!(f.layers, [crate::model::Layer { name: "Common".into(), content_uri: "layer".into(), build: None }]);
     assert!(crate::dockerfile::render("A", f).contains("COPY layers/Common/ /opt/\n"));
     assert!(p.warnings.iter().any(|w| w.contains("layer:remote:3` is not a local")));
 }
