@@ -335,6 +335,10 @@ impl Context {
 
     /// The value of `Resource.Attribute` for a local resource.
     pub fn attribute(&self, logical: &str, attr: &str) -> Option<String> {
+        // `${Fn.Alias}`, `${Api.Stage}`: SAM's generated names are written like attributes.
+        if let Some(generated) = self.resources.get(&format!("{logical}.{attr}")) {
+            return Some(generated.physical.clone());
+        }
         let r = self.resources.get(logical)?;
         let (region, account, name) = (&self.region, &self.account, &r.physical);
         let arn = match r.kind.as_str() {
@@ -354,6 +358,11 @@ impl Context {
             "DomainName" if r.kind == "AWS::S3::Bucket" => Some(format!("{name}.s3.amazonaws.com")),
             "RegionalDomainName" if r.kind == "AWS::S3::Bucket" => Some(format!("{name}.s3.{region}.amazonaws.com")),
             "RootResourceId" => Some("root".into()),
+            // A function URL's shape, so `!Select [2, !Split ["/", ...]]` finds its host.
+            "FunctionUrl" if r.kind == "AWS::Lambda::Url" => {
+                let host: String = name.rsplit(':').next().unwrap_or(name).chars().filter(char::is_ascii_alphanumeric).collect();
+                Some(format!("https://{}.lambda-url.{region}.on.aws/", host.to_ascii_lowercase()))
+            }
             _ if !r.kind.starts_with("AWS::Serverless::") && !matches!(r.kind.as_str(), "AWS::DynamoDB::Table" | "AWS::S3::Bucket") => {
                 // Resource types esb does not run: any attribute is a stable placeholder so the
                 // template still compiles (they were already warned about once).

@@ -112,8 +112,25 @@ impl Node {
     }
 }
 
-/// Parses one YAML document. An empty document is `Null`.
+/// A key given twice in one mapping: CloudFormation (and the reference SAM translator) accept it
+/// and keep the last value, so esb does too, and says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    /// The key.
+    pub key: String,
+    /// Line of the value that was dropped.
+    pub first: usize,
+    /// Line of the value kept.
+    pub kept: usize,
+}
+
+/// Parses one YAML document. An empty document is `Null`. A duplicate key keeps its last value.
 pub fn parse(text: &str) -> Result<Node, LoadError> {
+    parse_document(text).map(|(root, _)| root)
+}
+
+/// [`parse`], with the duplicate keys it resolved (last value wins, as CloudFormation does).
+pub fn parse_document(text: &str) -> Result<(Node, Vec<Duplicate>), LoadError> {
     let mut parser = Parser::new_from_str(text);
     let mut builder = Builder::default();
     let mut documents = 0;
@@ -133,7 +150,7 @@ pub fn parse(text: &str) -> Result<Node, LoadError> {
             other => builder.event(other, mark)?,
         }
     }
-    Ok(builder.root.unwrap_or(Node::new(Value::Null, 1)))
+    Ok((builder.root.unwrap_or(Node::new(Value::Null, 1)), builder.duplicates))
 }
 
 /// An open collection while building.
@@ -144,6 +161,7 @@ enum Open {
 
 #[derive(Default)]
 struct Builder {
+    duplicates: Vec<Duplicate>,
     stack: Vec<Open>,
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
@@ -218,8 +236,9 @@ impl Builder {
                         Value::Null => String::new(),
                         _ => return Err(LoadError { message: "mapping keys must be plain scalars".into(), line: Some(node.line) }),
                     };
-                    if entries.iter().any(|(existing, _)| *existing == k) {
-                        return Err(LoadError { message: format!("duplicate key `{k}`"), line: Some(node.line) });
+                    if let Some(at) = entries.iter().position(|(existing, _)| *existing == k) {
+                        let (_, dropped) = entries.remove(at);
+                        self.duplicates.push(Duplicate { key: k.clone(), first: dropped.line, kept: node.line });
                     }
                     *key = Some((k, node.line));
                 }
@@ -324,10 +343,11 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_are_rejected_with_their_line() {
-        let e = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
-        assert_eq!(e.line, Some(3));
-        assert!(e.message.contains("duplicate key `a`"));
+    fn duplicate_keys_keep_the_last_value_as_cloudformation_does_and_are_reported() {
+        let (doc, dups) = parse_document("a: 1\nb: 2\na: 3\n").unwrap();
+        assert_eq!(doc.get("a").and_then(Node::as_scalar_str).as_deref(), Some("3"));
+        assert_eq!(doc.as_map().unwrap().len(), 2);
+        assert_eq!(dups, [Duplicate { key: "a".into(), first: 1, kept: 3 }]);
     }
 
     #[test]

@@ -135,7 +135,11 @@ fn auth_section(api: &mut Api, auth: Props, sink: &mut Sink) {
         sink,
     );
     api.api_key_required = auth.bool("ApiKeyRequired", sink).unwrap_or(false);
-    if auth.bool("EnableIamAuthorizer", sink).unwrap_or(false) {
+    // A REST API always has AWS_IAM (SAM needs no declaration for it); an HTTP API only with
+    // EnableIamAuthorizer.
+    let rest_iam = api.spec.kind == ApiKind::Rest && auth.string("DefaultAuthorizer", sink).as_deref() == Some(IAM);
+    if auth.bool("EnableIamAuthorizer", sink).unwrap_or(false) || rest_iam {
+        sink.warn("AWS_IAM authorization is not checked by esb yet: routes that require it are refused (403)");
         api.spec.authorizers.insert(IAM.into(), Authorizer::Iam);
     }
     if let Some(authorizers) = auth.map("Authorizers", sink) {

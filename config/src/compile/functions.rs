@@ -7,7 +7,7 @@ use super::props::Props;
 use super::Settings;
 use crate::error::Sink;
 use crate::model::{BaseImage, Code, FunctionSpec, Layer};
-use crate::yaml::Value;
+use crate::yaml::{Node, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -230,14 +230,17 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, s
         }
         return Some(Code::Inline { source: inline });
     }
-    let Some(node) = props.get("CodeUri") else {
-        sink.error(
-            Some(props.node.line),
-            &props.at("CodeUri"),
-            format!("function {id} is missing `CodeUri`"),
-            Some("set CodeUri to the directory holding the function's code, relative to template.yaml"),
-        );
-        return None;
+    let dot = Node::new(Value::String(".".into()), props.node.line);
+    let node = match props.get("CodeUri") {
+        Some(node) => node,
+        None => {
+            // SAM CLI builds a function without CodeUri from the template's directory.
+            sink.warn_at(
+                props.node.line,
+                format!("function {id} has no CodeUri; its code is the template's directory, as SAM CLI takes it (set CodeUri to say which directory)"),
+            );
+            &dot
+        }
     };
     let Some(uri) = node.as_scalar_str() else {
         sink.error(
@@ -301,7 +304,6 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, s
 /// mean the same: `Code.ZipFile` is `InlineCode`, a local `Code` path (a template before `aws
 /// cloudformation package`) is `CodeUri`; `Code` in S3 or an image is left out, with the reason.
 pub(crate) fn from_lambda(id: &str, props: &crate::yaml::Node, sink: &mut Sink) -> Option<crate::yaml::Node> {
-    use crate::yaml::Node;
     let entries = props.as_map().unwrap_or_default();
     let mut out: Vec<(String, Node)> = vec![];
     for (k, v) in entries {

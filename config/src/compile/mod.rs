@@ -13,7 +13,9 @@ mod apis;
 mod asynchronous;
 mod events;
 mod functions;
+mod generated;
 mod globals;
+mod include;
 mod params;
 mod props;
 mod storage;
@@ -104,8 +106,16 @@ pub fn compile_file(path: &Path, settings: &Settings) -> Result<Project, ConfigE
 pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, ConfigError> {
     let mut sink = Sink::new(path);
     let root_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let doc = match yaml::parse(text) {
-        Ok(doc) => doc,
+    let mut doc = match yaml::parse_document(text) {
+        Ok((doc, duplicates)) => {
+            for d in duplicates {
+                sink.warn_at(
+                    d.kept,
+                    format!("key `{}` is also given at line {}; the last one is used, as CloudFormation does (remove one)", d.key, d.first),
+                );
+            }
+            doc
+        }
         Err(e) => {
             return Err(ConfigError::Invalid(Diagnostics(vec![Diagnostic {
                 file: path.to_path_buf(),
@@ -116,6 +126,8 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
             }])))
         }
     };
+    // CloudFormation runs AWS::Include before anything else reads the template.
+    include::expand(&mut doc, &root_dir, &mut sink);
     if doc.as_map().is_none() {
         sink.error(Some(doc.line), "", format!("a template is a mapping with a Resources section, found {}", doc.kind()), None);
         return Err(sink.into_error());
@@ -185,6 +197,10 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
         };
         ctx.resources.insert(id.clone(), ResourceRef { kind: ty.to_string(), physical });
         active.push((id, ty.to_string(), node));
+    }
+    // Then the names the SAM transform generates (never over a declared resource).
+    for (id, ty, node) in &active {
+        generated::add(&mut ctx, id, ty, node, doc.get("Globals"));
     }
     // Pass 2: explicit names.
     let mut explicit = BTreeMap::new();

@@ -62,17 +62,26 @@ pub(crate) fn resolve(section: Option<&Node>, overrides: &BTreeMap<String, Strin
 }
 
 /// A value for a parameter nobody gave one: its first AllowedValue, else its MinValue or 0 for a
-/// number, else its own name (a list of it for list types).
+/// number, else its own name in lower case with only letters, digits and `-` (a list of it for
+/// list types): such a value is also a valid bucket, table or queue name, which is where
+/// parameters without a Default mostly go (`SourceBucketName` -> `sourcebucketname`).
 fn stand_in(name: &str, ty: &str, props: &Props, sink: &mut Sink) -> ParamValue {
     let value = props.strings("AllowedValues", sink).into_iter().next().unwrap_or_else(|| {
         if ty == "Number" || ty == "List<Number>" {
             props.string("MinValue", sink).unwrap_or_else(|| "0".into())
         } else {
-            name.to_string()
+            let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+            let safe = safe.trim_matches('-').to_string();
+            if safe.len() < 3 {
+                format!("esb-{safe}")
+            } else {
+                safe
+            }
         }
     });
     if ty == "CommaDelimitedList" || ty.starts_with("List<") {
-        ParamValue::List(vec![value])
+        // Three items: templates pick `!Select [1, ...]` out of subnet and security group lists.
+        ParamValue::List((1..=3).map(|i| if i == 1 { value.clone() } else { format!("{value}-{i}") }).collect())
     } else {
         ParamValue::Scalar(value)
     }

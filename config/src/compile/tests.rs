@@ -221,13 +221,16 @@ Resources:
     }
     // A parameter nobody gave a value runs with a stand-in (as SAM CLI does), said once with its line.
     let p = fx
-        .compile("Parameters:\n  X: {Type: String}\n  N: {Type: Number, MinValue: 2}\n  E: {Type: String, AllowedValues: [dev, prod]}\n  L: {Type: CommaDelimitedList}\nResources: {}\n")
+        .compile("Parameters:\n  X: {Type: String}\n  N: {Type: Number, MinValue: 2}\n  E: {Type: String, AllowedValues: [dev, prod]}\n  L: {Type: CommaDelimitedList}\n  SourceBucketName: {Type: String}\nResources: {}\n")
         .unwrap();
     let w = p.warnings.join("\n");
-    assert!(w.contains("template.yaml:2: parameter `X` has no Default and no value was given; using `X` locally"), "{w}");
+    assert!(w.contains("template.yaml:2: parameter `X` has no Default and no value was given; using `esb-x` locally"), "{w}");
+    assert!(w.contains("using `sourcebucketname`"), "a stand-in is a valid bucket or table name: {w}");
     assert!(w.contains("generator.yml") && w.contains("--parameter X=VALUE"), "{w}");
     assert!(
-        w.contains("`N` has no Default and no value was given; using `2`") && w.contains("using `dev`") && w.contains("using `L`"),
+        w.contains("`N` has no Default and no value was given; using `2`")
+            && w.contains("using `dev`")
+            && w.contains("using `esb-l,esb-l-2,esb-l-3`"),
         "{w}"
     );
     let p = fx.compile_with(t, &[("Unused", "1")]).unwrap();
@@ -880,4 +883,60 @@ fn a_node_function_importing_the_aws_sdk_it_does_not_ship_is_named_at_build_time
     std::fs::create_dir_all(dir.join("node_modules/@aws-sdk/client-dynamodb")).unwrap();
     let w = fx.compile(t).unwrap().warnings.join("\n");
     assert!(!w.contains("@aws-sdk"), "{w}");
+}
+
+#[test]
+fn templates_the_reference_translator_accepts_load_sam_generated_names_includes_and_duplicates() {
+    // Measured on aws-samples/serverless-patterns: each of these stopped real templates.
+    let fx = Fixture::new();
+    std::fs::write(fx.dir.path().join("app.py"), "def handler(e, c): return 1\n").unwrap();
+    std::fs::write(fx.dir.path().join("api.yaml"), "openapi: 3.0.1\ninfo: {title: t}\npaths: {}\n").unwrap();
+    let p = fx
+        .compile(
+            "\
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function: {AutoPublishAlias: live, Timeout: 3}
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: dev
+      DefinitionBody:
+        Fn::Transform: {Name: AWS::Include, Parameters: {Location: ./api.yaml}}
+      Auth: {DefaultAuthorizer: AWS_IAM}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.handler
+      Runtime: python3.13
+      FunctionUrlConfig: {AuthType: NONE}
+      Timeout: 5
+      Timeout: 7
+      Environment:
+        Variables:
+          ALIAS: !Ref Fn.Alias
+          ALIAS_SUB: !Sub '${Fn.Alias}'
+          STAGE: !Ref Api.Stage
+          IMPLICIT: !Ref ServerlessRestApi
+          ROLE: !GetAtt FnRole.Arn
+          HOST: !Select [2, !Split ['/', !GetAtt FnUrl.FunctionUrl]]
+      Events:
+        Get: {Type: Api, Properties: {Path: /x, Method: get}}
+",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let f = &p.functions.functions["Fn"];
+    assert_eq!(f.timeout, 7, "a duplicate key keeps its last value, as CloudFormation does");
+    let w = p.warnings.join("\n");
+    assert!(w.contains("template.yaml:19: key `Timeout` is also given at line 18"), "{w}");
+    assert!(w.contains("function Fn has no CodeUri; its code is the template's directory"), "{w}");
+    assert_eq!(f.code, Code::Dir { path: ".".into() }, "no CodeUri: the template's directory, as SAM CLI takes it");
+    let env = &f.environment;
+    assert_eq!(env["ALIAS"], "arn:aws:lambda:us-east-1:123456789012:function:Fn:live", "{env:?}");
+    assert_eq!(env["ALIAS_SUB"], env["ALIAS"]);
+    assert_eq!((env["STAGE"].as_str(), env["IMPLICIT"].as_str()), ("dev", "ServerlessRestApi"));
+    assert!(env["ROLE"].ends_with(":role/FnRole"), "{env:?}");
+    assert_eq!(env["HOST"], "fn.lambda-url.us-east-1.on.aws");
+    assert!(w.contains("AWS_IAM authorization is not checked by esb yet"), "{w}");
 }
