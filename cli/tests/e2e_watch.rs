@@ -1,7 +1,8 @@
 //! Hot reload against the real engine: with `esb serve --watch`, a saved code change is served by
 //! the next requests (live code, without an image build), a function and route added to the template answer, a broken template is
 //! reported while the previous version keeps serving, and fixing it recovers. The added function's
-//! schedule fires after the reload and stops when it is removed again.
+//! schedule fires after the reload and stops when it is removed again. Python with requirements and
+//! Node.js reload code live too.
 
 use esb_tests::gateway::Served;
 use esb_tests::{named_example_project, text};
@@ -117,5 +118,28 @@ fn a_python_function_with_requirements_reloads_code_live_and_keeps_its_packages(
     assert_eq!(s.get("/hello").json()["six"], "1.16.0", "the image's packages are still there under the live code");
     // Issue 20: this rebuilt the image (and its dependencies) on every save.
     assert!(s.output().iter().any(|l| l.contains("new code for HelloFunction (live, no image build)")), "{:?}", s.output());
+    assert!(s.stop());
+}
+
+#[test]
+fn a_node_function_reloads_code_live_within_the_python_bound() {
+    // The runtimes fixture's Node.js 24 ES module, alone in a project.
+    let dir = tempfile::tempdir().unwrap();
+    esb_tests::copy_tree(&esb_tests::fixtures().join("runtimes/node"), &dir.path().join("node"));
+    let name = format!("watchnode{}", std::process::id());
+    let _cleanup = esb_tests::ProjectContainers(name.clone());
+    std::fs::write(dir.path().join("generator.yml"), format!("app:\n  name: {name}\npaths:\n  sam_template: template.yaml\n")).unwrap();
+    std::fs::write(
+        dir.path().join("template.yaml"),
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  NodeEsm:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: node/\n      Handler: src/app.handler\n      Runtime: nodejs24.x\n      Events:\n        Api: {Type: HttpApi, Properties: {Path: /node, Method: post}}\n",
+    )
+    .unwrap();
+    let s = Served::start(ESB, dir.path(), &["--watch"]);
+    let call = |s: &Served| s.request("POST", "/node", &[("content-type", "application/json")], b"{}").json();
+    assert!(call(&s)["version"].as_str().unwrap().starts_with("v24."));
+    edit(&dir.path().join("node/src/app.js"), "version: process.version,", "version: process.version, edited: true,");
+    let took = within(Duration::from_secs(60), "the edited Node.js code answering", &s, || call(&s)["edited"] == true);
+    eprintln!("save to new code, Node.js: {:.1} s", took.as_secs_f64());
+    assert!(s.output().iter().any(|l| l.contains("new code for NodeEsm (live, no image build)")), "{:?}", s.output());
     assert!(s.stop());
 }

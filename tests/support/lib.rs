@@ -142,7 +142,8 @@ pub fn echo_bootstrap() -> PathBuf {
         .clone()
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+/// Copies a fixture directory (without esb output or bytecode caches).
+pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read fixture dir").flatten() {
         let name = entry.file_name();
