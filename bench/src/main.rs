@@ -11,10 +11,11 @@
 //! synchronous invocation), `streams` (a DynamoDB change reaching its function, against invoking
 //! it directly).
 //!
-//! Usage: `esb-bench [--runs N] [--only warm,cold,restart,downtime,events,streams,reload] [--no-sam] [--json PATH]`, and
+//! Usage: `esb-bench [--runs N] [--only warm,cold,restart,downtime,events,streams,reload,bases] [--no-sam] [--json PATH]`, and
 //! `esb-bench soak [--minutes N] [--json PATH]` for the long-running check of the split daemon.
 //! Environment: `ESB_BIN` (default `target/release/esb`), `SAM_CLI` (default: `sam` on PATH).
 
+mod bases;
 mod events;
 mod lifecycle;
 mod load;
@@ -198,6 +199,12 @@ fn main() {
             rows.extend(r);
             skipped.extend(s);
         }
+    }
+
+    // Only when asked: it removes and rebuilds the engine's base images and the cached tarballs.
+    if args.only.as_ref().is_some_and(|o| o.iter().any(|x| x == "bases")) {
+        eprintln!("esb-bench: base images per runtime: from nothing, from the cached tarball, on a shared root filesystem");
+        collect(&mut rows, &mut skipped, "base image builds", bases::esb(&esb_bin));
     }
 
     print!("{}", report::table(&rows, &skipped));
