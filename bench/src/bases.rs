@@ -34,7 +34,12 @@ fn docker(args: &[&str]) -> String {
 /// Removes the suite's root filesystem image and its bases (and, `tarball`, the cached tarball).
 fn clear(suite: &Suite, tarball: bool) {
     let mut refs = vec![format!("esb/base-python:{}", suite.python), format!("esb/base-nodejs:{}", suite.node)];
-    refs.extend(docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", "esb/rootfs"]).lines().filter(|r| r.contains(&format!(":{}-", suite.name))).map(str::to_string));
+    refs.extend(
+        docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", "esb/rootfs"])
+            .lines()
+            .filter(|r| r.contains(&format!(":{}-", suite.name)))
+            .map(str::to_string),
+    );
     for r in refs {
         docker(&["rmi", "-f", &r]);
     }
@@ -54,7 +59,8 @@ fn build_one(esb_bin: &str, runtime: &str) -> Result<f64, String> {
     };
     std::fs::create_dir_all(dir.path().join("f")).map_err(|e| e.to_string())?;
     std::fs::write(dir.path().join("f").join(file), code).map_err(|e| e.to_string())?;
-    std::fs::write(dir.path().join("generator.yml"), format!("app:\n  name: {name}\npaths:\n  sam_template: template.yaml\n")).map_err(|e| e.to_string())?;
+    std::fs::write(dir.path().join("generator.yml"), format!("app:\n  name: {name}\npaths:\n  sam_template: template.yaml\n"))
+        .map_err(|e| e.to_string())?;
     std::fs::write(
         dir.path().join("template.yaml"),
         format!("Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: f/, Handler: {handler}, Runtime: {runtime}}}\n"),
@@ -92,7 +98,9 @@ pub fn esb(esb_bin: &str) -> Result<Vec<Row>, String> {
         clear(suite, false);
         rows.push(row(&nodev, "cached root filesystem tarball (import + base)", build_one(esb_bin, &node)?, true));
         build_one(esb_bin, &py)?;
-        for (variant, reference) in [(&pyv, format!("esb/base-python:{}", suite.python)), (&nodev, format!("esb/base-nodejs:{}", suite.node))] {
+        for (variant, reference) in
+            [(&pyv, format!("esb/base-python:{}", suite.python)), (&nodev, format!("esb/base-nodejs:{}", suite.node))]
+        {
             if let Some(mib) = size_mib(&reference) {
                 rows.push(Row {
                     measure: "base image size".into(),

@@ -1,6 +1,6 @@
 //! Every runtime family esb builds, on its exact version, against the real engine (issue 20):
 //! Node.js 24 (an ES module in a subdirectory), Node.js 20 (CommonJS, a callback, a layer's
-//! module), Node.js 18, TypeScript bundled by esbuild, Python 3.11, 3.13 and 3.14 (3.13 with a
+//! module), Node.js 18, a response-streaming handler (buffered), TypeScript bundled by esbuild, Python 3.11, 3.13 and 3.14 (3.13 with a
 //! layer built from requirements.txt), and a Node.js function writing to its table with signed
 //! plain HTTP, through the HTTPS gateway; Node.js errors, timeouts and import
 //! failures in Lambda's shapes, and a plain `AWS::Lambda::Function` with
@@ -59,6 +59,9 @@ fn node_and_python_functions_run_on_their_own_versions_with_lambdas_shapes() {
     let r = s.request("POST", "/node18", &[("content-type", "application/json")], b"{}");
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.json()["version"].as_str().unwrap().starts_with("v18."), "{}", r.text());
+    let r = s.get("/stream");
+    assert_eq!((r.status, r.text().as_str()), (201, "hello streamed world"), "a streamifyResponse handler, buffered");
+    assert_eq!(r.header("x-streamed"), Some("yes"), "{:?}", r.headers);
     let r = s.get("/ddb?id=from-node");
     assert_eq!(r.status, 200, "a Node.js function writes to and reads from its table: {}", r.text());
     let stored = &r.json()["stored"];

@@ -17,9 +17,12 @@
 //   multi-line message kept on one line (newlines become \r);
 // - sets _X_AMZN_TRACE_ID from Lambda-Runtime-Trace-Id, or from the client context's custom
 //   `X-Amzn-Trace-Id`, where esb puts its trace id because RIE drops the header.
-// Not done: response streaming (awslambda.streamifyResponse).
+// - runs response-streaming handlers (awslambda.streamifyResponse, awslambda.HttpResponseStream)
+//   buffered: RIE answers an invocation with one body, so the stream's bytes are collected and
+//   sent whole when it ends (with HttpResponseStream's status and headers as a proxy response).
 
 import http from "node:http";
+import { Writable } from "node:stream";
 import path from "node:path";
 import fs from "node:fs";
 import util from "node:util";
@@ -154,6 +157,56 @@ function run(handler, event, context) {
   });
 }
 
+// The bytes of a streamed response, posted as they are (not as JSON).
+const RAW = Symbol("esb.raw");
+
+// A response stream that keeps what is written, for streamifyResponse handlers.
+class BufferedResponseStream extends Writable {
+  constructor() {
+    super();
+    this.chunks = [];
+    this.contentType = undefined;
+    this.prelude = undefined;
+  }
+  _write(chunk, encoding, callback) {
+    this.chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, encoding));
+    callback();
+  }
+  setContentType(type) {
+    this.contentType = type;
+  }
+  result() {
+    const body = Buffer.concat(this.chunks);
+    if (!this.prelude) return { [RAW]: body };
+    // HttpResponseStream.from: a function URL / HTTP API response with the prelude's status.
+    const { statusCode = 200, headers = {}, cookies } = this.prelude;
+    const text = body.toString("utf8");
+    const binary = !Buffer.from(text, "utf8").equals(body);
+    return { statusCode, headers: { ...(this.contentType ? { "content-type": this.contentType } : {}), ...headers },
+      ...(cookies ? { cookies } : {}), body: binary ? body.toString("base64") : text, isBase64Encoded: binary };
+  }
+}
+
+globalThis.awslambda = {
+  streamifyResponse(fn) {
+    // Two parameters, so `run` treats it as an async handler.
+    return async (event, context) => {
+      const stream = new BufferedResponseStream();
+      const finished = new Promise((resolve, reject) => { stream.on("finish", resolve); stream.on("error", reject); });
+      await fn(event, stream, context);
+      if (!stream.writableEnded) stream.end();
+      await finished;
+      return stream.result();
+    };
+  },
+  HttpResponseStream: {
+    from(stream, prelude) {
+      stream.prelude = prelude || {};
+      return stream;
+    },
+  },
+};
+
 // `esb invoke -d PORT` sets ESB_DEBUG_PORT: open the inspector there and wait for a debugger
 // before the handler's module loads, so its breakpoints bind from the first line.
 async function debuggerFromEnv() {
@@ -203,7 +256,8 @@ async function main() {
     }
     try {
       const result = await run(handler, event, context);
-      await call("POST", `invocation/${current}/response`, JSON.stringify(result === undefined ? null : result));
+      const body = result && result[RAW] ? result[RAW] : JSON.stringify(result === undefined ? null : result);
+      await call("POST", `invocation/${current}/response`, body);
     } catch (e) {
       const shape = errorShape(e);
       console.error(`Invoke Error \t${JSON.stringify(shape)}`);
