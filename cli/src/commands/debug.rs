@@ -35,6 +35,11 @@ pub(super) fn apply_spec(spec: &mut FunctionSpec, port: u16) {
     spec.reserved_concurrency = Some(1);
     spec.provisioned_concurrency = None;
     spec.environment.insert(PORT_VAR.into(), port.to_string());
+    if matches!(spec.base, BaseImage::Python { .. }) {
+        // debugpy's warning about frozen stdlib modules, on every start: the stdlib is not what
+        // one debugs in a function.
+        spec.environment.insert("PYDEVD_DISABLE_FILE_VALIDATION".into(), "1".into());
+    }
 }
 
 /// `serve`/`watch --debug-function F --debug-port P`: F in debug mode, its routes waiting as long
