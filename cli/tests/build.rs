@@ -217,3 +217,15 @@ fn a_function_esb_cannot_run_is_listed_with_its_reason_never_dropped_silently() 
     assert!(stderr.contains("template.yaml:4") && stderr.contains("`pyhton3.12` is not a Lambda runtime"), "{stderr}");
     assert!(stderr.contains("did you mean `python3.12`?"), "{stderr}");
 }
+
+#[test]
+fn debug_flags_are_checked_before_anything_starts() {
+    let project = example_project();
+    let out = esb(project.path(), &["up", "-d", "--debug-function", "HelloFunction", "--debug-port", "9229"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("cannot hold a function under a debugger"), "{}", text(&out.stderr));
+    let out = esb(project.path(), &["serve", "--debug-function", "HelloFunction"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("--debug-port"), "the two go together: {}", text(&out.stderr));
+    let out = esb(project.path(), &["invoke", "HelloFunction", "-d", "80"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("80"), "no privileged ports: {}", text(&out.stderr));
+}

@@ -43,6 +43,9 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
     if serve.watch {
         anyhow::bail!("esb up -d does not watch yet (the daemon container cannot build images)\n  hint: run `esb watch` (or `esb up --watch`) in the foreground while you edit");
     }
+    if serve.debug_function.is_some() {
+        anyhow::bail!("esb up -d cannot hold a function under a debugger (its port would be the manager container's)\n  hint: run `esb up --debug-function F --debug-port P` (or `esb watch ...`) in the foreground");
+    }
     if serve.http.is_some() {
         anyhow::bail!("esb up -d serves HTTPS only\n  hint: drop --http, or run `esb serve --http ...` in the foreground");
     }
