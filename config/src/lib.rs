@@ -25,6 +25,7 @@ pub mod generator;
 pub mod intrinsics;
 pub mod lambda_env;
 pub mod model;
+pub mod node_packages;
 pub mod routes;
 pub mod runtimes;
 pub mod schedule;

@@ -85,8 +85,8 @@ impl Router {
     /// The left-out function whose template route `method` and `path` would have reached, if
     /// any: asked only after [`Router::find`] found nothing, so the 404 can name it and why.
     pub fn unavailable(&self, method: &str, path: &str) -> Option<&UnavailableRoute> {
-        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let segments: &[&str] = if segments == [""] { &[] } else { &segments };
+        let segments = segments(path);
+        let segments: &[&str] = &segments;
         self.unavailable.iter().find(|(t, u)| (u.method == "ANY" || u.method == method) && matches(t, segments).is_some()).map(|(_, u)| u)
     }
 
@@ -107,8 +107,8 @@ impl Router {
 
     /// Finds the route for `method` and `path` (the raw, percent-encoded path).
     pub fn find(&self, method: &str, path: &str) -> Match<'_> {
-        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let segments: &[&str] = if segments == [""] { &[] } else { &segments };
+        let segments = segments(path);
+        let segments: &[&str] = &segments;
         let mut allowed: Vec<String> = vec![];
         let mut api = None;
         for r in &self.routes {
@@ -134,6 +134,16 @@ impl Router {
             }
             None => Match::NotFound,
         }
+    }
+}
+
+/// A raw path's segments (`/` has none).
+fn segments(path: &str) -> Vec<&str> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if segments == [""] {
+        vec![]
+    } else {
+        segments
     }
 }
 

@@ -23,18 +23,10 @@ const TIMEOUT_SECONDS: &str = "300";
 /// npm's words for "the registry cannot be reached".
 const NETWORK_ERRORS: &[&str] = &["ENOTFOUND", "ECONNREFUSED", "EAI_AGAIN", "ETIMEDOUT", "ECONNRESET", "ENETUNREACH", "EHOSTUNREACH"];
 
-/// The packages `dir/package.json` declares in `dependencies` that `dir/node_modules` lacks.
-pub fn missing_packages(dir: &Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(dir.join("package.json")) else { return vec![] };
-    let Ok(doc) = serde_json::from_str::<serde_json::Value>(&text) else { return vec![] };
-    let deps = doc["dependencies"].as_object().map(|d| d.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
-    deps.into_iter().filter(|d| !dir.join("node_modules").join(d).is_dir()).collect()
-}
-
 /// True when a build of `dir` would install packages with npm (some are missing and npm is on
 /// the PATH): the image then holds node_modules that the code directory does not.
 pub fn installs(dir: &Path) -> bool {
-    !missing_packages(dir).is_empty() && npm().is_some()
+    !esb_config::node_packages::missing(dir).is_empty() && npm().is_some()
 }
 
 fn npm() -> Option<PathBuf> {
@@ -45,7 +37,7 @@ fn npm() -> Option<PathBuf> {
 /// `node_modules`, or `None` when nothing is missing, npm is not installed or no registry is
 /// reachable (the compile step has warned about the missing packages).
 pub fn install(dir: &Path) -> Result<Option<PathBuf>, ImageError> {
-    if missing_packages(dir).is_empty() || UNREACHABLE.load(Ordering::Relaxed) {
+    if esb_config::node_packages::missing(dir).is_empty() || UNREACHABLE.load(Ordering::Relaxed) {
         return Ok(None);
     }
     let Some(npm) = npm() else { return Ok(None) };
@@ -97,24 +89,4 @@ pub fn install(dir: &Path) -> Result<Option<PathBuf>, ImageError> {
     let done = work.keep();
     std::fs::rename(&done, &target).map_err(ImageError::io("writing", &target))?;
     Ok(Some(target.join("node_modules")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_declared_packages_that_are_not_shipped_are_missing() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(missing_packages(dir.path()).is_empty(), "no package.json");
-        std::fs::write(
-            dir.path().join("package.json"),
-            r#"{"dependencies": {"left-pad": "1", "uuid": "9"}, "devDependencies": {"jest": "1"}}"#,
-        )
-        .unwrap();
-        std::fs::create_dir_all(dir.path().join("node_modules/uuid")).unwrap();
-        assert_eq!(missing_packages(dir.path()), ["left-pad"], "devDependencies are never installed");
-        std::fs::write(dir.path().join("package.json"), "not json").unwrap();
-        assert!(missing_packages(dir.path()).is_empty());
-    }
 }

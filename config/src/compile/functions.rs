@@ -406,12 +406,9 @@ fn node_code(id: &str, uri: &str, dir: &Path, handler: &str, sink: &mut Sink) {
             "function {id}: Handler `{handler}` needs {module}.js (or .mjs, .cjs) in {uri}, which is not there; invoking it will fail with Runtime.ImportModuleError"
         ));
     }
-    let Ok(text) = std::fs::read_to_string(dir.join("package.json")) else { return };
-    let Ok(doc) = serde_json::from_str::<serde_json::Value>(&text) else { return };
-    let deps: Vec<&String> = doc["dependencies"].as_object().map(|d| d.keys().collect()).unwrap_or_default();
-    let missing: Vec<&&String> = deps.iter().filter(|d| !dir.join("node_modules").join(d.as_str()).is_dir()).collect();
+    let missing = crate::node_packages::missing(dir);
     if !missing.is_empty() {
-        let names: Vec<&str> = missing.iter().map(|d| d.as_str()).collect();
+        let names: Vec<&str> = missing.iter().map(String::as_str).collect();
         sink.warn(format!(
             "function {id}: package.json in {uri} depends on {}, which is not in {uri}/node_modules; unless npm on this host reaches a registry (esb then runs `npm ci --omit=dev` at build time), importing it will fail. \
              Vendor it: run `npm ci --omit=dev` in {uri} on a machine that reaches a registry, or ship it in a layer (nodejs/node_modules)",
