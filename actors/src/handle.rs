@@ -16,6 +16,8 @@ use tracing::Instrument;
 
 /// Past the function's Timeout, how long to wait for RIE's own timeout answer.
 const TIMEOUT_GRACE: Duration = Duration::from_secs(2);
+/// How long a broken container's log is read again until it says why the runtime failed.
+const FAILURE_LOG_WAIT: Duration = Duration::from_secs(2);
 
 /// Why an invocation produced no function result.
 #[derive(Debug, thiserror::Error)]
@@ -66,13 +68,25 @@ impl Leased {
 
     /// The container's output so far, through its actor (which holds the engine), within a few
     /// seconds; `None` if it cannot be read. Read it before releasing a broken container: RIE
-    /// answers a bare 502 (or the container dies) and logs why.
+    /// answers a bare 502 (or the container dies) and logs why. RIE may answer before the engine
+    /// has its log line, so this reads again, for up to [`FAILURE_LOG_WAIT`], until the output
+    /// holds a failure reason ([`esb_runtime::rie::failure_reason`]).
     pub fn logs(&self) -> impl std::future::Future<Output = Option<String>> + Send + 'static {
         let (actor, id) = (self.guard.actor.clone(), self.container.id.clone());
         async move {
-            match actor.call(|reply| FunctionMsg::Logs { container: id, reply }, Some(Duration::from_secs(3))).await {
-                Ok(ractor::rpc::CallResult::Success(logs)) => logs,
-                _ => None,
+            let deadline = tokio::time::Instant::now() + FAILURE_LOG_WAIT;
+            loop {
+                let logs = match actor.call(|reply| FunctionMsg::Logs { container: id.clone(), reply }, Some(Duration::from_secs(3))).await
+                {
+                    Ok(ractor::rpc::CallResult::Success(logs)) => logs,
+                    _ => None,
+                };
+                match logs {
+                    Some(text) if esb_runtime::rie::failure_reason(&text).is_none() && tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(100)).await
+                    }
+                    other => return other,
+                }
             }
         }
     }
@@ -154,9 +168,13 @@ impl FunctionHandle {
         crate::metrics::invocation(function, outcome, started.elapsed());
         let healthy = healthy_after(&result);
         let result = match result {
-            Err(e) if e.runtime_failed() => Err(match leased.logs().await {
-                Some(logs) => e.explained(&logs),
-                None => e,
+            Err(e) if e.runtime_failed() => Err(match e.explained("") {
+                // The runtime posted its own reason (init/error), the log is not needed.
+                explained @ InvokeError::Runtime { .. } => explained,
+                e => match leased.logs().await {
+                    Some(logs) => e.explained(&logs),
+                    None => e,
+                },
             }),
             r => r,
         };

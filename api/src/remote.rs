@@ -212,6 +212,11 @@ impl Remote {
 impl Remote {
     /// `e` with the runtime's own reason, which the manager reads from the container's log.
     async fn explain(&self, container: &str, e: InvokeError) -> InvokeError {
+        // The runtime posted its own reason (init/error): the log is not needed.
+        let e = e.explained("");
+        if matches!(e, InvokeError::Runtime { .. }) {
+            return e;
+        }
         let lease = self.lock().in_flight.get(container).and_then(|(_, l)| l.as_ref().map(|(_, id)| *id));
         let Some(lease) = lease else { return e };
         match self.client.explain(&crate::ExplainRequest { lease, container: container.to_string() }).await {

@@ -224,10 +224,16 @@ async fn a_split_gateway_reports_the_runtimes_own_failure_which_the_manager_read
     let (_dir, socket, rt) = setup();
     let cfg = Arc::new(config(&unique_project(), fake_rie().await));
     let (server, _task) = manager(&cfg, &rt, &socket).await;
-    rt.set_logs(
-        "01 Dec 2026 22:46:17,152 [WARNING] (rapid) First fatal error stored in appctx: Runtime.InvalidEntrypoint\n\
-         01 Dec 2026 22:46:17,152 [ERROR] (rapid) Init failed error=fork/exec /var/task/bootstrap: no such file or directory InvokeID=\n",
-    );
+    // RIE answers before the engine has its log line (seen in CI): the reason arrives later.
+    rt.set_logs("01 Dec 2026 22:46:17,100 [INFO] (rapid) exec '/var/runtime/bootstrap'\n");
+    let late = rt.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        late.set_logs(
+            "01 Dec 2026 22:46:17,152 [WARNING] (rapid) First fatal error stored in appctx: Runtime.InvalidEntrypoint\n\
+             01 Dec 2026 22:46:17,152 [ERROR] (rapid) Init failed error=fork/exec /var/task/bootstrap: no such file or directory InvokeID=\n",
+        );
+    });
     let r = remote(&socket, Duration::from_secs(1));
     // The fake RIE answers HTTP 500 (as RIE answers 502 when the runtime cannot start).
     let failed = r.invoke("Fn", Bytes::from(r#"{"garbage":true}"#), "Root=1-a-b").await.unwrap();
