@@ -3,6 +3,7 @@
 # - a Rust toolchain (checked; the machine's rustup provides it)
 # - debootstrap and python3 with pip (Debian packages) for building esb's Python and Node.js bases
 # - esbuild (Debian's) for functions with `BuildMethod: esbuild` (TypeScript)
+# - make for functions with `BuildMethod: makefile`
 # - a reachable Docker engine (checked)
 # The RIE binary and the base images are fetched and built by esb itself, cached under
 # ~/.cache/esb (ESB_CACHE_DIR) and in the Docker engine.
@@ -20,6 +21,7 @@ command -v python3 >/dev/null || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 command -v tar >/dev/null || missing+=(tar)
 command -v esbuild >/dev/null || missing+=(esbuild)
+command -v make >/dev/null || missing+=(make)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

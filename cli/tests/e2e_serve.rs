@@ -113,12 +113,17 @@ fn a_runtime_that_cannot_start_is_reported_with_its_own_reason_through_the_invok
     let _cleanup = ProjectContainers(project.clone());
     std::fs::write(project_dir.path().join("generator.yml"), format!("app:\n  name: {project}\npaths:\n  sam_template: template.yaml\n"))
         .unwrap();
-    // A dynamically linked `bootstrap` (this machine's /bin/true) on the provided base, which has
-    // no C library: RIE answers a bare 502 and logs why.
-    let code = project_dir.path().join("functions/dynamic");
+    // A `bootstrap` built for another architecture (an aarch64 ELF header): RIE answers a bare
+    // 502 and logs why. (A dynamically linked one runs, on the glibc base: see e2e_compiled.)
+    let code = project_dir.path().join("functions/foreign");
     std::fs::create_dir_all(&code).unwrap();
-    std::fs::copy("/bin/true", code.join("bootstrap")).unwrap();
-    let template = "Transform: AWS::Serverless-2016-10-31\nResources:\n  Dynamic:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/dynamic\n      Runtime: provided.al2023\n      Handler: bootstrap\n      Timeout: 5\n";
+    let mut elf = vec![0u8; 64];
+    elf[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+    elf[16] = 2;
+    elf[18] = 0xb7;
+    std::fs::write(code.join("bootstrap"), &elf).unwrap();
+    std::fs::set_permissions(code.join("bootstrap"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let template = "Transform: AWS::Serverless-2016-10-31\nResources:\n  Dynamic:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/foreign\n      Runtime: provided.al2023\n      Handler: bootstrap\n      Timeout: 5\n";
     std::fs::write(project_dir.path().join("template.yaml"), template).unwrap();
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
 
@@ -132,7 +137,10 @@ fn a_runtime_that_cannot_start_is_reported_with_its_own_reason_through_the_invok
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(doc["errorType"], "Runtime.InvalidEntrypoint", "{body}");
     let message = doc["errorMessage"].as_str().unwrap();
-    assert!(message.contains("no such file or directory") && message.contains("crt-static"), "the reason and the fix: {message}");
+    assert!(
+        message.contains("exec format error") && message.contains(&format!("build it for {}", std::env::consts::ARCH)),
+        "the reason and the fix: {message}"
+    );
 }
 
 #[test]

@@ -195,6 +195,20 @@ pub enum Build {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         out_extension: Vec<String>,
     },
+    /// `BuildMethod: rust-cargolambda` (or a `provided` function whose CodeUri is a Cargo
+    /// package without a `bootstrap`): a release build with the host's cargo into a static
+    /// `bootstrap`.
+    Cargo {
+        /// `BuildProperties.Binary`: the binary target to build (needed when there are several).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        binary: Option<String>,
+        /// `BuildProperties.Features`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        features: Vec<String>,
+    },
+    /// `BuildMethod: makefile`: `make build-<LogicalId>` in CodeUri with `ARTIFACTS_DIR`, whose
+    /// contents become the function's code, as `sam build` runs it.
+    Makefile,
 }
 
 /// Base image families esb builds (issue: images without a registry).
@@ -213,6 +227,9 @@ pub enum BaseImage {
     },
     /// `FROM scratch` + RIE + the function's static `bootstrap`.
     Provided,
+    /// A minimal Debian (bookworm: glibc 2.36, newer than Amazon Linux 2023's 2.34) + RIE, for a
+    /// `bootstrap` that is dynamically linked against glibc.
+    ProvidedGlibc,
 }
 
 impl BaseImage {
@@ -222,6 +239,7 @@ impl BaseImage {
             BaseImage::Python { version } => format!("esb/base-python:{version}"),
             BaseImage::Node { version } => format!("esb/base-nodejs:{version}"),
             BaseImage::Provided => "esb/base-provided:latest".to_string(),
+            BaseImage::ProvidedGlibc => "esb/base-provided-glibc:latest".to_string(),
         }
     }
 }

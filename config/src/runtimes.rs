@@ -120,11 +120,13 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "sid", python: "3.14", node: "24" },
 ];
 
-/// The suite a base image's interpreter comes from (`None` for the provided base).
+/// The suite a base image's interpreter (or C library) comes from (`None` for the static
+/// provided base).
 pub fn suite_of(base: &BaseImage) -> Option<&'static Suite> {
     match base {
         BaseImage::Python { version } => SUITES.iter().find(|s| s.python == version),
         BaseImage::Node { version } => SUITES.iter().find(|s| s.node == version),
+        BaseImage::ProvidedGlibc => SUITES.first(),
         BaseImage::Provided => None,
     }
 }

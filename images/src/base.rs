@@ -85,13 +85,31 @@ fn node_dockerfile(rootfs_image: &str, v: &str) -> String {
     )
 }
 
+/// A `bootstrap` dynamically linked against glibc runs on the suite's root filesystem as it is:
+/// the provided base's contract (`/var/task/bootstrap` under RIE) with a C library.
+fn provided_glibc_dockerfile(rootfs_image: &str) -> String {
+    format!(
+        "FROM {rootfs_image}\n\
+         COPY aws-lambda-rie {RIE_PATH}\n\
+         ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime LANG=C.UTF-8\n\
+         WORKDIR /var/task\n\
+         ENTRYPOINT [\"{RIE_PATH}\", \"--log-level\", \"info\", \"/var/task/bootstrap\"]\n"
+    )
+}
+
+/// A Debian-based base: the suite it comes from, its Dockerfile and its launcher (name, text).
+type DebianBase = (&'static esb_config::runtimes::Suite, String, Option<(&'static str, &'static str)>);
+
 /// The Dockerfile and launcher of a Debian-based base, with the suite it comes from.
-fn debian_base(base: &BaseImage) -> Option<(&'static esb_config::runtimes::Suite, String, &'static str, &'static str)> {
+fn debian_base(base: &BaseImage) -> Option<DebianBase> {
     let suite = esb_config::runtimes::suite_of(base)?;
     let rootfs_image = rootfs::image_name(suite);
     match base {
-        BaseImage::Python { version } => Some((suite, python_dockerfile(&rootfs_image, version), "esb_bootstrap.py", PYTHON_LAUNCHER)),
-        BaseImage::Node { version } => Some((suite, node_dockerfile(&rootfs_image, version), "esb_runtime.mjs", NODE_CLIENT)),
+        BaseImage::Python { version } => {
+            Some((suite, python_dockerfile(&rootfs_image, version), Some(("esb_bootstrap.py", PYTHON_LAUNCHER))))
+        }
+        BaseImage::Node { version } => Some((suite, node_dockerfile(&rootfs_image, version), Some(("esb_runtime.mjs", NODE_CLIENT)))),
+        BaseImage::ProvidedGlibc => Some((suite, provided_glibc_dockerfile(&rootfs_image), None)),
         BaseImage::Provided => None,
     }
 }
@@ -116,7 +134,9 @@ pub async fn ensure(rt: &dyn Runtime, base: &BaseImage, runtime: &str, no_cache:
     }
     let inputs = match &debian {
         None => cache::sha256(format!("{PROVIDED_DOCKERFILE}|{rie_hash}").as_bytes()),
-        Some((_, dockerfile, _, launcher)) => cache::sha256(format!("{dockerfile}|{launcher}|{rie_hash}").as_bytes()),
+        Some((_, dockerfile, launcher)) => {
+            cache::sha256(format!("{dockerfile}|{}|{rie_hash}", launcher.map(|(_, text)| text).unwrap_or_default()).as_bytes())
+        }
     }[..16]
         .to_string();
     if !no_cache {
@@ -150,7 +170,7 @@ pub async fn ensure(rt: &dyn Runtime, base: &BaseImage, runtime: &str, no_cache:
             ctx.dir("rootfs/usr/local/bin", 0o755)?;
             ctx.file(&format!("rootfs{RIE_PATH}"), &rie_bytes, 0o755)?;
         }
-        Some((suite, dockerfile, launcher_name, launcher)) => {
+        Some((suite, dockerfile, launcher)) => {
             let rootfs_image = rootfs::image_name(suite);
             if rt.image(&rootfs_image).await?.is_none() {
                 let tarball = rootfs::ensure(suite, &|line| events(Event::Line { image: &reference, text: line }))?;
@@ -159,7 +179,9 @@ pub async fn ensure(rt: &dyn Runtime, base: &BaseImage, runtime: &str, no_cache:
             }
             ctx.file("Dockerfile", format!("{dockerfile}{labels}").as_bytes(), 0o644)?;
             ctx.file("aws-lambda-rie", &rie_bytes, 0o755)?;
-            ctx.file(launcher_name, launcher.as_bytes(), 0o644)?;
+            if let Some((name, text)) = launcher {
+                ctx.file(name, text.as_bytes(), 0o644)?;
+            }
         }
     }
     let request = BuildRequest { context: ctx.finish()?.into(), tags: vec![reference.clone()], no_cache, ..Default::default() };

@@ -14,7 +14,9 @@ use std::process::Command;
 
 /// The esbuild arguments for `build`, for Node.js `node_major` (the default target).
 pub fn arguments(build: &Build, node_major: &str, outdir: &Path) -> Vec<String> {
-    let Build::Esbuild { entry_points, target, format, sourcemap, minify, external, out_extension } = build;
+    let Build::Esbuild { entry_points, target, format, sourcemap, minify, external, out_extension } = build else {
+        return vec![];
+    };
     let mut args: Vec<String> = entry_points.clone();
     args.extend(["--bundle".into(), "--platform=node".into(), format!("--outdir={}", outdir.display())]);
     args.push(format!("--target={}", target.clone().unwrap_or_else(|| format!("node{node_major}"))));

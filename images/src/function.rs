@@ -10,7 +10,7 @@ use crate::base::Base;
 use crate::context::Context;
 use crate::events::{Event, Events, Status};
 use crate::{cache, rootfs, ImageError};
-use esb_config::model::{BaseImage, Code, FunctionSpec, LayerBuild};
+use esb_config::model::{BaseImage, Build, Code, FunctionSpec, LayerBuild};
 use esb_runtime::labels::key;
 use esb_runtime::{BuildRequest, Labels, Runtime, RuntimeError};
 use serde::{Deserialize, Serialize};
@@ -132,10 +132,21 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec) -> Result<Ve
     match &spec.code {
         Code::Dir { path } => {
             let dir = inputs.root.join(path);
+            let scratch = || tempfile::tempdir().map_err(ImageError::io("creating", std::env::temp_dir()));
             match (&spec.build, &spec.base) {
-                (Some(build), BaseImage::Node { version }) => {
-                    let out = tempfile::tempdir().map_err(ImageError::io("creating", std::env::temp_dir()))?;
+                (Some(build @ Build::Esbuild { .. }), BaseImage::Node { version }) => {
+                    let out = scratch()?;
                     crate::esbuild::bundle(id, &dir, build, version, out.path())?;
+                    ctx.tree("code", out.path())?;
+                }
+                (Some(Build::Cargo { binary, features }), _) => {
+                    let out = scratch()?;
+                    crate::compiled::cargo(id, &dir, binary.as_deref(), features, out.path())?;
+                    ctx.tree("code", out.path())?;
+                }
+                (Some(Build::Makefile), _) => {
+                    let out = scratch()?;
+                    crate::compiled::make(id, &dir, out.path())?;
                     ctx.tree("code", out.path())?;
                 }
                 (_, BaseImage::Node { .. }) => {
@@ -147,7 +158,8 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec) -> Result<Ve
                 _ => ctx.tree("code", &dir)?,
             }
             if let BaseImage::Python { version } = &spec.base {
-                match requirements(&dir, version)? {
+                // A makefile build installs what the function needs into its artifacts itself.
+                match requirements(&dir, version)?.filter(|_| spec.build != Some(Build::Makefile)) {
                     Some(deps) => ctx.tree("deps", &deps)?,
                     None => ctx.dir("deps", 0o755)?,
                 }

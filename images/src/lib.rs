@@ -15,6 +15,7 @@
 
 pub mod base;
 pub mod cache;
+pub mod compiled;
 pub mod context;
 pub mod daemon;
 pub mod dynamodb;

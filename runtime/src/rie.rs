@@ -150,7 +150,12 @@ pub fn failure_reason(logs: &str) -> Option<(String, String)> {
         (None, None) => return None,
         (k, r) => (k.unwrap_or_else(|| "Runtime.ExitError".into()), r.unwrap_or_else(|| "the runtime failed; see its log".into())),
     };
-    if reason.contains("fork/exec") && reason.ends_with("no such file or directory") {
+    if reason.contains("fork/exec") && reason.ends_with("exec format error") {
+        reason.push_str(&format!(
+            " (the file is not a program for this machine ({}), or a script without a `#!` line: build it for {0})",
+            std::env::consts::ARCH
+        ));
+    } else if reason.contains("fork/exec") && reason.ends_with("no such file or directory") {
         reason.push_str(
             " (when the file exists, it is dynamically linked and its loader, e.g. /lib64/ld-linux-x86-64.so.2, is not in the image: \
              build it static, e.g. RUSTFLAGS='-C target-feature=+crt-static' or CGO_ENABLED=0)",
@@ -303,6 +308,9 @@ mod tests {
             "{reason}"
         );
         assert_eq!(failure_reason("START RequestId: x\nEND RequestId: x\n"), None);
+        let foreign = logs.replace("no such file or directory", "exec format error");
+        let (_, reason) = failure_reason(&foreign).unwrap();
+        assert!(reason.contains(&format!("build it for {}", std::env::consts::ARCH)), "{reason}");
 
         let died = InvokeError::Status { status: 502, body: String::new() };
         let explained = died.explained(logs);

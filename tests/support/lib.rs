@@ -26,14 +26,21 @@ pub fn example_project() -> tempfile::TempDir {
     copy_tree(&fixtures(), dir.path());
     let _ = std::fs::remove_dir_all(dir.path().join("faults"));
     let _ = std::fs::remove_dir_all(dir.path().join("runtimes"));
+    let _ = std::fs::remove_dir_all(dir.path().join("compiled"));
     dir
 }
 
 /// The runtime fixtures (`tests/fixtures/runtimes`: Node.js 20 and 24, Python 3.13 and 3.14) under
 /// a unique project name (`<prefix><pid>`); the guard removes the project's containers and volumes.
 pub fn runtimes_project(prefix: &str) -> (tempfile::TempDir, ProjectContainers, String) {
+    fixture_project("runtimes", prefix)
+}
+
+/// A fixture directory (`tests/fixtures/<fixture>`) as a project of its own under a unique name
+/// (`<prefix><pid>`); the guard removes the project's containers and volumes.
+pub fn fixture_project(fixture: &str, prefix: &str) -> (tempfile::TempDir, ProjectContainers, String) {
     let dir = tempfile::tempdir().expect("temp dir");
-    copy_tree(&fixtures().join("runtimes"), dir.path());
+    copy_tree(&fixtures().join(fixture), dir.path());
     let name = format!("{prefix}{}", std::process::id());
     std::fs::write(dir.path().join("generator.yml"), format!("app:\n  name: {name}\npaths:\n  sam_template: template.yaml\n"))
         .expect("write generator.yml");

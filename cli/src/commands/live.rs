@@ -85,11 +85,13 @@ pub(super) fn project_root(ws: &Workspace) -> &Path {
 }
 
 /// `Some` when `spec` can run live; its code's current hash. `None` for inline code, code with a
-/// build step (esbuild: the image holds the bundle, not CodeUri), or a
-/// directory that cannot be read (the image build reports that).
+/// build step (esbuild, cargo, make: the image holds what it built, not CodeUri), a custom
+/// runtime's `bootstrap` (a running container holds the file open, so a build tool replacing it
+/// in place fails with `Text file busy`; its image builds in about a second), or a directory that
+/// cannot be read (the image build reports that).
 pub(super) fn live(ws: &Workspace, id: &str, spec: &FunctionSpec) -> Option<Live> {
     let Code::Dir { path } = &spec.code else { return None };
-    if spec.build.is_some() {
+    if spec.build.is_some() || matches!(spec.base, BaseImage::Provided | BaseImage::ProvidedGlibc) {
         return None;
     }
     let dir = std::fs::canonicalize(project_root(ws).join(path)).ok()?;

@@ -105,7 +105,9 @@ pub(crate) fn docker_name(s: &str) -> String {
 /// routing; S3 and stream events, with their lines, against the buckets and tables).
 pub(crate) type Compiled = (FunctionSpec, super::events::Events);
 
-/// Compiles one function. `layers` maps a layer's Ref value to (logical id, ContentUri).
+/// Compiles one function. `layers` maps a layer's Ref value to (logical id, ContentUri);
+/// `made`: a makefile builds its code (so CodeUri need not hold the handler's file).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn compile(
     id: &str,
     physical: &str,
@@ -113,6 +115,7 @@ pub(crate) fn compile(
     settings: &Settings,
     root: &Path,
     layers: &BTreeMap<String, Layer>,
+    made: bool,
     sink: &mut Sink,
 ) -> Option<Compiled> {
     let what = format!("function {id}");
@@ -143,13 +146,13 @@ pub(crate) fn compile(
         sink.warn(note);
     }
     let handler = match base {
-        BaseImage::Provided => props.string("Handler", sink).unwrap_or_else(|| "bootstrap".into()),
+        BaseImage::Provided | BaseImage::ProvidedGlibc => props.string("Handler", sink).unwrap_or_else(|| "bootstrap".into()),
         BaseImage::Python { .. } => {
             props.required("Handler", &what, "set Handler to module.function, e.g. `Handler: app.handler`", sink)?
         }
         BaseImage::Node { .. } => props.required("Handler", &what, "set Handler to file.function, e.g. `Handler: app.handler`", sink)?,
     };
-    let code = code(id, &props, &base, &handler, root, sink)?;
+    let code = code(id, &props, &base, &handler, root, made, sink)?;
     let timeout = props.uint("Timeout", 1, 900, sink).unwrap_or(DEFAULT_TIMEOUT);
     let memory = props.uint("MemorySize", 128, 10240, sink).unwrap_or(DEFAULT_MEMORY);
     let architecture = match props.strings("Architectures", sink).as_slice() {
@@ -218,7 +221,7 @@ pub(crate) fn compile(
     Some((spec, events))
 }
 
-fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, sink: &mut Sink) -> Option<Code> {
+fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, made: bool, sink: &mut Sink) -> Option<Code> {
     if let Some(inline) = props.string("InlineCode", sink) {
         if props.get("CodeUri").is_some() {
             sink.error(
@@ -273,6 +276,8 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, s
         return None;
     }
     match base {
+        // What the makefile puts in ARTIFACTS_DIR is the code: nothing to check before it runs.
+        _ if made => {}
         BaseImage::Python { .. } => {
             let module = handler.rsplit_once('.').map(|(m, _)| m.replace('.', "/")).unwrap_or_default();
             if !dir.join(format!("{module}.py")).is_file() && !dir.join(&module).join("__init__.py").is_file() {
@@ -285,17 +290,8 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, s
                 aws_sdk_imports(id, uri.as_str(), &dir, sink);
             }
         }
-        BaseImage::Provided => {
-            let bootstrap = dir.join("bootstrap");
-            if !bootstrap.is_file() {
-                sink.warn(format!("function {id}: no `bootstrap` executable in {uri} yet; build it before `esb build` packages the image"));
-            } else if let Some(loader) = elf_interpreter(&bootstrap) {
-                sink.warn(format!(
-                    "function {id}: `bootstrap` in {uri} is dynamically linked (it needs {loader}), but the provided base has no C library; \
-                     it will fail with Runtime.InvalidEntrypoint. Build it static (RUSTFLAGS='-C target-feature=+crt-static', CGO_ENABLED=0)"
-                ));
-            }
-        }
+        // Checked with the build step known (see `provided_build`).
+        BaseImage::Provided | BaseImage::ProvidedGlibc => {}
     }
     Some(Code::Dir { path: rel })
 }
@@ -369,6 +365,10 @@ pub(crate) fn build_method(
             sink.warn(format!("function {id}: BuildMethod esbuild is for Node.js functions; ignored for {}", spec.runtime));
             None
         }
+        "rust-cargolambda" if matches!(spec.base, BaseImage::Provided) => {
+            Some(crate::model::Build::Cargo { binary: text("Binary"), features: list("Features") })
+        }
+        "makefile" => Some(crate::model::Build::Makefile),
         m if m == spec.runtime || m.starts_with("python") || m.starts_with("nodejs") => None,
         other => {
             sink.warn(format!(
@@ -470,35 +470,6 @@ fn aws_sdk_imports(id: &str, uri: &str, dir: &Path, sink: &mut Sink) {
     }
 }
 
-/// The program interpreter (`PT_INTERP`, e.g. `/lib64/ld-linux-x86-64.so.2`) of a 64-bit
-/// little-endian ELF file: `Some` means it is dynamically linked. `None` for static binaries,
-/// scripts and anything unreadable.
-pub(crate) fn elf_interpreter(path: &Path) -> Option<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path).ok()?;
-    let mut h = [0u8; 64];
-    f.read_exact(&mut h).ok()?;
-    if &h[..4] != b"\x7fELF" || h[4] != 2 || h[5] != 1 {
-        return None;
-    }
-    let u16_at = |o: usize| u16::from_le_bytes([h[o], h[o + 1]]) as u64;
-    let phoff = u64::from_le_bytes(h[32..40].try_into().ok()?);
-    let (phentsize, phnum) = (u16_at(54), u16_at(56));
-    for i in 0..phnum.min(64) {
-        let mut ph = [0u8; 56];
-        f.seek(SeekFrom::Start(phoff + i * phentsize)).ok()?;
-        f.read_exact(&mut ph).ok()?;
-        if u32::from_le_bytes(ph[..4].try_into().ok()?) == 3 {
-            let (offset, size) = (u64::from_le_bytes(ph[8..16].try_into().ok()?), u64::from_le_bytes(ph[32..40].try_into().ok()?));
-            let mut name = vec![0u8; size.min(256) as usize];
-            f.seek(SeekFrom::Start(offset)).ok()?;
-            f.read_exact(&mut name).ok()?;
-            return Some(String::from_utf8_lossy(&name).trim_end_matches('\0').to_string());
-        }
-    }
-    None
-}
-
 /// `./src/x/` -> `src/x`; `.` -> `.`.
 fn normalize_rel(uri: &str) -> String {
     let parts: Vec<&str> = uri.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
@@ -554,22 +525,4 @@ fn environment(props: &Props, sink: &mut Sink) -> BTreeMap<String, String> {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod elf_tests {
-    use super::elf_interpreter;
-
-    #[test]
-    fn a_dynamically_linked_binary_names_its_loader_and_a_script_is_not_elf() {
-        // The test binary itself is a dynamically linked executable of this machine.
-        let me = std::env::current_exe().unwrap();
-        let loader = elf_interpreter(&me).expect("the test binary is dynamically linked");
-        assert!(loader.starts_with('/') && loader.contains("ld-"), "{loader}");
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("bootstrap"), "#!/bin/sh\necho hi\n").unwrap();
-        assert_eq!(elf_interpreter(&dir.path().join("bootstrap")), None);
-        std::fs::write(dir.path().join("short"), b"\x7fELF").unwrap();
-        assert_eq!(elf_interpreter(&dir.path().join("short")), None, "a truncated file is not an error");
-    }
 }

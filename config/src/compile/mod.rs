@@ -11,6 +11,7 @@
 
 mod apis;
 mod asynchronous;
+mod bootstrap;
 mod events;
 mod functions;
 mod generated;
@@ -296,11 +297,13 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
             _ => continue,
         };
         let physical = ctx.resources.get(id).map(|r| r.physical.clone()).unwrap_or_default();
+        let metadata = active.iter().find(|(i, ..)| *i == id).and_then(|(_, _, node)| node.get("Metadata"));
+        let made = metadata.and_then(|m| m.get("BuildMethod")).and_then(|m| m.as_scalar_str()).as_deref() == Some("makefile");
         if let Some((mut spec, ev)) =
-            functions::compile(id, &physical, Props::new(props, ppath), settings, &root_dir, &out.layers, &mut sink)
+            functions::compile(id, &physical, Props::new(props, ppath), settings, &root_dir, &out.layers, made, &mut sink)
         {
-            let metadata = active.iter().find(|(i, ..)| *i == id).and_then(|(_, _, node)| node.get("Metadata"));
             spec.build = functions::build_method(id, metadata, &spec, &mut sink);
+            bootstrap::settle(id, &mut spec, &root_dir, &mut sink);
             out.functions.insert(id.clone(), spec);
             events.extend(ev.http);
             s3_events.extend(ev.s3.into_iter().map(|(e, line)| (id.clone(), e, line)));

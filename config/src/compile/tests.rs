@@ -940,3 +940,79 @@ Resources:
     assert_eq!(env["HOST"], "fn.lambda-url.us-east-1.on.aws");
     assert!(w.contains("AWS_IAM authorization is not checked by esb yet"), "{w}");
 }
+
+#[test]
+fn compiled_build_methods_rust_packages_and_makefiles_are_builds_not_missing_bootstraps() {
+    let f = Fixture::new();
+    for d in ["rs", "mk", "empty"] {
+        std::fs::create_dir_all(f.dir.path().join(d)).unwrap();
+    }
+    std::fs::write(f.dir.path().join("rs/Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+    let text = "
+Resources:
+  Explicit:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: rust-cargolambda
+      BuildProperties: {Binary: api, Features: [a, b]}
+    Properties: {CodeUri: rs, Handler: bootstrap, Runtime: provided.al2023}
+  Detected:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: rs, Handler: bootstrap, Runtime: provided.al2023}
+  Made:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: makefile}
+    Properties: {CodeUri: mk, Handler: bootstrap, Runtime: provided.al2}
+  MadePy:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: makefile}
+    Properties: {CodeUri: mk, Handler: app.handler, Runtime: python3.11}
+  Unbuilt:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: empty, Handler: bootstrap, Runtime: provided.al2023}
+";
+    let p = f.compile(text).unwrap();
+    let fns = &p.functions.functions;
+    use crate::model::Build;
+    assert_eq!(fns["Explicit"].build, Some(Build::Cargo { binary: Some("api".into()), features: vec!["a".into(), "b".into()] }));
+    assert_eq!(fns["Detected"].build, Some(Build::Cargo { binary: None, features: vec![] }), "a Cargo package without bootstrap");
+    assert_eq!(fns["Made"].build, Some(Build::Makefile));
+    assert_eq!(fns["Unbuilt"].build, None);
+    let w = p.warnings.join("\n");
+    assert!(w.contains("function Unbuilt: no `bootstrap`") && w.contains("BuildMethod: makefile"), "{w}");
+    assert!(!w.contains("Explicit") && !w.contains("Detected") && !w.contains("Made"), "built functions need no code yet: {w}");
+    assert_eq!(fns["MadePy"].build, Some(Build::Makefile));
+}
+
+#[test]
+fn a_dynamically_linked_or_script_bootstrap_runs_on_the_glibc_base_and_a_foreign_one_is_named() {
+    let f = Fixture::new();
+    let put = |d: &str, bytes: &[u8]| {
+        std::fs::create_dir_all(f.dir.path().join(d)).unwrap();
+        std::fs::write(f.dir.path().join(d).join("bootstrap"), bytes).unwrap();
+    };
+    // This test binary is dynamically linked against glibc.
+    put("dynamic", &std::fs::read(std::env::current_exe().unwrap()).unwrap());
+    put("script", b"#!/bin/sh\nexec echo hi\n");
+    let mut arm = vec![0u8; 64];
+    arm[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+    arm[18] = 0xb7;
+    put("arm", &arm);
+    let function = |id: &str, dir: &str| {
+        format!("  {id}:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: {dir}, Handler: bootstrap, Runtime: provided.al2023}}\n")
+    };
+    let text = format!(
+        "Resources:\n{}{}{}{}",
+        function("Dynamic", "dynamic"),
+        function("Script", "script"),
+        function("Arm", "arm"),
+        function("Static", "bin")
+    );
+    let p = f.compile(&text).unwrap();
+    let base = |id: &str| p.functions.functions[id].base.clone();
+    assert_eq!((base("Dynamic"), base("Script")), (BaseImage::ProvidedGlibc, BaseImage::ProvidedGlibc));
+    assert_eq!(base("Arm"), BaseImage::Provided);
+    let w = p.warnings.join("\n");
+    assert!(w.contains("function Arm: `bootstrap` in arm is a program for aarch64") && w.contains("exec format error"), "{w}");
+    assert!(!w.contains("Dynamic:") && !w.contains("function Dynamic"), "{w}");
+}
