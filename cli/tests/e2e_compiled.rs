@@ -2,7 +2,9 @@
 //! through the HTTPS gateway: a Rust package (`BuildMethod: rust-cargolambda`, the binary named
 //! by `BuildProperties.Binary`) built by cargo into a static `bootstrap` on the provided base, and
 //! a Python function built by `make build-MakeFunction` into `ARTIFACTS_DIR`, and a prebuilt
-//! `bootstrap` dynamically linked against glibc (on the glibc base). Under `--watch`, a
+//! `bootstrap` dynamically linked against glibc (on the glibc base), and a Go function (a
+//! BuildMethod esb does not run) served from its `sam build` artifacts in `.aws-sam/build`.
+//! Under `--watch`, a
 //! saved source change rebuilds that function and the new build answers; a change that does not
 //! compile keeps the previous build serving.
 
@@ -13,7 +15,17 @@ use std::time::{Duration, Instant};
 
 const ESB: &str = env!("CARGO_BIN_EXE_esb");
 
-const DYNAMIC: &str = "  DynamicFunction:
+const DYNAMIC: &str = "  GoFunction:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: go1.x
+    Properties:
+      CodeUri: go/
+      Handler: bootstrap
+      Runtime: provided.al2023
+      Events:
+        Api: {Type: HttpApi, Properties: {Path: /go, Method: post}}
+  DynamicFunction:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: dynamic/
@@ -56,6 +68,11 @@ fn rust_and_makefile_functions_are_built_by_esb_and_rebuilt_on_save() {
     assert!(built.success());
     std::fs::create_dir_all(dir.path().join("dynamic")).unwrap();
     std::fs::copy(target.path().join("release/handler"), dir.path().join("dynamic/bootstrap")).unwrap();
+    // `sam build` output of a Go function (esb's static echo function stands in for its binary).
+    std::fs::create_dir_all(dir.path().join("go")).unwrap();
+    std::fs::write(dir.path().join("go/main.go"), "package main\n").unwrap();
+    std::fs::create_dir_all(dir.path().join(".aws-sam/build/GoFunction")).unwrap();
+    std::fs::copy(esb_tests::echo_bootstrap(), dir.path().join(".aws-sam/build/GoFunction/bootstrap")).unwrap();
     let template = dir.path().join("template.yaml");
     let mut text = std::fs::read_to_string(&template).unwrap();
     text.push_str(DYNAMIC);
@@ -65,6 +82,10 @@ fn rust_and_makefile_functions_are_built_by_esb_and_rebuilt_on_save() {
     let r = s.get("/dynamic");
     assert_eq!((r.status, r.text().as_str()), (200, "compiled by esb"), "a dynamically linked bootstrap runs");
     assert!(s.log().iter().any(|l| l.contains("esb/base-provided-glibc")), "on the glibc base: {:?}", s.log());
+    let r = s.request("POST", "/go", &[("content-type", "application/json")], br#"{"from": "sam build"}"#);
+    assert_eq!(r.status, 200, "the sam build artifact answers: {}", r.text());
+    assert!(r.text().contains("sam build"), "{}", r.text());
+    assert!(s.log().iter().any(|l| l.contains("runs the `sam build` artifacts in .aws-sam/build/GoFunction")), "said once: {:?}", s.log());
     let r = s.get("/rust");
     assert_eq!((r.status, r.text().as_str()), (200, "compiled by esb"), "the Rust function cargo built");
     let r = s.get("/make");

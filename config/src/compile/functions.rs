@@ -372,7 +372,8 @@ pub(crate) fn build_method(
         m if m == spec.runtime || m.starts_with("python") || m.starts_with("nodejs") => None,
         other => {
             sink.warn(format!(
-                "function {id}: BuildMethod {other} is not run by esb yet; CodeUri is packaged as it is (build it first, e.g. with `sam build`)"
+                "function {id}: BuildMethod {other} is not run by esb yet; CodeUri is packaged as it is \
+                 (run `sam build` where its toolchain is: esb then runs .aws-sam/build/{id})"
             ));
             None
         }

@@ -19,6 +19,7 @@ mod globals;
 mod include;
 mod params;
 mod props;
+mod sam_build;
 mod storage;
 
 pub use events::check_schedule;
@@ -302,7 +303,10 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
         if let Some((mut spec, ev)) =
             functions::compile(id, &physical, Props::new(props, ppath), settings, &root_dir, &out.layers, made, &mut sink)
         {
-            spec.build = functions::build_method(id, metadata, &spec, &mut sink);
+            let method = metadata.and_then(|m| m.get("BuildMethod")).and_then(|m| m.as_scalar_str());
+            if !sam_build::use_artifacts(id, method.as_deref(), &mut spec, &root_dir, &mut sink) {
+                spec.build = functions::build_method(id, metadata, &spec, &mut sink);
+            }
             bootstrap::settle(id, &mut spec, &root_dir, &mut sink);
             out.functions.insert(id.clone(), spec);
             events.extend(ev.http);

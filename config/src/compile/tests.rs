@@ -1016,3 +1016,43 @@ fn a_dynamically_linked_or_script_bootstrap_runs_on_the_glibc_base_and_a_foreign
     assert!(w.contains("function Arm: `bootstrap` in arm is a program for aarch64") && w.contains("exec format error"), "{w}");
     assert!(!w.contains("Dynamic:") && !w.contains("function Dynamic"), "{w}");
 }
+
+#[test]
+fn sam_build_artifacts_serve_functions_esb_cannot_build_and_only_those() {
+    let f = Fixture::new();
+    for d in ["go", ".aws-sam/build/Go", ".aws-sam/build/Custom", ".aws-sam/build/Py", "custom"] {
+        std::fs::create_dir_all(f.dir.path().join(d)).unwrap();
+    }
+    std::fs::write(f.dir.path().join(".aws-sam/build/Go/bootstrap"), std::fs::read(std::env::current_exe().unwrap()).unwrap()).unwrap();
+    let text = "
+Resources:
+  Go:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: go1.x}
+    Properties: {CodeUri: go, Handler: bootstrap, Runtime: provided.al2023}
+  Custom:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: custom, Handler: bootstrap, Runtime: provided.al2023}
+  Py:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/a, Handler: app.handler, Runtime: python3.11}
+  NoArtifacts:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: go1.x}
+    Properties: {CodeUri: go, Handler: bootstrap, Runtime: provided.al2023}
+";
+    let p = f.compile(text).unwrap();
+    let fns = &p.functions.functions;
+    let code = |id: &str| match &fns[id].code {
+        Code::Dir { path } => path.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(code("Go"), ".aws-sam/build/Go");
+    assert_eq!(fns["Go"].base, BaseImage::ProvidedGlibc, "the artifact's bootstrap decides the base");
+    assert_eq!(code("Custom"), ".aws-sam/build/Custom", "a custom runtime without bootstrap");
+    assert_eq!(code("Py"), "src/a", "esb builds Python itself");
+    assert_eq!(code("NoArtifacts"), "go");
+    let w = p.warnings.join("\n");
+    assert!(w.contains("function Go: runs the `sam build` artifacts in .aws-sam/build/Go (esb does not run BuildMethod go1.x)"), "{w}");
+    assert!(w.contains("function NoArtifacts: BuildMethod go1.x is not run by esb yet"), "{w}");
+}
