@@ -75,6 +75,16 @@ pub async fn build(
     no_cache: bool,
     events: &Events<'_>,
 ) -> Result<(FunctionImage, Status), ImageError> {
+    // A build step can take minutes (a first cargo build compiles every crate): say it runs.
+    let step = match &spec.build {
+        Some(Build::Esbuild { .. }) => Some("bundling with esbuild".to_string()),
+        Some(Build::Cargo { .. }) => Some("building with cargo (release, static); a first build compiles every crate".to_string()),
+        Some(Build::Makefile) => Some(format!("make build-{id}")),
+        None => None,
+    };
+    if let Some(text) = step {
+        events(Event::Line { image: &spec.image, text: &text });
+    }
     let context = assemble(inputs, id, spec)?;
     let content_hash = cache::sha256(&[context.as_slice(), base.id.as_bytes()].concat())[..16].to_string();
     let (repo, app_tag) = spec.image.rsplit_once(':').unwrap_or((&spec.image, "latest"));
