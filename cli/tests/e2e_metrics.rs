@@ -20,9 +20,8 @@ fn get(port: u16, path: &str) -> String {
 #[test]
 fn metrics_count_invocations_cold_starts_and_containers() {
     let (dir, _cleanup, _project) = named_example_project("metrics");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let admin = format!("127.0.0.1:{port}");
-    let s = Served::start(ESB, dir.path(), &["--admin", &admin]);
+    let s = Served::start(ESB, dir.path(), &["--admin", "127.0.0.1:0"]);
+    let port: u16 = s.admin_addr().rsplit(':').next().unwrap().parse().unwrap();
     for _ in 0..3 {
         assert_eq!(s.get("/hello").status, 200);
     }
@@ -74,9 +73,8 @@ fn spans_reach_an_otlp_collector_under_the_requests_trace_id() {
     let plain = std::fs::read_to_string(&generator).unwrap();
     let (collector, got) = esb_tests::http_sink(0);
     std::fs::write(&generator, format!("{plain}logs:\n  otlp_endpoint: http://127.0.0.1:{collector}\n")).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let admin = format!("127.0.0.1:{port}");
-    let s = Served::start(ESB, dir.path(), &["--admin", &admin]);
+    let s = Served::start(ESB, dir.path(), &["--admin", "127.0.0.1:0"]);
+    let port: u16 = s.admin_addr().rsplit(':').next().unwrap().parse().unwrap();
     let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
     let r = s.request("GET", "/hello", &[("x-amzn-trace-id", header)], b"");
     assert_eq!(r.status, 200);
@@ -100,4 +98,18 @@ fn spans_reach_an_otlp_collector_under_the_requests_trace_id() {
     let metrics = get(port, "/metrics");
     assert!(metrics.contains(r#"esb_exports_total{signal="spans",event="sent"}"#), "{metrics}");
     assert!(s.stop());
+}
+
+/// A taken admin port stops the start before the gateway is announced: a client told "API Gateway
+/// on" must find it there (CI saw a reset when the admin bind failed after the announcement).
+#[test]
+fn a_taken_admin_port_stops_the_start_before_the_gateway_is_announced() {
+    let (dir, _cleanup, _project) = named_example_project("admintaken");
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin = held.local_addr().unwrap().to_string();
+    let out = esb_tests::run_esb(ESB, dir.path(), &["serve", "--listen", "127.0.0.1:0", "--no-schedules", "--admin", &admin]);
+    let (stdout, stderr) = (esb_tests::text(&out.stdout), esb_tests::text(&out.stderr));
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("API Gateway on"), "announced, then failed: {stdout}");
+    assert!(stderr.contains(&admin), "the error names the address: {stderr}");
 }

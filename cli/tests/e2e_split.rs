@@ -20,8 +20,8 @@ fn leaked(project: &str) -> usize {
 #[test]
 fn kill_9_of_the_manager_under_load_is_bridged_by_warm_containers_and_recovers() {
     let (dir, _cleanup, project) = named_example_project("splitmgr");
-    let admin = format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
-    let mut s = Served::start_split(ESB, dir.path(), &["--manager-wait", "3", "--admin", &admin]);
+    let mut s = Served::start_split(ESB, dir.path(), &["--manager-wait", "3", "--admin", "127.0.0.1:0"]);
+    let admin = s.admin_addr();
     let readyz = || match ureq::get(format!("http://{admin}/readyz")).config().http_status_as_error(false).build().call() {
         Ok(mut r) => (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()),
         Err(e) => (0, e.to_string()),

@@ -169,7 +169,8 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec) -> Result<Ve
             }
             if let BaseImage::Python { version } = &spec.base {
                 // A makefile build installs what the function needs into its artifacts itself.
-                match requirements(&dir, version)?.filter(|_| spec.build != Some(Build::Makefile)) {
+                let deps = if spec.build == Some(Build::Makefile) { None } else { requirements(&dir, version)? };
+                match deps {
                     Some(deps) => ctx.tree("deps", &deps)?,
                     None => ctx.dir("deps", 0o755)?,
                 }

@@ -327,6 +327,16 @@ impl Served {
         self.stdout_lines.lock().unwrap().clone()
     }
 
+    /// The admin listener's address, from esb's `metrics on http://ADDR/metrics` line (start esb
+    /// with `--admin 127.0.0.1:0`: a port picked by the test and released races other tests).
+    pub fn admin_addr(&self) -> String {
+        let lines: Vec<String> = self.startup.iter().cloned().chain(self.output()).collect();
+        lines
+            .iter()
+            .find_map(|l| l.split("metrics on http://").nth(1).and_then(|rest| rest.split('/').next()).map(str::to_string))
+            .unwrap_or_else(|| panic!("no `metrics on` line: {lines:?}"))
+    }
+
     /// SIGTERM (the gateway first, then a split manager), then waits; returns true when every
     /// process exited successfully (else prints the end of the log).
     pub fn stop(mut self) -> bool {

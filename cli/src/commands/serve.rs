@@ -174,6 +174,9 @@ fn all(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_cache: boo
     block_on(async move {
         let listener = esb_gateway::server::bind(plan.addr).await.map_err(gateway_error)?;
         let addr = listener.local_addr()?;
+        // Bound before anything is announced: a taken admin port stops the start before a client
+        // is told the gateway is there (it was bound after, so clients saw a reset).
+        let admin = admin(args, out, esb_gateway::admin::always_ready()).await?;
         let _ = lock.update(mode, Some(format!("{}://{addr}", if tls.is_some() { "https" } else { "http" })));
         let _lock = lock;
         let watch = if args.watch { Some(super::reload::Watch::start(&ws.template, &ws.output_dir).await?) } else { None };
@@ -185,7 +188,6 @@ fn all(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_cache: boo
         let stop = stop_signal();
         announce(out, tls.is_some(), &secrets, addr, "", manager.status().await.len(), routes);
         let hup = reload_on_hup(ws.template.clone(), args.clone(), gateway.clone(), slot);
-        let admin = admin(args, out, esb_gateway::admin::always_ready()).await?;
         let reloader = if let Some(watch) = watch {
             let watching = super::reload::Watching {
                 template: ws.template.clone(),

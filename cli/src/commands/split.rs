@@ -109,12 +109,7 @@ pub fn gateway(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, out: 
                 args.manager_wait
             )]);
         }
-        let stop = stop_signal();
-        announce(out, tls.is_some(), &secrets, addr, "gateway for ", project.functions.functions.len(), routes);
-        if !out.json() {
-            println!("  manager at unix:{}", socket.display());
-            let _ = std::io::stdout().flush();
-        }
+        // Bound before the gateway is announced (see serve.rs).
         let ready: esb_gateway::admin::Ready = {
             let remote = remote.clone();
             Arc::new(move || {
@@ -123,6 +118,12 @@ pub fn gateway(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, out: 
             })
         };
         let admin = admin(args, out, ready).await?;
+        let stop = stop_signal();
+        announce(out, tls.is_some(), &secrets, addr, "gateway for ", project.functions.functions.len(), routes);
+        if !out.json() {
+            println!("  manager at unix:{}", socket.display());
+            let _ = std::io::stdout().flush();
+        }
         let hup = super::front::reload_on_hup(ws.template.clone(), args.clone(), gateway.clone(), slot);
         esb_gateway::server::serve(listener, tls, gateway, stop).await;
         hup.abort();

@@ -1,7 +1,7 @@
 //! A custom runtime's `bootstrap`, as the compile can know it before anything runs: whether a
 //! build step makes it (`rust-cargolambda`, `makefile`, or a Cargo package without one), which
-//! base runs it (static ELF: the scratch base; dynamically linked or a `#!` script: the glibc
-//! base, which has a C library and a shell), and why it cannot start (built for another
+//! base runs it (static ELF: the scratch base; dynamically linked, a `#!` script or whatever a
+//! makefile makes: the glibc base, which has a C library and a shell), and why it cannot start (built for another
 //! architecture, not a program), said at build time instead of as RIE's bare 502.
 //!
 //! Owns: reading the first bytes of `bootstrap` (ELF header, program headers, `#!` line).
@@ -13,6 +13,12 @@ use std::path::Path;
 
 /// Settles a `provided` function's build step and base (see the module doc).
 pub(crate) fn settle(id: &str, spec: &mut FunctionSpec, root: &Path, sink: &mut Sink) {
+    if spec.base == BaseImage::Provided && spec.build == Some(Build::Makefile) {
+        // What the makefile makes is not known yet: often a script or a dynamically linked
+        // program. The glibc base runs those and static programs alike.
+        spec.base = BaseImage::ProvidedGlibc;
+        return;
+    }
     let (BaseImage::Provided, Code::Dir { path }, None) = (&spec.base, &spec.code, &spec.build) else { return };
     let dir = root.join(path);
     let bootstrap = dir.join("bootstrap");

@@ -977,6 +977,7 @@ Resources:
     assert_eq!(fns["Explicit"].build, Some(Build::Cargo { binary: Some("api".into()), features: vec!["a".into(), "b".into()] }));
     assert_eq!(fns["Detected"].build, Some(Build::Cargo { binary: None, features: vec![] }), "a Cargo package without bootstrap");
     assert_eq!(fns["Made"].build, Some(Build::Makefile));
+    assert_eq!(fns["Made"].base, BaseImage::ProvidedGlibc, "a makefile's bootstrap may be a script or dynamically linked");
     assert_eq!(fns["Unbuilt"].build, None);
     let w = p.warnings.join("\n");
     assert!(w.contains("function Unbuilt: no `bootstrap`") && w.contains("BuildMethod: makefile"), "{w}");
