@@ -6,7 +6,8 @@
 //! so an unchanged input gives the same bytes and no image rebuild) and cargo's target directory
 //! (in the cache, one per CodeUri, so a rebuild after a save is incremental and the watched source
 //! tree never sees build output).
-//! Must not: write into CodeUri (make runs in a scratch copy, as `sam build` does by default);
+//! Must not: write into CodeUri (make runs in a scratch copy, as `sam build` does by default;
+//! cargo only adds a missing Cargo.lock there, as it always does);
 //! fetch anything itself (cargo resolves crates as the host's cargo is configured to).
 
 use crate::ImageError;
