@@ -324,6 +324,17 @@ pub(crate) fn from_lambda(id: &str, props: &crate::yaml::Node, sink: &mut Sink) 
     Some(Node::new(Value::Map(out), props.line))
 }
 
+/// Whether esb runs `BuildMethod` `method` for `spec` itself: its own steps (esbuild, cargo,
+/// make) and the runtime's own (python3.x, nodejsNN.x: requirements.txt, npm). The others are
+/// `sam build`'s to run (see `sam_build`).
+pub(crate) fn esb_runs(method: &str, spec: &FunctionSpec) -> bool {
+    match method {
+        "esbuild" | "makefile" => true,
+        "rust-cargolambda" => matches!(spec.base, BaseImage::Provided),
+        m => m == spec.runtime || m.starts_with("python") || m.starts_with("nodejs"),
+    }
+}
+
 /// `Metadata.BuildMethod` of a function resource: the build step `sam build` would run.
 pub(crate) fn build_method(
     id: &str,
@@ -369,7 +380,7 @@ pub(crate) fn build_method(
             Some(crate::model::Build::Cargo { binary: text("Binary"), features: list("Features") })
         }
         "makefile" => Some(crate::model::Build::Makefile),
-        m if m == spec.runtime || m.starts_with("python") || m.starts_with("nodejs") => None,
+        m if esb_runs(m, spec) => None,
         other => {
             sink.warn(format!(
                 "function {id}: BuildMethod {other} is not run by esb yet; CodeUri is packaged as it is \

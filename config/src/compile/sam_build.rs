@@ -15,20 +15,12 @@ pub(crate) fn artifacts_dir(id: &str) -> String {
     format!(".aws-sam/build/{id}")
 }
 
-/// Build methods esb runs itself (see `functions::build_method`).
-fn esb_runs(method: &str, spec: &FunctionSpec) -> bool {
-    matches!(method, "esbuild" | "rust-cargolambda" | "makefile")
-        || method == spec.runtime
-        || method.starts_with("python")
-        || method.starts_with("nodejs")
-}
-
 /// Points `spec` at its `sam build` artifacts when esb cannot build it and they are there; true
 /// when it did (the function then has no build step of its own).
 pub(crate) fn use_artifacts(id: &str, method: Option<&str>, spec: &mut FunctionSpec, root: &Path, sink: &mut Sink) -> bool {
     let Code::Dir { path } = &spec.code else { return false };
     let why = match method {
-        Some(m) if !esb_runs(m, spec) => format!("esb does not run BuildMethod {m}"),
+        Some(m) if !super::functions::esb_runs(m, spec) => format!("esb does not run BuildMethod {m}"),
         None if spec.base == BaseImage::Provided
             && !root.join(path).join("bootstrap").is_file()
             && !root.join(path).join("Cargo.toml").is_file() =>
