@@ -4,6 +4,8 @@
 # - debootstrap and python3 with pip (Debian packages) for building esb's Python and Node.js bases
 # - esbuild (Debian's) for functions with `BuildMethod: esbuild` (TypeScript)
 # - make for functions with `BuildMethod: makefile`
+# - a JDK (javac, jar) and Debian's Jackson, to compile esb's Java runtime client and the Java test
+#   functions
 # - a reachable Docker engine (checked)
 # The RIE binary and the base images are fetched and built by esb itself, cached under
 # ~/.cache/esb (ESB_CACHE_DIR) and in the Docker engine.
@@ -22,6 +24,8 @@ python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 command -v tar >/dev/null || missing+=(tar)
 command -v esbuild >/dev/null || missing+=(esbuild)
 command -v make >/dev/null || missing+=(make)
+command -v javac >/dev/null && command -v jar >/dev/null || missing+=(openjdk-17-jdk-headless)
+[ -f /usr/share/java/jackson-databind.jar ] || missing+=(libjackson2-databind-java)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -32,4 +36,4 @@ fi
 
 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 \
   || die "the Docker engine is not reachable: start it (and make sure this user may use its socket)"
-echo "setup: Rust $rustc_version, debootstrap, python3/pip, esbuild, Docker $(docker version --format '{{.Server.Version}}') ok"
+echo "setup: Rust $rustc_version, debootstrap, python3/pip, esbuild, make, JDK, Docker $(docker version --format '{{.Server.Version}}') ok"

@@ -44,7 +44,7 @@ fn clear(suite: &Suite, tarball: bool) {
         docker(&["rmi", "-f", &r]);
     }
     if tarball {
-        let _ = std::fs::remove_file(esb_images::rootfs::tarball_path(suite));
+        let _ = std::fs::remove_file(esb_images::rootfs::tarball_path(suite, esb_images::rootfs::Flavour::Interpreters));
     }
 }
 

@@ -209,6 +209,23 @@ pub enum Build {
     /// `BuildMethod: makefile`: `make build-<LogicalId>` in CodeUri with `ARTIFACTS_DIR`, whose
     /// contents become the function's code, as `sam build` runs it.
     Makefile,
+    /// A Java function whose CodeUri is a Maven project (`pom.xml`): `mvn package` and the
+    /// runtime dependencies into `lib/`, as `sam build` lays them out. When Maven is missing or
+    /// cannot resolve the project, a prebuilt artifact is used instead: `artifacts` (the `sam
+    /// build` output, when it was there at compile time) or the project's `target/*.jar`.
+    Maven {
+        /// `.aws-sam/build/<LogicalId>`, relative to the template's directory.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        artifacts: Option<String>,
+    },
+    /// A Java function whose CodeUri is a Gradle project: `gradle build` (the project's wrapper
+    /// when it has one), then `build/distributions/*.zip` or `build/libs/*.jar`; the fallbacks
+    /// are those of [`Build::Maven`].
+    Gradle {
+        /// `.aws-sam/build/<LogicalId>`, relative to the template's directory.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        artifacts: Option<String>,
+    },
 }
 
 /// Base image families esb builds (issue: images without a registry).
@@ -225,6 +242,12 @@ pub enum BaseImage {
         /// e.g. `24`.
         version: String,
     },
+    /// Debian + a JRE + Jackson + esb's own Java runtime client. `version` is the Java feature
+    /// release the image has.
+    Java {
+        /// e.g. `21`.
+        version: String,
+    },
     /// `FROM scratch` + RIE + the function's static `bootstrap`.
     Provided,
     /// A minimal Debian (bookworm: glibc 2.36, newer than Amazon Linux 2023's 2.34) + RIE, for a
@@ -238,6 +261,7 @@ impl BaseImage {
         match self {
             BaseImage::Python { version } => format!("esb/base-python:{version}"),
             BaseImage::Node { version } => format!("esb/base-nodejs:{version}"),
+            BaseImage::Java { version } => format!("esb/base-java:{version}"),
             BaseImage::Provided => "esb/base-provided:latest".to_string(),
             BaseImage::ProvidedGlibc => "esb/base-provided-glibc:latest".to_string(),
         }

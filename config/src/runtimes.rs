@@ -10,7 +10,8 @@
 //! Where the versions come from (measured on Debian's archive, issue 20): bookworm has python3.11
 //! and nodejs 18, trixie python3.13 and nodejs 20.19, sid python3.13, python3.14, python3.15 and
 //! nodejs 24. Debian has no python3.12 or nodejs 22: those run on the nearest newer interpreter,
-//! and esb says so once per build.
+//! and esb says so once per build. Java (issue 21): bookworm has openjdk 17, trixie 21 and 25, sid
+//! 8, 11, 17, 21, 25; every Lambda Java runtime runs on its exact JRE.
 
 use crate::model::BaseImage;
 
@@ -36,6 +37,8 @@ pub enum Family {
     Python,
     /// Node.js + esb's own runtime client.
     Node,
+    /// A JRE + esb's own Java runtime client.
+    Java,
     /// A custom runtime: the function's own `bootstrap` on an empty base.
     Provided,
 }
@@ -51,6 +54,7 @@ impl Entry {
         match self.family {
             Family::Python => BaseImage::Python { version: self.version.into() },
             Family::Node => BaseImage::Node { version: self.version.into() },
+            Family::Java => BaseImage::Java { version: self.version.into() },
             Family::Provided => BaseImage::Provided,
         }
     }
@@ -61,6 +65,7 @@ impl Entry {
         let name = match self.family {
             Family::Python => "Python",
             Family::Node => "Node.js",
+            Family::Java => "Java",
             Family::Provided => return None,
         };
         (!self.exact()).then(|| {
@@ -75,6 +80,10 @@ const fn python(id: &'static str, wanted: &'static str, version: &'static str, s
 
 const fn node(id: &'static str, wanted: &'static str, version: &'static str, suite: &'static str) -> Entry {
     Entry { id, family: Family::Node, wanted, version, suite }
+}
+
+const fn java(id: &'static str, version: &'static str, suite: &'static str) -> Entry {
+    Entry { id, family: Family::Java, wanted: version, version, suite }
 }
 
 const fn provided(id: &'static str) -> Entry {
@@ -95,6 +104,12 @@ pub const CATALOG: &[Entry] = &[
     node("nodejs20.x", "20", "20", "trixie"),
     node("nodejs22.x", "22", "24", "sid"),
     node("nodejs24.x", "24", "24", "sid"),
+    java("java8", "8", "sid"),
+    java("java8.al2", "8", "sid"),
+    java("java11", "11", "sid"),
+    java("java17", "17", "bookworm"),
+    java("java21", "21", "trixie"),
+    java("java25", "25", "trixie"),
     provided("provided"),
     provided("provided.al2"),
     provided("provided.al2023"),
@@ -120,10 +135,23 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "sid", python: "3.14", node: "24" },
 ];
 
+/// The JREs a suite's Java root filesystem carries: every Java version the catalog takes from it
+/// (`8`, `11` for sid), so Java 21 and 25 share trixie's debootstrap and image layer.
+pub fn java_versions(suite: &Suite) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> =
+        CATALOG.iter().filter(|e| e.family == Family::Java && e.suite == suite.name).map(|e| e.version).collect();
+    out.dedup();
+    out
+}
+
 /// The suite a base image's interpreter (or C library) comes from (`None` for the static
 /// provided base).
 pub fn suite_of(base: &BaseImage) -> Option<&'static Suite> {
     match base {
+        BaseImage::Java { version } => {
+            let entry = CATALOG.iter().find(|e| e.family == Family::Java && e.version == version)?;
+            SUITES.iter().find(|s| s.name == entry.suite)
+        }
         BaseImage::Python { version } => SUITES.iter().find(|s| s.python == version),
         BaseImage::Node { version } => SUITES.iter().find(|s| s.node == version),
         BaseImage::ProvidedGlibc => SUITES.first(),
@@ -133,7 +161,7 @@ pub fn suite_of(base: &BaseImage) -> Option<&'static Suite> {
 
 /// Runtimes Lambda has that esb cannot run offline yet, with the reason (a prefix match).
 const NOT_YET: &[(&str, &str)] = &[
-    ("java", "Java functions need esb's Java runtime client, which is not built yet (the next runtime issue)"),
+    ("java", "this Java version is not a Lambda runtime esb knows; use java8, java11, java17, java21 or java25"),
     ("dotnet", ".NET is not in Debian's archive, so esb has no offline base for it"),
     ("ruby", "Ruby functions need a Ruby runtime client, which esb does not carry yet"),
     ("go1.x", "go1.x is retired by Lambda; build a `bootstrap` and use provided.al2023"),
@@ -188,6 +216,11 @@ mod tests {
         let Lookup::Runs(e) = lookup("nodejs20.x") else { panic!() };
         assert_eq!((e.suite, e.nearest_note()), ("trixie", None));
         assert_eq!(lookup("provided.al2023"), Lookup::Runs(provided("provided.al2023")));
+        let Lookup::Runs(e) = lookup("java25") else { panic!() };
+        assert_eq!((e.base(), e.suite, e.exact()), (BaseImage::Java { version: "25".into() }, "trixie", true));
+        let trixie = SUITES.iter().find(|s| s.name == "trixie").unwrap();
+        assert_eq!(java_versions(trixie), ["21", "25"], "Java 21 and 25 share trixie's root filesystem");
+        assert_eq!(java_versions(SUITES.iter().find(|s| s.name == "sid").unwrap()), ["8", "11"]);
         // Every entry's interpreter is its suite's.
         for e in CATALOG.iter().filter(|e| e.family != Family::Provided) {
             assert_eq!(suite_of(&e.base()).map(|s| s.name), Some(e.suite), "{}", e.id);
@@ -196,7 +229,7 @@ mod tests {
 
     #[test]
     fn a_known_runtime_that_cannot_run_says_why_and_a_typo_names_the_nearest() {
-        assert!(matches!(lookup("java21"), Lookup::NotYet(why) if why.contains("Java")));
+        assert!(matches!(lookup("java23"), Lookup::NotYet(why) if why.contains("java25")));
         assert!(matches!(lookup("dotnet8"), Lookup::NotYet(why) if why.contains(".NET")));
         assert!(matches!(lookup("nodejs14.x"), Lookup::NotYet(_)));
         assert_eq!(lookup("pyhton3.12"), Lookup::Unknown(Some("python3.12")));

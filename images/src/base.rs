@@ -1,6 +1,8 @@
 //! Base images: `esb/base-provided` (scratch + RIE), `esb/base-python:<version>` (Debian + CPython +
-//! awslambdaric + RIE) and `esb/base-nodejs:<major>` (Debian + Node.js + esb's runtime client + RIE),
-//! the last two on their suite's shared root filesystem (see `rootfs`).
+//! awslambdaric + RIE), `esb/base-nodejs:<major>` (Debian + Node.js + esb's runtime client + RIE),
+//! `esb/base-provided-glibc` (Debian + RIE) and `esb/base-java:<version>` (Debian, a JRE, Jackson,
+//! esb's Java runtime client and RIE), the Debian ones on their suite's shared root filesystem
+//! (see `rootfs`).
 //!
 //! Owns: choosing the base for a runtime (an official AWS base image already present locally wins,
 //! since it matches Lambda exactly), and building esb's own when needed: once, labelled with a hash
@@ -43,6 +45,9 @@ pub fn official_reference(runtime: &str) -> Option<String> {
     }
     if let Some(v) = runtime.strip_prefix("nodejs").and_then(|v| v.strip_suffix(".x")) {
         return Some(format!("public.ecr.aws/lambda/nodejs:{v}"));
+    }
+    if let Some(v) = runtime.strip_prefix("java") {
+        return Some(format!("public.ecr.aws/lambda/java:{v}"));
     }
     match runtime {
         "provided.al2023" => Some("public.ecr.aws/lambda/provided:al2023".into()),
@@ -97,21 +102,56 @@ fn provided_glibc_dockerfile(rootfs_image: &str) -> String {
     )
 }
 
-/// A Debian-based base: the suite it comes from, its Dockerfile and its launcher (name, text).
-type DebianBase = (&'static esb_config::runtimes::Suite, String, Option<(&'static str, &'static str)>);
+/// A Debian-based base: the root filesystem it starts from, its Dockerfile and the files its
+/// Dockerfile copies besides RIE (runtime clients: path in the context, bytes).
+struct DebianBase {
+    suite: &'static esb_config::runtimes::Suite,
+    flavour: rootfs::Flavour,
+    dockerfile: String,
+    files: Vec<(String, Vec<u8>)>,
+}
 
-/// The Dockerfile and launcher of a Debian-based base, with the suite it comes from.
-fn debian_base(base: &BaseImage) -> Option<DebianBase> {
-    let suite = esb_config::runtimes::suite_of(base)?;
-    let rootfs_image = rootfs::image_name(suite);
-    match base {
+/// The Dockerfile and files of a Debian-based base, with the root filesystem it comes from.
+fn debian_base(base: &BaseImage) -> Result<Option<DebianBase>, ImageError> {
+    let Some(suite) = esb_config::runtimes::suite_of(base) else { return Ok(None) };
+    let flavour = if matches!(base, BaseImage::Java { .. }) { rootfs::Flavour::Java } else { rootfs::Flavour::Interpreters };
+    let rootfs_image = rootfs::image_name(suite, flavour);
+    let (dockerfile, files) = match base {
         BaseImage::Python { version } => {
-            Some((suite, python_dockerfile(&rootfs_image, version), Some(("esb_bootstrap.py", PYTHON_LAUNCHER))))
+            (python_dockerfile(&rootfs_image, version), vec![("esb_bootstrap.py".to_string(), PYTHON_LAUNCHER.as_bytes().to_vec())])
         }
-        BaseImage::Node { version } => Some((suite, node_dockerfile(&rootfs_image, version), Some(("esb_runtime.mjs", NODE_CLIENT)))),
-        BaseImage::ProvidedGlibc => Some((suite, provided_glibc_dockerfile(&rootfs_image), None)),
-        BaseImage::Provided => None,
+        BaseImage::Node { version } => {
+            (node_dockerfile(&rootfs_image, version), vec![("esb_runtime.mjs".to_string(), NODE_CLIENT.as_bytes().to_vec())])
+        }
+        BaseImage::Java { version } => {
+            let classes = crate::java::client_classes()?;
+            (crate::java::dockerfile(&rootfs_image, version, RIE_PATH), files_under(&classes, "java")?)
+        }
+        BaseImage::ProvidedGlibc => (provided_glibc_dockerfile(&rootfs_image), vec![]),
+        BaseImage::Provided => return Ok(None),
+    };
+    Ok(Some(DebianBase { suite, flavour, dockerfile, files }))
+}
+
+/// Every file under `dir`, as (`prefix/relative path`, bytes), in a stable order.
+fn files_under(dir: &std::path::Path, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, ImageError> {
+    let mut out = vec![];
+    let mut stack = vec![(dir.to_path_buf(), prefix.to_string())];
+    while let Some((at, rel)) = stack.pop() {
+        let mut entries: Vec<_> =
+            std::fs::read_dir(&at).map_err(ImageError::io("reading", &at))?.filter_map(Result::ok).map(|e| e.path()).collect();
+        entries.sort();
+        for path in entries {
+            let name = format!("{rel}/{}", path.file_name().unwrap_or_default().to_string_lossy());
+            if path.is_dir() {
+                stack.push((path, name));
+            } else {
+                out.push((name, std::fs::read(&path).map_err(ImageError::io("reading", &path))?));
+            }
+        }
     }
+    out.sort();
+    Ok(out)
 }
 
 /// Makes sure the base for `base`/`runtime` exists; builds esb's own if needed.
@@ -124,7 +164,7 @@ pub async fn ensure(rt: &dyn Runtime, base: &BaseImage, runtime: &str, no_cache:
     let reference = base.image();
     let rie = rie::ensure()?;
     let rie_hash = cache::sha256_file(&rie)?;
-    let debian = debian_base(base);
+    let debian = debian_base(base)?;
     if debian.is_none() && *base != BaseImage::Provided {
         return Err(ImageError::Tool {
             tool: "esb build".into(),
@@ -134,8 +174,9 @@ pub async fn ensure(rt: &dyn Runtime, base: &BaseImage, runtime: &str, no_cache:
     }
     let inputs = match &debian {
         None => cache::sha256(format!("{PROVIDED_DOCKERFILE}|{rie_hash}").as_bytes()),
-        Some((_, dockerfile, launcher)) => {
-            cache::sha256(format!("{dockerfile}|{}|{rie_hash}", launcher.map(|(_, text)| text).unwrap_or_default()).as_bytes())
+        Some(d) => {
+            let files: Vec<String> = d.files.iter().map(|(name, bytes)| format!("{name}={}", cache::sha256(bytes))).collect();
+            cache::sha256(format!("{}|{}|{rie_hash}", d.dockerfile, files.join(",")).as_bytes())
         }
     }[..16]
         .to_string();
@@ -170,17 +211,26 @@ pub async fn ensure(rt: &dyn Runtime, base: &BaseImage, runtime: &str, no_cache:
             ctx.dir("rootfs/usr/local/bin", 0o755)?;
             ctx.file(&format!("rootfs{RIE_PATH}"), &rie_bytes, 0o755)?;
         }
-        Some((suite, dockerfile, launcher)) => {
-            let rootfs_image = rootfs::image_name(suite);
+        Some(d) => {
+            let rootfs_image = rootfs::image_name(d.suite, d.flavour);
             if rt.image(&rootfs_image).await?.is_none() {
-                let tarball = rootfs::ensure(suite, &|line| events(Event::Line { image: &reference, text: line }))?;
+                let tarball = rootfs::ensure(d.suite, d.flavour, &|line| events(Event::Line { image: &reference, text: line }))?;
                 events(Event::Line { image: &reference, text: "importing the root filesystem" });
                 rt.import_rootfs(&tarball, &rootfs_image).await?;
             }
-            ctx.file("Dockerfile", format!("{dockerfile}{labels}").as_bytes(), 0o644)?;
+            ctx.file("Dockerfile", format!("{}{labels}", d.dockerfile).as_bytes(), 0o644)?;
             ctx.file("aws-lambda-rie", &rie_bytes, 0o755)?;
-            if let Some((name, text)) = launcher {
-                ctx.file(name, text.as_bytes(), 0o644)?;
+            let mut dirs = std::collections::BTreeSet::new();
+            for (name, bytes) in &d.files {
+                // Parent directories first, once each, as a tar needs them.
+                let mut at = String::new();
+                for part in name.split('/').collect::<Vec<_>>().split_last().map(|(_, p)| p.to_vec()).unwrap_or_default() {
+                    at = if at.is_empty() { part.to_string() } else { format!("{at}/{part}") };
+                    if dirs.insert(at.clone()) {
+                        ctx.dir(&at, 0o755)?;
+                    }
+                }
+                ctx.file(name, bytes, 0o644)?;
             }
         }
     }

@@ -38,7 +38,7 @@ pub async fn ensure(rt: &dyn Runtime, exe: &Path) -> Result<String, ImageError> 
         // Any suite's root filesystem carries a C library at least as new as the host's bookworm.
         let mut found = None;
         for suite in esb_config::runtimes::SUITES {
-            let rootfs = crate::rootfs::image_name(suite);
+            let rootfs = crate::rootfs::image_name(suite, crate::rootfs::Flavour::Interpreters);
             if rt.image(&rootfs).await?.is_some() {
                 found = Some(rootfs);
                 break;
@@ -48,7 +48,7 @@ pub async fn ensure(rt: &dyn Runtime, exe: &Path) -> Result<String, ImageError> 
             tool: "esb up -d".into(),
             reason: format!(
                 "this esb is dynamically linked, and no Debian root filesystem image ({}) it could run on is built\n  hint: build a static esb (scripts/build.sh does), or run `esb build` on a project with a Python or Node.js function first",
-                crate::rootfs::image_name(crate::rootfs::default_suite())
+                crate::rootfs::image_name(crate::rootfs::default_suite(), crate::rootfs::Flavour::Interpreters)
             ),
             output: None,
         })?

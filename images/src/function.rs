@@ -51,7 +51,7 @@ pub async fn stale(
 ) -> Vec<String> {
     let mut out = vec![];
     for (id, spec) in functions {
-        let current = match (manifest.get(id), assemble(inputs, id, spec)) {
+        let current = match (manifest.get(id), assemble(inputs, id, spec, &|_| {})) {
             (Some(built), Ok(context)) => match rt.image(&built.base).await {
                 Ok(Some(base)) => cache::sha256(&[context.as_slice(), base.id.as_bytes()].concat())[..16] == built.content_hash,
                 _ => false,
@@ -80,12 +80,14 @@ pub async fn build(
         Some(Build::Esbuild { .. }) => Some("bundling with esbuild".to_string()),
         Some(Build::Cargo { .. }) => Some("building with cargo (release, static); a first build compiles every crate".to_string()),
         Some(Build::Makefile) => Some(format!("make build-{id}")),
+        Some(Build::Maven { .. }) => Some("building with Maven (mvn package; a first build resolves every dependency)".to_string()),
+        Some(Build::Gradle { .. }) => Some("building with Gradle (gradle build)".to_string()),
         None => None,
     };
     if let Some(text) = step {
         events(Event::Line { image: &spec.image, text: &text });
     }
-    let context = assemble(inputs, id, spec)?;
+    let context = assemble(inputs, id, spec, &|text| events(Event::Line { image: &spec.image, text }))?;
     let content_hash = cache::sha256(&[context.as_slice(), base.id.as_bytes()].concat())[..16].to_string();
     let (repo, app_tag) = spec.image.rsplit_once(':').unwrap_or((&spec.image, "latest"));
     let reference = format!("{repo}:c-{content_hash}");
@@ -129,8 +131,9 @@ pub fn label_line(labels: &Labels) -> String {
     format!("LABEL {}\n", pairs.join(" "))
 }
 
-/// The build context of a function: deterministic bytes (see `context`).
-pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec) -> Result<Vec<u8>, ImageError> {
+/// The build context of a function: deterministic bytes (see `context`). `note` receives what a
+/// build step says the reader should know (a fallback it took).
+pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec, note: &dyn Fn(&str)) -> Result<Vec<u8>, ImageError> {
     let dockerfile_path = inputs.output_dir.join(&spec.dockerfile);
     let mut dockerfile =
         std::fs::read_to_string(&dockerfile_path).map_err(ImageError::io("reading (run `esb build` to generate it)", &dockerfile_path))?;
@@ -152,6 +155,11 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec) -> Result<Ve
                 (Some(Build::Cargo { binary, features }), _) => {
                     let out = scratch()?;
                     crate::compiled::cargo(id, &dir, binary.as_deref(), features, out.path())?;
+                    ctx.tree("code", out.path())?;
+                }
+                (build, BaseImage::Java { .. }) => {
+                    let out = scratch()?;
+                    crate::java_build::stage(id, &dir, build.as_ref(), inputs.root, out.path(), note)?;
                     ctx.tree("code", out.path())?;
                 }
                 (Some(Build::Makefile), _) => {
@@ -359,7 +367,7 @@ mod tests {
         s.code = Code::Inline { source: "def handler(e, c): return 1\n".into() };
         s.handler = "index.handler".into();
         s.base = BaseImage::Python { version: "3.11".into() };
-        let ctx = assemble(&Inputs { root: dir.path(), output_dir: &dir.path().join(".esb"), project: "p" }, "F", &s).unwrap();
+        let ctx = assemble(&Inputs { root: dir.path(), output_dir: &dir.path().join(".esb"), project: "p" }, "F", &s, &|_| {}).unwrap();
         let names: Vec<String> =
             tar::Archive::new(&ctx[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
         assert_eq!(names, ["Dockerfile", "code/", "code/index.py", "deps/"]);

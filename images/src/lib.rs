@@ -23,6 +23,8 @@ mod error;
 pub mod esbuild;
 pub mod events;
 pub mod function;
+pub mod java;
+pub mod java_build;
 pub mod npm;
 pub mod rie;
 pub mod rootfs;

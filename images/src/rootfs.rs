@@ -1,9 +1,13 @@
-//! The root filesystems of the Python and Node.js bases: one per Debian suite (debootstrap minbase
-//! with that suite's CPython and Node.js, and awslambdaric and boto3 for that CPython), shared by
-//! both bases of the suite, so a project with python3.14 and nodejs24.x functions debootstraps sid
-//! once and stores one image layer for both.
+//! The root filesystems of the Debian-based bases, two flavours per suite:
+//! - interpreters: debootstrap minbase with that suite's CPython and Node.js, and awslambdaric and
+//!   boto3 for that CPython, shared by the Python, Node.js and glibc `provided` bases of the suite,
+//!   so a project with python3.14 and nodejs24.x functions debootstraps sid once and stores one
+//!   image layer for both;
+//! - java: minbase with every JRE the catalog takes from the suite and Debian's Jackson, shared by
+//!   that suite's Java bases (Java 21 and 25 on trixie's). Kept apart from the interpreters
+//!   because two JREs are ~430 MB that Python and Node.js functions should not carry.
 //!
-//! Owns: producing `rootfs-<suite>-<recipe hash>.tar` in the cache, once per suite. Every network fetch happens
+//! Owns: producing `rootfs-<suite>[-java]-<recipe hash>.tar` in the cache, once per suite and flavour. Every network fetch happens
 //! on the host: debootstrap from the host's own Debian mirror (read from its apt sources, or
 //! `ESB_DEBIAN_MIRROR`), Python packages with the host's pip (`--target` + `--platform`, binary wheels
 //! only), so nothing inside an image ever needs the network. pip run inside a chroot would not carry
@@ -11,7 +15,7 @@
 //! Must not: talk to Docker (the tarball is imported by `base`).
 
 use crate::{cache, ImageError};
-use esb_config::runtimes::{Suite, SUITES};
+use esb_config::runtimes::{java_versions, Suite, SUITES};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -23,9 +27,34 @@ pub fn default_suite() -> &'static Suite {
     &SUITES[0]
 }
 
+/// What a root filesystem is for (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// CPython (with awslambdaric and boto3) and Node.js.
+    Interpreters,
+    /// The suite's JREs and Jackson.
+    Java,
+}
+
+impl Flavour {
+    /// The part of file and image names that tells the flavours apart (`""`, `-java`).
+    fn suffix(self) -> &'static str {
+        match self {
+            Flavour::Interpreters => "",
+            Flavour::Java => "-java",
+        }
+    }
+}
+
 /// Debian packages on top of minbase.
-fn packages(suite: &Suite) -> String {
-    format!("ca-certificates,python{},nodejs", suite.python)
+fn packages(suite: &Suite, flavour: Flavour) -> String {
+    match flavour {
+        Flavour::Interpreters => format!("ca-certificates,python{},nodejs", suite.python),
+        Flavour::Java => {
+            let jres: Vec<String> = java_versions(suite).iter().map(|v| format!("openjdk-{v}-jre-headless")).collect();
+            format!("ca-certificates,libjackson2-databind-java,{}", jres.join(","))
+        }
+    }
 }
 /// Python packages installed into `/var/runtime` (pinned: same recipe, same image).
 pub const PIP_PACKAGES: &[&str] = &["awslambdaric==4.2.2", "boto3==1.44.5"];
@@ -43,25 +72,30 @@ const TRIM: &[&str] = &[
 ];
 
 /// Hash of everything that determines a suite's rootfs; part of its file and image names.
-pub fn recipe_hash(suite: &Suite) -> String {
-    let recipe = format!("{}|{}|{}|{TRIM:?}|v3-compiled", suite.name, packages(suite), PIP_PACKAGES.join(","));
+pub fn recipe_hash(suite: &Suite, flavour: Flavour) -> String {
+    let recipe = match flavour {
+        Flavour::Interpreters => {
+            format!("{}|{}|{}|{TRIM:?}|v3-compiled", suite.name, packages(suite, flavour), PIP_PACKAGES.join(","))
+        }
+        Flavour::Java => format!("{}|{}|{TRIM:?}|java-v1", suite.name, packages(suite, flavour)),
+    };
     cache::sha256(recipe.as_bytes())[..12].to_string()
 }
 
 /// The engine image the suite's rootfs is imported as.
-pub fn image_name(suite: &Suite) -> String {
-    format!("esb/rootfs:{}-{}", suite.name, recipe_hash(suite))
+pub fn image_name(suite: &Suite, flavour: Flavour) -> String {
+    format!("esb/rootfs:{}{}-{}", suite.name, flavour.suffix(), recipe_hash(suite, flavour))
 }
 
 /// Where the tarball is cached.
-pub fn tarball_path(suite: &Suite) -> PathBuf {
-    cache::dir().join("rootfs").join(format!("{}-{}.tar", suite.name, recipe_hash(suite)))
+pub fn tarball_path(suite: &Suite, flavour: Flavour) -> PathBuf {
+    cache::dir().join("rootfs").join(format!("{}{}-{}.tar", suite.name, flavour.suffix(), recipe_hash(suite, flavour)))
 }
 
-/// Returns the suite's cached rootfs tarball, building it if needed. `progress` receives one line
-/// per stage.
-pub fn ensure(suite: &Suite, progress: &dyn Fn(&str)) -> Result<PathBuf, ImageError> {
-    let tarball = tarball_path(suite);
+/// Returns the suite's cached rootfs tarball of `flavour`, building it if needed. `progress`
+/// receives one line per stage.
+pub fn ensure(suite: &Suite, flavour: Flavour, progress: &dyn Fn(&str)) -> Result<PathBuf, ImageError> {
+    let tarball = tarball_path(suite, flavour);
     if tarball.is_file() {
         return Ok(tarball);
     }
@@ -71,7 +105,7 @@ pub fn ensure(suite: &Suite, progress: &dyn Fn(&str)) -> Result<PathBuf, ImageEr
     let root = work.path().join("root");
 
     let mirror = mirror()?;
-    let (name, packages) = (suite.name, packages(suite));
+    let (name, packages) = (suite.name, packages(suite, flavour));
     progress(&format!("debootstrap {name} (minbase + {packages})"));
     run(
         Command::new("debootstrap").args(["--variant=minbase", &format!("--include={packages}"), name]).arg(&root).arg(&mirror),
@@ -89,7 +123,19 @@ pub fn ensure(suite: &Suite, progress: &dyn Fn(&str)) -> Result<PathBuf, ImageEr
     for dir in ["var/task", "var/runtime", "opt"] {
         std::fs::create_dir_all(root.join(dir)).map_err(ImageError::io("creating", root.join(dir)))?;
     }
+    if flavour == Flavour::Interpreters {
+        python_packages(suite, &root, progress)?;
+    }
 
+    progress("packing the root filesystem");
+    let partial = work.path().join("rootfs.tar");
+    run(Command::new("tar").args(["--numeric-owner", "-C"]).arg(&root).args(["-cf"]).arg(&partial).arg("."), "tar")?;
+    std::fs::rename(&partial, &tarball).map_err(ImageError::io("writing", &tarball))?;
+    Ok(tarball)
+}
+
+/// awslambdaric and boto3 into `/var/runtime`, compiled by the image's own CPython.
+fn python_packages(suite: &Suite, root: &Path, progress: &dyn Fn(&str)) -> Result<(), ImageError> {
     progress(&format!("pip install {} (on the host, into /var/runtime)", PIP_PACKAGES.join(" ")));
     let mut pip = Command::new("python3");
     // No .pyc from the host's Python: they would be for its version, not the image's.
@@ -114,15 +160,9 @@ pub fn ensure(suite: &Suite, progress: &dyn Fn(&str)) -> Result<PathBuf, ImageEr
     // botocore again (seconds of CPU; under a flood of cold starts, functions timed out).
     progress(&format!("compiling /var/runtime with python{}", suite.python));
     run(
-        Command::new("chroot").arg(&root).args([&format!("/usr/bin/python{}", suite.python), "-m", "compileall", "-q", "/var/runtime"]),
+        Command::new("chroot").arg(root).args([&format!("/usr/bin/python{}", suite.python), "-m", "compileall", "-q", "/var/runtime"]),
         "chroot",
-    )?;
-
-    progress("packing the root filesystem");
-    let partial = work.path().join("rootfs.tar");
-    run(Command::new("tar").args(["--numeric-owner", "-C"]).arg(&root).args(["-cf"]).arg(&partial).arg("."), "tar")?;
-    std::fs::rename(&partial, &tarball).map_err(ImageError::io("writing", &tarball))?;
-    Ok(tarball)
+    )
 }
 
 /// pip flags that select wheels for CPython `python` (`3.14`), whatever the host's Python is.
@@ -202,9 +242,15 @@ mod tests {
     #[test]
     fn each_suite_has_its_own_stable_recipe() {
         let (bookworm, sid) = (&SUITES[0], SUITES.iter().find(|s| s.name == "sid").unwrap());
-        assert_eq!(recipe_hash(sid), recipe_hash(sid));
-        assert_ne!(recipe_hash(bookworm), recipe_hash(sid));
-        assert!(tarball_path(sid).to_string_lossy().contains(&recipe_hash(sid)));
-        assert!(packages(sid).contains("python3.14") && packages(sid).contains("nodejs"));
+        let i = Flavour::Interpreters;
+        assert_eq!(recipe_hash(sid, i), recipe_hash(sid, i));
+        assert_ne!(recipe_hash(bookworm, i), recipe_hash(sid, i));
+        assert!(tarball_path(sid, i).to_string_lossy().contains(&recipe_hash(sid, i)));
+        assert!(packages(sid, i).contains("python3.14") && packages(sid, i).contains("nodejs"));
+        let trixie = SUITES.iter().find(|s| s.name == "trixie").unwrap();
+        let java = packages(trixie, Flavour::Java);
+        assert!(java.contains("openjdk-21-jre-headless") && java.contains("openjdk-25-jre-headless") && !java.contains("python"), "{java}");
+        assert_ne!(image_name(trixie, Flavour::Java), image_name(trixie, i));
+        assert!(image_name(trixie, Flavour::Java).starts_with("esb/rootfs:trixie-java-"));
     }
 }

@@ -27,6 +27,7 @@ pub fn example_project() -> tempfile::TempDir {
     let _ = std::fs::remove_dir_all(dir.path().join("faults"));
     let _ = std::fs::remove_dir_all(dir.path().join("runtimes"));
     let _ = std::fs::remove_dir_all(dir.path().join("compiled"));
+    let _ = std::fs::remove_dir_all(dir.path().join("java"));
     dir
 }
 

@@ -87,11 +87,12 @@ pub(super) fn project_root(ws: &Workspace) -> &Path {
 /// `Some` when `spec` can run live; its code's current hash. `None` for inline code, code with a
 /// build step (esbuild, cargo, make: the image holds what it built, not CodeUri), a custom
 /// runtime's `bootstrap` (a running container holds the file open, so a build tool replacing it
-/// in place fails with `Text file busy`; its image builds in about a second), or a directory that
+/// in place fails with `Text file busy`; its image builds in about a second), Java (a JVM loads
+/// its classes once, at start, so a swapped class file is never seen), or a directory that
 /// cannot be read (the image build reports that).
 pub(super) fn live(ws: &Workspace, id: &str, spec: &FunctionSpec) -> Option<Live> {
     let Code::Dir { path } = &spec.code else { return None };
-    if spec.build.is_some() || matches!(spec.base, BaseImage::Provided | BaseImage::ProvidedGlibc) {
+    if spec.build.is_some() || matches!(spec.base, BaseImage::Provided | BaseImage::ProvidedGlibc | BaseImage::Java { .. }) {
         return None;
     }
     let dir = std::fs::canonicalize(project_root(ws).join(path)).ok()?;
@@ -110,7 +111,7 @@ pub(super) fn live(ws: &Workspace, id: &str, spec: &FunctionSpec) -> Option<Live
         entries = Some(code_entries(&dir).ok()?);
     }
     let inputs = esb_images::function::Inputs { root: project_root(ws), output_dir: &ws.output_dir, project: &ws.settings.project };
-    let context = esb_images::function::assemble(&inputs, id, spec).ok()?;
+    let context = esb_images::function::assemble(&inputs, id, spec, &|_| {}).ok()?;
     Some(Live { dir, hash: esb_images::cache::sha256(&context)[..16].to_string(), entries })
 }
 

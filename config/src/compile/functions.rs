@@ -151,6 +151,16 @@ pub(crate) fn compile(
             props.required("Handler", &what, "set Handler to module.function, e.g. `Handler: app.handler`", sink)?
         }
         BaseImage::Node { .. } => props.required("Handler", &what, "set Handler to file.function, e.g. `Handler: app.handler`", sink)?,
+        BaseImage::Java { .. } => {
+            let hint = "set Handler to package.Class::method or package.Class, e.g. `Handler: example.App::handleRequest`";
+            let handler = props.required("Handler", &what, hint, sink)?;
+            if !super::java::handler_is_valid(&handler) {
+                let line = props.get("Handler").map(|n| n.line).unwrap_or(props.node.line);
+                sink.error(Some(line), &props.at("Handler"), format!("`{handler}` is not a Java handler"), Some(hint));
+                return None;
+            }
+            handler
+        }
     };
     let code = code(id, &props, &base, &handler, root, made, sink)?;
     let timeout = props.uint("Timeout", 1, 900, sink).unwrap_or(DEFAULT_TIMEOUT);
@@ -265,13 +275,22 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, m
         return None;
     }
     let dir = root.join(&rel);
+    // Lambda's Java runtimes take a jar, or a zip with classes and lib/*.jar, as the code.
+    let archive = matches!(base, BaseImage::Java { .. }) && dir.is_file() && super::java::is_archive(&rel);
+    if archive {
+        return Some(Code::Dir { path: rel });
+    }
     if !dir.is_dir() {
         let what = if dir.exists() { "is not a directory" } else { "does not exist" };
         sink.error(
             Some(node.line),
             &props.at("CodeUri"),
             format!("CodeUri `{uri}` {what} ({})", dir.display()),
-            Some("CodeUri is a directory relative to the template's directory"),
+            Some(if matches!(base, BaseImage::Java { .. }) {
+                "CodeUri is a directory (a Maven or Gradle project, or classes and lib/*.jar), a .jar or a .zip, relative to the template's directory"
+            } else {
+                "CodeUri is a directory relative to the template's directory"
+            }),
         );
         return None;
     }
@@ -290,8 +309,8 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, m
                 aws_sdk_imports(id, uri.as_str(), &dir, sink);
             }
         }
-        // Checked with the build step known (see `provided_build`).
-        BaseImage::Provided | BaseImage::ProvidedGlibc => {}
+        // Checked with the build step known (see `bootstrap` and `java`).
+        BaseImage::Provided | BaseImage::ProvidedGlibc | BaseImage::Java { .. } => {}
     }
     Some(Code::Dir { path: rel })
 }

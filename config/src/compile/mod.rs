@@ -17,6 +17,7 @@ mod functions;
 mod generated;
 mod globals;
 mod include;
+mod java;
 mod params;
 mod props;
 mod sam_build;
@@ -308,6 +309,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
                 spec.build = functions::build_method(id, metadata, &spec, &mut sink);
             }
             bootstrap::settle(id, &mut spec, &root_dir, &mut sink);
+            java::settle(id, &mut spec, &root_dir, &mut sink);
             out.functions.insert(id.clone(), spec);
             events.extend(ev.http);
             s3_events.extend(ev.s3.into_iter().map(|(e, line)| (id.clone(), e, line)));

@@ -155,13 +155,13 @@ fn unsupported_runtimes_and_unknown_things_warn_and_never_fail() {
         .compile(
             "
 Resources:
-  Java:
+  Dotnet:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: src/a
-      Handler: app.Handler::handle
-      Runtime: java21
-      Events: {Get: {Type: Api, Properties: {Path: '/java/{id}', Method: get}}, Q: {Type: SQS, Properties: {Queue: x}}}
+      Handler: App::App.Function::Handle
+      Runtime: dotnet8
+      Events: {Get: {Type: Api, Properties: {Path: '/dotnet/{id}', Method: get}}, Q: {Type: SQS, Properties: {Queue: x}}}
   A:
     Type: AWS::Serverless::Function
     Properties: {CodeUri: src/a, Handler: app.handler, Runtime: python3.11, Frobs: 3, Events: {Q: {Type: SQS, Properties: {Queue: x}}}}
@@ -176,11 +176,11 @@ Resources:
         .unwrap();
     assert_eq!(p.functions.functions.keys().collect::<Vec<_>>(), ["A"]);
     let w = p.warnings.join("\n");
-    assert!(w.contains("function Java is left out: runtime java21: Java"), "{w}");
-    assert_eq!(p.left_out.keys().collect::<Vec<_>>(), ["Java"], "listed with its reason, never dropped silently");
+    assert!(w.contains("function Dotnet is left out: runtime dotnet8: .NET"), "{w}");
+    assert_eq!(p.left_out.keys().collect::<Vec<_>>(), ["Dotnet"], "listed with its reason, never dropped silently");
     let u = &p.routing.unavailable;
-    assert_eq!((u.len(), u[0].method.as_str(), u[0].path.as_str(), u[0].function.as_str()), (1, "GET", "/java/{id}", "Java"), "{u:?}");
-    assert!(u[0].reason.contains("java21"), "{u:?}");
+    assert_eq!((u.len(), u[0].method.as_str(), u[0].path.as_str(), u[0].function.as_str()), (1, "GET", "/dotnet/{id}", "Dotnet"), "{u:?}");
+    assert!(u[0].reason.contains("dotnet8"), "{u:?}");
     assert!(w.contains("unknown property `Frobs`"), "{w}");
     assert!(w.contains("template.yaml:12: "), "the warning names its file and line: {w}");
     assert!(w.contains("event type SQS"), "{w}");
@@ -1056,4 +1056,42 @@ Resources:
     let w = p.warnings.join("\n");
     assert!(w.contains("function Go: runs the `sam build` artifacts in .aws-sam/build/Go (esb does not run BuildMethod go1.x)"), "{w}");
     assert!(w.contains("function NoArtifacts: BuildMethod go1.x is not run by esb yet"), "{w}");
+}
+
+#[test]
+fn java_code_is_a_maven_or_gradle_project_an_archive_or_classes_and_a_bad_handler_is_an_error() {
+    let f = Fixture::new();
+    let root = f.dir.path();
+    for (dir, file) in [("mvn", "pom.xml"), ("gradle", "build.gradle.kts"), ("classes/example", "App.class"), ("empty", "README")] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+        std::fs::write(root.join(dir).join(file), "x").unwrap();
+    }
+    std::fs::write(root.join("app.jar"), "PK").unwrap();
+    std::fs::create_dir_all(root.join(".aws-sam/build/Gradle")).unwrap();
+    let function = |id: &str, code: &str, handler: &str| {
+        format!(
+            "  {id}:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: {code}, Handler: '{handler}', Runtime: java21}}\n"
+        )
+    };
+    let text = format!(
+        "Resources:\n{}{}{}{}{}",
+        function("Maven", "mvn", "example.App::handleRequest"),
+        function("Gradle", "gradle", "example.App"),
+        function("Classes", "classes", "example.App::run"),
+        function("Jar", "app.jar", "example.App"),
+        function("Empty", "empty", "example.App"),
+    );
+    let p = f.compile(&text).unwrap();
+    let build = |id: &str| p.functions.functions[id].build.clone();
+    assert_eq!(build("Maven"), Some(crate::model::Build::Maven { artifacts: None }));
+    assert_eq!(build("Gradle"), Some(crate::model::Build::Gradle { artifacts: Some(".aws-sam/build/Gradle".into()) }));
+    assert_eq!((build("Classes"), build("Jar")), (None, None));
+    assert_eq!(p.functions.functions["Jar"].code, Code::Dir { path: "app.jar".into() }, "a jar is the code as it is");
+    assert_eq!(p.functions.functions["Maven"].base, BaseImage::Java { version: "21".into() });
+    let w = p.warnings.join("\n");
+    assert!(w.contains("function Empty: empty has no .class files or jars"), "{w}");
+    assert!(!w.contains("function Classes"), "{w}");
+
+    let errors = f.errors(&format!("Resources:\n{}", function("Bad", "classes", "example/App.handle")));
+    assert!(errors[0].message.contains("`example/App.handle` is not a Java handler"), "{errors:?}");
 }
