@@ -217,6 +217,11 @@ pub enum Build {
         /// `.aws-sam/build/<LogicalId>`, relative to the template's directory.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         artifacts: Option<String>,
+        /// The archive the build makes that is the code, relative to the project (CodeUri
+        /// `target/sourceCode.zip` of a project whose assembly makes it); `None`: the classes
+        /// and runtime dependencies.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<String>,
     },
     /// A Java function whose CodeUri is a Gradle project: `gradle build` (the project's wrapper
     /// when it has one), then `build/distributions/*.zip` or `build/libs/*.jar`; the fallbacks
@@ -225,6 +230,9 @@ pub enum Build {
         /// `.aws-sam/build/<LogicalId>`, relative to the template's directory.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         artifacts: Option<String>,
+        /// As [`Build::Maven`]'s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<String>,
     },
 }
 

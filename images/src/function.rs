@@ -167,6 +167,12 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec, note: &dyn F
                     crate::compiled::make(id, &dir, out.path())?;
                     ctx.tree("code", out.path())?;
                 }
+                // A zip CodeUri, extracted as Lambda extracts it.
+                (_, _) if dir.is_file() => {
+                    let out = scratch()?;
+                    crate::java_build::extract(&dir, out.path())?;
+                    ctx.tree("code", out.path())?;
+                }
                 (_, BaseImage::Node { .. }) => {
                     ctx.tree("code", &dir)?;
                     if let Some(modules) = crate::npm::install(&dir)? {

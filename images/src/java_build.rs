@@ -17,8 +17,14 @@ use std::process::{Command, Stdio};
 /// `out`. `note` receives what a reader should know (a fallback taken).
 pub fn stage(id: &str, code: &Path, build: Option<&Build>, root: &Path, out: &Path, note: &dyn Fn(&str)) -> Result<(), ImageError> {
     match build {
-        Some(Build::Maven { artifacts }) => project(id, code, Tool::Maven, artifacts.as_deref().map(|a| root.join(a)), out, note),
-        Some(Build::Gradle { artifacts }) => project(id, code, Tool::Gradle, artifacts.as_deref().map(|a| root.join(a)), out, note),
+        Some(Build::Maven { artifacts, output }) => {
+            let project = Project { id, code, tool: Tool::Maven, output: output.as_deref() };
+            project.stage(artifacts.as_deref().map(|a| root.join(a)), out, note)
+        }
+        Some(Build::Gradle { artifacts, output }) => {
+            let project = Project { id, code, tool: Tool::Gradle, output: output.as_deref() };
+            project.stage(artifacts.as_deref().map(|a| root.join(a)), out, note)
+        }
         _ if code.is_file() => extract(code, out),
         _ => copy_tree(code, out),
     }
@@ -57,7 +63,11 @@ impl Tool {
     }
 
     /// What the user runs to make the prebuilt artifact esb falls back to.
-    fn advice(self, id: &str) -> String {
+    fn advice(self, id: &str, output: Option<&str>) -> String {
+        if let Some(output) = output {
+            let run = if self == Tool::Maven { "mvn package" } else { "gradle build" };
+            return format!("run `{run}` in CodeUri's project where {} can resolve it, to make {output}", self.name());
+        }
         match self {
             Tool::Maven => format!(
                 "run `mvn package` in CodeUri (or `sam build`) where Maven can resolve the project; esb then runs target/*.jar \
@@ -80,57 +90,81 @@ fn maven() -> String {
     "mvn".into()
 }
 
-/// A Maven or Gradle project: built if the tool can, else a prebuilt artifact.
-fn project(id: &str, code: &Path, tool: Tool, artifacts: Option<PathBuf>, out: &Path, note: &dyn Fn(&str)) -> Result<(), ImageError> {
-    let failure = match build_project(code, tool, out) {
-        Ok(()) => return Ok(()),
-        Err(why) => why,
-    };
-    // Nothing half-staged from the failed build.
-    if out.is_dir() {
-        std::fs::remove_dir_all(out).map_err(ImageError::io("clearing", out))?;
-        std::fs::create_dir_all(out).map_err(ImageError::io("creating", out))?;
-    }
-    if let Some(dir) = artifacts.filter(|a| a.is_dir()) {
-        note(&format!("{} did not build {id} ({}); running the `sam build` artifacts in {}", tool.name(), failure.0, dir.display()));
-        return copy_tree(&dir, out);
-    }
-    if let Some(jar) = prebuilt(code, tool) {
-        note(&format!("{} did not build {id} ({}); running the prebuilt {}", tool.name(), failure.0, jar.display()));
-        extract(&jar, out)?;
-        // `mvn dependency:copy-dependencies` puts the runtime dependencies next to the jar.
-        let deps = code.join("target/dependency");
-        if tool == Tool::Maven && deps.is_dir() {
-            copy_jars(&deps, &out.join("lib"))?;
+/// A Maven or Gradle project and what of its build is the code.
+struct Project<'a> {
+    id: &'a str,
+    code: &'a Path,
+    tool: Tool,
+    /// The archive the build makes (relative to `code`), or `None` for classes and dependencies.
+    output: Option<&'a str>,
+}
+
+impl Project<'_> {
+    /// Built if the tool can, else a prebuilt artifact.
+    fn stage(&self, artifacts: Option<PathBuf>, out: &Path, note: &dyn Fn(&str)) -> Result<(), ImageError> {
+        let (id, tool) = (self.id, self.tool);
+        let failure = match build_project(self.code, tool, self.output, out) {
+            Ok(()) => return Ok(()),
+            Err(why) => why,
+        };
+        // Nothing half-staged from the failed build.
+        if out.is_dir() {
+            std::fs::remove_dir_all(out).map_err(ImageError::io("clearing", out))?;
+            std::fs::create_dir_all(out).map_err(ImageError::io("creating", out))?;
         }
-        return Ok(());
+        if let Some(dir) = artifacts.filter(|a| a.is_dir()) {
+            note(&format!("{} did not build {id} ({}); running the `sam build` artifacts in {}", tool.name(), failure.0, dir.display()));
+            return copy_tree(&dir, out);
+        }
+        let jar = match self.output {
+            Some(output) => Some(self.code.join(output)).filter(|p| p.is_file()),
+            None => prebuilt(self.code, tool),
+        };
+        if let Some(jar) = jar {
+            note(&format!("{} did not build {id} ({}); running the prebuilt {}", tool.name(), failure.0, jar.display()));
+            extract(&jar, out)?;
+            // `mvn dependency:copy-dependencies` puts the runtime dependencies next to the jar.
+            let deps = self.code.join("target/dependency");
+            if tool == Tool::Maven && self.output.is_none() && deps.is_dir() {
+                copy_jars(&deps, &out.join("lib"))?;
+            }
+            return Ok(());
+        }
+        Err(ImageError::Tool {
+            tool: tool.name().to_lowercase(),
+            reason: format!("{} could not build function {id} ({}), and there is no prebuilt artifact to run", tool.name(), failure.0),
+            output: Some(match failure.1 {
+                Some(output) => format!("{output}\n  hint: {}", tool.advice(id, self.output)),
+                None => tool.advice(id, self.output),
+            }),
+        })
     }
-    Err(ImageError::Tool {
-        tool: tool.name().to_lowercase(),
-        reason: format!("{} could not build function {id} ({}), and there is no prebuilt artifact to run", tool.name(), failure.0),
-        output: Some(match failure.1 {
-            Some(output) => format!("{output}\n  hint: {}", tool.advice(id)),
-            None => tool.advice(id),
-        }),
-    })
 }
 
 /// Why a build did not happen: a short reason and the tool's output, when it ran.
 type Failure = (String, Option<String>);
 
-/// Builds the project in a scratch copy and stages its classes and runtime dependencies.
-fn build_project(code: &Path, tool: Tool, out: &Path) -> Result<(), Failure> {
+/// Builds the project in a scratch copy and stages its classes and runtime dependencies, or the
+/// archive `output` it makes.
+fn build_project(code: &Path, tool: Tool, output: Option<&str>, out: &Path) -> Result<(), Failure> {
     let scratch = tempfile::tempdir().map_err(|e| (format!("cannot create a scratch directory: {e}"), None))?;
     let work = scratch.path().join("project");
     copy_project(code, &work).map_err(|e| (e.to_string(), None))?;
-    let output = match tool.command(&work).current_dir(&work).stdin(Stdio::null()).output() {
-        Ok(output) => output,
+    let ran = match tool.command(&work).current_dir(&work).stdin(Stdio::null()).output() {
+        Ok(ran) => ran,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err((format!("{} is not installed", tool.name()), None)),
         Err(e) => return Err((format!("cannot run {}: {e}", tool.name()), None)),
     };
-    if !output.status.success() {
-        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        return Err((unresolved(&text).unwrap_or_else(|| format!("it exited with {}", output.status)), Some(crate::tail(&text, 15))));
+    if !ran.status.success() {
+        let text = format!("{}{}", String::from_utf8_lossy(&ran.stdout), String::from_utf8_lossy(&ran.stderr));
+        return Err((unresolved(&text).unwrap_or_else(|| format!("it exited with {}", ran.status)), Some(crate::tail(&text, 15))));
+    }
+    if let Some(output) = output {
+        let archive = work.join(output);
+        if !archive.is_file() {
+            return Err((format!("the build made no {output}"), None));
+        }
+        return extract(&archive, out).map_err(|e| (e.to_string(), None));
     }
     let staged = match tool {
         Tool::Maven => {
@@ -316,7 +350,7 @@ mod tests {
         let out = dir.path().join("out");
         let build = |out: &Path, note: &dyn Fn(&str)| {
             MAVEN.with(|m| *m.borrow_mut() = Some(fake.display().to_string()));
-            project("F", &code, Tool::Maven, None, out, note)
+            Project { id: "F", code: &code, tool: Tool::Maven, output: None }.stage(None, out, note)
         };
         let err = build(&out, &|_| {}).unwrap_err().to_string();
         assert!(err.contains("Could not resolve dependencies") && err.contains("run `mvn package`"), "{err}");
@@ -328,6 +362,18 @@ mod tests {
         build(&out, &|n| notes.borrow_mut().push(n.to_string())).unwrap();
         assert!(out.join("example/App.class").is_file() && out.join("lib/gson.jar").is_file());
         assert!(notes.borrow()[0].contains("running the prebuilt"), "{:?}", notes.borrow());
+
+        // A project whose build makes the archive CodeUri names (`target/sourceCode.zip`).
+        zip(&dir.path().join("made.zip"), &[("example/Made.class", b"made"), ("lib/dep.jar", b"jar")]);
+        let maker = dir.path().join("mvn-ok");
+        std::fs::write(&maker, format!("#!/bin/sh\nmkdir -p target && cp {} target/sourceCode.zip\n", dir.path().join("made.zip").display()))
+            .unwrap();
+        std::fs::set_permissions(&maker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        MAVEN.with(|m| *m.borrow_mut() = Some(maker.display().to_string()));
+        let out = dir.path().join("out-made");
+        Project { id: "F", code: &code, tool: Tool::Maven, output: Some("target/sourceCode.zip") }.stage(None, &out, &|_| {}).unwrap();
+        assert!(out.join("example/Made.class").is_file() && out.join("lib/dep.jar").is_file());
+        assert!(!code.join("target/sourceCode.zip").exists(), "the build ran in a scratch copy");
     }
 }
 

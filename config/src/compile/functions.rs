@@ -275,9 +275,18 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, m
         return None;
     }
     let dir = root.join(&rel);
-    // Lambda's Java runtimes take a jar, or a zip with classes and lib/*.jar, as the code.
-    let archive = matches!(base, BaseImage::Java { .. }) && dir.is_file() && super::java::is_archive(&rel);
-    if archive {
+    // A zip (for Java also a jar, or a zip with classes and lib/*.jar) is the code, extracted as
+    // Lambda extracts it.
+    if dir.is_file() && super::java::is_archive(&rel) {
+        return Some(Code::Dir { path: rel });
+    }
+    // `CodeUri: target/app.zip` before `mvn package` made it: the Maven or Gradle project above
+    // it is the code (see `java::settle`).
+    if matches!(base, BaseImage::Java { .. })
+        && !dir.exists()
+        && super::java::is_archive(&rel)
+        && super::java::project_of(root, &rel).is_some()
+    {
         return Some(Code::Dir { path: rel });
     }
     if !dir.is_dir() {

@@ -1080,17 +1080,21 @@ fn java_code_is_a_maven_or_gradle_project_an_archive_or_classes_and_a_bad_handle
         function("Classes", "classes", "example.App::run"),
         function("Jar", "app.jar", "example.App"),
         function("Empty", "empty", "example.App"),
-    );
+    ) + &function("Assembled", "mvn/target/sourceCode.zip", "example.App");
     let p = f.compile(&text).unwrap();
     let build = |id: &str| p.functions.functions[id].build.clone();
-    assert_eq!(build("Maven"), Some(crate::model::Build::Maven { artifacts: None }));
-    assert_eq!(build("Gradle"), Some(crate::model::Build::Gradle { artifacts: Some(".aws-sam/build/Gradle".into()) }));
+    assert_eq!(build("Maven"), Some(crate::model::Build::Maven { artifacts: None, output: None }));
+    assert_eq!(build("Gradle"), Some(crate::model::Build::Gradle { artifacts: Some(".aws-sam/build/Gradle".into()), output: None }));
     assert_eq!((build("Classes"), build("Jar")), (None, None));
     assert_eq!(p.functions.functions["Jar"].code, Code::Dir { path: "app.jar".into() }, "a jar is the code as it is");
     assert_eq!(p.functions.functions["Maven"].base, BaseImage::Java { version: "21".into() });
     let w = p.warnings.join("\n");
     assert!(w.contains("function Empty: empty has no .class files or jars"), "{w}");
     assert!(!w.contains("function Classes"), "{w}");
+    let assembled = &p.functions.functions["Assembled"];
+    assert_eq!(assembled.code, Code::Dir { path: "mvn".into() }, "the project that makes the zip is the code");
+    assert_eq!(assembled.build, Some(crate::model::Build::Maven { artifacts: None, output: Some("target/sourceCode.zip".into()) }));
+    assert!(w.contains("CodeUri mvn/target/sourceCode.zip is not built yet; esb builds it with Maven"), "{w}");
 
     let errors = f.errors(&format!("Resources:\n{}", function("Bad", "classes", "example/App.handle")));
     assert!(errors[0].message.contains("`example/App.handle` is not a Java handler"), "{errors:?}");
