@@ -51,6 +51,14 @@ impl Progress {
                     eprintln!("  {image}: {}", text.trim());
                 }
             }
+            Event::Note { image, text } => {
+                let line = format!("  {image}: {text}");
+                if self.tty {
+                    let _ = self.multi.println(&line);
+                } else {
+                    eprintln!("{line}");
+                }
+            }
             Event::Done { image, status, seconds } => {
                 let line = match status {
                     Status::Built => format!("built  {image} in {seconds:.1}s"),

@@ -290,6 +290,44 @@ pub enum Code {
         /// The source.
         source: String,
     },
+    /// `PackageType: Image`: the function's own image, built by the engine from `Metadata`
+    /// (`DockerContext`, `Dockerfile`, `DockerBuildArgs`, `DockerBuildTarget`), or an `ImageUri`
+    /// already on the engine.
+    Image(ImageCode),
+}
+
+/// How an image function's image is made (see [`Code::Image`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageCode {
+    /// `Metadata.DockerContext`, relative to the template's directory; `None` for an `ImageUri`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// `Metadata.Dockerfile`, relative to the context (default `Dockerfile`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dockerfile: String,
+    /// `Metadata.DockerBuildArgs`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_args: BTreeMap<String, String>,
+    /// `Metadata.DockerBuildTarget`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `ImageUri` without `Metadata`: an image that must already be on the engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// The AWS Lambda base image the Dockerfile starts `FROM` (`public.ecr.aws/lambda/python:3.14`),
+    /// built on esb's base for that runtime when it is not on the engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda_base: Option<String>,
+    /// `ImageConfig.Command`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// `ImageConfig.EntryPoint`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entry_point: Vec<String>,
+    /// `ImageConfig.WorkingDirectory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
 }
 
 /// A local `AWS::Serverless::LayerVersion` used by a function.

@@ -62,10 +62,13 @@ impl Context {
         self.tar.append_data(&mut h, format!("{}/", path.trim_end_matches('/')), std::io::empty()).map_err(ImageError::io("packing", path))
     }
 
-    /// Adds `src` (recursively, sorted, following symlinks) under `prefix`. A file named
-    /// `bootstrap` is always executable: custom runtimes need it so.
+    /// Adds `src` (recursively, sorted, following symlinks) under `prefix` (`""`: at the root, as
+    /// a Docker build context). A file named `bootstrap` is always executable: custom runtimes
+    /// need it so.
     pub fn tree(&mut self, prefix: &str, src: &Path) -> Result<(), ImageError> {
-        self.dir(prefix, 0o755)?;
+        if !prefix.is_empty() {
+            self.dir(prefix, 0o755)?;
+        }
         let mut entries: Vec<_> = std::fs::read_dir(src).map_err(ImageError::io("reading", src))?.flatten().collect();
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
@@ -74,7 +77,7 @@ impl Context {
                 continue;
             }
             let path = entry.path();
-            let rel = format!("{prefix}/{name}");
+            let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
             let meta = std::fs::metadata(&path).map_err(ImageError::io("reading", &path))?;
             if meta.is_dir() && !self.skip.is_empty() && std::fs::canonicalize(&path).is_ok_and(|c| self.skip.contains(&c)) {
                 continue;

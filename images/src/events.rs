@@ -31,6 +31,14 @@ pub enum Event<'a> {
         /// The line.
         text: &'a str,
     },
+    /// Something the reader should know about `image`'s build, shown in every output mode: a
+    /// build step that runs (it can take minutes), a fallback taken.
+    Note {
+        /// Image reference.
+        image: &'a str,
+        /// The note.
+        text: &'a str,
+    },
     /// `image` is done.
     Done {
         /// Image reference.

@@ -85,9 +85,9 @@ pub async fn build(
         None => None,
     };
     if let Some(text) = step {
-        events(Event::Line { image: &spec.image, text: &text });
+        events(Event::Note { image: &spec.image, text: &text });
     }
-    let context = assemble(inputs, id, spec, &|text| events(Event::Line { image: &spec.image, text }))?;
+    let context = assemble(inputs, id, spec, &|text| events(Event::Note { image: &spec.image, text }))?;
     let content_hash = cache::sha256(&[context.as_slice(), base.id.as_bytes()].concat())[..16].to_string();
     let (repo, app_tag) = spec.image.rsplit_once(':').unwrap_or((&spec.image, "latest"));
     let reference = format!("{repo}:c-{content_hash}");
@@ -102,12 +102,25 @@ pub async fn build(
     }
     events(Event::Start { image: &spec.image, detail: id });
     let started = Instant::now();
+    let mut build_args: std::collections::BTreeMap<String, String> = [("BASE_IMAGE".to_string(), base.reference.clone())].into();
+    let (mut dockerfile, mut target) = (None, None);
+    if let Code::Image(code) = &spec.code {
+        build_args.extend(code.build_args.clone());
+        dockerfile = Some(crate::container::DOCKERFILE.to_string());
+        target = code.target.clone();
+        if let (Some(from), false) = (&code.lambda_base, base.official) {
+            let text = format!("FROM {from} is not on the engine (no registry is reachable): built on {}", base.reference);
+            events(Event::Note { image: &spec.image, text: &text });
+        }
+    }
     let request = BuildRequest {
         context: context.into(),
         tags: vec![reference.clone(), format!("{repo}:{app_tag}")],
-        build_args: [("BASE_IMAGE".to_string(), base.reference.clone())].into(),
+        build_args,
         labels: Labels::default(),
         no_cache,
+        dockerfile,
+        target,
     };
     let built = rt.build_image(request, &|line| events(Event::Line { image: &spec.image, text: line })).await;
     match built {
@@ -134,11 +147,20 @@ pub fn label_line(labels: &Labels) -> String {
 /// The build context of a function: deterministic bytes (see `context`). `note` receives what a
 /// build step says the reader should know (a fallback it took).
 pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec, note: &dyn Fn(&str)) -> Result<Vec<u8>, ImageError> {
+    // Labels go in as one Dockerfile line: the `labels` build option costs one committed step each.
+    let labels = Labels::new().with(key::ROLE, "function").with(key::PROJECT, inputs.project).with(key::FUNCTION, id);
+    if let Code::Image(code) = &spec.code {
+        let mut ctx = Context::new().skipping(inputs.output_dir);
+        if let Some(context) = &code.context {
+            ctx.tree("", &inputs.root.join(context))?;
+        }
+        let dockerfile = crate::container::dockerfile(code, inputs.root, &spec.base)? + &label_line(&labels);
+        ctx.file(crate::container::DOCKERFILE, dockerfile.as_bytes(), 0o644)?;
+        return ctx.finish();
+    }
     let dockerfile_path = inputs.output_dir.join(&spec.dockerfile);
     let mut dockerfile =
         std::fs::read_to_string(&dockerfile_path).map_err(ImageError::io("reading (run `esb build` to generate it)", &dockerfile_path))?;
-    // Labels go in as one Dockerfile line: the `labels` build option costs one committed step each.
-    let labels = Labels::new().with(key::ROLE, "function").with(key::PROJECT, inputs.project).with(key::FUNCTION, id);
     dockerfile.push_str(&label_line(&labels));
     let mut ctx = Context::new().skipping(inputs.output_dir);
     ctx.file("Dockerfile", dockerfile.as_bytes(), 0o644)?;
@@ -190,6 +212,8 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec, note: &dyn F
                 }
             }
         }
+        // Its own build context, returned above.
+        Code::Image(_) => {}
         Code::Inline { source } => {
             ctx.dir("code", 0o755)?;
             let file = match spec.base {

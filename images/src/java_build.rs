@@ -366,8 +366,11 @@ mod tests {
         // A project whose build makes the archive CodeUri names (`target/sourceCode.zip`).
         zip(&dir.path().join("made.zip"), &[("example/Made.class", b"made"), ("lib/dep.jar", b"jar")]);
         let maker = dir.path().join("mvn-ok");
-        std::fs::write(&maker, format!("#!/bin/sh\nmkdir -p target && cp {} target/sourceCode.zip\n", dir.path().join("made.zip").display()))
-            .unwrap();
+        std::fs::write(
+            &maker,
+            format!("#!/bin/sh\nmkdir -p target && cp {} target/sourceCode.zip\n", dir.path().join("made.zip").display()),
+        )
+        .unwrap();
         std::fs::set_permissions(&maker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         MAVEN.with(|m| *m.borrow_mut() = Some(maker.display().to_string()));
         let out = dir.path().join("out-made");

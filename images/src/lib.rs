@@ -16,6 +16,7 @@
 pub mod base;
 pub mod cache;
 pub mod compiled;
+pub mod container;
 pub mod context;
 pub mod daemon;
 pub mod dynamodb;
@@ -104,6 +105,32 @@ pub async fn build_project(
     for (id, spec) in &project.functions.functions {
         if !options.only.is_empty() && !options.only.contains(id) {
             continue;
+        }
+        // An image function's own base: an ImageUri on the engine, or a Dockerfile whose FROM is
+        // not Lambda's (built as it is).
+        if let esb_config::model::Code::Image(code) = &spec.code {
+            if let Some(uri) = &code.uri {
+                match rt.image(uri).await? {
+                    Some(info) => jobs.push((id, spec, base::Base { reference: uri.clone(), id: info.id, official: false })),
+                    None => report.failures.push((
+                        id.clone(),
+                        ImageError::Tool {
+                            tool: "image function".into(),
+                            reason: format!("ImageUri {uri} is not on this engine, and esb cannot pull it (no registry)"),
+                            output: Some(format!(
+                                "load it first (`docker load -i image.tar`, or put its tarball in {}), or give the function \
+                                 Metadata (DockerContext, Dockerfile) for esb to build it",
+                                options.images_dir.display()
+                            )),
+                        },
+                    )),
+                }
+                continue;
+            }
+            if code.lambda_base.is_none() {
+                jobs.push((id, spec, base::Base { reference: String::new(), id: String::new(), official: false }));
+                continue;
+            }
         }
         let key = format!("{}|{}", spec.base.image(), spec.runtime);
         if !bases.contains_key(&key) {

@@ -223,7 +223,8 @@ impl Runtime for DockerRuntime {
             return Err(RuntimeError::Engine("a build needs at least one tag".into()));
         };
         let options = q::BuildImageOptions {
-            dockerfile: "Dockerfile".into(),
+            dockerfile: req.dockerfile.clone().unwrap_or_else(|| "Dockerfile".into()),
+            target: req.target.clone().unwrap_or_default(),
             t: Some(first.clone()),
             rm: true,
             forcerm: true,

@@ -31,6 +31,10 @@ pub struct BuildRequest {
     pub labels: Labels,
     /// Ignore the engine's layer cache.
     pub no_cache: bool,
+    /// The Dockerfile's path in the context (`Dockerfile` when `None`).
+    pub dockerfile: Option<String>,
+    /// The stage to build (`--target`); the last when `None`.
+    pub target: Option<String>,
 }
 
 /// A container to create.

@@ -168,6 +168,10 @@ fn details(p: &Project, out: &Output) {
         let code = match &f.code {
             Code::Dir { path } => path.clone(),
             Code::Inline { .. } => "inline".into(),
+            Code::Image(c) => match (&c.uri, &c.context) {
+                (Some(uri), _) => format!("image {uri}"),
+                (None, context) => format!("image from {}/{}", context.as_deref().unwrap_or("."), c.dockerfile),
+            },
         };
         out.say(format!("  {id:<22} {:<16} {} <- {}  ({code}, {}s, {} MB)", f.runtime, f.image, f.base.image(), f.timeout, f.memory_size));
     }

@@ -106,7 +106,7 @@ pub(crate) fn docker_name(s: &str) -> String {
 pub(crate) type Compiled = (FunctionSpec, super::events::Events);
 
 /// Compiles one function. `layers` maps a layer's Ref value to (logical id, ContentUri);
-/// `made`: a makefile builds its code (so CodeUri need not hold the handler's file).
+/// `metadata` is the resource's (its BuildMethod, or an image function's Docker settings).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn compile(
     id: &str,
@@ -115,54 +115,19 @@ pub(crate) fn compile(
     settings: &Settings,
     root: &Path,
     layers: &BTreeMap<String, Layer>,
-    made: bool,
+    metadata: Option<&Node>,
     sink: &mut Sink,
 ) -> Option<Compiled> {
     let what = format!("function {id}");
     props.check_keys(USED, IGNORED, "AWS::Serverless::Function", sink);
-    if props.string("PackageType", sink).as_deref() == Some("Image") {
-        sink.left_out(id, "PackageType Image (container image functions) is not supported yet");
-        return None;
-    }
-    let runtime = props.required("Runtime", &what, "set Runtime (e.g. python3.14) on the function or in Globals.Function", sink)?;
-    let entry = match crate::runtimes::lookup(&runtime) {
-        crate::runtimes::Lookup::Runs(e) => e,
-        crate::runtimes::Lookup::NotYet(why) => {
-            sink.left_out(id, format!("runtime {runtime}: {why}"));
-            return None;
-        }
-        crate::runtimes::Lookup::Unknown(nearest) => {
-            let line = props.get("Runtime").map(|n| n.line).unwrap_or(props.node.line);
-            let hint = match nearest {
-                Some(n) => format!("did you mean `{n}`?"),
-                None => "use a Lambda runtime id: python3.9 to python3.14, nodejs18.x to nodejs24.x, provided.al2023".into(),
-            };
-            sink.error(Some(line), &props.at("Runtime"), format!("`{runtime}` is not a Lambda runtime"), Some(&hint));
-            return None;
-        }
+    let (runtime, base, handler, code) = if props.string("PackageType", sink).as_deref() == Some("Image") {
+        let f = super::image::compile(id, &props, metadata, root, sink)?;
+        (f.runtime, f.base, f.handler, f.code)
+    } else {
+        // A makefile builds its code, so CodeUri need not hold the handler's file.
+        let made = metadata.and_then(|m| m.get("BuildMethod")).and_then(|m| m.as_scalar_str()).as_deref() == Some("makefile");
+        zip_function(id, &what, &props, root, made, sink)?
     };
-    let base = entry.base();
-    if let Some(note) = entry.nearest_note() {
-        sink.warn(note);
-    }
-    let handler = match base {
-        BaseImage::Provided | BaseImage::ProvidedGlibc => props.string("Handler", sink).unwrap_or_else(|| "bootstrap".into()),
-        BaseImage::Python { .. } => {
-            props.required("Handler", &what, "set Handler to module.function, e.g. `Handler: app.handler`", sink)?
-        }
-        BaseImage::Node { .. } => props.required("Handler", &what, "set Handler to file.function, e.g. `Handler: app.handler`", sink)?,
-        BaseImage::Java { .. } => {
-            let hint = "set Handler to package.Class::method or package.Class, e.g. `Handler: example.App::handleRequest`";
-            let handler = props.required("Handler", &what, hint, sink)?;
-            if !super::java::handler_is_valid(&handler) {
-                let line = props.get("Handler").map(|n| n.line).unwrap_or(props.node.line);
-                sink.error(Some(line), &props.at("Handler"), format!("`{handler}` is not a Java handler"), Some(hint));
-                return None;
-            }
-            handler
-        }
-    };
-    let code = code(id, &props, &base, &handler, root, made, sink)?;
     let timeout = props.uint("Timeout", 1, 900, sink).unwrap_or(DEFAULT_TIMEOUT);
     let memory = props.uint("MemorySize", 128, 10240, sink).unwrap_or(DEFAULT_MEMORY);
     let architecture = match props.strings("Architectures", sink).as_slice() {
@@ -229,6 +194,55 @@ pub(crate) fn compile(
         build: None,
     };
     Some((spec, events))
+}
+
+/// A zip-packaged function's runtime, base, handler and code.
+fn zip_function(
+    id: &str,
+    what: &str,
+    props: &Props,
+    root: &Path,
+    made: bool,
+    sink: &mut Sink,
+) -> Option<(String, BaseImage, String, Code)> {
+    let runtime = props.required("Runtime", what, "set Runtime (e.g. python3.14) on the function or in Globals.Function", sink)?;
+    let entry = match crate::runtimes::lookup(&runtime) {
+        crate::runtimes::Lookup::Runs(e) => e,
+        crate::runtimes::Lookup::NotYet(why) => {
+            sink.left_out(id, format!("runtime {runtime}: {why}"));
+            return None;
+        }
+        crate::runtimes::Lookup::Unknown(nearest) => {
+            let line = props.get("Runtime").map(|n| n.line).unwrap_or(props.node.line);
+            let hint = match nearest {
+                Some(n) => format!("did you mean `{n}`?"),
+                None => "use a Lambda runtime id: python3.9 to python3.14, nodejs18.x to nodejs24.x, provided.al2023".into(),
+            };
+            sink.error(Some(line), &props.at("Runtime"), format!("`{runtime}` is not a Lambda runtime"), Some(&hint));
+            return None;
+        }
+    };
+    let base = entry.base();
+    if let Some(note) = entry.nearest_note() {
+        sink.warn(note);
+    }
+    let handler = match base {
+        BaseImage::Provided | BaseImage::ProvidedGlibc => props.string("Handler", sink).unwrap_or_else(|| "bootstrap".into()),
+        BaseImage::Python { .. } => props.required("Handler", what, "set Handler to module.function, e.g. `Handler: app.handler`", sink)?,
+        BaseImage::Node { .. } => props.required("Handler", what, "set Handler to file.function, e.g. `Handler: app.handler`", sink)?,
+        BaseImage::Java { .. } => {
+            let hint = "set Handler to package.Class::method or package.Class, e.g. `Handler: example.App::handleRequest`";
+            let handler = props.required("Handler", what, hint, sink)?;
+            if !super::java::handler_is_valid(&handler) {
+                let line = props.get("Handler").map(|n| n.line).unwrap_or(props.node.line);
+                sink.error(Some(line), &props.at("Handler"), format!("`{handler}` is not a Java handler"), Some(hint));
+                return None;
+            }
+            handler
+        }
+    };
+    let code = code(id, props, &base, &handler, root, made, sink)?;
+    Some((runtime, base, handler, code))
 }
 
 fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, made: bool, sink: &mut Sink) -> Option<Code> {
@@ -511,7 +525,7 @@ fn aws_sdk_imports(id: &str, uri: &str, dir: &Path, sink: &mut Sink) {
 }
 
 /// `./src/x/` -> `src/x`; `.` -> `.`.
-fn normalize_rel(uri: &str) -> String {
+pub(crate) fn normalize_rel(uri: &str) -> String {
     let parts: Vec<&str> = uri.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
     if parts.is_empty() {
         ".".into()

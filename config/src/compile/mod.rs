@@ -16,6 +16,7 @@ mod events;
 mod functions;
 mod generated;
 mod globals;
+pub mod image;
 mod include;
 mod java;
 mod params;
@@ -301,9 +302,8 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
         let physical = ctx.resources.get(id).map(|r| r.physical.clone()).unwrap_or_default();
         let metadata = active.iter().find(|(i, ..)| *i == id).and_then(|(_, _, node)| node.get("Metadata"));
         let method = metadata.and_then(|m| m.get("BuildMethod")).and_then(|m| m.as_scalar_str());
-        let made = method.as_deref() == Some("makefile");
         if let Some((mut spec, ev)) =
-            functions::compile(id, &physical, Props::new(props, ppath), settings, &root_dir, &out.layers, made, &mut sink)
+            functions::compile(id, &physical, Props::new(props, ppath), settings, &root_dir, &out.layers, metadata, &mut sink)
         {
             if !sam_build::use_artifacts(id, method.as_deref(), &mut spec, &root_dir, &mut sink) {
                 spec.build = functions::build_method(id, metadata, &spec, &mut sink);

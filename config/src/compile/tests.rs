@@ -1099,3 +1099,48 @@ fn java_code_is_a_maven_or_gradle_project_an_archive_or_classes_and_a_bad_handle
     let errors = f.errors(&format!("Resources:\n{}", function("Bad", "classes", "example/App.handle")));
     assert!(errors[0].message.contains("`example/App.handle` is not a Java handler"), "{errors:?}");
 }
+
+#[test]
+fn image_functions_take_their_runtime_from_the_dockerfiles_lambda_base() {
+    let f = Fixture::new();
+    let root = f.dir.path();
+    std::fs::create_dir_all(root.join("img")).unwrap();
+    std::fs::write(root.join("img/Dockerfile"), "FROM public.ecr.aws/lambda/nodejs:22\nCOPY . .\nCMD [\"app.handler\"]\n").unwrap();
+    std::fs::write(root.join("img/Dotnet.Dockerfile"), "FROM public.ecr.aws/lambda/dotnet:8\n").unwrap();
+    let p = f
+        .compile(
+            "
+Resources:
+  Img:
+    Type: AWS::Serverless::Function
+    Metadata: {DockerContext: ./img, Dockerfile: Dockerfile, DockerBuildArgs: {A: b}, DockerBuildTarget: final}
+    Properties: {PackageType: Image, ImageConfig: {WorkingDirectory: /w}}
+  Dotnet:
+    Type: AWS::Serverless::Function
+    Metadata: {DockerContext: ./img, Dockerfile: Dotnet.Dockerfile}
+    Properties: {PackageType: Image}
+  Uri:
+    Type: AWS::Serverless::Function
+    Properties: {PackageType: Image, ImageUri: 'mine:1', ImageConfig: {Command: [x.y]}}
+",
+        )
+        .unwrap();
+    let img = &p.functions.functions["Img"];
+    assert_eq!(
+        (img.runtime.as_str(), &img.base, img.handler.as_str()),
+        ("nodejs22.x", &BaseImage::Node { version: "24".into() }, "app.handler")
+    );
+    let Code::Image(code) = &img.code else { panic!("{:?}", img.code) };
+    assert_eq!(
+        (code.context.as_deref(), code.target.as_deref(), code.working_directory.as_deref()),
+        (Some("img"), Some("final"), Some("/w"))
+    );
+    assert_eq!(code.build_args.get("A").map(String::as_str), Some("b"));
+    let uri = &p.functions.functions["Uri"];
+    assert!(matches!(&uri.code, Code::Image(c) if c.uri.as_deref() == Some("mine:1")), "{:?}", uri.code);
+    assert_eq!(uri.handler, "x.y");
+    assert!(p.left_out["Dotnet"].contains("FROM public.ecr.aws/lambda/dotnet:8"), "{:?}", p.left_out);
+
+    let errors = f.errors("Resources:\n  Bare:\n    Type: AWS::Serverless::Function\n    Properties: {PackageType: Image}\n");
+    assert!(errors[0].message.contains("neither Metadata to build its image nor an ImageUri"), "{errors:?}");
+}
