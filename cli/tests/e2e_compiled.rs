@@ -2,8 +2,10 @@
 //! through the HTTPS gateway: a Rust package (`BuildMethod: rust-cargolambda`, the binary named
 //! by `BuildProperties.Binary`) built by cargo into a static `bootstrap` on the provided base, and
 //! a Python function built by `make build-MakeFunction` into `ARTIFACTS_DIR`, and a prebuilt
-//! `bootstrap` dynamically linked against glibc (on the glibc base), and a Go function (a
-//! BuildMethod esb does not run) served from its `sam build` artifacts in `.aws-sam/build`.
+//! `bootstrap` dynamically linked against glibc (on the glibc base), a Go function built from
+//! source by Debian's Go (`BuildMethod: go1.x`, the package in a subdirectory of its module), and
+//! a Go function whose source does not build here, served from its `sam build` artifacts in
+//! `.aws-sam/build`.
 //! Under `--watch`, a
 //! saved source change rebuilds that function and the new build answers; a change that does not
 //! compile keeps the previous build serving.
@@ -53,7 +55,7 @@ fn until(s: &Served, what: &str, mut f: impl FnMut() -> bool) -> Duration {
 }
 
 #[test]
-fn rust_and_makefile_functions_are_built_by_esb_and_rebuilt_on_save() {
+fn rust_go_and_makefile_functions_are_built_by_esb_and_rebuilt_on_save() {
     let (dir, _cleanup, _) = fixture_project("compiled", "compiled");
     // The Rust function's binary, built the usual way (dynamically linked), is a prebuilt bootstrap.
     let target = tempfile::tempdir().unwrap();
@@ -85,7 +87,14 @@ fn rust_and_makefile_functions_are_built_by_esb_and_rebuilt_on_save() {
     let r = s.request("POST", "/go", &[("content-type", "application/json")], br#"{"from": "sam build"}"#);
     assert_eq!(r.status, 200, "the sam build artifact answers: {}", r.text());
     assert!(r.text().contains("sam build"), "{}", r.text());
-    assert!(s.log().iter().any(|l| l.contains("runs the `sam build` artifacts in .aws-sam/build/GoFunction")), "said once: {:?}", s.log());
+    assert!(
+        s.log().iter().any(|l| l.contains("Go did not build GoFunction") && l.contains("running the `sam build` artifacts in")),
+        "source Go cannot build falls back to the artifacts, said: {:?}",
+        s.log()
+    );
+    let r = s.get("/gosrc");
+    assert_eq!(r.status, 200, "the Go function esb built from source: {}", r.text());
+    assert!(r.text().starts_with("built by go (go1.24"), "{}", r.text());
     let r = s.get("/rust");
     assert_eq!((r.status, r.text().as_str()), (200, "compiled by esb"), "the Rust function cargo built");
     let r = s.get("/make");
@@ -102,7 +111,43 @@ fn rust_and_makefile_functions_are_built_by_esb_and_rebuilt_on_save() {
     until(&s, "the build failure reported", || s.log().iter().any(|l| l.contains("RustFunction") && l.contains("cargo failed")));
     assert_eq!(s.get("/rust").text(), "recompiled on save", "the previous build serves after a failed one");
 
+    edit(&dir.path().join("gosrc/cmd/hello/main.go"), "\"built by go\"", "\"rebuilt by go\"");
+    until(&s, "the rebuilt Go function answering", || s.get("/gosrc").text().starts_with("rebuilt by go"));
+
     edit(&dir.path().join("make/app.py.in"), "built by @BUILT_BY@", "rebuilt by @BUILT_BY@");
     until(&s, "the rebuilt makefile function answering", || s.get("/make").text() == "rebuilt by make");
     assert!(s.stop());
+}
+
+#[test]
+fn a_go_module_that_cannot_be_downloaded_is_named_and_nothing_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("fn")).unwrap();
+    std::fs::write(root.join("fn/go.mod"), "module example.com/fn\n\ngo 1.22\n\nrequire github.com/aws/aws-lambda-go v1.47.0\n").unwrap();
+    std::fs::write(
+        root.join("fn/go.sum"),
+        "github.com/aws/aws-lambda-go v1.47.0 h1:0H8s0vumYx/YKs4sE7YM0ktwL2eWse+kfopsRI1sXVI=\n\
+         github.com/aws/aws-lambda-go v1.47.0/go.mod h1:dpMpZgvWx5vuQJfBt0zqBha60q7Dd7RfgJv23DymV8A=\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("fn/main.go"),
+        "package main\n\nimport \"github.com/aws/aws-lambda-go/lambda\"\n\nfunc main() { lambda.Start(func() (string, error) { return \"x\", nil }) }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("template.yaml"),
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Hello:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn/, Handler: hello, Runtime: go1.x}\n",
+    )
+    .unwrap();
+    let name = format!("gomod{}", std::process::id());
+    std::fs::write(root.join("generator.yml"), format!("app:\n  name: {name}\npaths:\n  sam_template: template.yaml\n")).unwrap();
+    let _cleanup = esb_tests::ProjectContainers(name);
+    let out = esb_tests::run_esb(ESB, root, &["build"]);
+    let said = format!("{}{}", esb_tests::text(&out.stdout), esb_tests::text(&out.stderr));
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("go1.x is retired by Lambda; esb runs it as provided.al2023 does"), "{said}");
+    assert!(said.contains("needs module github.com/aws/aws-lambda-go@v1.47.0, which cannot be downloaded from here"), "{said}");
+    assert!(said.contains("go mod vendor"), "says what to do: {said}");
 }

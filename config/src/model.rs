@@ -209,6 +209,20 @@ pub enum Build {
     /// `BuildMethod: makefile`: `make build-<LogicalId>` in CodeUri with `ARTIFACTS_DIR`, whose
     /// contents become the function's code, as `sam build` runs it.
     Makefile,
+    /// Go (`BuildMethod: go1.x`, `Runtime: go1.x`, or a `provided` CodeUri with Go source and no
+    /// `bootstrap`): `go build` of the package in CodeUri, within the module that holds it, into a
+    /// static `bootstrap`.
+    Go {
+        /// The directory with `go.mod` (CodeUri or one above it), relative to the template's
+        /// directory.
+        module: String,
+        /// CodeUri relative to `module` (`.` when they are the same).
+        package: String,
+        /// `.aws-sam/build/<LogicalId>` when it was there at compile time: run when Go cannot
+        /// build the function here.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        artifacts: Option<String>,
+    },
     /// A Java function whose CodeUri is a Maven project (`pom.xml`): `mvn package` and the
     /// runtime dependencies into `lib/`, as `sam build` lays them out. When Maven is missing or
     /// cannot resolve the project, a prebuilt artifact is used instead: `artifacts` (the `sam

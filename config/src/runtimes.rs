@@ -111,6 +111,7 @@ pub const CATALOG: &[Entry] = &[
     java("java21", "21", "trixie"),
     java("java25", "25", "trixie"),
     provided("provided"),
+    provided("go1.x"),
     provided("provided.al2"),
     provided("provided.al2023"),
 ];
@@ -164,7 +165,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("java", "this Java version is not a Lambda runtime esb knows; use java8, java11, java17, java21 or java25"),
     ("dotnet", ".NET is not in Debian's archive, so esb has no offline base for it"),
     ("ruby", "Ruby functions need a Ruby runtime client, which esb does not carry yet"),
-    ("go1.x", "go1.x is retired by Lambda; build a `bootstrap` and use provided.al2023"),
     ("nodejs", "this Node.js version is older than any Debian has; use nodejs18.x or newer"),
     ("python", "this Python version is older than any Debian has; use python3.9 or newer"),
 ];

@@ -95,7 +95,7 @@ pub fn cargo(function: &str, code_dir: &Path, binary: Option<&str>, features: &[
 /// Runs `make build-<function>` in a scratch copy of `code_dir` with `ARTIFACTS_DIR=outdir`.
 pub fn make(function: &str, code_dir: &Path, outdir: &Path) -> Result<(), ImageError> {
     let scratch = tempfile::tempdir().map_err(ImageError::io("creating", std::env::temp_dir()))?;
-    copy_tree(code_dir, scratch.path())?;
+    copy_source(code_dir, scratch.path(), &[])?;
     let target = format!("build-{function}");
     let output = Command::new("make").arg(&target).env("ARTIFACTS_DIR", outdir).current_dir(scratch.path()).output().map_err(|e| {
         ImageError::Tool {
@@ -120,19 +120,24 @@ pub fn make(function: &str, code_dir: &Path, outdir: &Path) -> Result<(), ImageE
     Ok(())
 }
 
-/// Copies a source tree, without esb's and SAM's output directories.
-fn copy_tree(from: &Path, to: &Path) -> Result<(), ImageError> {
+/// Never copied into a build: esb's and SAM's output, version control.
+const NEVER_COPIED: &[&str] = &[".esb", ".aws-sam", ".git"];
+
+/// Copies a source tree into `to` (created), without esb's and SAM's output directories, nor
+/// the top-level entries named in `top_skip` (a build tool's own output, such as `target`);
+/// symlinks stay symlinks.
+pub(crate) fn copy_source(from: &Path, to: &Path, top_skip: &[&str]) -> Result<(), ImageError> {
+    std::fs::create_dir_all(to).map_err(ImageError::io("creating", to))?;
     for entry in std::fs::read_dir(from).map_err(ImageError::io("reading", from))? {
         let entry = entry.map_err(ImageError::io("reading", from))?;
         let name = entry.file_name();
-        if name == ".esb" || name == ".aws-sam" || name == ".git" {
+        if NEVER_COPIED.iter().chain(top_skip).any(|n| name == *n) {
             continue;
         }
         let (src, dst) = (entry.path(), to.join(&name));
         let kind = entry.file_type().map_err(ImageError::io("reading", &src))?;
         if kind.is_dir() {
-            std::fs::create_dir_all(&dst).map_err(ImageError::io("creating", &dst))?;
-            copy_tree(&src, &dst)?;
+            copy_source(&src, &dst, &[])?;
         } else if kind.is_symlink() {
             let link = std::fs::read_link(&src).map_err(ImageError::io("reading", &src))?;
             std::os::unix::fs::symlink(link, &dst).map_err(ImageError::io("creating", &dst))?;

@@ -80,6 +80,7 @@ pub async fn build(
         Some(Build::Esbuild { .. }) => Some("bundling with esbuild".to_string()),
         Some(Build::Cargo { .. }) => Some("building with cargo (release, static); a first build compiles every crate".to_string()),
         Some(Build::Makefile) => Some(format!("make build-{id}")),
+        Some(Build::Go { .. }) => Some(format!("building with Go {} (go build, static)", crate::rootfs::GO)),
         Some(Build::Maven { .. }) => Some("building with Maven (mvn package; a first build resolves every dependency)".to_string()),
         Some(Build::Gradle { .. }) => Some("building with Gradle (gradle build)".to_string()),
         None => None,
@@ -183,6 +184,20 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec, note: &dyn F
                     let out = scratch()?;
                     crate::java_build::stage(id, &dir, build.as_ref(), inputs.root, out.path(), note)?;
                     ctx.tree("code", out.path())?;
+                }
+                (Some(Build::Go { module, package, artifacts }), _) => {
+                    let out = scratch()?;
+                    let built = crate::golang::build(id, &inputs.root.join(module), package, &spec.architecture, out.path(), note);
+                    match (built, artifacts.as_ref().map(|a| inputs.root.join(a)).filter(|a| a.is_dir())) {
+                        (Ok(()), _) => ctx.tree("code", out.path())?,
+                        (Err(e), Some(built)) => {
+                            let why = e.to_string();
+                            let why = why.lines().next().unwrap_or_default();
+                            note(&format!("Go did not build {id} ({why}); running the `sam build` artifacts in {}", built.display()));
+                            ctx.tree("code", &built)?;
+                        }
+                        (Err(e), None) => return Err(e),
+                    }
                 }
                 (Some(Build::Makefile), _) => {
                     let out = scratch()?;

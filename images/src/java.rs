@@ -108,8 +108,11 @@ pub fn client_classes() -> Result<PathBuf, ImageError> {
             output: Some(crate::tail(&text, 20)),
         });
     }
-    std::fs::rename(&classes, &dir).map_err(ImageError::io("writing", &dir))?;
-    Ok(dir)
+    match std::fs::rename(&classes, &dir) {
+        // Another build compiled it meanwhile: the same source, the same classes.
+        Err(_) if dir.is_dir() => Ok(dir),
+        done => done.map(|()| dir.clone()).map_err(ImageError::io("writing", &dir)),
+    }
 }
 
 #[cfg(test)]

@@ -268,38 +268,14 @@ fn copy_jars(from: &Path, to: &Path) -> Result<(), ImageError> {
     Ok(())
 }
 
-/// Copies a directory tree (files and directories; symlinks followed).
+/// Copies a directory of built code.
 fn copy_tree(from: &Path, to: &Path) -> Result<(), ImageError> {
-    copy_filtered(from, to, &|_| true)
+    crate::compiled::copy_source(from, to, &[])
 }
 
-/// Copies a project for a build, without its build outputs (`target/`, `build/`, `.gradle/`).
+/// Copies a project for a build, without its build outputs.
 fn copy_project(from: &Path, to: &Path) -> Result<(), ImageError> {
-    copy_filtered(from, to, &|rel: &Path| !matches!(rel.to_str(), Some("target" | "build" | ".gradle" | ".aws-sam" | ".esb")))
-}
-
-fn copy_filtered(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<(), ImageError> {
-    if !from.is_dir() {
-        return Err(ImageError::Tool { tool: "esb build".into(), reason: format!("{} is not a directory", from.display()), output: None });
-    }
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let dir = to.join(&rel);
-        std::fs::create_dir_all(&dir).map_err(ImageError::io("creating", &dir))?;
-        for entry in std::fs::read_dir(from.join(&rel)).map_err(ImageError::io("reading", from.join(&rel)))?.filter_map(Result::ok) {
-            let child = rel.join(entry.file_name());
-            if !keep(&child) {
-                continue;
-            }
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(child);
-            } else {
-                std::fs::copy(&path, to.join(&child)).map_err(ImageError::io("copying", &path))?;
-            }
-        }
-    }
-    Ok(())
+    crate::compiled::copy_source(from, to, &["target", "build", ".gradle"])
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ mod error;
 pub mod esbuild;
 pub mod events;
 pub mod function;
+pub mod golang;
 pub mod java;
 pub mod java_build;
 pub mod npm;

@@ -34,6 +34,8 @@ pub enum Flavour {
     Interpreters,
     /// The suite's JREs and Jackson.
     Java,
+    /// A Go toolchain (never an image: `go build` runs in it, by chroot, see `golang`).
+    Go,
 }
 
 impl Flavour {
@@ -42,6 +44,7 @@ impl Flavour {
         match self {
             Flavour::Interpreters => "",
             Flavour::Java => "-java",
+            Flavour::Go => "-go",
         }
     }
 }
@@ -54,7 +57,17 @@ fn packages(suite: &Suite, flavour: Flavour) -> String {
             let jres: Vec<String> = java_versions(suite).iter().map(|v| format!("openjdk-{v}-jre-headless")).collect();
             format!("ca-certificates,libjackson2-databind-java,{}", jres.join(","))
         }
+        Flavour::Go => format!("ca-certificates,golang-{GO}-go"),
     }
+}
+
+/// The Go toolchain esb builds Go functions with: trixie's (the newest Debian suite with a Go
+/// that releases patch versions; `go.mod`'s `go` line newer than it is an error, never a
+/// download: GOTOOLCHAIN=local).
+pub const GO: &str = "1.24";
+/// The suite [`GO`] comes from.
+pub fn go_suite() -> &'static Suite {
+    SUITES.iter().find(|s| s.name == "trixie").unwrap_or(&SUITES[0])
 }
 /// Python packages installed into `/var/runtime` (pinned: same recipe, same image).
 pub const PIP_PACKAGES: &[&str] = &["awslambdaric==4.2.2", "boto3==1.44.5"];
@@ -78,6 +91,7 @@ pub fn recipe_hash(suite: &Suite, flavour: Flavour) -> String {
             format!("{}|{}|{}|{TRIM:?}|v3-compiled", suite.name, packages(suite, flavour), PIP_PACKAGES.join(","))
         }
         Flavour::Java => format!("{}|{}|{TRIM:?}|java-v1", suite.name, packages(suite, flavour)),
+        Flavour::Go => format!("{}|{}|{TRIM:?}|go-v1", suite.name, packages(suite, flavour)),
     };
     cache::sha256(recipe.as_bytes())[..12].to_string()
 }
@@ -103,12 +117,41 @@ pub fn ensure(suite: &Suite, flavour: Flavour, progress: &dyn Fn(&str)) -> Resul
     std::fs::create_dir_all(parent).map_err(ImageError::io("creating", parent))?;
     let work = tempfile::Builder::new().prefix(".rootfs-").tempdir_in(parent).map_err(ImageError::io("creating", parent))?;
     let root = work.path().join("root");
+    make(suite, flavour, &root, progress)?;
 
+    progress("packing the root filesystem");
+    let partial = work.path().join("rootfs.tar");
+    run(Command::new("tar").args(["--numeric-owner", "-C"]).arg(&root).args(["-cf"]).arg(&partial).arg("."), "tar")?;
+    std::fs::rename(&partial, &tarball).map_err(ImageError::io("writing", &tarball))?;
+    Ok(tarball)
+}
+
+/// The suite's root filesystem of `flavour` as a directory (a toolchain that runs by chroot),
+/// made once under the cache's `toolchains/`.
+pub fn directory(suite: &Suite, flavour: Flavour, progress: &dyn Fn(&str)) -> Result<PathBuf, ImageError> {
+    let dir = cache::dir().join("toolchains").join(format!("{}{}-{}", suite.name, flavour.suffix(), recipe_hash(suite, flavour)));
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(ImageError::io("creating", parent))?;
+    let work = tempfile::Builder::new().prefix(".toolchain-").tempdir_in(parent).map_err(ImageError::io("creating", parent))?;
+    let root = work.path().join("root");
+    make(suite, flavour, &root, progress)?;
+    match std::fs::rename(&root, &dir) {
+        // Another build made it meanwhile: theirs is as good.
+        Err(_) if dir.is_dir() => Ok(dir),
+        done => done.map(|()| dir.clone()).map_err(ImageError::io("writing", &dir)),
+    }
+}
+
+/// debootstraps `flavour` of `suite` into `root` and trims it.
+fn make(suite: &Suite, flavour: Flavour, root: &Path, progress: &dyn Fn(&str)) -> Result<(), ImageError> {
     let mirror = mirror()?;
     let (name, packages) = (suite.name, packages(suite, flavour));
     progress(&format!("debootstrap {name} (minbase + {packages})"));
     run(
-        Command::new("debootstrap").args(["--variant=minbase", &format!("--include={packages}"), name]).arg(&root).arg(&mirror),
+        Command::new("debootstrap").args(["--variant=minbase", &format!("--include={packages}"), name]).arg(root).arg(&mirror),
         "debootstrap",
     )?;
 
@@ -124,14 +167,9 @@ pub fn ensure(suite: &Suite, flavour: Flavour, progress: &dyn Fn(&str)) -> Resul
         std::fs::create_dir_all(root.join(dir)).map_err(ImageError::io("creating", root.join(dir)))?;
     }
     if flavour == Flavour::Interpreters {
-        python_packages(suite, &root, progress)?;
+        python_packages(suite, root, progress)?;
     }
-
-    progress("packing the root filesystem");
-    let partial = work.path().join("rootfs.tar");
-    run(Command::new("tar").args(["--numeric-owner", "-C"]).arg(&root).args(["-cf"]).arg(&partial).arg("."), "tar")?;
-    std::fs::rename(&partial, &tarball).map_err(ImageError::io("writing", &tarball))?;
-    Ok(tarball)
+    Ok(())
 }
 
 /// awslambdaric and boto3 into `/var/runtime`, compiled by the image's own CPython.

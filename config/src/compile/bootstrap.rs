@@ -1,5 +1,6 @@
 //! A custom runtime's `bootstrap`, as the compile can know it before anything runs: whether a
-//! build step makes it (`rust-cargolambda`, `makefile`, or a Cargo package without one), which
+//! build step makes it (`rust-cargolambda`, `go1.x`, `makefile`, or a Cargo package or Go source
+//! without one), which
 //! base runs it (static ELF: the scratch base; dynamically linked, a `#!` script or whatever a
 //! makefile makes: the glibc base, which has a C library and a shell), and why it cannot start (built for another
 //! architecture, not a program), said at build time instead of as RIE's bare 502.
@@ -11,8 +12,9 @@ use crate::error::Sink;
 use crate::model::{BaseImage, Build, Code, FunctionSpec};
 use std::path::Path;
 
-/// Settles a `provided` function's build step and base (see the module doc).
-pub(crate) fn settle(id: &str, spec: &mut FunctionSpec, root: &Path, sink: &mut Sink) {
+/// Settles a `provided` function's build step and base (see the module doc). `method` is its
+/// `Metadata.BuildMethod`.
+pub(crate) fn settle(id: &str, spec: &mut FunctionSpec, method: Option<&str>, root: &Path, sink: &mut Sink) {
     if spec.base == BaseImage::Provided && spec.build == Some(Build::Makefile) {
         // What the makefile makes is not known yet: often a script or a dynamically linked
         // program. The glibc base runs those and static programs alike.
@@ -22,6 +24,19 @@ pub(crate) fn settle(id: &str, spec: &mut FunctionSpec, root: &Path, sink: &mut 
     let (BaseImage::Provided, Code::Dir { path }, None) = (&spec.base, &spec.code, &spec.build) else { return };
     let dir = root.join(path);
     let bootstrap = dir.join("bootstrap");
+    let go = method == Some("go1.x") || spec.runtime == "go1.x";
+    if spec.runtime == "go1.x" {
+        sink.warn(format!(
+            "function {id}: go1.x is retired by Lambda; esb runs it as provided.al2023 does, with a `bootstrap` built from its Go source"
+        ));
+    }
+    if go || (!bootstrap.is_file() && go_source(&dir)) {
+        let (module, package) = go_module(root, path);
+        let artifacts = super::sam_build::artifacts_dir(id);
+        let artifacts = root.join(&artifacts).is_dir().then_some(artifacts);
+        spec.build = Some(Build::Go { module, package, artifacts });
+        return;
+    }
     if !bootstrap.is_file() {
         if dir.join("Cargo.toml").is_file() {
             spec.build = Some(Build::Cargo { binary: None, features: vec![] });
@@ -52,6 +67,32 @@ pub(crate) fn settle(id: &str, spec: &mut FunctionSpec, root: &Path, sink: &mut 
              it will fail with `exec format error`"
         )),
     }
+}
+
+/// Whether `dir` is Go source: a `go.mod` or a `.go` file.
+pub(crate) fn go_source(dir: &Path) -> bool {
+    dir.join("go.mod").is_file()
+        || std::fs::read_dir(dir)
+            .is_ok_and(|entries| entries.filter_map(Result::ok).any(|e| e.path().extension().is_some_and(|x| x == "go")))
+}
+
+/// The Go module that holds CodeUri `path` (the nearest directory with `go.mod`, up to the
+/// template's directory; CodeUri itself when there is none), and CodeUri relative to it.
+fn go_module(root: &Path, path: &str) -> (String, String) {
+    let code = Path::new(path);
+    let mut at = Some(code);
+    while let Some(dir) = at {
+        if dir.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            break;
+        }
+        if root.join(dir).join("go.mod").is_file() {
+            let module = if dir.as_os_str().is_empty() { ".".to_string() } else { dir.to_string_lossy().into_owned() };
+            let package = code.strip_prefix(dir).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+            return (module, if package.is_empty() { ".".into() } else { package });
+        }
+        at = dir.parent();
+    }
+    (path.to_string(), ".".into())
 }
 
 /// What a `bootstrap` file is.

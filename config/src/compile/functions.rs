@@ -372,7 +372,7 @@ pub(crate) fn from_lambda(id: &str, props: &crate::yaml::Node, sink: &mut Sink) 
 pub(crate) fn esb_runs(method: &str, spec: &FunctionSpec) -> bool {
     match method {
         "esbuild" | "makefile" => true,
-        "rust-cargolambda" => matches!(spec.base, BaseImage::Provided),
+        "rust-cargolambda" | "go1.x" => matches!(spec.base, BaseImage::Provided),
         m => m == spec.runtime || m.starts_with("python") || m.starts_with("nodejs"),
     }
 }

@@ -308,7 +308,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
             if !sam_build::use_artifacts(id, method.as_deref(), &mut spec, &root_dir, &mut sink) {
                 spec.build = functions::build_method(id, metadata, &spec, &mut sink);
             }
-            bootstrap::settle(id, &mut spec, &root_dir, &mut sink);
+            bootstrap::settle(id, &mut spec, method.as_deref(), &root_dir, &mut sink);
             java::settle(id, &mut spec, &root_dir, &mut sink);
             out.functions.insert(id.clone(), spec);
             events.extend(ev.http);

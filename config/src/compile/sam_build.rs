@@ -1,6 +1,6 @@
 //! `sam build` output next to the template (`.aws-sam/build/<LogicalId>/`): the artifacts of a
-//! function esb cannot build itself (a `BuildMethod` esb does not run, such as `go1.x` or
-//! `dotnet7`, or a custom runtime whose CodeUri has no `bootstrap` and no Cargo package), so users
+//! function esb cannot build itself (a `BuildMethod` esb does not run, such as `dotnet7`, or a
+//! custom runtime whose CodeUri has no `bootstrap`, Cargo package or Go source), so users
 //! with toolchains esb does not run can still serve those functions. Said once per build.
 //!
 //! Owns: deciding when a function's code is its `sam build` artifacts.
@@ -23,7 +23,9 @@ pub(crate) fn use_artifacts(id: &str, method: Option<&str>, spec: &mut FunctionS
         Some(m) if !super::functions::esb_runs(m, spec) => format!("esb does not run BuildMethod {m}"),
         None if spec.base == BaseImage::Provided
             && !root.join(path).join("bootstrap").is_file()
-            && !root.join(path).join("Cargo.toml").is_file() =>
+            && !root.join(path).join("Cargo.toml").is_file()
+            && !super::bootstrap::go_source(&root.join(path))
+            && spec.runtime != "go1.x" =>
         {
             format!("{path} has no `bootstrap`")
         }

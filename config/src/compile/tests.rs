@@ -1021,26 +1021,35 @@ fn a_dynamically_linked_or_script_bootstrap_runs_on_the_glibc_base_and_a_foreign
 #[test]
 fn sam_build_artifacts_serve_functions_esb_cannot_build_and_only_those() {
     let f = Fixture::new();
-    for d in ["go", ".aws-sam/build/Go", ".aws-sam/build/Custom", ".aws-sam/build/Py", "custom"] {
+    for d in ["go/cmd/fn", ".aws-sam/build/Go", ".aws-sam/build/Custom", ".aws-sam/build/Py", ".aws-sam/build/Other", "custom"] {
         std::fs::create_dir_all(f.dir.path().join(d)).unwrap();
     }
-    std::fs::write(f.dir.path().join(".aws-sam/build/Go/bootstrap"), std::fs::read(std::env::current_exe().unwrap()).unwrap()).unwrap();
+    std::fs::write(f.dir.path().join("go/go.mod"), "module example.com/fns\n").unwrap();
+    std::fs::write(f.dir.path().join("go/cmd/fn/main.go"), "package main\n").unwrap();
+    std::fs::write(f.dir.path().join(".aws-sam/build/Other/bootstrap"), std::fs::read(std::env::current_exe().unwrap()).unwrap()).unwrap();
     let text = "
 Resources:
   Go:
     Type: AWS::Serverless::Function
     Metadata: {BuildMethod: go1.x}
-    Properties: {CodeUri: go, Handler: bootstrap, Runtime: provided.al2023}
+    Properties: {CodeUri: go/cmd/fn, Handler: bootstrap, Runtime: provided.al2023}
   Custom:
     Type: AWS::Serverless::Function
     Properties: {CodeUri: custom, Handler: bootstrap, Runtime: provided.al2023}
   Py:
     Type: AWS::Serverless::Function
     Properties: {CodeUri: src/a, Handler: app.handler, Runtime: python3.11}
+  Other:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: dotnet7}
+    Properties: {CodeUri: custom, Handler: bootstrap, Runtime: provided.al2023}
   NoArtifacts:
     Type: AWS::Serverless::Function
-    Metadata: {BuildMethod: go1.x}
-    Properties: {CodeUri: go, Handler: bootstrap, Runtime: provided.al2023}
+    Metadata: {BuildMethod: dotnet7}
+    Properties: {CodeUri: custom, Handler: bootstrap, Runtime: provided.al2023}
+  Legacy:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: go/cmd/fn, Handler: main, Runtime: go1.x}
 ";
     let p = f.compile(text).unwrap();
     let fns = &p.functions.functions;
@@ -1048,14 +1057,22 @@ Resources:
         Code::Dir { path } => path.clone(),
         other => panic!("{other:?}"),
     };
-    assert_eq!(code("Go"), ".aws-sam/build/Go");
-    assert_eq!(fns["Go"].base, BaseImage::ProvidedGlibc, "the artifact's bootstrap decides the base");
+    let go = Some(crate::model::Build::Go { module: "go".into(), package: "cmd/fn".into(), artifacts: Some(".aws-sam/build/Go".into()) });
+    assert_eq!((code("Go"), &fns["Go"].build), ("go/cmd/fn".into(), &go), "esb builds Go itself; the artifacts are its fallback");
+    assert_eq!(fns["Legacy"].build, Some(crate::model::Build::Go { module: "go".into(), package: "cmd/fn".into(), artifacts: None }));
+    assert_eq!(fns["Legacy"].base, BaseImage::Provided, "go1.x runs as provided.al2023 does");
+    assert_eq!(code("Other"), ".aws-sam/build/Other");
+    assert_eq!(fns["Other"].base, BaseImage::ProvidedGlibc, "the artifact's bootstrap decides the base");
     assert_eq!(code("Custom"), ".aws-sam/build/Custom", "a custom runtime without bootstrap");
     assert_eq!(code("Py"), "src/a", "esb builds Python itself");
-    assert_eq!(code("NoArtifacts"), "go");
+    assert_eq!(code("NoArtifacts"), "custom");
     let w = p.warnings.join("\n");
-    assert!(w.contains("function Go: runs the `sam build` artifacts in .aws-sam/build/Go (esb does not run BuildMethod go1.x)"), "{w}");
-    assert!(w.contains("function NoArtifacts: BuildMethod go1.x is not run by esb yet"), "{w}");
+    assert!(
+        w.contains("function Other: runs the `sam build` artifacts in .aws-sam/build/Other (esb does not run BuildMethod dotnet7)"),
+        "{w}"
+    );
+    assert!(w.contains("function NoArtifacts: BuildMethod dotnet7 is not run by esb yet"), "{w}");
+    assert!(w.contains("function Legacy: go1.x is retired by Lambda"), "{w}");
 }
 
 #[test]
