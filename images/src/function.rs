@@ -204,11 +204,18 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec, note: &dyn F
                     crate::compiled::make(id, &dir, out.path())?;
                     ctx.tree("code", out.path())?;
                 }
-                // A zip CodeUri, extracted as Lambda extracts it.
+                // A zip CodeUri, extracted as Lambda extracts it; a single source file, alone.
                 (_, _) if dir.is_file() => {
-                    let out = scratch()?;
-                    crate::java_build::extract(&dir, out.path())?;
-                    ctx.tree("code", out.path())?;
+                    let name = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
+                    if name.to_ascii_lowercase().ends_with(".zip") || name.to_ascii_lowercase().ends_with(".jar") {
+                        let out = scratch()?;
+                        crate::java_build::extract(&dir, out.path())?;
+                        ctx.tree("code", out.path())?;
+                    } else {
+                        ctx.dir("code", 0o755)?;
+                        let bytes = std::fs::read(&dir).map_err(ImageError::io("reading", &dir))?;
+                        ctx.file(&format!("code/{name}"), &bytes, 0o644)?;
+                    }
                 }
                 (_, BaseImage::Node { .. }) => {
                     ctx.tree("code", &dir)?;
@@ -403,6 +410,18 @@ mod tests {
         assert!(text.contains("building the image of F failed") && text.contains("Step 3/4"), "{text}");
         assert!(rt.image(&old.reference).await.unwrap().is_some(), "the previous image is still there");
         assert!(!rt.calls().iter().any(|c| matches!(c, Call::Remove(_))));
+    }
+
+    #[test]
+    fn a_single_file_codeuri_is_packaged_alone() {
+        let dir = project();
+        std::fs::write(dir.path().join("src/app.py"), "def handler(e, c): return 1\n").unwrap();
+        let mut s = spec("src/app.py");
+        s.base = BaseImage::Python { version: "3.11".into() };
+        let ctx = assemble(&Inputs { root: dir.path(), output_dir: &dir.path().join(".esb"), project: "p" }, "F", &s, &|_| {}).unwrap();
+        let names: Vec<String> =
+            tar::Archive::new(&ctx[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        assert_eq!(names, ["Dockerfile", "code/", "code/app.py", "deps/"]);
     }
 
     #[test]

@@ -294,6 +294,18 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, m
     if dir.is_file() && super::java::is_archive(&rel) {
         return Some(Code::Dir { path: rel });
     }
+    // A single source file is packaged alone, as `aws cloudformation package` zips it.
+    if dir.is_file() && matches!(base, BaseImage::Python { .. } | BaseImage::Node { .. }) {
+        let stem = dir.file_stem().unwrap_or_default().to_string_lossy().to_string();
+        let module = handler.rsplit_once('.').map(|(m, _)| m).unwrap_or_default();
+        if module != stem {
+            sink.warn(format!(
+                "function {id}: CodeUri {uri} is one file, and Handler `{handler}` names module `{module}`, not `{stem}`; \
+                 invoking it will fail to import the handler"
+            ));
+        }
+        return Some(Code::Dir { path: rel });
+    }
     // `CodeUri: target/app.zip` before `mvn package` made it: the Maven or Gradle project above
     // it is the code (see `java::settle`).
     if matches!(base, BaseImage::Java { .. })

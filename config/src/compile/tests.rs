@@ -1161,3 +1161,25 @@ Resources:
     let errors = f.errors("Resources:\n  Bare:\n    Type: AWS::Serverless::Function\n    Properties: {PackageType: Image}\n");
     assert!(errors[0].message.contains("neither Metadata to build its image nor an ImageUri"), "{errors:?}");
 }
+
+#[test]
+fn a_single_source_file_is_a_codeuri_and_its_handler_must_name_it() {
+    let f = Fixture::new();
+    let p = f
+        .compile(
+            "
+Resources:
+  One:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/a/app.py, Handler: app.handler, Runtime: python3.11}
+  Other:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/b/app.py, Handler: index.handler, Runtime: python3.11}
+",
+        )
+        .unwrap();
+    assert_eq!(p.functions.functions["One"].code, Code::Dir { path: "src/a/app.py".into() });
+    let w = p.warnings.join("\n");
+    assert!(!w.contains("function One"), "{w}");
+    assert!(w.contains("function Other: CodeUri src/b/app.py is one file, and Handler `index.handler` names module `index`"), "{w}");
+}
