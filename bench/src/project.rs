@@ -2,8 +2,8 @@
 //!
 //! Owns: writing the project (a Python 3.11 function on a REST route, a `provided.al2023` custom
 //! runtime on an HTTP API route, a Makefile so `sam build` can build the custom runtime, a Node.js
-//! 20 ES module on an HTTP API route, measured by esb only: SAM's Node.js image cannot be built
-//! here) and the
+//! 20 ES module and a Java 21 POJO handler (compiled with the host's javac) on HTTP API routes,
+//! measured by esb only: SAM's Node.js and Java images cannot be built here) and the
 //! edits that stand for "the developer saved new code". Must not: start anything.
 
 use std::path::{Path, PathBuf};
@@ -14,10 +14,11 @@ pub enum Runtime {
     Python,
     Provided,
     Node,
+    Java,
 }
 
 impl Runtime {
-    pub const ALL: [Runtime; 3] = [Runtime::Python, Runtime::Provided, Runtime::Node];
+    pub const ALL: [Runtime; 4] = [Runtime::Python, Runtime::Provided, Runtime::Node, Runtime::Java];
     /// The ones SAM CLI runs here (its Node.js image comes from a registry).
     pub const SAM: [Runtime; 2] = [Runtime::Python, Runtime::Provided];
 
@@ -27,6 +28,7 @@ impl Runtime {
             Runtime::Python => "python3.11",
             Runtime::Provided => "provided.al2023",
             Runtime::Node => "nodejs20.x",
+            Runtime::Java => "java21",
         }
     }
 
@@ -36,6 +38,7 @@ impl Runtime {
             Runtime::Python => "/hello",
             Runtime::Provided => "/echo",
             Runtime::Node => "/node",
+            Runtime::Java => "/java",
         }
     }
 
@@ -45,6 +48,7 @@ impl Runtime {
             Runtime::Python => "Hello",
             Runtime::Provided => "Echo",
             Runtime::Node => "Node",
+            Runtime::Java => "Java",
         }
     }
 }
@@ -90,6 +94,16 @@ Resources:
         Get:
           Type: HttpApi
           Properties: {Path: /node, Method: get}
+  Java:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: java/classes/
+      Handler: bench.Hello::handle
+      Runtime: java21
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: {Path: /java, Method: get}
 ";
 
 /// The workload on disk.
@@ -115,12 +129,14 @@ impl Project {
         std::fs::create_dir_all(root.join("hello"))?;
         std::fs::create_dir_all(root.join("echo"))?;
         std::fs::create_dir_all(root.join("node"))?;
+        std::fs::create_dir_all(root.join("java/src/bench"))?;
         std::fs::copy(bootstrap, root.join("echo/bootstrap"))?;
         std::fs::write(root.join("echo/Makefile"), "build-Echo:\n\tcp bootstrap VERSION $(ARTIFACTS_DIR)/\n")?;
         let p = Project { dir, name };
         p.save(Runtime::Python, "v0")?;
         p.save(Runtime::Provided, "v0")?;
         p.save(Runtime::Node, "v0")?;
+        p.save(Runtime::Java, "v0")?;
         Ok(p)
     }
 
@@ -130,7 +146,8 @@ impl Project {
 
     /// "Saves new code": the function's answer becomes `marker`. Python: the handler's source.
     /// Custom runtime: the `VERSION` file beside `bootstrap` (read when the runtime starts, so only
-    /// a new container shows it, as with a rebuilt binary).
+    /// a new container shows it, as with a rebuilt binary). Java: the source, compiled by javac
+    /// into the classes directory that is CodeUri.
     pub fn save(&self, runtime: Runtime, marker: &str) -> std::io::Result<PathBuf> {
         let (file, text) = match runtime {
             Runtime::Python => (
@@ -142,12 +159,32 @@ impl Project {
                 self.root().join("node/app.mjs"),
                 format!("export const handler = async () => ({{ statusCode: 200, body: \"{marker}\" }});\n"),
             ),
+            Runtime::Java => return self.save_java(marker),
         };
         // Write and rename, as editors do, so a watcher never sees half a file.
         let tmp = file.with_extension("tmp-save");
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, &file)?;
         Ok(file)
+    }
+
+    /// The Java function's source with `marker`, compiled into its classes directory.
+    fn save_java(&self, marker: &str) -> std::io::Result<PathBuf> {
+        let source = self.root().join("java/src/bench/Hello.java");
+        let text = format!(
+            "package bench;\n\npublic class Hello {{\n    public java.util.Map<String, Object> handle(java.util.Map<String, Object> event) {{\n        \
+             return java.util.Map.of(\"statusCode\", 200, \"body\", \"{marker}\");\n    }}\n}}\n"
+        );
+        std::fs::write(&source, text)?;
+        let status = std::process::Command::new("javac")
+            .args(["--release", "11", "-nowarn", "-d"])
+            .arg(self.root().join("java/classes"))
+            .arg(&source)
+            .status()?;
+        if !status.success() {
+            return Err(std::io::Error::other("javac failed on the benchmark's Java function"));
+        }
+        Ok(self.root().join("java/classes/bench/Hello.class"))
     }
 }
 

@@ -15,10 +15,7 @@ use std::path::Path;
 const ESB: &str = env!("CARGO_BIN_EXE_esb");
 
 fn invoke(dir: &Path, function: &str, event: &str) -> Value {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), event).unwrap();
-    let out = run_esb(ESB, dir, &["invoke", function, "--json", "--no-build", "--event", file.path().to_str().unwrap()]);
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", text(&out.stdout), text(&out.stderr)))
+    esb_tests::invoke_json(ESB, dir, function, event)
 }
 
 #[test]

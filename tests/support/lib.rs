@@ -77,6 +77,14 @@ pub fn run_esb(bin: &str, dir: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(bin).args(args).current_dir(dir).env_remove("ESB_TEMPLATE").env("NO_COLOR", "1").output().expect("run esb")
 }
 
+/// `esb invoke FUNCTION --json --no-build` with `event` (a JSON text) in `dir`: the report.
+pub fn invoke_json(bin: &str, dir: &Path, function: &str, event: &str) -> serde_json::Value {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), event).expect("write the event");
+    let out = run_esb(bin, dir, &["invoke", function, "--json", "--no-build", "--event", &file.path().display().to_string()]);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", text(&out.stdout), text(&out.stderr)))
+}
+
 /// Output bytes as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
