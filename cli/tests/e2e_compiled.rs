@@ -112,7 +112,8 @@ fn rust_go_and_makefile_functions_are_built_by_esb_and_rebuilt_on_save() {
     assert_eq!(s.get("/rust").text(), "recompiled on save", "the previous build serves after a failed one");
 
     edit(&dir.path().join("gosrc/cmd/hello/main.go"), "\"built by go\"", "\"rebuilt by go\"");
-    until(&s, "the rebuilt Go function answering", || s.get("/gosrc").text().starts_with("rebuilt by go"));
+    let took = until(&s, "the rebuilt Go function answering", || s.get("/gosrc").text().starts_with("rebuilt by go"));
+    eprintln!("Go save to new build: {:.1} s", took.as_secs_f64());
 
     edit(&dir.path().join("make/app.py.in"), "built by @BUILT_BY@", "rebuilt by @BUILT_BY@");
     until(&s, "the rebuilt makefile function answering", || s.get("/make").text() == "rebuilt by make");

@@ -759,7 +759,8 @@ fn code_uri_problems_are_errors() {
     assert!(fx.errors(&t("s3://bucket/code.zip"))[0].message.contains("in S3"));
     // A single source file is a CodeUri for Python and Node.js (packaged alone); a custom
     // runtime's CodeUri is a directory.
-    let provided = "Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: bin/bootstrap, Runtime: provided.al2023}\n";
+    let provided =
+        "Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: bin/bootstrap, Runtime: provided.al2023}\n";
     assert!(fx.errors(provided)[0].message.contains("is not a directory"));
 }
 
