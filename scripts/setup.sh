@@ -4,8 +4,8 @@
 # - debootstrap and python3 with pip (Debian packages) for building esb's Python and Node.js bases
 # - esbuild (Debian's) for functions with `BuildMethod: esbuild` (TypeScript)
 # - make for functions with `BuildMethod: makefile`
-# - a JDK (javac, jar) and Debian's Jackson, to compile esb's Java runtime client and the Java test
-#   functions
+# - a JDK (javac, jar), to compile esb's Java runtime client (with Jackson's source from the Debian
+#   mirror) and the Java test functions
 # - a reachable Docker engine (checked)
 # The RIE binary and the base images are fetched and built by esb itself, cached under
 # ~/.cache/esb (ESB_CACHE_DIR) and in the Docker engine.
@@ -25,7 +25,6 @@ command -v tar >/dev/null || missing+=(tar)
 command -v esbuild >/dev/null || missing+=(esbuild)
 command -v make >/dev/null || missing+=(make)
 command -v javac >/dev/null && command -v jar >/dev/null || missing+=(openjdk-17-jdk-headless)
-[ -f /usr/share/java/jackson-databind.jar ] || missing+=(libjackson2-databind-java)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

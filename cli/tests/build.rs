@@ -191,16 +191,16 @@ fn a_function_esb_cannot_run_is_listed_with_its_reason_never_dropped_silently() 
         )
     };
     let mixed =
-        project_with(&format!("Resources:\n{}{}{}", fn_of("Py", "python3.14"), fn_of("Node", "nodejs22.x"), fn_of("Java", "java21")));
+        project_with(&format!("Resources:\n{}{}{}", fn_of("Py", "python3.14"), fn_of("Node", "nodejs22.x"), fn_of("Ruby", "ruby3.3")));
     let out = esb(mixed.path(), &["build", "--dry-run"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(stdout.contains("2 functions"), "{stdout}");
-    assert!(stdout.contains("left out: Java: runtime java21: Java functions need esb's Java runtime client"), "{stdout}");
+    assert!(stdout.contains("left out: Ruby: runtime ruby3.3: Ruby functions need a Ruby runtime client"), "{stdout}");
     assert!(stdout.contains("esb/base-python:3.14") && stdout.contains("esb/base-nodejs:24"), "{stdout}");
     assert!(text(&out.stderr).contains("nodejs22.x functions run on Node.js 24"), "the nearest version is said: {}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&esb(mixed.path(), &["build", "--dry-run", "--json"]).stdout).unwrap();
-    assert!(json["left_out"]["Java"].as_str().unwrap().contains("java21"), "{json}");
+    assert!(json["left_out"]["Ruby"].as_str().unwrap().contains("ruby3.3"), "{json}");
 
     // Nothing that can run: the build fails instead of reporting "0 functions".
     let none = project_with(&format!("Resources:\n{}", fn_of("Net", "dotnet8")));

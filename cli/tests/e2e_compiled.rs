@@ -1,14 +1,12 @@
 //! Functions esb compiles on the host as `sam build` does (issue 21), against the real engine
 //! through the HTTPS gateway: a Rust package (`BuildMethod: rust-cargolambda`, the binary named
-//! by `BuildProperties.Binary`) built by cargo into a static `bootstrap` on the provided base, and
-//! a Python function built by `make build-MakeFunction` into `ARTIFACTS_DIR`, and a prebuilt
-//! `bootstrap` dynamically linked against glibc (on the glibc base), a Go function built from
-//! source by Debian's Go (`BuildMethod: go1.x`, the package in a subdirectory of its module), and
-//! a Go function whose source does not build here, served from its `sam build` artifacts in
-//! `.aws-sam/build`.
-//! Under `--watch`, a
-//! saved source change rebuilds that function and the new build answers; a change that does not
-//! compile keeps the previous build serving.
+//! by `BuildProperties.Binary`) built by cargo into a static `bootstrap` on the provided base; a
+//! Python function built by `make build-MakeFunction` into `ARTIFACTS_DIR`; a prebuilt `bootstrap`
+//! dynamically linked against glibc (on the glibc base); a Go function built from source by
+//! Debian's Go (`BuildMethod: go1.x`, the package in a subdirectory of its module, a vendored
+//! dependency); and a Go function whose source does not build here, served from its `sam build`
+//! artifacts in `.aws-sam/build`. Under `--watch`, a saved source change rebuilds that function
+//! and the new build answers; a change that does not compile keeps the previous build serving.
 
 use esb_tests::fixture_project;
 use esb_tests::gateway::Served;
@@ -94,7 +92,7 @@ fn rust_go_and_makefile_functions_are_built_by_esb_and_rebuilt_on_save() {
     );
     let r = s.get("/gosrc");
     assert_eq!(r.status, 200, "the Go function esb built from source: {}", r.text());
-    assert!(r.text().starts_with("built by go (go1.24"), "{}", r.text());
+    assert!(r.text().starts_with("built by go (go1.24") && r.text().ends_with("with a vendored module)"), "{}", r.text());
     let r = s.get("/rust");
     assert_eq!((r.status, r.text().as_str()), (200, "compiled by esb"), "the Rust function cargo built");
     let r = s.get("/make");
@@ -105,6 +103,20 @@ fn rust_go_and_makefile_functions_are_built_by_esb_and_rebuilt_on_save() {
     edit(&main, "\"compiled by esb\"", "\"recompiled on save\"");
     let took = until(&s, "the rebuilt Rust function answering", || s.get("/rust").text() == "recompiled on save");
     eprintln!("Rust save to new build: {:.1} s", took.as_secs_f64());
+
+    // The prebuilt, dynamically linked bootstrap replaced by a new build of it.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let rebuilt = std::process::Command::new(cargo)
+        .args(["build", "--release", "--quiet", "--bin", "handler", "--target-dir"])
+        .arg(target.path())
+        .current_dir(dir.path().join("rust"))
+        .env_remove("RUSTFLAGS")
+        .status()
+        .unwrap();
+    assert!(rebuilt.success());
+    std::fs::copy(target.path().join("release/handler"), dir.path().join("dynamic/bootstrap.new")).unwrap();
+    std::fs::rename(dir.path().join("dynamic/bootstrap.new"), dir.path().join("dynamic/bootstrap")).unwrap();
+    until(&s, "the replaced dynamic bootstrap answering", || s.get("/dynamic").text() == "recompiled on save");
 
     // A change that does not compile: reported, and the previous build keeps serving.
     edit(&main, "fn main() {", "fn main() { let broken: u8 = \"no\";");

@@ -73,6 +73,14 @@ fn image_functions_build_on_esbs_bases_without_a_registry_and_rebuild_on_save() 
         std::thread::sleep(Duration::from_millis(250));
     }
     eprintln!("image function save to new build: {:.1} s", saved.elapsed().as_secs_f64());
+    let index = dir.path().join("node/fn/index.mjs");
+    let code = std::fs::read_to_string(&index).unwrap();
+    std::fs::write(&index, code.replace("${process.env.GREETING} on", "${process.env.GREETING}, saved, on")).unwrap();
+    let saved = Instant::now();
+    while !s.get("/node-image").text().starts_with("hello from a build arg, saved, on v24.") {
+        assert!(saved.elapsed() < Duration::from_secs(120), "the rebuilt Node.js image never answered\n{}", s.log().join("\n"));
+        std::thread::sleep(Duration::from_millis(250));
+    }
     assert!(s.stop());
     docker(&["rmi", &local]);
 }

@@ -1,7 +1,8 @@
 //! Java functions on their exact JREs (issue 21), against the real engine through the HTTPS
 //! gateway: a POJO handler (`example.Pojo::handle`, Map in and out) on Java 21 from a classes
 //! directory with `lib/*.jar`, a `RequestHandler` (`example.Greeter`, POJO in and out) on Java 25
-//! from a zip, and a static String handler on Java 25 from a jar without aws-lambda-java-core.
+//! from a zip, and a static String handler from a jar without aws-lambda-java-core on Java 8, 11,
+//! 17 and 25, each its exact JRE.
 //! The test compiles them with the JDK (no Maven: it cannot reach Maven Central), with a stand-in
 //! for aws-lambda-java-core's interfaces in `lib/`, as a real project's build would carry them.
 //! They see their Context and the gateway's trace id, throw with Lambda's Java error shape, and
@@ -21,8 +22,11 @@ fn run(cmd: &mut Command) {
     assert!(out.status.success(), "{cmd:?}:\n{}\n{}", text(&out.stdout), text(&out.stderr));
 }
 
-fn javac(dir: &Path, classpath: &str, out: &str, sources: &[&str]) {
-    run(Command::new("javac").args(["--release", "11", "-nowarn", "-cp", classpath, "-d", out]).args(sources).current_dir(dir));
+fn javac(dir: &Path, release: &str, classpath: &str, out: &str, sources: &[&str]) {
+    run(Command::new("javac")
+        .args(["--release", release, "-nowarn", "-Xlint:-options", "-cp", classpath, "-d", out])
+        .args(sources)
+        .current_dir(dir));
 }
 
 fn jar(dir: &Path, file: &str, from: &str, manifest: bool) {
@@ -39,12 +43,18 @@ fn compile(dir: &Path) {
         .map(|c| format!("core/com/amazonaws/services/lambda/runtime/{c}.java"))
         .collect();
     let core: Vec<&str> = core.iter().map(String::as_str).collect();
-    javac(dir, ".", "build/core", &core);
+    javac(dir, "11", ".", "build/core", &core);
     std::fs::create_dir_all(dir.join("build/pojo/lib")).unwrap();
     jar(dir, "build/pojo/lib/aws-lambda-java-core.jar", "build/core", true);
-    javac(dir, "build/core", "build/pojo", &["pojo/example/Pojo.java"]);
+    javac(dir, "11", "build/core", "build/pojo", &["pojo/example/Pojo.java"]);
     greeter(dir);
-    javac(dir, ".", "build/plain-classes", &["plain/example/Plain.java"]);
+    javac(dir, "8", ".", "build/plain-classes", &["plain/example/Plain.java"]);
+    // A scheduled-event handler, with Joda-Time (a stand-in) and aws-lambda-java-core in lib/.
+    std::fs::create_dir_all(dir.join("build/scheduled/lib")).unwrap();
+    javac(dir, "8", ".", "build/joda", &["joda/org/joda/time/DateTime.java"]);
+    jar(dir, "build/scheduled/lib/joda-time.jar", "build/joda", true);
+    std::fs::copy(dir.join("build/pojo/lib/aws-lambda-java-core.jar"), dir.join("build/scheduled/lib/aws-lambda-java-core.jar")).unwrap();
+    javac(dir, "11", "build/core:build/joda", "build/scheduled", &["scheduled/example/Scheduled.java"]);
     jar(dir, "build/plain.jar", "build/plain-classes", true);
 }
 
@@ -53,7 +63,7 @@ fn greeter(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir.join("build/greeter"));
     std::fs::create_dir_all(dir.join("build/greeter/lib")).unwrap();
     std::fs::copy(dir.join("build/pojo/lib/aws-lambda-java-core.jar"), dir.join("build/greeter/lib/aws-lambda-java-core.jar")).unwrap();
-    javac(dir, "build/core", "build/greeter", &["greeter/example/Greeter.java"]);
+    javac(dir, "11", "build/core", "build/greeter", &["greeter/example/Greeter.java"]);
     let _ = std::fs::remove_file(dir.join("build/greeter.zip"));
     jar(dir, "build/greeter.zip", "build/greeter", false);
 }
@@ -69,7 +79,9 @@ fn java_21_and_25_functions_run_with_lambdas_context_errors_and_timeouts_and_reb
     let build = run_esb(ESB, dir.path(), &["build"]);
     assert!(build.status.success(), "esb build:\n{}\n{}", text(&build.stdout), text(&build.stderr));
     let said = format!("{}{}", text(&build.stdout), text(&build.stderr));
-    assert!(said.contains("esb/base-java:21") && said.contains("esb/base-java:25"), "{said}");
+    for base in ["esb/base-java:8", "esb/base-java:11", "esb/base-java:17", "esb/base-java:21", "esb/base-java:25"] {
+        assert!(said.contains(base), "{base}: {said}");
+    }
 
     let s = Served::start(ESB, dir.path(), &["--watch"]);
     let r = s.get("/java21/hello");
@@ -129,8 +141,20 @@ fn java_21_and_25_functions_run_with_lambdas_context_errors_and_timeouts_and_reb
     assert_eq!(slow["outcome"], "timeout", "{slow}");
     assert!(slow["error_message"].as_str().unwrap().contains("Task timed out after 3.00 seconds"), "{slow}");
 
-    let plain = invoke(dir.path(), "PlainFunction", r#""shout""#);
-    assert_eq!((plain["outcome"].as_str(), plain["payload"].as_str()), (Some("success"), Some("SHOUT")), "{plain}");
+    // One jar (compiled for Java 8, no aws-lambda-java-core) on every Java runtime, each its own JRE.
+    for (function, version) in [("PlainFunction", "25"), ("Plain17", "17"), ("Plain11", "11"), ("Plain8", "1.8")] {
+        let plain = invoke(dir.path(), function, r#""shout""#);
+        let want = format!("SHOUT on {version}");
+        assert_eq!((plain["outcome"].as_str(), plain["payload"].as_str()), (Some("success"), Some(want.as_str())), "{plain}");
+    }
+    let event =
+        r#"{"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "time": "2026-12-02T10:00:00Z", "detail": {}}"#;
+    let scheduled = invoke(dir.path(), "ScheduledFunction", event);
+    assert_eq!(
+        scheduled["payload"].as_str(),
+        Some("Scheduled Event from aws.events at DateTime(2026-12-02T10:00:00Z)"),
+        "detail-type and a Joda DateTime read as Lambda's serializer reads them: {scheduled}"
+    );
     let boom = invoke(dir.path(), "GreeterFunction", r#"{"queryStringParameters": {"name": "boom"}}"#);
     assert_eq!(boom["error_type"], "java.lang.UnsupportedOperationException", "{boom}");
 }

@@ -60,7 +60,9 @@ import java.util.Comparator;
 import java.util.List;
 
 public final class EsbRuntime {
-    static final ObjectMapper JSON = JsonMapper.builder()
+    /** Jackson as Lambda's serializer sets it up; replaced at init by one that also knows the
+     * function's Joda-Time, when it has it (see {@link Events#mapper}). */
+    static ObjectMapper JSON = JsonMapper.builder()
             .configure(MapperFeature.ACCEPT_CASE_INSENSITIVE_PROPERTIES, true)
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
             .configure(DeserializationFeature.ACCEPT_SINGLE_VALUE_AS_ARRAY, true)
@@ -76,6 +78,7 @@ public final class EsbRuntime {
         try {
             ClassLoader loader = functionLoader();
             Thread.currentThread().setContextClassLoader(loader);
+            JSON = Events.mapper(JSON, loader);
             handler = Handler.load(spec, loader);
         } catch (Throwable t) {
             Throwable cause = unwrap(t);
@@ -257,15 +260,100 @@ final class Handler {
         if (input == null) {
             args = new Object[0];
         } else {
-            Object value = input.getRawClass() == InputStream.class ? new ByteArrayInputStream(event)
-                    : EsbRuntime.JSON.readValue(event.length == 0 ? "null".getBytes(StandardCharsets.UTF_8) : event, input);
+            byte[] json = event.length == 0 ? "null".getBytes(StandardCharsets.UTF_8) : event;
+            Object value;
+            if (input.getRawClass() == InputStream.class) {
+                value = new ByteArrayInputStream(event);
+            } else if (Events.isBean(input.getRawClass())) {
+                value = EsbRuntime.JSON.convertValue(Events.aliased(EsbRuntime.JSON.readTree(json)), input);
+            } else {
+                value = EsbRuntime.JSON.readValue(json, input);
+            }
             args = context == null ? new Object[] {value} : new Object[] {value, ctx};
         }
         Object result = method.invoke(instance, args);
         if (method.getReturnType() == void.class) {
             return "null".getBytes(StandardCharsets.UTF_8);
         }
+        if (result != null && Events.isBean(result.getClass())) {
+            return EsbRuntime.JSON.writeValueAsBytes(Events.unaliased(EsbRuntime.JSON.valueToTree(result)));
+        }
         return EsbRuntime.JSON.writeValueAsBytes(result);
+    }
+}
+
+/**
+ * What Lambda's serializers do for aws-lambda-java-events types beyond Jackson's defaults: Joda-Time
+ * {@code DateTime} fields (S3 and scheduled events) read from and written as ISO text when the
+ * function has Joda-Time; {@code isBase64Encoded} for the Lombok-made {@code setBase64Encoded} of
+ * {@code APIGatewayV2HTTPEvent}, and {@code detail-type} for {@code ScheduledEvent}'s
+ * {@code detailType}, on a POJO's own properties only (never added to a Map the handler sees).
+ */
+final class Events {
+    static ObjectMapper mapper(ObjectMapper base, ClassLoader loader) {
+        final Class<?> dateTime;
+        try {
+            dateTime = Class.forName("org.joda.time.DateTime", false, loader);
+        } catch (ClassNotFoundException | LinkageError e) {
+            return base;
+        }
+        com.fasterxml.jackson.databind.module.SimpleModule joda = new com.fasterxml.jackson.databind.module.SimpleModule("esb-joda");
+        addJoda(joda, dateTime);
+        return base.copy().registerModule(joda);
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private static void addJoda(com.fasterxml.jackson.databind.module.SimpleModule module, final Class dateTime) {
+        module.addDeserializer(dateTime, new com.fasterxml.jackson.databind.JsonDeserializer<Object>() {
+            @Override
+            public Object deserialize(com.fasterxml.jackson.core.JsonParser p, com.fasterxml.jackson.databind.DeserializationContext c)
+                    throws IOException {
+                try {
+                    Object instant = p.currentToken() == com.fasterxml.jackson.core.JsonToken.VALUE_NUMBER_INT ? (Object) p.getLongValue() : p.getText();
+                    return dateTime.getConstructor(Object.class).newInstance(instant);
+                } catch (ReflectiveOperationException e) {
+                    throw new IOException("cannot read a Joda DateTime from " + p.getText(), e);
+                }
+            }
+        });
+        module.addSerializer(dateTime, new com.fasterxml.jackson.databind.JsonSerializer<Object>() {
+            @Override
+            public void serialize(Object value, com.fasterxml.jackson.core.JsonGenerator g, com.fasterxml.jackson.databind.SerializerProvider s)
+                    throws IOException {
+                g.writeString(value.toString());
+            }
+        });
+    }
+
+    /** A class whose JSON is its properties: not a String, number, Map, collection or array. */
+    static boolean isBean(Class<?> c) {
+        return !(c.isPrimitive() || c.isArray() || c.isEnum() || c == Object.class || c == String.class
+                || Number.class.isAssignableFrom(c) || c == Boolean.class || java.util.Map.class.isAssignableFrom(c)
+                || java.util.Collection.class.isAssignableFrom(c) || JsonNode.class.isAssignableFrom(c)
+                || c.getName().startsWith("java."));
+    }
+
+    static JsonNode aliased(JsonNode event) {
+        if (event instanceof ObjectNode) {
+            ObjectNode o = (ObjectNode) event;
+            if (o.has("isBase64Encoded") && !o.has("base64Encoded")) {
+                o.set("base64Encoded", o.get("isBase64Encoded"));
+            }
+            if (o.has("detail-type") && !o.has("detailType")) {
+                o.set("detailType", o.get("detail-type"));
+            }
+        }
+        return event;
+    }
+
+    static JsonNode unaliased(JsonNode result) {
+        if (result instanceof ObjectNode) {
+            ObjectNode o = (ObjectNode) result;
+            if (o.has("base64Encoded") && !o.has("isBase64Encoded")) {
+                o.set("isBase64Encoded", o.remove("base64Encoded"));
+            }
+        }
+        return result;
     }
 }
 

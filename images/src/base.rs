@@ -112,7 +112,7 @@ struct DebianBase {
 }
 
 /// The Dockerfile and files of a Debian-based base, with the root filesystem it comes from.
-fn debian_base(base: &BaseImage) -> Result<Option<DebianBase>, ImageError> {
+fn debian_base(base: &BaseImage, progress: &dyn Fn(&str)) -> Result<Option<DebianBase>, ImageError> {
     let Some(suite) = esb_config::runtimes::suite_of(base) else { return Ok(None) };
     let flavour = if matches!(base, BaseImage::Java { .. }) { rootfs::Flavour::Java } else { rootfs::Flavour::Interpreters };
     let rootfs_image = rootfs::image_name(suite, flavour);
@@ -124,7 +124,7 @@ fn debian_base(base: &BaseImage) -> Result<Option<DebianBase>, ImageError> {
             (node_dockerfile(&rootfs_image, version), vec![("esb_runtime.mjs".to_string(), NODE_CLIENT.as_bytes().to_vec())])
         }
         BaseImage::Java { version } => {
-            let classes = crate::java::client_classes()?;
+            let classes = crate::java::client_classes(progress)?;
             (crate::java::dockerfile(&rootfs_image, version, RIE_PATH), files_under(&classes, "java")?)
         }
         BaseImage::ProvidedGlibc => (provided_glibc_dockerfile(&rootfs_image), vec![]),
@@ -164,7 +164,7 @@ pub async fn ensure(rt: &dyn Runtime, base: &BaseImage, runtime: &str, no_cache:
     let reference = base.image();
     let rie = rie::ensure()?;
     let rie_hash = cache::sha256_file(&rie)?;
-    let debian = debian_base(base)?;
+    let debian = debian_base(base, &|line| events(Event::Line { image: &reference, text: line }))?;
     if debian.is_none() && *base != BaseImage::Provided {
         return Err(ImageError::Tool {
             tool: "esb build".into(),

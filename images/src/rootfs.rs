@@ -3,7 +3,8 @@
 //!   boto3 for that CPython, shared by the Python, Node.js and glibc `provided` bases of the suite,
 //!   so a project with python3.14 and nodejs24.x functions debootstraps sid once and stores one
 //!   image layer for both;
-//! - java: minbase with every JRE the catalog takes from the suite and Debian's Jackson, shared by
+//! - java: minbase with every JRE the catalog takes from the suite (esb's client brings its own
+//!   Jackson, see `java`), shared by
 //!   that suite's Java bases (Java 21 and 25 on trixie's). Kept apart from the interpreters
 //!   because two JREs are ~430 MB that Python and Node.js functions should not carry.
 //!
@@ -55,7 +56,7 @@ fn packages(suite: &Suite, flavour: Flavour) -> String {
         Flavour::Interpreters => format!("ca-certificates,python{},nodejs", suite.python),
         Flavour::Java => {
             let jres: Vec<String> = java_versions(suite).iter().map(|v| format!("openjdk-{v}-jre-headless")).collect();
-            format!("ca-certificates,libjackson2-databind-java,{}", jres.join(","))
+            format!("ca-certificates,{}", jres.join(","))
         }
         Flavour::Go => format!("ca-certificates,golang-{GO}-go"),
     }
@@ -90,7 +91,7 @@ pub fn recipe_hash(suite: &Suite, flavour: Flavour) -> String {
         Flavour::Interpreters => {
             format!("{}|{}|{}|{TRIM:?}|v3-compiled", suite.name, packages(suite, flavour), PIP_PACKAGES.join(","))
         }
-        Flavour::Java => format!("{}|{}|{TRIM:?}|java-v1", suite.name, packages(suite, flavour)),
+        Flavour::Java => format!("{}|{}|{TRIM:?}|java-v2", suite.name, packages(suite, flavour)),
         Flavour::Go => format!("{}|{}|{TRIM:?}|go-v1", suite.name, packages(suite, flavour)),
     };
     cache::sha256(recipe.as_bytes())[..12].to_string()
@@ -211,7 +212,7 @@ pub fn pip_platform_args(python: &str) -> Vec<String> {
 }
 
 /// The Debian mirror: `ESB_DEBIAN_MIRROR`, else the host's apt sources (deb822 or one-line format).
-fn mirror() -> Result<String, ImageError> {
+pub(crate) fn mirror() -> Result<String, ImageError> {
     if let Some(m) = std::env::var("ESB_DEBIAN_MIRROR").ok().filter(|m| !m.is_empty()) {
         return Ok(m);
     }
