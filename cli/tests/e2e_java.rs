@@ -155,6 +155,9 @@ fn java_21_and_25_functions_run_with_lambdas_context_errors_and_timeouts_and_reb
         Some("Scheduled Event from aws.events at DateTime(2026-12-02T10:00:00Z)"),
         "detail-type and a Joda DateTime read as Lambda's serializer reads them: {scheduled}"
     );
+    let missing = invoke(dir.path(), "MissingClass", "{}");
+    assert_eq!(missing["error_type"], "java.lang.ClassNotFoundException", "an init failure in Lambda's shape: {missing}");
+    assert!(missing["error_message"].as_str().is_some_and(|m| m.starts_with("Class not found: example.Nope")), "{missing}");
     let boom = invoke(dir.path(), "GreeterFunction", r#"{"queryStringParameters": {"name": "boom"}}"#);
     assert_eq!(boom["error_type"], "java.lang.UnsupportedOperationException", "{boom}");
 }

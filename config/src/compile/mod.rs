@@ -12,6 +12,7 @@
 mod apis;
 mod asynchronous;
 mod bootstrap;
+mod build_method;
 mod events;
 mod functions;
 mod generated;
@@ -268,7 +269,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
                 match p.get(key).and_then(Node::as_scalar_str) {
                     Some(uri) => {
                         let metadata = active.iter().find(|(i, ..)| *i == id).and_then(|(_, _, node)| node.get("Metadata"));
-                        let build = functions::layer_build(id, metadata, &mut sink);
+                        let build = build_method::layer_build(id, metadata, &mut sink);
                         let content_uri = uri.trim_start_matches("./").trim_end_matches('/').to_string();
                         out.layers.insert(physical.clone(), Layer { name: id.clone(), content_uri, build });
                     }
@@ -306,7 +307,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
             functions::compile(id, &physical, Props::new(props, ppath), settings, &root_dir, &out.layers, metadata, &mut sink)
         {
             if !sam_build::use_artifacts(id, method.as_deref(), &mut spec, &root_dir, &mut sink) {
-                spec.build = functions::build_method(id, metadata, &spec, &mut sink);
+                spec.build = build_method::build_method(id, metadata, &spec, &mut sink);
             }
             bootstrap::settle(id, &mut spec, method.as_deref(), &root_dir, &mut sink);
             java::settle(id, &mut spec, &root_dir, &mut sink);

@@ -20,7 +20,7 @@ pub(crate) fn artifacts_dir(id: &str) -> String {
 pub(crate) fn use_artifacts(id: &str, method: Option<&str>, spec: &mut FunctionSpec, root: &Path, sink: &mut Sink) -> bool {
     let Code::Dir { path } = &spec.code else { return false };
     let why = match method {
-        Some(m) if !super::functions::esb_runs(m, spec) => format!("esb does not run BuildMethod {m}"),
+        Some(m) if !super::build_method::esb_runs(m, spec) => format!("esb does not run BuildMethod {m}"),
         None if spec.base == BaseImage::Provided
             && !root.join(path).join("bootstrap").is_file()
             && !root.join(path).join("Cargo.toml").is_file()
