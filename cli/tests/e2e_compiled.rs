@@ -41,6 +41,22 @@ fn edit(path: &Path, from: &str, to: &str) {
     std::fs::write(path, s.replacen(from, to, 1)).unwrap();
 }
 
+/// Builds the Rust fixture's `handler` the usual way (dynamically linked, into `target`) and
+/// puts it in place as `dynamic/bootstrap` (written beside it, then renamed over it).
+fn dynamic_bootstrap(project: &Path, target: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = std::process::Command::new(cargo)
+        .args(["build", "--release", "--quiet", "--bin", "handler", "--target-dir"])
+        .arg(target)
+        .current_dir(project.join("rust"))
+        .env_remove("RUSTFLAGS")
+        .status()
+        .unwrap();
+    assert!(built.success());
+    std::fs::copy(target.join("release/handler"), project.join("dynamic/bootstrap.new")).unwrap();
+    std::fs::rename(project.join("dynamic/bootstrap.new"), project.join("dynamic/bootstrap")).unwrap();
+}
+
 fn until(s: &Served, what: &str, mut f: impl FnMut() -> bool) -> Duration {
     let (started, limit) = (Instant::now(), Duration::from_secs(120));
     while started.elapsed() < limit {
@@ -57,17 +73,8 @@ fn rust_go_and_makefile_functions_are_built_by_esb_and_rebuilt_on_save() {
     let (dir, _cleanup, _) = fixture_project("compiled", "compiled");
     // The Rust function's binary, built the usual way (dynamically linked), is a prebuilt bootstrap.
     let target = tempfile::tempdir().unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = std::process::Command::new(cargo)
-        .args(["build", "--release", "--quiet", "--bin", "handler", "--target-dir"])
-        .arg(target.path())
-        .current_dir(dir.path().join("rust"))
-        .env_remove("RUSTFLAGS")
-        .status()
-        .unwrap();
-    assert!(built.success());
     std::fs::create_dir_all(dir.path().join("dynamic")).unwrap();
-    std::fs::copy(target.path().join("release/handler"), dir.path().join("dynamic/bootstrap")).unwrap();
+    dynamic_bootstrap(dir.path(), target.path());
     // `sam build` output of a Go function (esb's static echo function stands in for its binary).
     std::fs::create_dir_all(dir.path().join("go")).unwrap();
     std::fs::write(dir.path().join("go/main.go"), "package main\n").unwrap();
@@ -105,17 +112,7 @@ fn rust_go_and_makefile_functions_are_built_by_esb_and_rebuilt_on_save() {
     eprintln!("Rust save to new build: {:.1} s", took.as_secs_f64());
 
     // The prebuilt, dynamically linked bootstrap replaced by a new build of it.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let rebuilt = std::process::Command::new(cargo)
-        .args(["build", "--release", "--quiet", "--bin", "handler", "--target-dir"])
-        .arg(target.path())
-        .current_dir(dir.path().join("rust"))
-        .env_remove("RUSTFLAGS")
-        .status()
-        .unwrap();
-    assert!(rebuilt.success());
-    std::fs::copy(target.path().join("release/handler"), dir.path().join("dynamic/bootstrap.new")).unwrap();
-    std::fs::rename(dir.path().join("dynamic/bootstrap.new"), dir.path().join("dynamic/bootstrap")).unwrap();
+    dynamic_bootstrap(dir.path(), target.path());
     until(&s, "the replaced dynamic bootstrap answering", || s.get("/dynamic").text() == "recompiled on save");
 
     // A change that does not compile: reported, and the previous build keeps serving.
