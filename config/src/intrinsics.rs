@@ -23,6 +23,7 @@ pub const SUPPORTED: &[&str] = &[
     "Fn::If",
     "Fn::FindInMap",
     "Fn::GetAZs",
+    "Fn::Base64",
     "Fn::Equals",
     "Fn::Not",
     "Fn::And",
@@ -234,6 +235,11 @@ impl Context {
                     }
                 }
             }
+            "Fn::Base64" => {
+                let text = self.string_arg(arg, &fpath, sink)?;
+                use base64::Engine as _;
+                Ok(Some(scalar(base64::engine::general_purpose::STANDARD.encode(text.as_bytes()), line)))
+            }
             "Fn::GetAZs" => Ok(Some(list(["a", "b", "c"].iter().map(|z| format!("{}{z}", self.region)).collect(), line))),
             "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or" | "Condition" => {
                 sink.error(
@@ -303,7 +309,7 @@ impl Context {
             "AWS::Partition" => "aws".into(),
             "AWS::URLSuffix" => "amazonaws.com".into(),
             "AWS::NotificationARNs" => return Some(ParamValue::List(vec![])),
-            _ => return self.resources.get(name).map(|r| ParamValue::Scalar(r.physical.clone())),
+            _ => return self.resources.get(name).map(|r| ParamValue::Scalar(ref_value(&r.kind, &r.physical, &self.region, &self.account))),
         };
         Some(ParamValue::Scalar(pseudo))
     }
@@ -504,3 +510,20 @@ pub fn join_path(path: &str, key: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// What `Ref` of a resource gives, as CloudFormation gives it: the physical name for most types,
+/// an ARN for the types whose Ref is their ARN (templates split and select parts of it, e.g.
+/// `!Select [1, !Split ['/', !Ref JobQueue]]`).
+fn ref_value(kind: &str, physical: &str, region: &str, account: &str) -> String {
+    match kind {
+        "AWS::SNS::Topic" => format!("arn:aws:sns:{region}:{account}:{physical}"),
+        "AWS::StepFunctions::StateMachine" | "AWS::Serverless::StateMachine" => {
+            format!("arn:aws:states:{region}:{account}:stateMachine:{physical}")
+        }
+        "AWS::Batch::JobQueue" => format!("arn:aws:batch:{region}:{account}:job-queue/{physical}"),
+        "AWS::Batch::JobDefinition" => format!("arn:aws:batch:{region}:{account}:job-definition/{physical}:1"),
+        "AWS::Batch::ComputeEnvironment" => format!("arn:aws:batch:{region}:{account}:compute-environment/{physical}"),
+        "AWS::IAM::ManagedPolicy" => format!("arn:aws:iam::{account}:policy/{physical}"),
+        _ => physical.to_string(),
+    }
+}

@@ -8,6 +8,8 @@ fn ctx() -> Context {
     c.resources.insert("Items".into(), ResourceRef { kind: "AWS::DynamoDB::Table".into(), physical: "items-dev".into() });
     c.resources.insert("Files".into(), ResourceRef { kind: "AWS::S3::Bucket".into(), physical: "files".into() });
     c.resources.insert("Fn".into(), ResourceRef { kind: "AWS::Serverless::Function".into(), physical: "demo-fn".into() });
+    c.resources.insert("Queue".into(), ResourceRef { kind: "AWS::Batch::JobQueue".into(), physical: "jobs".into() });
+    c.resources.insert("Topic".into(), ResourceRef { kind: "AWS::SNS::Topic".into(), physical: "alerts".into() });
     c.conditions.insert("IsDev".into(), true);
     c.conditions.insert("IsProd".into(), false);
     c.mappings = Some(parse("Sizes: {dev: {mem: '128'}, prod: {mem: '1024'}}").unwrap());
@@ -105,6 +107,17 @@ fn find_in_map_and_get_azs() {
     assert_eq!(eval("!FindInMap [Sizes, !Ref Stage, mem]").unwrap(), "128");
     assert!(eval("!FindInMap [Sizes, qa, mem]").unwrap_err()[0].contains("no entry Mappings.Sizes.qa.mem"));
     assert_eq!(eval("!GetAZs ''").unwrap(), "eu-west-1a|eu-west-1b|eu-west-1c");
+}
+
+#[test]
+fn base64_and_refs_that_are_arns_as_cloudformation_gives_them() {
+    assert_eq!(eval("!Base64 'echo hi'").unwrap(), "ZWNobyBoaQ==");
+    assert_eq!(eval("{'Fn::Base64': !Sub '${AWS::Region}'}").unwrap(), "ZXUtd2VzdC0x");
+    // A corpus template (apigw-rest-api-batch-sam) selects the name out of a job queue's ARN.
+    assert_eq!(eval("!Select [1, !Split ['/', !Ref Queue]]").unwrap(), "jobs");
+    assert_eq!(eval("!Ref Topic").unwrap(), "arn:aws:sns:eu-west-1:123456789012:alerts");
+    assert_eq!(eval("!Sub '${Topic}'").unwrap(), "arn:aws:sns:eu-west-1:123456789012:alerts");
+    assert_eq!(eval("!Ref Items").unwrap(), "items-dev", "a table's Ref is its name");
 }
 
 #[test]
