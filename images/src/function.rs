@@ -1,10 +1,14 @@
 //! Function images: the generated Dockerfile + code + host-resolved dependencies + layers.
 //!
-//! Owns: assembling a function's build context (`code/`, `deps/`, `layers/<id>/`, `Dockerfile`),
-//! its content hash (context bytes + base image id), and building it only when that hash has no
-//! image yet. Images are tagged `<repo>:c-<hash>` (what runs) and `<repo>:<app tag>` (for people).
-//! A failed build leaves every earlier image in place, so running functions are never affected.
-//! Must not: generate Dockerfiles (esb-config does) or run containers.
+//! Owns: assembling a function's build context (`code/`, `deps/`, `layers/<id>/`, `Dockerfile`;
+//! for an image function its own context and Dockerfile, see `container`), with `code/` made by
+//! the function's build step (esbuild, cargo, go, Maven/Gradle, make) or taken as CodeUri is (a
+//! directory, a zip, a single file), its content hash (context bytes + base image id), and
+//! building it only when that hash has no image yet. Images are tagged `<repo>:c-<hash>` (what
+//! runs) and `<repo>:<app tag>` (for people). A failed build leaves every earlier image in place,
+//! so running functions are never affected.
+//! Must not: generate Dockerfiles (esb-config does, but for image functions' rewrite) or run
+//! containers.
 
 use crate::base::Base;
 use crate::context::Context;
