@@ -310,6 +310,13 @@ pub enum Code {
     Image(ImageCode),
 }
 
+/// A CodeUri that Lambda takes as an archive and extracts into `/var/task`: a `.zip`, or for Java
+/// a `.jar`.
+pub fn is_archive(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.ends_with(".jar") || lower.ends_with(".zip")
+}
+
 /// How an image function's image is made (see [`Code::Image`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

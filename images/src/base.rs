@@ -102,18 +102,21 @@ fn provided_glibc_dockerfile(rootfs_image: &str) -> String {
     )
 }
 
-/// A Debian-based base: the root filesystem it starts from, its Dockerfile and the files its
-/// Dockerfile copies besides RIE (runtime clients: path in the context, bytes).
+/// A Debian-based base: the root filesystem it starts from, its Dockerfile, the files its
+/// Dockerfile copies besides RIE (runtime clients: path in the context, bytes), and for Java the
+/// key of esb's compiled Java client (compiled only when the base is built: a base loaded from a
+/// tarball at an air-gapped site needs no javac and no mirror).
 struct DebianBase {
     suite: &'static esb_config::runtimes::Suite,
     flavour: rootfs::Flavour,
     dockerfile: String,
     files: Vec<(String, Vec<u8>)>,
+    java_client: Option<String>,
 }
 
 /// The Dockerfile and files of a Debian-based base, with the root filesystem it comes from.
-fn debian_base(base: &BaseImage, progress: &dyn Fn(&str)) -> Result<Option<DebianBase>, ImageError> {
-    let Some(suite) = esb_config::runtimes::suite_of(base) else { return Ok(None) };
+fn debian_base(base: &BaseImage) -> Option<DebianBase> {
+    let suite = esb_config::runtimes::suite_of(base)?;
     let flavour = if matches!(base, BaseImage::Java { .. }) { rootfs::Flavour::Java } else { rootfs::Flavour::Interpreters };
     let rootfs_image = rootfs::image_name(suite, flavour);
     let (dockerfile, files) = match base {
@@ -123,35 +126,12 @@ fn debian_base(base: &BaseImage, progress: &dyn Fn(&str)) -> Result<Option<Debia
         BaseImage::Node { version } => {
             (node_dockerfile(&rootfs_image, version), vec![("esb_runtime.mjs".to_string(), NODE_CLIENT.as_bytes().to_vec())])
         }
-        BaseImage::Java { version } => {
-            let classes = crate::java::client_classes(progress)?;
-            (crate::java::dockerfile(&rootfs_image, version, RIE_PATH), files_under(&classes, "java")?)
-        }
+        BaseImage::Java { version } => (crate::java::dockerfile(&rootfs_image, version, RIE_PATH), vec![]),
         BaseImage::ProvidedGlibc => (provided_glibc_dockerfile(&rootfs_image), vec![]),
-        BaseImage::Provided => return Ok(None),
+        BaseImage::Provided => return None,
     };
-    Ok(Some(DebianBase { suite, flavour, dockerfile, files }))
-}
-
-/// Every file under `dir`, as (`prefix/relative path`, bytes), in a stable order.
-fn files_under(dir: &std::path::Path, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, ImageError> {
-    let mut out = vec![];
-    let mut stack = vec![(dir.to_path_buf(), prefix.to_string())];
-    while let Some((at, rel)) = stack.pop() {
-        let mut entries: Vec<_> =
-            std::fs::read_dir(&at).map_err(ImageError::io("reading", &at))?.filter_map(Result::ok).map(|e| e.path()).collect();
-        entries.sort();
-        for path in entries {
-            let name = format!("{rel}/{}", path.file_name().unwrap_or_default().to_string_lossy());
-            if path.is_dir() {
-                stack.push((path, name));
-            } else {
-                out.push((name, std::fs::read(&path).map_err(ImageError::io("reading", &path))?));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    let java_client = matches!(base, BaseImage::Java { .. }).then(crate::java::client_key);
+    Some(DebianBase { suite, flavour, dockerfile, files, java_client })
 }
 
 /// Makes sure the base for `base`/`runtime` exists; builds esb's own if needed.
@@ -164,7 +144,7 @@ pub async fn ensure(rt: &dyn Runtime, base: &BaseImage, runtime: &str, no_cache:
     let reference = base.image();
     let rie = rie::ensure()?;
     let rie_hash = cache::sha256_file(&rie)?;
-    let debian = debian_base(base, &|line| events(Event::Line { image: &reference, text: line }))?;
+    let debian = debian_base(base);
     if debian.is_none() && *base != BaseImage::Provided {
         return Err(ImageError::Tool {
             tool: "esb build".into(),
@@ -175,7 +155,8 @@ pub async fn ensure(rt: &dyn Runtime, base: &BaseImage, runtime: &str, no_cache:
     let inputs = match &debian {
         None => cache::sha256(format!("{PROVIDED_DOCKERFILE}|{rie_hash}").as_bytes()),
         Some(d) => {
-            let files: Vec<String> = d.files.iter().map(|(name, bytes)| format!("{name}={}", cache::sha256(bytes))).collect();
+            let mut files: Vec<String> = d.files.iter().map(|(name, bytes)| format!("{name}={}", cache::sha256(bytes))).collect();
+            files.extend(d.java_client.iter().map(|key| format!("java-client={key}")));
             cache::sha256(format!("{}|{}|{rie_hash}", d.dockerfile, files.join(",")).as_bytes())
         }
     }[..16]
@@ -220,17 +201,12 @@ pub async fn ensure(rt: &dyn Runtime, base: &BaseImage, runtime: &str, no_cache:
             }
             ctx.file("Dockerfile", format!("{}{labels}", d.dockerfile).as_bytes(), 0o644)?;
             ctx.file("aws-lambda-rie", &rie_bytes, 0o755)?;
-            let mut dirs = std::collections::BTreeSet::new();
             for (name, bytes) in &d.files {
-                // Parent directories first, once each, as a tar needs them.
-                let mut at = String::new();
-                for part in name.split('/').collect::<Vec<_>>().split_last().map(|(_, p)| p.to_vec()).unwrap_or_default() {
-                    at = if at.is_empty() { part.to_string() } else { format!("{at}/{part}") };
-                    if dirs.insert(at.clone()) {
-                        ctx.dir(&at, 0o755)?;
-                    }
-                }
                 ctx.file(name, bytes, 0o644)?;
+            }
+            if d.java_client.is_some() {
+                let classes = crate::java::client_classes(&|line| events(Event::Line { image: &reference, text: line }))?;
+                ctx.tree("java", &classes)?;
             }
         }
     }

@@ -43,3 +43,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ImageErr
     tmp.persist(path).map_err(|e| ImageError::io("writing", path)(e.error))?;
     Ok(())
 }
+
+/// Moves a directory made in a scratch place to its final cache path. When another build made
+/// the same one meanwhile (parallel builds of one recipe), theirs is kept: it is the same.
+pub fn publish_dir(made: &Path, dir: &Path) -> Result<PathBuf, ImageError> {
+    match std::fs::rename(made, dir) {
+        Err(_) if dir.is_dir() => Ok(dir.to_path_buf()),
+        done => done.map(|()| dir.to_path_buf()).map_err(ImageError::io("writing", dir)),
+    }
+}

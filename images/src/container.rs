@@ -31,8 +31,10 @@ pub fn dockerfile(code: &ImageCode, root: &Path, base: &BaseImage) -> Result<Str
             for line in instructions(&text) {
                 let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line.as_str(), ""));
                 if word.eq_ignore_ascii_case("FROM") && from_image(rest).is_some_and(is_lambda_base) {
-                    let stage = rest.split_whitespace().skip_while(|w| !w.eq_ignore_ascii_case("as")).collect::<Vec<_>>().join(" ");
-                    out.push_str(&format!("FROM ${{BASE_IMAGE}} {stage}\n").replace(" \n", "\n"));
+                    // `AS <stage>` stays, so later stages still name it.
+                    let stage: Vec<&str> = rest.split_whitespace().skip_while(|w| !w.eq_ignore_ascii_case("as")).collect();
+                    out.push_str(&["FROM ${BASE_IMAGE}"].into_iter().chain(stage).collect::<Vec<_>>().join(" "));
+                    out.push('\n');
                 } else {
                     out.push_str(&line);
                     out.push('\n');

@@ -191,17 +191,9 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec, note: &dyn F
                 }
                 (Some(Build::Go { module, package, artifacts }), _) => {
                     let out = scratch()?;
-                    let built = crate::golang::build(id, &inputs.root.join(module), package, &spec.architecture, out.path(), note);
-                    match (built, artifacts.as_ref().map(|a| inputs.root.join(a)).filter(|a| a.is_dir())) {
-                        (Ok(()), _) => ctx.tree("code", out.path())?,
-                        (Err(e), Some(built)) => {
-                            let why = e.to_string();
-                            let why = why.lines().next().unwrap_or_default();
-                            note(&format!("Go did not build {id} ({why}); running the `sam build` artifacts in {}", built.display()));
-                            ctx.tree("code", &built)?;
-                        }
-                        (Err(e), None) => return Err(e),
-                    }
+                    let artifacts = artifacts.as_ref().map(|a| inputs.root.join(a));
+                    crate::golang::stage(id, &inputs.root.join(module), package, &spec.architecture, artifacts, out.path(), note)?;
+                    ctx.tree("code", out.path())?;
                 }
                 (Some(Build::Makefile), _) => {
                     let out = scratch()?;
@@ -211,7 +203,7 @@ pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec, note: &dyn F
                 // A zip CodeUri, extracted as Lambda extracts it; a single source file, alone.
                 (_, _) if dir.is_file() => {
                     let name = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
-                    if name.to_ascii_lowercase().ends_with(".zip") || name.to_ascii_lowercase().ends_with(".jar") {
+                    if esb_config::model::is_archive(&name) {
                         let out = scratch()?;
                         crate::java_build::extract(&dir, out.path())?;
                         ctx.tree("code", out.path())?;

@@ -27,6 +27,29 @@ fn goarch(architecture: &str) -> &'static str {
     }
 }
 
+/// Stages function `id`'s code into `out`: its `bootstrap` built from source, or, when Go cannot
+/// build it here and `artifacts` (its `sam build` output) is there, those artifacts, said.
+pub fn stage(
+    id: &str,
+    module: &Path,
+    package: &str,
+    architecture: &str,
+    artifacts: Option<std::path::PathBuf>,
+    out: &Path,
+    note: &dyn Fn(&str),
+) -> Result<(), ImageError> {
+    match (build(id, module, package, architecture, out, note), artifacts.filter(|a| a.is_dir())) {
+        (Ok(()), _) => Ok(()),
+        (Err(e), Some(built)) => {
+            let why = e.to_string();
+            let why = why.lines().next().unwrap_or_default();
+            note(&format!("Go did not build {id} ({why}); running the `sam build` artifacts in {}", built.display()));
+            crate::compiled::copy_source(&built, out, &[])
+        }
+        (Err(e), None) => Err(e),
+    }
+}
+
 /// Builds the package `package` (relative to `module`, the directory holding `go.mod`) of
 /// function `id` into `out/bootstrap`. `progress` hears about a first toolchain download.
 pub fn build(id: &str, module: &Path, package: &str, architecture: &str, out: &Path, progress: &dyn Fn(&str)) -> Result<(), ImageError> {

@@ -89,12 +89,17 @@ pub fn dockerfile(rootfs_image: &str, version: &str, rie_path: &str) -> String {
     )
 }
 
+/// What determines the compiled client: its source and Jackson's pinned tarballs (12 hex digits;
+/// part of the Java bases' content hash and the cache directory's name).
+pub fn client_key() -> String {
+    let pins: Vec<&str> = JACKSON.iter().map(|j| j.2).collect();
+    cache::sha256(format!("{CLIENT}|{}", pins.join(",")).as_bytes())[..12].to_string()
+}
+
 /// The client's compiled classes with Jackson's (a directory holding `esb/runtime/*.class` and
 /// `com/fasterxml/jackson/...`), compiled once per source text.
 pub fn client_classes(progress: &dyn Fn(&str)) -> Result<PathBuf, ImageError> {
-    let pins: Vec<&str> = JACKSON.iter().map(|j| j.2).collect();
-    let key = cache::sha256(format!("{CLIENT}|{}", pins.join(",")).as_bytes());
-    let dir = cache::dir().join("java-client").join(&key[..12]);
+    let dir = cache::dir().join("java-client").join(client_key());
     if dir.is_dir() {
         return Ok(dir);
     }
@@ -133,11 +138,7 @@ pub fn client_classes(progress: &dyn Fn(&str)) -> Result<PathBuf, ImageError> {
             output: Some(crate::tail(&text, 20)),
         });
     }
-    match std::fs::rename(&classes, &dir) {
-        // Another build compiled it meanwhile: the same source, the same classes.
-        Err(_) if dir.is_dir() => Ok(dir),
-        done => done.map(|()| dir.clone()).map_err(ImageError::io("writing", &dir)),
-    }
+    cache::publish_dir(&classes, &dir)
 }
 
 /// Jackson's Java source into `into`: each pinned tarball from the cache (`downloads/`), else

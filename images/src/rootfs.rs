@@ -139,11 +139,7 @@ pub fn directory(suite: &Suite, flavour: Flavour, progress: &dyn Fn(&str)) -> Re
     let work = tempfile::Builder::new().prefix(".toolchain-").tempdir_in(parent).map_err(ImageError::io("creating", parent))?;
     let root = work.path().join("root");
     make(suite, flavour, &root, progress)?;
-    match std::fs::rename(&root, &dir) {
-        // Another build made it meanwhile: theirs is as good.
-        Err(_) if dir.is_dir() => Ok(dir),
-        done => done.map(|()| dir.clone()).map_err(ImageError::io("writing", &dir)),
-    }
+    cache::publish_dir(&root, &dir)
 }
 
 /// debootstraps `flavour` of `suite` into `root` and trims it.

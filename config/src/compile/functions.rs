@@ -291,7 +291,7 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, m
     let dir = root.join(&rel);
     // A zip (for Java also a jar, or a zip with classes and lib/*.jar) is the code, extracted as
     // Lambda extracts it.
-    if dir.is_file() && super::java::is_archive(&rel) {
+    if dir.is_file() && crate::model::is_archive(&rel) {
         return Some(Code::Dir { path: rel });
     }
     // A single source file is packaged alone, as `aws cloudformation package` zips it.
@@ -310,7 +310,7 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, m
     // it is the code (see `java::settle`).
     if matches!(base, BaseImage::Java { .. })
         && !dir.exists()
-        && super::java::is_archive(&rel)
+        && crate::model::is_archive(&rel)
         && super::java::project_of(root, &rel).is_some()
     {
         return Some(Code::Dir { path: rel });

@@ -22,12 +22,6 @@ pub(crate) fn handler_is_valid(handler: &str) -> bool {
     class.split('.').all(ident) && method.is_none_or(ident)
 }
 
-/// A CodeUri Lambda's Java runtimes take as a file.
-pub(crate) fn is_archive(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    lower.ends_with(".jar") || lower.ends_with(".zip")
-}
-
 /// The build tool a project directory is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tool {
