@@ -109,6 +109,9 @@ pub struct Sink {
     pub warnings: Vec<String>,
     /// Functions esb cannot run, by logical id, with the reason (also a warning).
     pub left_out: std::collections::BTreeMap<String, String>,
+    /// Which of `errors` are values esb cannot know locally (another stack's export, an attribute
+    /// of a resource it does not run), as opposed to a broken template: by index into `errors`.
+    pub unknowable: Vec<usize>,
 }
 
 impl Sink {
@@ -126,6 +129,13 @@ impl Sink {
             message: message.into(),
             hint: hint.map(str::to_string),
         });
+    }
+
+    /// Records an error about a value esb cannot know locally: where esb needs the value it fails
+    /// the template like any error; where esb only passes it on it becomes a placeholder.
+    pub fn unknowable(&mut self, line: Option<usize>, path: &str, message: impl Into<String>, hint: Option<&str>) {
+        self.unknowable.push(self.errors.len());
+        self.error(line, path, message, hint);
     }
 
     /// Records a warning once: the same text twice is kept once.

@@ -246,10 +246,29 @@ impl Generator {
 
     /// Writes to `path`, refusing to overwrite unless `force`. Atomic: a crash leaves the old file.
     pub fn write(&self, path: &Path, force: bool) -> Result<(), ConfigError> {
+        self.write_listing(path, force, &[])
+    }
+
+    /// [`Generator::write`], listing the template's parameters that still need a value (no
+    /// Default, none given) as commented lines to fill in: a build refuses to run without them.
+    pub fn write_listing(&self, path: &Path, force: bool, to_fill: &[crate::compile::ParamInfo]) -> Result<(), ConfigError> {
         if path.exists() && !force {
             return Err(ConfigError::Exists(path.to_path_buf()));
         }
-        crate::generate::write_atomic(path, self.to_yaml().as_bytes())
+        let mut text = self.to_yaml();
+        if !to_fill.is_empty() {
+            text.push_str("# The template's parameters without a Default: give each a value under `parameters:`\n");
+            text.push_str("# (or pass --parameter NAME=VALUE); `esb build` refuses to run without them.\n");
+            if self.parameters.is_empty() {
+                text.push_str("# parameters:\n");
+            }
+            for p in to_fill {
+                let about = p.description.as_deref().map(|d| format!("  # {}", d.lines().next().unwrap_or_default())).unwrap_or_default();
+                let choices = if p.allowed.is_empty() { String::new() } else { format!("  # one of: {}", p.allowed.join(", ")) };
+                text.push_str(&format!("#   {}: \"\"{about}{choices}\n", p.name));
+            }
+        }
+        crate::generate::write_atomic(path, text.as_bytes())
     }
 }
 
@@ -312,6 +331,18 @@ mod tests {
         assert_eq!(g.logs.sink.as_deref(), Some("http://127.0.0.1:9428"));
         // Round trip: what init writes is read back the same.
         assert_eq!(load_text(&g.to_yaml()).unwrap().unwrap(), g);
+    }
+
+    #[test]
+    fn a_written_file_lists_the_parameters_to_fill_in_and_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("generator.yml");
+        let g = Generator::defaults_for(&dir.path().join("template.yaml"));
+        let vpc = crate::compile::ParamInfo { name: "VpcId".into(), default: None, allowed: vec![], description: Some("The VPC".into()) };
+        g.write_listing(&path, false, &[vpc]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("# parameters:\n#   VpcId: \"\"  # The VPC\n"), "{text}");
+        assert_eq!(load_text(&text).unwrap().unwrap(), g);
     }
 
     #[test]

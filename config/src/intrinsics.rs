@@ -7,6 +7,7 @@
 //! Must not: know SAM resource semantics beyond names and ARNs of local resources, or do I/O.
 
 use crate::error::Sink;
+use crate::model::RUN_TYPES;
 use crate::yaml::{Node, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -78,6 +79,8 @@ pub struct Context {
     pub excluded: BTreeSet<String>,
     /// The template's `Mappings` section.
     pub mappings: Option<Node>,
+    /// Parameters that got a stand-in value (no Default, none given).
+    pub stand_ins: BTreeSet<String>,
 }
 
 /// Evaluation failed; the reason is already in the sink.
@@ -185,6 +188,16 @@ impl Context {
                 let items = self.list_arg(&items, &format!("{fpath}[1]"), sink)?;
                 match index.parse::<usize>().ok().and_then(|i| items.get(i)) {
                     Some(v) => Ok(Some(scalar(v.clone(), line))),
+                    None if !self.stand_ins.is_empty() => {
+                        // The list may be cut from a stand-in (a parameter nobody gave a value).
+                        let msg = format!(
+                            "Fn::Select index `{index}` is out of range for a list of {} (made from stand-ins for {}?)",
+                            items.len(),
+                            self.stand_ins.iter().cloned().collect::<Vec<_>>().join(", ")
+                        );
+                        sink.unknowable(Some(line), &fpath, msg, Some("give those parameters real values"));
+                        Err(Failed)
+                    }
                     None => {
                         let msg = format!("Fn::Select index `{index}` is out of range for a list of {}", items.len());
                         sink.error(Some(line), &fpath, msg, None);
@@ -251,11 +264,12 @@ impl Context {
                 Err(Failed)
             }
             "Fn::ImportValue" => {
-                sink.error(
+                let export = self.string_arg(arg, &fpath, sink)?;
+                sink.unknowable(
                     Some(line),
                     &fpath,
-                    "Fn::ImportValue reads another stack's exports, which do not exist locally",
-                    Some("use a template Parameter and set it in generator.yml"),
+                    format!("`!ImportValue {export}` reads another stack's export, which does not exist locally"),
+                    Some("give the value as a template Parameter (generator.yml `parameters:` or --parameter) where esb needs it"),
                 );
                 Err(Failed)
             }
@@ -328,15 +342,40 @@ impl Context {
                 (self.string_arg(&res, &format!("{path}[0]"), sink)?, self.string_arg(&attr, &format!("{path}[1]"), sink)?)
             }
         };
-        self.attribute(&logical, &attr).ok_or_else(|| {
-            let msg = if self.resources.contains_key(&logical) {
-                format!("Fn::GetAtt: resource `{logical}` has no attribute `{attr}` locally")
-            } else {
-                self.unknown_ref_message(&logical).replacen("Ref to", "Fn::GetAtt on", 1)
-            };
-            sink.error(Some(line), path, msg, Some("esb knows Arn, Name, StreamArn (tables), DomainName (buckets) of local resources"));
-            Failed
-        })
+        match self.attribute(&logical, &attr) {
+            Some(v) => Ok(v),
+            None => {
+                self.no_attribute(&logical, &attr, line, path, sink);
+                Err(Failed)
+            }
+        }
+    }
+
+    /// Reports `Resource.Attribute` that has no local value: unknowable when esb does not run the
+    /// resource (a placeholder where esb only passes the value on), an error when the resource is
+    /// missing or esb runs it and has no such attribute (a typo).
+    fn no_attribute(&self, logical: &str, attr: &str, line: usize, path: &str, sink: &mut Sink) {
+        let call = format!("!GetAtt {logical}.{attr}");
+        match self.resources.get(logical) {
+            Some(r) if !self.runs(&r.kind) => sink.unknowable(
+                Some(line),
+                path,
+                format!("`{call}`: {} is not run by esb, so its attributes have no local value", r.kind),
+                Some("give the value as a template Parameter (generator.yml `parameters:` or --parameter) where esb needs it"),
+            ),
+            Some(r) => sink.error(
+                Some(line),
+                path,
+                format!("`{call}`: {} has no attribute `{attr}`", r.kind),
+                Some("esb knows Arn, Name, StreamArn (tables), DomainName, RegionalDomainName, WebsiteURL (buckets), ApiEndpoint (APIs)"),
+            ),
+            None => sink.error(Some(line), path, self.unknown_ref_message(logical).replacen("Ref to", "Fn::GetAtt on", 1), None),
+        }
+    }
+
+    /// Whether esb runs resources of `kind` (their attributes are local values).
+    fn runs(&self, kind: &str) -> bool {
+        RUN_TYPES.contains(&kind)
     }
 
     /// The value of `Resource.Attribute` for a local resource.
@@ -369,11 +408,10 @@ impl Context {
                 let host: String = name.rsplit(':').next().unwrap_or(name).chars().filter(char::is_ascii_alphanumeric).collect();
                 Some(format!("https://{}.lambda-url.{region}.on.aws/", host.to_ascii_lowercase()))
             }
-            _ if !r.kind.starts_with("AWS::Serverless::") && !matches!(r.kind.as_str(), "AWS::DynamoDB::Table" | "AWS::S3::Bucket") => {
-                // Resource types esb does not run: any attribute is a stable placeholder so the
-                // template still compiles (they were already warned about once).
-                Some(format!("{arn}/{attr}"))
-            }
+            "WebsiteURL" if r.kind == "AWS::S3::Bucket" => Some(format!("http://{name}.s3-website-{region}.amazonaws.com")),
+            "DualStackDomainName" if r.kind == "AWS::S3::Bucket" => Some(format!("{name}.s3.dualstack.{region}.amazonaws.com")),
+            "ApiEndpoint" if r.kind.ends_with("Api") => Some(format!("https://{name}.execute-api.{region}.amazonaws.com")),
+            "ApiId" | "RestApiId" if r.kind.ends_with("Api") => Some(name.clone()),
             _ => None,
         }
     }
@@ -426,6 +464,10 @@ impl Context {
             } else if let Some((res, attr)) = var.split_once('.') {
                 match self.attribute(res, attr) {
                     Some(v) => out.push_str(&v),
+                    None if self.resources.contains_key(res) || self.excluded.contains(res) => {
+                        self.no_attribute(res, attr, line, path, sink);
+                        return Err(Failed);
+                    }
                     None => {
                         sink.error(Some(line), path, format!("Fn::Sub: `${{{var}}}` names no parameter, resource or attribute"), None);
                         return Err(Failed);

@@ -648,3 +648,16 @@ pub struct BucketCorsRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<u32>,
 }
+
+/// Resource types esb runs or provisions: only their properties are resolved.
+pub const RUN_TYPES: &[&str] = &[
+    "AWS::Serverless::Function",
+    "AWS::Lambda::Function",
+    "AWS::Serverless::Api",
+    "AWS::Serverless::HttpApi",
+    "AWS::DynamoDB::Table",
+    "AWS::Serverless::SimpleTable",
+    "AWS::S3::Bucket",
+    "AWS::Serverless::LayerVersion",
+    "AWS::Lambda::LayerVersion",
+];

@@ -8,7 +8,7 @@
 //! Must not: prompt (the CLI does), compile, or ask the engine who holds a name (the CLI does).
 
 use crate::compile::{self, Project, Settings};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, Diagnostic, Diagnostics};
 use crate::generator::{self, Generator};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,8 +55,34 @@ impl Workspace {
         })
     }
 
-    /// Compiles the template.
+    /// Compiles the template to run it: a parameter without a value is an error (one per
+    /// parameter, with the ways to give it), never a silent stand-in.
     pub fn compile(&self) -> Result<Project, ConfigError> {
+        let project = self.plan()?;
+        if project.missing_parameters.is_empty() {
+            return Ok(project);
+        }
+        let diagnostics = project
+            .missing_parameters
+            .iter()
+            .map(|m| Diagnostic {
+                file: self.template.clone(),
+                line: Some(m.line),
+                path: format!("Parameters.{}", m.name),
+                message: format!("parameter `{}` has no Default and no value was given", m.name),
+                hint: Some(format!(
+                    "pass --parameter {}=VALUE, set it under `parameters:` in {}, or run `esb init` to be asked (`esb build --dry-run` shows the plan with a stand-in)",
+                    m.name,
+                    self.generator_path.display()
+                )),
+            })
+            .collect();
+        Err(ConfigError::Invalid(Diagnostics(diagnostics)))
+    }
+
+    /// Compiles the template to show what would run: parameters without a value get stand-ins,
+    /// listed in [`Project::missing_parameters`].
+    pub fn plan(&self) -> Result<Project, ConfigError> {
         compile::compile_file(&self.template, &self.settings)
     }
 
@@ -104,6 +130,27 @@ pub(crate) fn recorded_name(output_dir: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_parameter_without_a_value_is_one_error_for_a_run_and_a_stand_in_for_a_plan() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("src")).unwrap();
+        let template = root.path().join("template.yaml");
+        let text = "Parameters:\n  Bucket: {Type: String}\nResources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src\n      Handler: app.h\n      Runtime: python3.11\n      Environment: {Variables: {B: !Ref Bucket, C: !Sub '${Bucket}-x'}}\n";
+        std::fs::write(&template, text).unwrap();
+        let ws = Workspace::open(&template, &BTreeMap::new()).unwrap();
+        let plan = ws.plan().unwrap();
+        assert_eq!(plan.missing_parameters.iter().map(|m| (m.name.as_str(), m.line)).collect::<Vec<_>>(), [("Bucket", 2)]);
+        let err = ws.compile().unwrap_err();
+        let d = err.diagnostics();
+        assert_eq!(d.len(), 1, "one error, none for the Refs to it: {d:?}");
+        assert!(
+            d[0].message.contains("`Bucket` has no Default") && d[0].hint.as_deref().unwrap_or_default().contains("--parameter Bucket="),
+            "{d:?}"
+        );
+        let given = Workspace::open(&template, &[("Bucket".to_string(), "b1".to_string())].into_iter().collect()).unwrap();
+        assert!(given.compile().unwrap().missing_parameters.is_empty());
+    }
 
     #[test]
     fn a_project_without_generator_yml_keeps_the_name_recorded_for_its_directory() {

@@ -4,13 +4,14 @@
 //! so every later error can point at a line. It resolves anchors/aliases and YAML 1.2 core scalars.
 //! It must not interpret CloudFormation: tags stay tags here; `intrinsics` gives them meaning.
 //!
-//! Built on yaml-rust2's event parser (not its `Yaml` tree, which drops local tags). The tree is
-//! built iteratively and bounded (depth, node count) so hostile input cannot overflow the stack or
-//! expand an alias bomb.
+//! Built on libyaml's event parser (the safe Rust port, libyaml-safer), because CloudFormation's and
+//! the reference SAM translator's YAML readers are libyaml's family (PyYAML, SnakeYAML): they accept
+//! flow collections closed left of their key and flow pairs in flow sequences, which real templates
+//! write and stricter YAML 1.2 parsers reject. The tree is built iteratively and bounded (depth,
+//! node count) so hostile input cannot overflow the stack or expand an alias bomb.
 
+use libyaml_safer::{Event, EventData, Mark, Parser, ScalarStyle};
 use std::collections::HashMap;
-use yaml_rust2::parser::{Event, Parser, Tag};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// Deepest nesting accepted. Real templates stay under 20; the limit keeps recursion safe.
 pub const MAX_DEPTH: usize = 128;
@@ -131,57 +132,84 @@ pub fn parse(text: &str) -> Result<Node, LoadError> {
 
 /// [`parse`], with the duplicate keys it resolved (last value wins, as CloudFormation does).
 pub fn parse_document(text: &str) -> Result<(Node, Vec<Duplicate>), LoadError> {
-    let mut parser = Parser::new_from_str(text);
+    // libyaml-safer 0.3 panics ("unexpected end of input") where a token runs into the end of a
+    // text without a final line break; a trailing break changes no YAML value a template has
+    // (only a `|+` block scalar at the very end would keep it). Any other panic in the parser is
+    // turned into an error naming the file rather than taking esb down.
+    let owned;
+    let text = if text.ends_with('\n') {
+        text
+    } else {
+        owned = format!("{text}\n");
+        &owned
+    };
+    std::panic::catch_unwind(|| events(text))
+        .unwrap_or_else(|_| Err(LoadError { message: "the YAML parser could not read this text (please report it)".into(), line: None }))
+}
+
+fn events(text: &str) -> Result<(Node, Vec<Duplicate>), LoadError> {
+    let mut bytes = text.as_bytes();
+    let mut parser = Parser::new();
+    parser.set_input_string(&mut bytes);
     let mut builder = Builder::default();
     let mut documents = 0;
     loop {
-        let (event, mark) = parser.next_token().map_err(|e| LoadError { message: e.info().to_string(), line: Some(e.marker().line()) })?;
-        match event {
-            Event::StreamEnd => break,
-            Event::DocumentStart => {
+        let Event { data, start_mark, .. } = parser.parse().map_err(|e| LoadError {
+            message: match e.context() {
+                Some(context) => format!("{context}, {}", e.problem()),
+                None => e.problem().to_string(),
+            },
+            line: e.problem_mark().map(|m| line_of(&m)),
+        })?;
+        match data {
+            EventData::StreamEnd => break,
+            EventData::DocumentStart { .. } => {
                 documents += 1;
                 if documents > 1 {
                     return Err(LoadError {
                         message: "more than one YAML document (`---`) in the template".into(),
-                        line: Some(mark.line()),
+                        line: Some(line_of(&start_mark)),
                     });
                 }
             }
-            other => builder.event(other, mark)?,
+            other => builder.event(other, line_of(&start_mark))?,
         }
     }
     Ok((builder.root.unwrap_or(Node::new(Value::Null, 1)), builder.duplicates))
 }
 
+fn line_of(mark: &Mark) -> usize {
+    usize::try_from(mark.line).unwrap_or(usize::MAX).saturating_add(1)
+}
+
 /// An open collection while building.
 enum Open {
-    Seq { node: Node, anchor: usize, items: Vec<Node> },
-    Map { node: Node, anchor: usize, entries: Vec<(String, Node)>, key: Option<(String, usize)> },
+    Seq { node: Node, anchor: Option<String>, items: Vec<Node> },
+    Map { node: Node, anchor: Option<String>, entries: Vec<(String, Node)>, key: Option<(String, usize)> },
 }
 
 #[derive(Default)]
 struct Builder {
     duplicates: Vec<Duplicate>,
     stack: Vec<Open>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<String, Node>,
     root: Option<Node>,
     nodes: usize,
 }
 
 impl Builder {
-    fn event(&mut self, event: Event, mark: Marker) -> Result<(), LoadError> {
-        let line = mark.line();
+    fn event(&mut self, event: EventData, line: usize) -> Result<(), LoadError> {
         match event {
-            Event::Scalar(text, style, anchor, tag) => {
-                let node = Node { value: scalar(&text, style, tag.as_ref()), tag: local_tag(tag), line };
+            EventData::Scalar { anchor, tag, value, style, .. } => {
+                let node = Node { value: scalar(&value, style, tag.as_deref()), tag: local_tag(tag), line };
                 self.finish(node, anchor, line)
             }
-            Event::SequenceStart(anchor, tag) => {
+            EventData::SequenceStart { anchor, tag, .. } => {
                 self.open(Open::Seq { node: Node { value: Value::Null, tag: local_tag(tag), line }, anchor, items: vec![] }, line)
             }
-            Event::MappingStart(anchor, tag) => self
+            EventData::MappingStart { anchor, tag, .. } => self
                 .open(Open::Map { node: Node { value: Value::Null, tag: local_tag(tag), line }, anchor, entries: vec![], key: None }, line),
-            Event::SequenceEnd | Event::MappingEnd => {
+            EventData::SequenceEnd | EventData::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
                     Some(Open::Seq { mut node, anchor, items }) => {
                         node.value = Value::Seq(items);
@@ -195,16 +223,18 @@ impl Builder {
                 };
                 self.finish(node, anchor, line)
             }
-            Event::Alias(id) => {
+            EventData::Alias { anchor } => {
                 let node = self
                     .anchors
-                    .get(&id)
+                    .get(&anchor)
                     .cloned()
-                    .ok_or_else(|| LoadError { message: "alias refers to an unknown anchor".into(), line: Some(line) })?;
+                    .ok_or_else(|| LoadError { message: format!("alias `*{anchor}` refers to an unknown anchor"), line: Some(line) })?;
                 self.nodes += count(&node);
-                self.finish(node, 0, line)
+                self.finish(node, None, line)
             }
-            Event::Nothing | Event::StreamStart | Event::DocumentEnd | Event::StreamEnd | Event::DocumentStart => Ok(()),
+            EventData::StreamStart { .. } | EventData::DocumentEnd { .. } | EventData::StreamEnd | EventData::DocumentStart { .. } => {
+                Ok(())
+            }
         }
     }
 
@@ -217,12 +247,12 @@ impl Builder {
     }
 
     /// Places a completed node into its parent (or as the root).
-    fn finish(&mut self, node: Node, anchor: usize, line: usize) -> Result<(), LoadError> {
+    fn finish(&mut self, node: Node, anchor: Option<String>, line: usize) -> Result<(), LoadError> {
         self.nodes += 1;
         if self.nodes > MAX_NODES {
             return Err(LoadError { message: format!("document expands to more than {MAX_NODES} nodes"), line: Some(line) });
         }
-        if anchor > 0 {
+        if let Some(anchor) = anchor {
             self.anchors.insert(anchor, node.clone());
         }
         match self.stack.last_mut() {
@@ -257,19 +287,17 @@ fn count(node: &Node) -> usize {
     }
 }
 
-/// `!Ref` has handle `!` and suffix `Ref`; core tags (`!!str`) are resolved by the parser and dropped.
-fn local_tag(tag: Option<Tag>) -> Option<String> {
-    tag.filter(|t| t.handle == "!").map(|t| t.suffix)
+/// `!Ref` is the local tag `Ref`; core tags (`!!str`, resolved to `tag:yaml.org,2002:str`) are dropped.
+fn local_tag(tag: Option<String>) -> Option<String> {
+    tag.and_then(|t| t.strip_prefix('!').map(str::to_string)).filter(|t| !t.is_empty())
 }
 
 /// YAML 1.2 core schema resolution for plain scalars; quoted scalars are always strings.
-fn scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Value {
-    if let Some(t) = tag {
-        if t.handle == "tag:yaml.org,2002:" && t.suffix == "str" {
-            return Value::String(text.to_string());
-        }
+fn scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
+    if tag == Some("tag:yaml.org,2002:str") {
+        return Value::String(text.to_string());
     }
-    if style != TScalarStyle::Plain {
+    if style != ScalarStyle::Plain {
         return Value::String(text.to_string());
     }
     match text {
@@ -366,6 +394,30 @@ mod tests {
         }
         let e = parse(&text).unwrap_err();
         assert!(e.message.contains("expands"), "{e:?}");
+    }
+
+    #[test]
+    fn flow_collections_read_as_cloudformation_reads_them() {
+        // A flow sequence closed at its key's column, a trailing comma, a flow mapping whose
+        // continuation lines sit left of the key, and a flow pair inside a flow sequence: PyYAML
+        // and libyaml (what CloudFormation and the reference translator read with) take them all.
+        let text = "a:\n  Resource: [\n    x,\n    y,\n  ]\n  Schema: {\"k\": 1,\n  \"l\": 2}\nb: !Sub [\n    \"n-${ID}\",\n    ID: !Select [0, [q]],\n  ]\n";
+        let n = parse(text).unwrap();
+        let a = n.get("a").unwrap();
+        assert_eq!(a.get("Resource").unwrap().as_seq().unwrap().len(), 2);
+        assert_eq!(a.get("Schema").unwrap().get("l").unwrap().value, Value::Number("2".into()));
+        let b = n.get("b").unwrap().as_seq().unwrap();
+        assert_eq!(b[1].get("ID").unwrap().tag.as_deref(), Some("Select"));
+    }
+
+    #[test]
+    fn every_prefix_of_a_template_parses_or_fails_without_a_panic() {
+        // libyaml-safer panicked on a text ending inside a token without a final line break.
+        let text = "Resources:\n  F:\n    Type: AWS::Serverless::Function # c\n    Properties: {A: [1, 'q'], B: \"x\\ty\", C: |\n      block\n      }\n    D: !Sub '${X}'\n    E: &a x\n    G: *a";
+        for end in (0..=text.len()).filter(|i| text.is_char_boundary(*i)) {
+            let _ = parse(&text[..end]);
+        }
+        assert_eq!(parse("a: !Sub x").unwrap().get("a").and_then(Node::as_str), Some("x"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `esb build [--dry-run] [--no-cache] [--config-only] [FUNCTION...]`: template -> generated config
 //! under the output dir -> function images (bases built or loaded first, unchanged images skipped).
 
-use super::{open_project, show};
+use super::{open_project, show, Open};
 use crate::cli::{BuildArgs, Global};
 use crate::output::Output;
 use crate::progress::Progress;
@@ -13,7 +13,7 @@ use serde_json::json;
 use std::time::Instant;
 
 pub fn run(global: &Global, args: BuildArgs, out: &Output) -> anyhow::Result<()> {
-    let (ws, project) = open_project(global, &args.parameters, out, true)?;
+    let (ws, project) = open_project(global, &args.parameters, out, if args.dry_run { Open::Plan } else { Open::RunShowingAllWarnings })?;
     let rendered = generate::render(&project)?;
     let files = if args.dry_run { generate::plan(&ws.output_dir, &rendered) } else { generate::write(&ws.output_dir, &rendered)? };
     if let Some(unknown) = args.functions.iter().find(|f| !project.functions.functions.contains_key(*f)) {
@@ -67,6 +67,7 @@ pub fn run(global: &Global, args: BuildArgs, out: &Output) -> anyhow::Result<()>
             "failures": failures,
             "warnings": project.warnings,
             "left_out": project.left_out,
+            "missing_parameters": project.missing_parameters,
         }));
         nothing_runs(&project)?;
         return fail_on(&images);
@@ -75,6 +76,10 @@ pub fn run(global: &Global, args: BuildArgs, out: &Output) -> anyhow::Result<()>
     out.say(format!("  {}", counts(&project)));
     for (id, why) in &project.left_out {
         out.say(format!("  left out: {id}: {why}"));
+    }
+    if !project.missing_parameters.is_empty() {
+        let names: Vec<String> = project.missing_parameters.iter().map(|m| format!("{} (stand-in `{}`)", m.name, m.stand_in)).collect();
+        out.say(format!("  parameters without a value, to give before a build runs: {}", names.join(", ")));
     }
     nothing_runs(&project)?;
     if args.dry_run {

@@ -57,11 +57,16 @@ pub fn run(global: &Global, args: InitArgs, out: &Output) -> anyhow::Result<()> 
         }
         template_problems = e.diagnostics().len();
     }
-    g.write(&path, args.force)?;
+    let to_fill: Vec<ParamInfo> = declared.iter().filter(|p| p.default.is_none() && !g.parameters.contains_key(&p.name)).cloned().collect();
+    g.write_listing(&path, args.force, &to_fill)?;
     if out.json() {
-        out.emit(&json!({"generator": path, "app": {"name": g.app.name, "tag": g.app.tag, "region": g.app.region}, "output_dir": g.paths.output_dir, "parameters": g.parameters, "template_errors": template_problems}));
+        out.emit(&json!({"generator": path, "app": {"name": g.app.name, "tag": g.app.tag, "region": g.app.region}, "output_dir": g.paths.output_dir, "parameters": g.parameters, "parameters_to_fill": to_fill.iter().map(|p| &p.name).collect::<Vec<_>>(), "template_errors": template_problems}));
     } else {
         out.say(format!("Wrote {} (project {}, tag {}, output {})", show(&path), g.app.name, g.app.tag, g.paths.output_dir));
+        if !to_fill.is_empty() {
+            let names: Vec<&str> = to_fill.iter().map(|p| p.name.as_str()).collect();
+            out.say(format!("Give these parameters a value in {} (listed there) before `esb build`: {}", show(&path), names.join(", ")));
+        }
         if template_problems > 0 {
             out.say(format!("The template has {template_problems} problem(s); `esb build` lists them."));
         } else {

@@ -24,7 +24,7 @@ const READY_WITHIN: Duration = Duration::from_secs(10);
 const TIMEOUT_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(global: &Global, args: InvokeArgs, out: &Output) -> anyhow::Result<()> {
-    let (ws, mut project) = open_project(global, &args.parameters, out, false)?;
+    let (ws, mut project) = open_project(global, &args.parameters, out, super::Open::Run)?;
     out.warnings(&super::env_vars::apply_file(&mut project, args.env_vars.as_deref())?);
     esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
     let functions = &project.functions.functions;

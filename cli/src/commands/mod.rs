@@ -60,15 +60,25 @@ pub fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
 /// Finds the template, opens its workspace with `--parameter` overrides, compiles it and prints
 /// its warnings: `esb build` prints all of them; other commands only those not yet shown for this
 /// template, generator.yml and parameters ([`unseen`]), so the same note does not drown real ones.
+/// How a command reads the template: to run it (a parameter without a value is an error), or to
+/// show a plan (`build --dry-run`: stand-ins, named).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Run,
+    RunShowingAllWarnings,
+    Plan,
+}
+
 fn open_project(
     global: &Global,
     parameters: &[(String, String)],
     out: &Output,
-    all_warnings: bool,
+    open: Open,
 ) -> anyhow::Result<(esb_config::Workspace, esb_config::Project)> {
     let template = find_template(global)?;
     let ws = esb_config::Workspace::open(&template, &parameters.iter().cloned().collect())?;
-    let project = ws.compile()?;
+    let project = if open == Open::Plan { ws.plan()? } else { ws.compile()? };
+    let all_warnings = open != Open::Run;
     let shown = if all_warnings { project.warnings.clone() } else { unseen(&ws, parameters, &project.warnings) };
     out.warnings(&shown);
     Ok((ws, project))

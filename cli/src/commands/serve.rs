@@ -155,7 +155,7 @@ pub(super) fn open(
 ) -> anyhow::Result<(esb_config::Workspace, esb_config::Project)> {
     // The name goes into everything compiled: settle whose it is first.
     super::identity::settle_before_open(global, out)?;
-    let (mut ws, mut project) = open_project(global, &args.parameters, out, false)?;
+    let (mut ws, mut project) = open_project(global, &args.parameters, out, super::Open::Run)?;
     out.warnings(&super::env_vars::apply_file(&mut project, args.env_vars.as_deref())?);
     if let (Some(f), Some(port)) = (&args.debug_function, args.debug_port) {
         out.note(&super::debug::apply(&mut project, f, port)?);

@@ -317,10 +317,19 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, m
     }
     if !dir.is_dir() {
         let what = if dir.exists() { "is not a directory" } else { "does not exist" };
+        // `ProducerFunction/` for `producerFunction/`: the directory the user meant, if one is close.
+        let wanted = rel.trim_end_matches('/');
+        let (parent, leaf) = wanted.rsplit_once('/').unwrap_or(("", wanted));
+        let siblings: Vec<String> = std::fs::read_dir(root.join(parent))
+            .map(|d| d.flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        let near = crate::error::closest(leaf, siblings.iter().map(String::as_str))
+            .map(|n| format!("; did you mean `{}`?", if parent.is_empty() { n.to_string() } else { format!("{parent}/{n}") }))
+            .unwrap_or_default();
         sink.error(
             Some(node.line),
             &props.at("CodeUri"),
-            format!("CodeUri `{uri}` {what} ({})", dir.display()),
+            format!("CodeUri `{uri}` {what} ({}){near}", dir.display()),
             Some(if matches!(base, BaseImage::Java { .. }) {
                 "CodeUri is a directory (a Maven or Gradle project, or classes and lib/*.jar), a .jar or a .zip, relative to the template's directory"
             } else {

@@ -20,6 +20,7 @@ mod globals;
 pub mod image;
 mod include;
 mod java;
+mod needed;
 mod params;
 mod props;
 mod sam_build;
@@ -27,7 +28,7 @@ mod storage;
 
 pub use events::check_schedule;
 pub use functions::base_for_runtime;
-pub use params::{declared as declared_parameters, ParamInfo};
+pub use params::{declared as declared_parameters, MissingParameter, ParamInfo};
 pub use storage::check_bucket_name;
 
 use crate::error::{ConfigError, Diagnostic, Diagnostics, Sink};
@@ -71,6 +72,8 @@ pub struct Project {
     pub warnings: Vec<String>,
     /// Functions of the template esb cannot run, with the reason (see [`crate::runtimes`]).
     pub left_out: BTreeMap<String, String>,
+    /// Parameters without a value, compiled with stand-ins: a plan shows them, a run refuses them.
+    pub missing_parameters: Vec<MissingParameter>,
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -152,14 +155,16 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
         return Err(sink.into_error());
     };
 
+    let mut missing_parameters = vec![];
     let mut ctx = Context {
-        params: params::resolve(doc.get("Parameters"), &settings.parameters, &mut sink),
+        params: params::resolve(doc.get("Parameters"), &settings.parameters, &mut missing_parameters, &mut sink),
         region: settings.region.clone(),
         account: LOCAL_ACCOUNT.into(),
         stack: settings.project.clone(),
         mappings: doc.get("Mappings").cloned(),
         ..Context::default()
     };
+    ctx.stand_ins = missing_parameters.iter().map(|m| m.name.clone()).collect();
     ctx.conditions = evaluate_conditions(&ctx, doc.get("Conditions"), &mut sink);
 
     // Pass 1: which resources exist, their types and default names.
@@ -233,6 +238,13 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
     let globals = doc.get("Globals");
     let mut resolved: Vec<(String, String, String, Node)> = vec![];
     for (id, ty, node) in &active {
+        if !needed::RUN_TYPES.contains(&ty.as_str()) {
+            // Not run: its properties are not read, so nothing in them can fail the template.
+            if !SILENT_TYPES.contains(&ty.as_str()) {
+                sink.warn(format!("resource type {ty} is not run locally; resources of this type are ignored"));
+            }
+            continue;
+        }
         let ppath = format!("Resources.{id}.Properties");
         let empty = Node::new(Value::Map(vec![]), node.line);
         let raw = node.get("Properties").unwrap_or(&empty);
@@ -245,7 +257,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
             Some(g) => globals::merge(g, raw),
             None => raw.clone(),
         };
-        if let Ok(Some(props)) = ctx.resolve(&merged, &ppath, &mut sink) {
+        if let Ok(Some(props)) = needed::resolve(&ctx, ty, &merged, &ppath, &mut sink) {
             resolved.push(((*id).clone(), ty.clone(), ppath, props));
         }
     }
@@ -266,7 +278,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
             "AWS::S3::Bucket" => out.buckets.extend(storage::bucket(&physical, p, &mut sink).map(|b| (id.clone(), b))),
             "AWS::Serverless::LayerVersion" | "AWS::Lambda::LayerVersion" => {
                 let key = if ty == "AWS::Serverless::LayerVersion" { "ContentUri" } else { "Content" };
-                match p.get(key).and_then(Node::as_scalar_str) {
+                match p.get(key).and_then(Node::as_scalar_str).filter(|uri| !needed::is_placeholder(uri)) {
                     Some(uri) => {
                         let metadata = active.iter().find(|(i, ..)| *i == id).and_then(|(_, _, node)| node.get("Metadata"));
                         let build = build_method::layer_build(id, metadata, &mut sink);
@@ -276,9 +288,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
                     None => sink.warn(format!("layer {id} has no local {key} directory; functions using it get no /opt content")),
                 }
             }
-            "AWS::Serverless::Function" | "AWS::Lambda::Function" => {}
-            t if SILENT_TYPES.contains(&t) => {}
-            t => sink.warn(format!("resource type {t} is not run locally; resources of this type are ignored")),
+            _ => {}
         }
     }
     let mut events = vec![];
@@ -371,6 +381,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
         resources: ResourcesFile { version: SCHEMA_VERSION, tables: out.tables, buckets: out.buckets },
         warnings,
         left_out,
+        missing_parameters,
     })
 }
 

@@ -13,8 +13,26 @@ use std::collections::BTreeMap;
 const USED: &[&str] = &["Type", "Default", "AllowedValues", "AllowedPattern", "MinLength", "MaxLength", "MinValue", "MaxValue"];
 const IGNORED: &[&str] = &["Description", "NoEcho", "ConstraintDescription"];
 
+/// A parameter with no Default that nobody gave a value: the template compiles with a stand-in
+/// (so a plan can be shown and no Ref to it fails), and a real run refuses it
+/// ([`crate::Workspace::compile`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MissingParameter {
+    /// Its name.
+    pub name: String,
+    /// Line of its declaration.
+    pub line: usize,
+    /// The stand-in used for the plan.
+    pub stand_in: String,
+}
+
 /// Resolves every parameter. Overrides naming no parameter are warned about.
-pub(crate) fn resolve(section: Option<&Node>, overrides: &BTreeMap<String, String>, sink: &mut Sink) -> BTreeMap<String, ParamValue> {
+pub(crate) fn resolve(
+    section: Option<&Node>,
+    overrides: &BTreeMap<String, String>,
+    missing: &mut Vec<MissingParameter>,
+    sink: &mut Sink,
+) -> BTreeMap<String, ParamValue> {
     let mut out = BTreeMap::new();
     let entries = section.and_then(Node::as_map).unwrap_or_default();
     for (name, decl) in entries {
@@ -39,6 +57,7 @@ pub(crate) fn resolve(section: Option<&Node>, overrides: &BTreeMap<String, Strin
             // CloudFormation would ask for it at deploy time; a local run goes on with a stand-in
             // (as SAM CLI does), and says so with the line and how to set a real value.
             let stand_in = stand_in(name, &ty, &props, sink);
+            missing.push(MissingParameter { name: name.clone(), line: decl.line, stand_in: stand_in.text() });
             sink.warn_at(
                 decl.line,
                 format!(

@@ -756,6 +756,8 @@ fn code_uri_problems_are_errors() {
         format!("Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: {uri}, Handler: app.handler, Runtime: python3.11}}\n")
     };
     assert!(fx.errors(&t("src/missing"))[0].message.contains("does not exist"));
+    // A directory that differs only in case (or a letter or two) is named.
+    assert!(fx.errors(&t("src/A"))[0].message.contains("did you mean `src/a`?"), "{:?}", fx.errors(&t("src/A")));
     assert!(fx.errors(&t("s3://bucket/code.zip"))[0].message.contains("in S3"));
     // A single source file is a CodeUri for Python and Node.js (packaged alone); a custom
     // runtime's CodeUri is a directory.
