@@ -66,6 +66,18 @@ impl Writer {
     }
 }
 
+/// The function's running containers, waiting up to `bound` for at least one.
+fn wait_for_containers(project: &str, function: &str, bound: Duration) -> Vec<String> {
+    let until = Instant::now() + bound;
+    loop {
+        let ids = function_containers(project, function);
+        if !ids.is_empty() || Instant::now() >= until {
+            return ids;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Acknowledged items that `s` cannot give back exactly.
 fn lost(s: &Served, acked: &[serde_json::Value]) -> usize {
     acked.iter().filter(|item| s.get(&format!("/items/{}", item["id"].as_str().unwrap_or("?"))).json() != **item).count()
@@ -75,12 +87,15 @@ fn lost(s: &Served, acked: &[serde_json::Value]) -> usize {
 fn kill_9_of_function_containers_mid_invocation() {
     let (dir, _cleanup, project) = named_example_project("chaoskill");
     let s = Served::start(ESB, dir.path(), &[]);
+    // Warm first: under CI's load a cold start can outlast a fixed sleep, and then there is
+    // nothing to kill yet (CI saw exactly that: no victims two seconds into the load).
+    assert_eq!(s.get("/hello").status, 200);
     let base = Arc::new(Mutex::new(s.url.clone()));
     let load = Load::start(&s.cert, base, "/hello", 4);
     std::thread::sleep(Duration::from_secs(2));
+    let victims = wait_for_containers(&project, "HelloFunction", Duration::from_secs(30));
+    assert!(!victims.is_empty(), "the function has running containers to kill");
     let fault_at = load.now();
-    let victims = function_containers(&project, "HelloFunction");
-    assert!(!victims.is_empty());
     for id in &victims {
         docker(&["kill", "-s", "KILL", id]);
     }
