@@ -6,8 +6,13 @@ template.yml that names AWS::Serverless), and prints: templates accepted, functi
 by runtime family, and every function left out, counted by reason. A function of a template esb
 rejects counts as not planned (with the template's first error as the reason).
 
-Usage: scripts/corpus.py DIR [--esb target/debug/esb] [--json OUT] [--jobs 2]
+Usage: scripts/corpus.py DIR [--esb target/debug/esb] [--json OUT] [--jobs 2] [--reference]
 The corpus the issues measure is aws-samples/serverless-patterns (commit fb7b5d06).
+
+--reference also runs the reference SAM translator (aws-sam-translator, pinned below, installed
+from the Python package index into a virtualenv in esb's cache the first time) on every template
+in the same run (scripts/reference.py), and prints its count next to esb's with every template on
+which the two disagree.
 """
 import argparse
 import collections
@@ -65,6 +70,26 @@ def one(esb, path, text):
             "left_out": doc.get("left_out", {}), "warnings": doc.get("warnings", [])}
 
 
+REFERENCE = "aws-sam-translator==1.115.0"
+
+
+def reference_verdicts(paths):
+    """{path: (accepted, error)} from the reference translator, in a cached virtualenv."""
+    cache = os.environ.get("ESB_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "esb")
+    venv = os.path.join(cache, "reference-" + REFERENCE.replace("==", "-"))
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", REFERENCE, "pyyaml"], check=True)
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference.py")
+    out = subprocess.run([python, script], input="\n".join(paths), capture_output=True, text=True, check=True)
+    verdicts = {}
+    for line in out.stdout.splitlines():
+        v = json.loads(line)
+        verdicts[v["path"]] = (v["accepted"], v["error"])
+    return verdicts
+
+
 def reason_key(reason):
     """Groups reasons: the runtime named, not the function."""
     return re.sub(r"runtime ([a-z]+)[0-9.a-z]*", r"runtime \1*", reason)[:120]
@@ -76,6 +101,7 @@ def main():
     ap.add_argument("--esb", default=os.path.join(os.path.dirname(__file__), "..", "target", "debug", "esb"))
     ap.add_argument("--json")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--reference", action="store_true", help="compare with the reference SAM translator")
     args = ap.parse_args()
     esb = os.path.abspath(args.esb)
     found = list(templates(args.dir))
@@ -100,6 +126,20 @@ def main():
     print(f"in rejected templates: {lost_in_rejected} functions; the first errors:")
     for why, n in errors.most_common(15):
         print(f"  {n:4d}  {why}")
+    if args.reference:
+        ref = reference_verdicts([r["path"] for r in results])
+        ref_ok = sum(1 for ok, _ in ref.values() if ok)
+        print(f"reference translator ({REFERENCE}), same templates: {ref_ok} accepted, {len(ref) - ref_ok} rejected")
+        only_ref = [r for r in results if ref.get(r["path"], (False,))[0] and not r["accepted"]]
+        only_esb = [r for r in results if r["accepted"] and not ref.get(r["path"], (True,))[0]]
+        print(f"accepted by the reference, rejected by esb: {len(only_ref)}")
+        for r in only_ref:
+            print(f"  {os.path.relpath(r['path'], args.dir)}: {(r['error'] or '')[:160]}")
+        print(f"rejected by the reference, accepted by esb: {len(only_esb)}")
+        for r in only_esb:
+            print(f"  {os.path.relpath(r['path'], args.dir)}: {(ref[r['path']][1] or '')[:160]}")
+        for r in results:
+            r["reference"] = ref.get(r["path"], (None, None))[0]
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"results": results, "declared": declared, "planned": dict(planned), "left_out": dict(left)}, f, indent=1)

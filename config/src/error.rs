@@ -112,6 +112,8 @@ pub struct Sink {
     /// Which of `errors` are values esb cannot know locally (another stack's export, an attribute
     /// of a resource it does not run), as opposed to a broken template: by index into `errors`.
     pub unknowable: Vec<usize>,
+    /// Properties the template sets that esb accepts but does not emulate: type -> names.
+    pub not_emulated: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl Sink {
@@ -153,6 +155,12 @@ impl Sink {
         self.left_out.insert(id.to_string(), reason);
     }
 
+    /// Records that a property of resource type `ty` is accepted but not emulated; the build says
+    /// so once, in one line (see [`Sink::into_result`]).
+    pub fn not_emulated(&mut self, ty: &str, property: &str) {
+        self.not_emulated.entry(ty.to_string()).or_default().insert(property.to_string());
+    }
+
     /// Records a warning about line `line` of the file (`template.yaml:4: ...`).
     pub fn warn_at(&mut self, line: usize, message: impl AsRef<str>) {
         let file = self.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| self.file.display().to_string());
@@ -187,7 +195,15 @@ impl Sink {
     }
 
     /// Fails with every error collected, if any.
-    pub fn into_result(self) -> Result<(Vec<String>, std::collections::BTreeMap<String, String>), ConfigError> {
+    pub fn into_result(mut self) -> Result<(Vec<String>, std::collections::BTreeMap<String, String>), ConfigError> {
+        if !self.not_emulated.is_empty() {
+            let parts: Vec<String> = self
+                .not_emulated
+                .iter()
+                .map(|(ty, props)| format!("{ty} {}", props.iter().cloned().collect::<Vec<_>>().join(", ")))
+                .collect();
+            self.warn(format!("accepted, not emulated: {}", parts.join("; ")));
+        }
         if self.errors.is_empty() {
             Ok((self.warnings, self.left_out))
         } else {

@@ -25,6 +25,9 @@ pub const SUPPORTED: &[&str] = &[
     "Fn::FindInMap",
     "Fn::GetAZs",
     "Fn::Base64",
+    "Fn::Cidr",
+    "Fn::ToJsonString",
+    "Fn::Length",
     "Fn::Equals",
     "Fn::Not",
     "Fn::And",
@@ -253,6 +256,31 @@ impl Context {
                 use base64::Engine as _;
                 Ok(Some(scalar(base64::engine::general_purpose::STANDARD.encode(text.as_bytes()), line)))
             }
+            "Fn::ToJsonString" => {
+                let value = self.resolve(arg, &fpath, sink)?.unwrap_or_else(|| Node::new(Value::Null, line));
+                Ok(Some(scalar(extensions::to_json_string(&value), line)))
+            }
+            "Fn::Length" => match self.resolve(arg, &fpath, sink)?.map(|v| v.value) {
+                Some(Value::Seq(items)) => Ok(Some(Node::new(Value::Number(items.len().to_string()), line))),
+                other => {
+                    let found = other.map_or("nothing".to_string(), |v| Node::new(v, line).kind().to_string());
+                    sink.error(Some(line), &fpath, format!("Fn::Length takes a list, found {found}"), None);
+                    Err(Failed)
+                }
+            },
+            "Fn::Cidr" => {
+                let [block, count, bits] = self.args::<3>(arg, name, &fpath, sink)?;
+                let block = self.string_arg(&block, &format!("{fpath}[0]"), sink)?;
+                let count = self.string_arg(&count, &format!("{fpath}[1]"), sink)?;
+                let bits = self.string_arg(&bits, &format!("{fpath}[2]"), sink)?;
+                match extensions::cidr(&block, &count, &bits) {
+                    Ok(blocks) => Ok(Some(list(blocks, line))),
+                    Err(why) => {
+                        sink.error(Some(line), &fpath, format!("Fn::Cidr: {why}"), None);
+                        Err(Failed)
+                    }
+                }
+            }
             "Fn::GetAZs" => Ok(Some(list(["a", "b", "c"].iter().map(|z| format!("{}{z}", self.region)).collect(), line))),
             "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or" | "Condition" => {
                 sink.error(
@@ -357,6 +385,12 @@ impl Context {
     fn no_attribute(&self, logical: &str, attr: &str, line: usize, path: &str, sink: &mut Sink) {
         let call = format!("!GetAtt {logical}.{attr}");
         match self.resources.get(logical) {
+            Some(r) if attr.starts_with("Outputs.") && (r.kind == "AWS::Serverless::Application" || r.kind == "AWS::CloudFormation::Stack") => sink.unknowable(
+                Some(line),
+                path,
+                format!("`{call}`: nested stack {logical} has no local value for this output (its template is not a local file, or the output depends on resources esb does not run)"),
+                Some("give the value as a template Parameter (generator.yml `parameters:` or --parameter) where esb needs it"),
+            ),
             Some(r) if !self.runs(&r.kind) => sink.unknowable(
                 Some(line),
                 path,
@@ -549,6 +583,9 @@ pub fn join_path(path: &str, key: &str) -> String {
         format!("{path}.{key}")
     }
 }
+
+mod extensions;
+pub(crate) use extensions::for_each;
 
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@
 //! - [`compile`]: the template -> [`compile::Project`]; every error collected, located and hinted.
 //! - [`model`]: the generated files' types (`functions.yml`, `routing.yml`, `resources.yml`).
 //! - [`routes`]: API Gateway path templates and methods.
+//! - [`spec`]: the published property specifications of the resource types esb runs (vendored data).
 //! - [`dockerfile`], [`generate`]: the output dir's files, written deterministically and only when changed.
 //! - [`generator`], [`services`], [`discover`], [`workspace`]: generator.yml (with its storage and logs
 //!   sections), finding the template, project settings.
@@ -30,6 +31,7 @@ pub mod routes;
 pub mod runtimes;
 pub mod schedule;
 pub mod services;
+pub mod spec;
 pub mod workspace;
 pub mod yaml;
 

@@ -68,7 +68,11 @@ impl Workspace {
             .map(|m| Diagnostic {
                 file: self.template.clone(),
                 line: Some(m.line),
-                path: format!("Parameters.{}", m.name),
+                // A nested template's (`App.Name`) is passed by the nesting resource.
+                path: match m.name.split_once('.') {
+                    Some((app, name)) => format!("Resources.{app}.Properties.Parameters.{name}"),
+                    None => format!("Parameters.{}", m.name),
+                },
                 message: format!("parameter `{}` has no Default and no value was given", m.name),
                 hint: Some(format!(
                     "pass --parameter {}=VALUE, set it under `parameters:` in {}, or run `esb init` to be asked (`esb build --dry-run` shows the plan with a stand-in)",

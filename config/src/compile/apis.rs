@@ -267,8 +267,14 @@ fn http_cors(p: &Props, sink: &mut Sink) -> Option<Cors> {
 }
 
 /// Turns HTTP events into routes: checks paths, methods, API references and authorizers, rejects
-/// duplicates, and sorts each API's routes most specific first.
-pub(crate) fn routes(events: &[EventDecl], apis: &BTreeMap<String, Api>, sink: &mut Sink) -> Vec<Route> {
+/// duplicates, and sorts each API's routes most specific first. `other_apis` are the template's
+/// APIs written as plain CloudFormation (logical id -> type), which esb does not serve yet.
+pub(crate) fn routes(
+    events: &[EventDecl],
+    apis: &BTreeMap<String, Api>,
+    other_apis: &BTreeMap<String, String>,
+    sink: &mut Sink,
+) -> Vec<Route> {
     let mut out: Vec<(PathTemplate, Route)> = vec![];
     let mut seen: BTreeMap<(String, String, String), String> = BTreeMap::new();
     for e in events {
@@ -278,6 +284,21 @@ pub(crate) fn routes(events: &[EventDecl], apis: &BTreeMap<String, Api>, sink: &
             ApiKind::Http => IMPLICIT_HTTP.into(),
         });
         let key = if e.kind == ApiKind::Rest { "RestApiId" } else { "ApiId" };
+        if !apis.contains_key(&api_id) {
+            if let Some(kind) = other_apis.get(&api_id) {
+                // An API written as CloudFormation (AWS::ApiGateway::RestApi, ...): not served yet.
+                sink.warn_at(
+                    e.line,
+                    format!(
+                        "{}: {key} `{api_id}` is an {kind}, which esb does not serve yet; route {} {} is not served",
+                        e.yaml_path,
+                        e.method.as_deref().unwrap_or("ANY"),
+                        e.path.as_deref().unwrap_or("/")
+                    ),
+                );
+                continue;
+            }
+        }
         let Some(api) = apis.get(&api_id).filter(|a| a.spec.kind == e.kind) else {
             let want = if e.kind == ApiKind::Rest { "AWS::Serverless::Api" } else { "AWS::Serverless::HttpApi" };
             sink.error(
@@ -300,6 +321,15 @@ pub(crate) fn routes(events: &[EventDecl], apis: &BTreeMap<String, Api>, sink: &
                 );
                 continue;
             }
+        };
+        // API Gateway takes `/items/` as the resource `/items` (and the reference translator
+        // passes it on): served without the slash, said once.
+        let path = match path.strip_suffix('/') {
+            Some(trimmed) if !trimmed.is_empty() && !trimmed.ends_with('/') => {
+                sink.warn_at(e.path_line, format!("{}.Path: `{path}` is served as `{trimmed}`, as API Gateway does", e.yaml_path));
+                trimmed.to_string()
+            }
+            _ => path,
         };
         let template = match PathTemplate::parse(&path) {
             Ok(t) => t,

@@ -32,7 +32,8 @@ const USED: &[&str] = &[
     "EventInvokeConfig",
     "DeadLetterQueue",
 ];
-/// Valid SAM properties that mean nothing for a local run.
+/// Valid SAM properties that mean nothing for a local run (others that esb does not emulate, such
+/// as FunctionUrlConfig and VpcConfig, are said once per build: `Props::check_keys`).
 const IGNORED: &[&str] = &[
     "Description",
     "Role",
@@ -40,22 +41,17 @@ const IGNORED: &[&str] = &[
     "PermissionsBoundary",
     "Tracing",
     "Tags",
-    "VpcConfig",
     "AutoPublishAlias",
     "AutoPublishCodeSha256",
     "AutoPublishAliasAllProperties",
-    "DeploymentPreference",
     "KmsKeyArn",
-    "FileSystemConfigs",
     "CodeSigningConfigArn",
     "ImageConfig",
     "ImageUri",
     "EphemeralStorage",
-    "SnapStart",
     "RuntimeManagementConfig",
     "LoggingConfig",
     "RecursiveLoop",
-    "FunctionUrlConfig",
     "AssumeRolePolicyDocument",
     "Metadata",
     "VersionDescription",
@@ -247,13 +243,9 @@ fn zip_function(
 
 fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, made: bool, sink: &mut Sink) -> Option<Code> {
     if let Some(inline) = props.string("InlineCode", sink) {
-        if props.get("CodeUri").is_some() {
-            sink.error(
-                Some(props.node.line),
-                &props.at("InlineCode"),
-                "a function has either CodeUri or InlineCode, not both",
-                Some("remove one of them"),
-            );
+        if let Some(uri) = props.get("CodeUri") {
+            // The reference translator takes InlineCode over CodeUri (often a Globals CodeUri).
+            sink.warn_at(uri.line, format!("function {id} has both InlineCode and CodeUri: InlineCode is used, as SAM uses it"));
         }
         return Some(Code::Inline { source: inline });
     }
@@ -270,21 +262,17 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, m
         }
     };
     let Some(uri) = node.as_scalar_str() else {
-        sink.error(
-            Some(node.line),
-            &props.at("CodeUri"),
-            "CodeUri points at S3; esb builds from local code",
-            Some("set CodeUri to a local directory"),
+        sink.left_out(
+            id,
+            format!("line {}: CodeUri points at S3; esb builds from local code (set CodeUri to a local directory)", node.line),
         );
         return None;
     };
     let rel = normalize_rel(&uri);
     if uri.starts_with("s3://") {
-        sink.error(
-            Some(node.line),
-            &props.at("CodeUri"),
-            format!("CodeUri `{uri}` is in S3; esb builds from local code"),
-            Some("set CodeUri to a local directory"),
+        sink.left_out(
+            id,
+            format!("line {}: CodeUri `{uri}` is in S3; esb builds from local code (set CodeUri to a local directory)", node.line),
         );
         return None;
     }
@@ -326,15 +314,21 @@ fn code(id: &str, props: &Props, base: &BaseImage, handler: &str, root: &Path, m
         let near = crate::error::closest(leaf, siblings.iter().map(String::as_str))
             .map(|n| format!("; did you mean `{}`?", if parent.is_empty() { n.to_string() } else { format!("{parent}/{n}") }))
             .unwrap_or_default();
-        sink.error(
-            Some(node.line),
-            &props.at("CodeUri"),
-            format!("CodeUri `{uri}` {what} ({}){near}", dir.display()),
-            Some(if matches!(base, BaseImage::Java { .. }) {
-                "CodeUri is a directory (a Maven or Gradle project, or classes and lib/*.jar), a .jar or a .zip, relative to the template's directory"
-            } else {
-                "CodeUri is a directory relative to the template's directory"
-            }),
+        // The template is valid (the reference translator does not look at files): the function
+        // is left out, named with the reason, and the rest of the template runs.
+        let expected = if matches!(base, BaseImage::Java { .. }) {
+            "a directory (a Maven or Gradle project, or classes and lib/*.jar), a .jar or a .zip"
+        } else {
+            "a directory"
+        };
+        let file = sink.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        sink.left_out(
+            id,
+            format!(
+                "{file}:{}: CodeUri `{uri}` {what} ({}){near}; CodeUri is {expected} relative to the template's directory",
+                node.line,
+                dir.display()
+            ),
         );
         return None;
     }

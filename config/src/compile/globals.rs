@@ -4,7 +4,6 @@
 //! override the global; mappings merge key by key (recursively); lists are additive, global items first.
 //! Must not: resolve intrinsics (merging happens on raw nodes, before evaluation).
 
-use crate::error::Sink;
 use crate::intrinsics::as_call;
 use crate::yaml::{Node, Value};
 
@@ -17,18 +16,9 @@ pub(crate) const SECTIONS: &[(&str, &str)] = &[
     ("LayerVersion", "AWS::Serverless::LayerVersion"),
 ];
 
-/// The Globals section for a resource type, if the template has one. Unknown sections warn once.
-pub(crate) fn section_for<'a>(globals: Option<&'a Node>, resource_type: &str, sink: &mut Sink) -> Option<&'a Node> {
-    let entries = globals?.as_map()?;
-    for (name, node) in entries {
-        if !SECTIONS.iter().any(|(s, _)| s == name) {
-            let hint = match crate::error::closest(name, SECTIONS.iter().map(|(s, _)| *s)) {
-                Some(s) => format!(" (did you mean `{s}`?)"),
-                None => String::new(),
-            };
-            sink.warn_at(node.line, format!("Globals.{name} is not a SAM Globals section esb knows; ignored{hint}"));
-        }
-    }
+/// The Globals section for a resource type, if the template has one (unknown sections are
+/// errors, reported by `typos::check_globals`).
+pub(crate) fn section_for<'a>(globals: Option<&'a Node>, resource_type: &str) -> Option<&'a Node> {
     let (name, _) = SECTIONS.iter().find(|(_, t)| *t == resource_type)?;
     globals?.get(name).filter(|n| n.as_map().is_some())
 }

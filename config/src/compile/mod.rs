@@ -20,11 +20,14 @@ mod globals;
 pub mod image;
 mod include;
 mod java;
+mod java_regex;
 mod needed;
+mod nested;
 mod params;
 mod props;
 mod sam_build;
 mod storage;
+mod typos;
 
 pub use events::check_schedule;
 pub use functions::base_for_runtime;
@@ -74,6 +77,16 @@ pub struct Project {
     pub left_out: BTreeMap<String, String>,
     /// Parameters without a value, compiled with stand-ins: a plan shows them, a run refuses them.
     pub missing_parameters: Vec<MissingParameter>,
+    /// The template's `Outputs` that esb could evaluate (a nested template's feed its parent).
+    pub outputs: BTreeMap<String, String>,
+}
+
+/// Where a template sits among nested templates: the files above it (cycles are refused) and the
+/// prefix of its resources' default physical names (`App-`; empty for the root template).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Nesting {
+    chain: Vec<PathBuf>,
+    prefix: String,
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -112,6 +125,11 @@ pub fn compile_file(path: &Path, settings: &Settings) -> Result<Project, ConfigE
 
 /// Compiles template `text`; `path` names the file in errors and anchors relative CodeUris.
 pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, ConfigError> {
+    compile_nested(path, text, settings, &Nesting::default())
+}
+
+/// [`compile`] for a template at `nesting` (the root template, or a nested application's).
+fn compile_nested(path: &Path, text: &str, settings: &Settings, nesting: &Nesting) -> Result<Project, ConfigError> {
     let mut sink = Sink::new(path);
     let root_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut doc = match yaml::parse_document(text) {
@@ -164,8 +182,50 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
         mappings: doc.get("Mappings").cloned(),
         ..Context::default()
     };
+    if let Some(g) = doc.get("Globals") {
+        typos::check_globals(g, &mut sink);
+    }
+    if nesting.chain.is_empty() {
+        for m in &missing_parameters {
+            sink.warn_at(
+                m.line,
+                format!(
+                    "parameter `{}` has no Default and no value was given; using `{}` locally (set it in generator.yml under `parameters:` or pass --parameter {}=VALUE)",
+                    m.name, m.stand_in, m.name
+                ),
+            );
+        }
+    }
     ctx.stand_ins = missing_parameters.iter().map(|m| m.name.clone()).collect();
     ctx.conditions = evaluate_conditions(&ctx, doc.get("Conditions"), &mut sink);
+
+    // `Fn::ForEach` loops (the AWS::LanguageExtensions transform) stand for the entries they make.
+    let expanded;
+    let resources = if resources.iter().any(|(k, _)| k.starts_with("Fn::ForEach::")) {
+        let mut loop_errors = vec![];
+        let mut collection = |node: &Node, name: &str| -> Option<Vec<String>> {
+            let path = format!("Resources.Fn::ForEach::{name}[1]");
+            let resolved = ctx.resolve(node, &path, &mut sink).ok().flatten()?;
+            let items: Option<Vec<String>> = resolved.as_seq().map(|s| s.iter().filter_map(Node::as_scalar_str).collect());
+            if items.is_none() {
+                sink.error(
+                    Some(node.line),
+                    &path,
+                    format!("Fn::ForEach::{name}: the collection must be a list, found {}", resolved.kind()),
+                    None,
+                );
+            }
+            items
+        };
+        let section = doc.get("Resources").cloned().unwrap_or_else(|| Node::new(Value::Map(vec![]), doc.line));
+        expanded = crate::intrinsics::for_each(&section, &mut collection, &mut loop_errors);
+        for (line, message) in loop_errors {
+            sink.error(Some(line), "Resources", message, None);
+        }
+        expanded.as_map().unwrap_or_default()
+    } else {
+        resources
+    };
 
     // Pass 1: which resources exist, their types and default names.
     let mut active: Vec<(&String, String, &Node)> = vec![];
@@ -180,6 +240,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
             );
             continue;
         };
+        typos::check_resource(id, ty, node, &mut sink);
         if let Some(cond) = node.get("Condition") {
             let name = cond.as_scalar_str().unwrap_or_default();
             match ctx.conditions.get(&name) {
@@ -199,9 +260,10 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
                 }
             }
         }
-        let default = if ty == "AWS::S3::Bucket" { id.to_lowercase() } else { id.clone() };
+        let prefixed = format!("{}{id}", nesting.prefix);
+        let default = if ty == "AWS::S3::Bucket" { prefixed.to_lowercase() } else { prefixed.clone() };
         let physical = if ty == "AWS::Serverless::LayerVersion" || ty == "AWS::Lambda::LayerVersion" {
-            format!("arn:aws:lambda:{}:{}:layer:{id}:1", ctx.region, ctx.account)
+            format!("arn:aws:lambda:{}:{}:layer:{prefixed}:1", ctx.region, ctx.account)
         } else {
             default
         };
@@ -234,13 +296,27 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
         }
     }
 
+    // Nested templates that are local files, compiled with the parameters given here; their
+    // outputs are this template's `!GetAtt App.Outputs.Name`.
+    let mut children = vec![];
+    for (id, ty, node) in &active {
+        if nested::TYPES.contains(&ty.as_str()) {
+            if let Some(child) = nested::compile_child(id, ty, node, &ctx, &root_dir, settings, nesting, &mut sink) {
+                for (name, value) in &child.project.outputs {
+                    ctx.resources.insert(format!("{id}.Outputs.{name}"), ResourceRef { kind: ty.clone(), physical: value.clone() });
+                }
+                children.push(child);
+            }
+        }
+    }
+
     // Resolve each resource's properties with Globals merged.
     let globals = doc.get("Globals");
     let mut resolved: Vec<(String, String, String, Node)> = vec![];
     for (id, ty, node) in &active {
         if !needed::RUN_TYPES.contains(&ty.as_str()) {
             // Not run: its properties are not read, so nothing in them can fail the template.
-            if !SILENT_TYPES.contains(&ty.as_str()) {
+            if !SILENT_TYPES.contains(&ty.as_str()) && !nested::TYPES.contains(&ty.as_str()) {
                 sink.warn(format!("resource type {ty} is not run locally; resources of this type are ignored"));
             }
             continue;
@@ -253,7 +329,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
             continue;
         }
         let raw = if raw.value == Value::Null { &empty } else { raw };
-        let merged = match globals::section_for(globals, ty, &mut sink) {
+        let merged = match globals::section_for(globals, ty) {
             Some(g) => globals::merge(g, raw),
             None => raw.clone(),
         };
@@ -365,8 +441,17 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
             out.apis.insert(id.to_string(), api);
         }
     }
-    let routes = apis::routes(&events, &out.apis, &mut sink);
+    let other_apis: BTreeMap<String, String> = active
+        .iter()
+        .filter(|(_, ty, _)| ty.starts_with("AWS::ApiGateway::RestApi") || ty.starts_with("AWS::ApiGatewayV2::Api"))
+        .map(|(id, ty, _)| ((*id).clone(), ty.clone()))
+        .collect();
+    let mut routes = apis::routes(&events, &out.apis, &other_apis, &mut sink);
+    for child in children {
+        nested::merge(child, &mut out, &mut routes, &mut unavailable, &mut missing_parameters, &mut sink);
+    }
     unique_names(&resolved, &out, &mut sink);
+    let outputs = nested::outputs(&doc, &ctx, path);
 
     let (warnings, left_out) = sink.into_result()?;
     Ok(Project {
@@ -374,7 +459,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
         functions: FunctionsFile { version: SCHEMA_VERSION, project: settings.project.clone(), functions: out.functions },
         routing: RoutingFile {
             version: SCHEMA_VERSION,
-            apis: out.apis.into_iter().map(|(k, a)| (k, a.spec)).collect(),
+            apis: out.apis.into_iter().map(|(k, a)| (k, a.spec)).chain(out.api_specs).collect(),
             routes,
             unavailable,
         },
@@ -382,6 +467,7 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
         warnings,
         left_out,
         missing_parameters,
+        outputs,
     })
 }
 
@@ -389,6 +475,8 @@ pub fn compile(path: &Path, text: &str, settings: &Settings) -> Result<Project, 
 struct Outputs {
     functions: BTreeMap<String, FunctionSpec>,
     apis: BTreeMap<String, apis::Api>,
+    /// Nested templates' APIs, compiled already.
+    api_specs: BTreeMap<String, ApiSpec>,
     tables: BTreeMap<String, TableSpec>,
     buckets: BTreeMap<String, BucketSpec>,
     /// Layer ARN (what `!Ref Layer` gives) -> layer.

@@ -57,14 +57,8 @@ pub(crate) fn resolve(
             // CloudFormation would ask for it at deploy time; a local run goes on with a stand-in
             // (as SAM CLI does), and says so with the line and how to set a real value.
             let stand_in = stand_in(name, &ty, &props, sink);
+            // Said by the caller: the root template's own, a nested one's through its parent.
             missing.push(MissingParameter { name: name.clone(), line: decl.line, stand_in: stand_in.text() });
-            sink.warn_at(
-                decl.line,
-                format!(
-                    "parameter `{name}` has no Default and no value was given; using `{}` locally (set it in generator.yml under `parameters:` or pass --parameter {name}=VALUE)",
-                    stand_in.text()
-                ),
-            );
             out.insert(name.clone(), stand_in);
             continue;
         };
@@ -73,7 +67,8 @@ pub(crate) fn resolve(
         }
     }
     for name in overrides.keys() {
-        if !entries.iter().any(|(k, _)| k == name) {
+        // `App.Name` is a nested template's parameter (see `nested`).
+        if !entries.iter().any(|(k, _)| k == name) && !name.contains('.') {
             sink.warn(format!("parameter override `{name}` names no template parameter; ignored"));
         }
     }
@@ -117,7 +112,7 @@ fn check(name: &str, ty: &str, raw: &str, props: &Props, sink: &mut Sink) -> Opt
     let values: Vec<String> = if is_list { raw.split(',').map(|s| s.trim().to_string()).collect() } else { vec![raw.to_string()] };
     let allowed = props.strings("AllowedValues", sink);
     let pattern = props.string("AllowedPattern", sink);
-    let pattern = match pattern.map(|p| regex::Regex::new(&format!("^(?:{p})$"))) {
+    let pattern = match pattern.map(|p| super::java_regex::Pattern::new(&p)) {
         Some(Ok(re)) => Some(re),
         Some(Err(e)) => return fail(sink, format!("AllowedPattern is not a valid regular expression: {e}")),
         None => None,
@@ -135,7 +130,7 @@ fn check(name: &str, ty: &str, raw: &str, props: &Props, sink: &mut Sink) -> Opt
         }
         if let Some(re) = &pattern {
             if !re.is_match(v) {
-                return fail(sink, format!("value `{v}` does not match AllowedPattern `{}`", re.as_str()));
+                return fail(sink, format!("value `{v}` does not match AllowedPattern `{}`", re.source));
             }
         }
         let len = v.chars().count() as u64;

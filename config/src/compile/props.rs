@@ -148,15 +148,26 @@ impl<'a> Props<'a> {
             .collect()
     }
 
-    /// Warns once per (what, key) about keys that are neither used nor known-but-ignored.
+    /// Checks the keys of a mapping that esb reads: `used` are emulated, `ignored` mean nothing
+    /// for a local run. Any other key that `what`'s specification has is "accepted, not emulated"
+    /// (said once per build, see [`Sink::not_emulated`]); a key it does not have was already an
+    /// error (`typos`). Mappings without a specification (Cors, Auth, ...) warn about unknown keys.
     pub fn check_keys(&self, used: &[&str], ignored: &[&str], what: &str, sink: &mut Sink) {
+        let spec = crate::spec::properties(what);
         for (k, node) in self.entries() {
-            if !used.contains(&k.as_str()) && !ignored.contains(&k.as_str()) {
-                let hint = match crate::error::closest(k, used.iter().chain(ignored).copied()) {
-                    Some(s) => format!(" (did you mean `{s}`?)"),
-                    None => String::new(),
-                };
-                sink.warn_at(node.line, format!("{what}: unknown property `{k}` ignored{hint}"));
+            if used.contains(&k.as_str()) || ignored.contains(&k.as_str()) {
+                continue;
+            }
+            match spec {
+                Some(spec) if spec.contains_key(k) => sink.not_emulated(what, k),
+                Some(_) => {}
+                None => {
+                    let hint = match crate::error::closest(k, used.iter().chain(ignored).copied()) {
+                        Some(s) => format!(" (did you mean `{s}`?)"),
+                        None => String::new(),
+                    };
+                    sink.warn_at(node.line, format!("{what}: unknown property `{k}` ignored{hint}"));
+                }
             }
         }
     }

@@ -128,8 +128,8 @@ Resources:
 }
 
 #[test]
-fn globals_typos_name_their_line_and_the_key_meant() {
-    let p = Fixture::new()
+fn globals_typos_are_errors_naming_their_line_and_the_key_meant() {
+    let e = Fixture::new()
         .compile(
             "
 Globals:
@@ -143,10 +143,14 @@ Resources:
     Properties: {CodeUri: src/a, Handler: app.handler, Runtime: python3.11}
 ",
         )
-        .unwrap();
-    let w = p.warnings.join("\n");
-    assert!(w.contains("template.yaml:4: ") && w.contains("`Runtme` ignored (did you mean `Runtime`?)"), "{w}");
-    assert!(w.contains("Globals.Functon") && w.contains("(did you mean `Function`?)"), "{w}");
+        .unwrap_err();
+    let d = e.diagnostics();
+    assert_eq!(d.len(), 2, "{e}");
+    assert_eq!(
+        (d[0].line, d[0].path.as_str(), d[0].hint.as_deref()),
+        (Some(4), "Globals.Function.Runtme", Some("did you mean `Runtime`?"))
+    );
+    assert_eq!((d[1].path.as_str(), d[1].hint.as_deref()), ("Globals.Functon", Some("did you mean `Function`?")), "{e}");
 }
 
 #[test]
@@ -164,7 +168,7 @@ Resources:
       Events: {Get: {Type: Api, Properties: {Path: '/dotnet/{id}', Method: get}}, Q: {Type: SQS, Properties: {Queue: x}}}
   A:
     Type: AWS::Serverless::Function
-    Properties: {CodeUri: src/a, Handler: app.handler, Runtime: python3.11, Frobs: 3, Events: {Q: {Type: SQS, Properties: {Queue: x}}}}
+    Properties: {CodeUri: src/a, Handler: app.handler, Runtime: python3.11, VpcConfig: {SubnetIds: []}, Events: {Q: {Type: SQS, Properties: {Queue: x}}}}
   Topic:
     Type: AWS::SNS::Topic
   Topic2:
@@ -181,8 +185,7 @@ Resources:
     let u = &p.routing.unavailable;
     assert_eq!((u.len(), u[0].method.as_str(), u[0].path.as_str(), u[0].function.as_str()), (1, "GET", "/dotnet/{id}", "Dotnet"), "{u:?}");
     assert!(u[0].reason.contains("dotnet8"), "{u:?}");
-    assert!(w.contains("unknown property `Frobs`"), "{w}");
-    assert!(w.contains("template.yaml:12: "), "the warning names its file and line: {w}");
+    assert!(w.contains("accepted, not emulated: AWS::Serverless::Function VpcConfig"), "{w}");
     assert!(w.contains("event type SQS"), "{w}");
     assert_eq!(w.matches("AWS::SNS::Topic").count(), 1, "warned once: {w}");
     assert!(!w.contains("IAM"), "{w}");
@@ -750,20 +753,25 @@ fn unknown_intrinsic_in_a_resource_is_an_error_with_its_line() {
 }
 
 #[test]
-fn code_uri_problems_are_errors() {
+fn a_function_whose_code_is_not_here_is_left_out_with_the_reason() {
     let fx = Fixture::new();
     let t = |uri: &str| {
-        format!("Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: {uri}, Handler: app.handler, Runtime: python3.11}}\n")
+        format!("Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: {uri}, Handler: app.handler, Runtime: python3.11}}\n  B:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: src/b, Handler: app.handler, Runtime: python3.11}}\n")
     };
-    assert!(fx.errors(&t("src/missing"))[0].message.contains("does not exist"));
+    let why = |uri: &str| {
+        let p = fx.compile(&t(uri)).unwrap();
+        assert_eq!(p.functions.functions.keys().collect::<Vec<_>>(), ["B"], "the rest of the template runs");
+        p.left_out["A"].clone()
+    };
+    assert!(why("src/missing").contains("template.yaml:4: CodeUri `src/missing` does not exist"), "{}", why("src/missing"));
     // A directory that differs only in case (or a letter or two) is named.
-    assert!(fx.errors(&t("src/A"))[0].message.contains("did you mean `src/a`?"), "{:?}", fx.errors(&t("src/A")));
-    assert!(fx.errors(&t("s3://bucket/code.zip"))[0].message.contains("in S3"));
+    assert!(why("src/A").contains("did you mean `src/a`?"), "{}", why("src/A"));
+    assert!(why("s3://bucket/code.zip").contains("in S3"));
     // A single source file is a CodeUri for Python and Node.js (packaged alone); a custom
     // runtime's CodeUri is a directory.
     let provided =
         "Resources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: bin/bootstrap, Runtime: provided.al2023}\n";
-    assert!(fx.errors(provided)[0].message.contains("is not a directory"));
+    assert!(fx.compile(provided).unwrap().left_out["A"].contains("is not a directory"));
 }
 
 #[test]
