@@ -29,6 +29,7 @@ pub fn example_project() -> tempfile::TempDir {
     let _ = std::fs::remove_dir_all(dir.path().join("compiled"));
     let _ = std::fs::remove_dir_all(dir.path().join("java"));
     let _ = std::fs::remove_dir_all(dir.path().join("images"));
+    let _ = std::fs::remove_dir_all(dir.path().join("nested"));
     dir
 }
 

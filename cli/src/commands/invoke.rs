@@ -28,7 +28,9 @@ pub fn run(global: &Global, args: InvokeArgs, out: &Output) -> anyhow::Result<()
     out.warnings(&super::env_vars::apply_file(&mut project, args.env_vars.as_deref())?);
     esb_config::generate::write(&ws.output_dir, &esb_config::generate::render(&project)?)?;
     let functions = &project.functions.functions;
-    let (id, spec) = functions.iter().find(|(id, f)| **id == args.function || f.function_name == args.function).ok_or_else(|| {
+    // A nested application's function is `App.Fn`; SAM CLI writes it `App/Fn`.
+    let wanted = args.function.replace('/', ".");
+    let (id, spec) = functions.iter().find(|(id, f)| **id == wanted || f.function_name == args.function).ok_or_else(|| {
         anyhow::anyhow!(
             "no function `{}` in the template\n  hint: functions are {}",
             args.function,
