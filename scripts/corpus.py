@@ -67,7 +67,8 @@ def one(esb, path, text):
                 "runtimes": RUNTIME.findall(text)}
     planned = {fid: f.get("runtime", "") for fid, f in doc.get("functions", {}).items()}
     return {"path": path, "declared": declared, "accepted": True, "error": None, "planned": planned,
-            "left_out": doc.get("left_out", {}), "warnings": doc.get("warnings", [])}
+            "left_out": doc.get("left_out", {}), "warnings": doc.get("warnings", []),
+            "missing_parameters": [m.get("name") for m in doc.get("missing_parameters") or []]}
 
 
 REFERENCE = "aws-sam-translator==1.115.0"
@@ -118,6 +119,9 @@ def main():
     lost_in_rejected = sum(r["declared"] for r in rejected)
     total_planned = sum(planned.values())
     print(f"templates: {len(results)} SAM templates, {len(results) - len(rejected)} accepted, {len(rejected)} rejected")
+    stand_ins = sum(1 for r in results if r["accepted"] and r.get("missing_parameters"))
+    print(f"  of the accepted, {len(results) - len(rejected) - stand_ins} load as they are and {stand_ins} with stand-ins "
+          f"for parameters that have no Default (a run needs their values: --parameter or generator.yml)")
     print(f"functions: {declared} declared, {total_planned} planned to run ({100.0 * total_planned / max(declared, 1):.1f} %)")
     print("planned by family: " + ", ".join(f"{k} {v}" for k, v in planned.most_common()))
     print(f"and {nested} functions of nested templates (not counted above)")
