@@ -80,7 +80,7 @@ fn a_broken_template_fails_clearly_and_leaves_the_previous_output_alone() {
     let template = project.path().join("template.yaml");
     let broken = std::fs::read_to_string(&template)
         .unwrap()
-        .replace("Path: /items/{id}\n            Method: put", "Path: /items/{id}/\n            Method: put")
+        .replace("Path: /items/{id}\n            Method: put", "Path: /items/{id}\n            Method: fetch")
         .replace(
             "Handler: app.handler\n      Events:\n        Get:\n          Type: Api\n          Properties:\n            Path: /private",
             "Events:\n        Get:\n          Type: Api\n          Properties:\n            Path: /private",
@@ -92,7 +92,7 @@ fn a_broken_template_fails_clearly_and_leaves_the_previous_output_alone() {
     assert!(stderr.contains("2 errors in the template"), "{stderr}");
     assert!(
         stderr.contains(
-            "template.yaml:120: Resources.ItemsFunction.Properties.Events.Update.Properties.Path: path `/items/{id}/` ends with `/`"
+            "template.yaml:121: Resources.ItemsFunction.Properties.Events.Update.Properties.Method: `fetch` is not an HTTP method"
         ),
         "{stderr}"
     );
@@ -103,7 +103,7 @@ fn a_broken_template_fails_clearly_and_leaves_the_previous_output_alone() {
     let out = esb(project.path(), &["build", "--config-only", "--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("errors are JSON too");
     assert_eq!(doc["diagnostics"].as_array().unwrap().len(), 2);
-    assert_eq!(doc["diagnostics"][0]["line"], 120, "diagnostics come in line order");
+    assert_eq!(doc["diagnostics"][0]["line"], 121, "diagnostics come in line order");
     assert_eq!(doc["diagnostics"][1]["path"], "Resources.WhoamiFunction.Properties.Handler");
 }
 
@@ -228,4 +228,55 @@ fn debug_flags_are_checked_before_anything_starts() {
     assert!(!out.status.success() && text(&out.stderr).contains("--debug-port"), "the two go together: {}", text(&out.stderr));
     let out = esb(project.path(), &["invoke", "HelloFunction", "-d", "80"]);
     assert!(!out.status.success() && text(&out.stderr).contains("80"), "no privileged ports: {}", text(&out.stderr));
+}
+
+#[test]
+fn generate_event_prints_events_lambdas_types_accept_and_names_unknown_ones() {
+    use aws_lambda_events::event as e;
+    let dir = tempfile::tempdir().unwrap();
+    let out = esb(dir.path(), &["generate-event", "sqs", "receive-message", "--body", "from the cli"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sqs: e::sqs::SqsEvent = serde_json::from_slice(&out.stdout).expect("an SQS event as Lambda delivers it");
+    assert_eq!(sqs.records[0].body.as_deref(), Some("from the cli"));
+    let out = esb(dir.path(), &["generate-event", "apigateway", "http-api-proxy", "--path", "/items/1"]);
+    let v2: e::apigw::ApiGatewayV2httpRequest = serde_json::from_slice(&out.stdout).expect("an HTTP API event");
+    assert_eq!(v2.raw_path.as_deref(), Some("/items/1"));
+    let out = esb(dir.path(), &["generate-event", "kinesis"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("hint: one of apigateway"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_node_function_that_imports_an_aws_sdk_it_does_not_ship_is_named_by_build() {
+    let dir = project_with(
+        "Resources:\n  Node:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src, Handler: db.handler, Runtime: nodejs24.x}\n",
+    );
+    std::fs::write(
+        dir.path().join("src/db.mjs"),
+        "import { DynamoDBClient } from \"@aws-sdk/client-dynamodb\";\nexport const handler = async () => new DynamoDBClient({}) && 1;\n",
+    )
+    .unwrap();
+    let out = esb(dir.path(), &["build", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(said.contains("imports @aws-sdk/client-dynamodb") && said.contains("npm install @aws-sdk/client-dynamodb"), "{said}");
+}
+
+#[test]
+fn typos_fail_the_build_with_their_line_and_the_name_meant() {
+    let dir = project_with(
+        "Globals:\n  Function:\n    Timout: 3\nResources:\n  Py:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src\n      Handler: app.handler\n      Runtime: python3.14\n      FunctionUrlConfig: {AuthType: NONE}\n      Events:\n        Get: {Type: APi, Properties: {Path: /, Method: get}}\n",
+    );
+    let out = esb(dir.path(), &["build", "--dry-run"]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("template.yaml:3: Globals.Function.Timout") && stderr.contains("did you mean `Timeout`?"), "{stderr}");
+    assert!(stderr.contains("template.yaml:13: Resources.Py.Properties.Events.Get.Type: `APi` is not a SAM event type"), "{stderr}");
+    assert!(stderr.contains("did you mean `Api`?"), "{stderr}");
+    let fixed = std::fs::read_to_string(dir.path().join("template.yaml")).unwrap().replace("Timout", "Timeout").replace("APi", "Api");
+    std::fs::write(dir.path().join("template.yaml"), fixed).unwrap();
+    let out = esb(dir.path(), &["build", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(said.contains("accepted, not emulated: AWS::Serverless::Function FunctionUrlConfig"), "{said}");
 }
