@@ -68,7 +68,8 @@ def one(esb, path, text):
     planned = {fid: f.get("runtime", "") for fid, f in doc.get("functions", {}).items()}
     return {"path": path, "declared": declared, "accepted": True, "error": None, "planned": planned,
             "left_out": doc.get("left_out", {}), "warnings": doc.get("warnings", []),
-            "missing_parameters": [m.get("name") for m in doc.get("missing_parameters") or []]}
+            "missing_parameters": [m.get("name") for m in doc.get("missing_parameters") or []],
+            "routes": len(doc.get("routes") or [])}
 
 
 REFERENCE = "aws-sam-translator==1.115.0"
@@ -123,6 +124,7 @@ def main():
     print(f"  of the accepted, {len(results) - len(rejected) - stand_ins} load as they are and {stand_ins} with stand-ins "
           f"for parameters that have no Default (a run needs their values: --parameter or generator.yml)")
     print(f"functions: {declared} declared, {total_planned} planned to run ({100.0 * total_planned / max(declared, 1):.1f} %)")
+    print(f"routes served: {sum(r.get('routes', 0) for r in results)}")
     print("planned by family: " + ", ".join(f"{k} {v}" for k, v in planned.most_common()))
     print(f"and {nested} functions of nested templates (not counted above)")
     sdk = sum(1 for r in results for w in r.get("warnings", []) if " imports @aws-sdk/" in w or " imports aws-sdk" in w)

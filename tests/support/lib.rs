@@ -30,6 +30,7 @@ pub fn example_project() -> tempfile::TempDir {
     let _ = std::fs::remove_dir_all(dir.path().join("java"));
     let _ = std::fs::remove_dir_all(dir.path().join("images"));
     let _ = std::fs::remove_dir_all(dir.path().join("nested"));
+    let _ = std::fs::remove_dir_all(dir.path().join("openapi"));
     dir
 }
 

@@ -106,9 +106,6 @@ pub(crate) fn compile(kind: ApiKind, p: Props, implicit: bool, sink: &mut Sink) 
         }
         None => default_stage(kind).into(),
     };
-    if p.get("DefinitionBody").is_some() || p.get("DefinitionUri").is_some() {
-        sink.warn(format!("{ty}: routes in an OpenAPI definition are not read; esb routes from the functions' events"));
-    }
     let mut api = Api {
         spec: ApiSpec { kind, stage, authorizers: BTreeMap::new(), cors: None, binary_media_types: vec![] },
         default_authorizer: None,

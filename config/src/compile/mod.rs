@@ -23,6 +23,7 @@ mod java;
 mod java_regex;
 mod needed;
 mod nested;
+mod openapi;
 mod params;
 mod props;
 mod sam_build;
@@ -339,15 +340,15 @@ fn compile_nested(path: &Path, text: &str, settings: &Settings, nesting: &Nestin
     }
 
     let mut out = Outputs::default();
+    let mut definitions = vec![];
     for (id, ty, ppath, props) in &resolved {
         let physical = ctx.resources.get(id).map(|r| r.physical.clone()).unwrap_or_default();
         let p = Props::new(props, ppath);
         match ty.as_str() {
-            "AWS::Serverless::Api" => {
-                out.apis.insert(id.clone(), apis::compile(ApiKind::Rest, p, false, &mut sink));
-            }
-            "AWS::Serverless::HttpApi" => {
-                out.apis.insert(id.clone(), apis::compile(ApiKind::Http, p, false, &mut sink));
+            "AWS::Serverless::Api" | "AWS::Serverless::HttpApi" => {
+                let kind = if ty == "AWS::Serverless::Api" { ApiKind::Rest } else { ApiKind::Http };
+                out.apis.insert(id.clone(), apis::compile(kind, p, false, &mut sink));
+                definitions.extend(definition(id, kind, &p, &root_dir, &mut sink));
             }
             "AWS::DynamoDB::Table" => out.tables.extend(storage::table(id, &physical, p, &mut sink).map(|t| (id.clone(), t))),
             "AWS::Serverless::SimpleTable" => out.tables.extend(storage::simple_table(&physical, p, &mut sink).map(|t| (id.clone(), t))),
@@ -404,6 +405,27 @@ fn compile_nested(path: &Path, text: &str, settings: &Settings, nesting: &Nestin
             lines.insert(id.clone(), props.get("EventInvokeConfig").map_or(props.line, |n| n.line));
         } else if let Some(reason) = sink.left_out.get(id.as_str()) {
             unavailable.extend(events::unavailable_routes(id, props, reason));
+        }
+    }
+    // Routes in the APIs' OpenAPI definitions join the functions' own events.
+    for def in &definitions {
+        let known = out.apis.get(&def.api).map(|a| a.spec.authorizers.clone()).unwrap_or_default();
+        let found = openapi::routes(def, &out.functions, &known, &mut sink);
+        if def.merge {
+            events.retain(|e| {
+                e.api.as_deref() != Some(def.api.as_str())
+                    || !found.events.iter().any(|d| {
+                        d.path == e.path
+                            && d.method.as_deref().map(str::to_ascii_uppercase) == e.method.as_deref().map(str::to_ascii_uppercase)
+                    })
+            });
+        } else {
+            events.retain(|e| e.api.as_deref() != Some(def.api.as_str()));
+        }
+        events.extend(found.events);
+        if let Some(api) = out.apis.get_mut(&def.api) {
+            api.spec.binary_media_types.extend(found.binary_media_types);
+            api.spec.authorizers.extend(found.authorizers);
         }
     }
     asynchronous::resolve(&mut out.functions, &lines, &mut sink);
@@ -469,6 +491,24 @@ fn compile_nested(path: &Path, text: &str, settings: &Settings, nesting: &Nestin
         missing_parameters,
         outputs,
     })
+}
+
+/// An API's OpenAPI definition: its `DefinitionBody`, or the local file its `DefinitionUri` names.
+fn definition(id: &str, kind: ApiKind, p: &Props, root: &Path, sink: &mut Sink) -> Option<openapi::Definition> {
+    let merge = p.bool("MergeDefinitions", sink).unwrap_or(false);
+    if let Some(body) = p.get("DefinitionBody").filter(|b| b.as_map().is_some()) {
+        return Some(openapi::Definition { api: id.to_string(), kind, body: body.clone(), origin: p.at("DefinitionBody"), merge });
+    }
+    let uri = p.get("DefinitionUri")?;
+    let Some(file) = uri.as_scalar_str() else {
+        sink.warn_at(
+            uri.line,
+            format!("{}: a DefinitionUri in S3 is not read; its routes are not served (point it at a local file)", p.at("DefinitionUri")),
+        );
+        return None;
+    };
+    let body = openapi::load_uri(&file, root, uri.line, sink)?;
+    Some(openapi::Definition { api: id.to_string(), kind, body, origin: file, merge })
 }
 
 #[derive(Default)]
