@@ -1,7 +1,9 @@
-//! Routes from OpenAPI definitions (issue 23) on the real engine, through the HTTPS gateway: a REST
-//! API whose routes are only its inline `DefinitionBody` (with `Fn::Sub` of the function's ARN), and
-//! an HTTP API whose routes are a `DefinitionUri` file (a literal ARN); a function's `Api` event on
-//! an API with a definition adds no route, as the SAM translator makes it.
+//! Routes from OpenAPI definitions and CloudFormation API resources (issue 23) on the real engine,
+//! through the HTTPS gateway: a REST API whose routes are only its inline `DefinitionBody` (with
+//! `Fn::Sub` of the function's ARN), an HTTP API whose routes are a `DefinitionUri` file (a literal
+//! ARN), an `AWS::ApiGateway::RestApi` with a Resource path and a Method, and a quick-create
+//! `AWS::ApiGatewayV2::Api` whose `$default` route answers what nothing else does; a function's
+//! `Api` event on an API with a definition adds no route, as the SAM translator makes it.
 
 use esb_tests::gateway::Served;
 use esb_tests::{fixture_project, run_esb, text};
@@ -9,7 +11,7 @@ use esb_tests::{fixture_project, run_esb, text};
 const ESB: &str = env!("CARGO_BIN_EXE_esb");
 
 #[test]
-fn routes_come_from_an_inline_definition_body_and_a_definition_uri_file() {
+fn routes_come_from_definitions_and_cloudformation_api_resources() {
     let (dir, _cleanup, _) = fixture_project("openapi", "openapi");
     let build = run_esb(ESB, dir.path(), &["build"]);
     assert!(build.status.success(), "esb build:\n{}\n{}", text(&build.stdout), text(&build.stderr));
@@ -24,7 +26,14 @@ fn routes_come_from_an_inline_definition_body_and_a_definition_uri_file() {
     assert_eq!(r.status, 200, "{}", r.text());
     let doc = r.json();
     assert_eq!((doc["function"].as_str(), doc["version"].as_str()), (Some("openapi-file-fn"), Some("2.0")), "{doc}");
+    let r = s.get("/cfn/7");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let doc = r.json();
+    assert_eq!((doc["function"].as_str(), doc["version"].as_str()), (Some("cfn-fn"), Some("1.0")), "{doc}");
+    assert_eq!(doc["path_parameters"]["id"], "7", "{doc}");
+    // An event on an API with a definition is no route: the quick-create API's $default answers it.
     let r = s.get("/not-in-the-definition");
-    assert_ne!(r.status, 200, "an event on an API with a definition is no route: {}", r.text());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!((r.json()["function"].as_str(), r.json()["version"].as_str()), (Some("quick-fn"), Some("2.0")), "{}", r.text());
     assert!(s.stop());
 }

@@ -13,6 +13,7 @@ mod apis;
 mod asynchronous;
 mod bootstrap;
 mod build_method;
+mod cfn_apis;
 mod events;
 mod functions;
 mod generated;
@@ -317,7 +318,7 @@ fn compile_nested(path: &Path, text: &str, settings: &Settings, nesting: &Nestin
     for (id, ty, node) in &active {
         if !needed::RUN_TYPES.contains(&ty.as_str()) {
             // Not run: its properties are not read, so nothing in them can fail the template.
-            if !SILENT_TYPES.contains(&ty.as_str()) && !nested::TYPES.contains(&ty.as_str()) {
+            if !SILENT_TYPES.contains(&ty.as_str()) && !nested::TYPES.contains(&ty.as_str()) && !cfn_apis::TYPES.contains(&ty.as_str()) {
                 sink.warn(format!("resource type {ty} is not run locally; resources of this type are ignored"));
             }
             continue;
@@ -407,6 +408,14 @@ fn compile_nested(path: &Path, text: &str, settings: &Settings, nesting: &Nestin
             unavailable.extend(events::unavailable_routes(id, props, reason));
         }
     }
+    // APIs written as CloudFormation resources, with their routes.
+    let cfn = cfn_apis::read(&active, &ctx, &out.functions, &mut sink);
+    // A SAM event on such an API adds no route (SAM only grants the permission): its Methods and
+    // Routes are the API.
+    events.retain(|e| !e.api.as_ref().is_some_and(|a| cfn.apis.contains_key(a)));
+    out.apis.extend(cfn.apis);
+    events.extend(cfn.events);
+    definitions.extend(cfn.definitions);
     // Routes in the APIs' OpenAPI definitions join the functions' own events.
     for def in &definitions {
         let known = out.apis.get(&def.api).map(|a| a.spec.authorizers.clone()).unwrap_or_default();

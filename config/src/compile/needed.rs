@@ -176,7 +176,7 @@ pub(crate) fn placeholder(path: &str) -> String {
 
 /// Resolves `value`; if something in it has a value esb cannot know, the whole value is a
 /// placeholder and each reason is a warning with its line. A broken one is still an error.
-fn lenient(ctx: &Context, value: &Node, path: &str, sink: &mut Sink) -> Resolved {
+pub(crate) fn lenient(ctx: &Context, value: &Node, path: &str, sink: &mut Sink) -> Resolved {
     let mut trial = Sink::new(sink.file.clone());
     let resolved = ctx.resolve(value, path, &mut trial);
     for w in trial.warnings {
