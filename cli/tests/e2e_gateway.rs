@@ -26,12 +26,12 @@ fn routes_events_responses_cors_and_limits() {
     let (dir, _cleanup) = project("ev");
     let s = Served::start(ESB, dir.path(), &[]);
 
-    // Routing: 404 and 405 shaped like API Gateway, a greedy path, the health endpoint.
+    // Routing: no route is a REST API's 403 "Missing Authentication Token" (API Gateway has no
+    // 404 or 405 for REST APIs), a greedy path, the health endpoint.
     let r = s.get("/nowhere");
-    assert_eq!((r.status, r.json()), (404, json!({"message": "Not Found"})));
+    assert_eq!((r.status, r.json()), (403, json!({"message": "Missing Authentication Token"})));
     let r = s.request("DELETE", "/hello", &[], b"");
-    assert_eq!((r.status, r.json()["message"].as_str()), (405, Some("Method Not Allowed")));
-    assert_eq!(r.header("allow"), Some("GET"));
+    assert_eq!((r.status, r.json()["message"].as_str()), (403, Some("Missing Authentication Token")));
     assert_eq!(s.get("/_esb/health").json()["status"], "ok");
 
     // REST proxy event (payload 1.0), field by field.
@@ -49,6 +49,10 @@ fn routes_events_responses_cors_and_limits() {
     assert_eq!(e["multiValueHeaders"]["x-custom"], json!(["v"]));
     assert_eq!((e["body"].clone(), e["isBase64Encoded"].clone()), (Value::Null, json!(false)));
     assert_eq!(e["stageVariables"], Value::Null);
+    // What API Gateway adds: the client's address, and the port and scheme it connected to.
+    assert_eq!(e["headers"]["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(e["headers"]["x-forwarded-proto"], "https");
+    assert_eq!(e["headers"]["x-forwarded-port"], s.url.rsplit(':').next().unwrap(), "{}", s.url);
     let rc = &e["requestContext"];
     assert_eq!(
         (rc["stage"].as_str(), rc["resourcePath"].as_str(), rc["httpMethod"].as_str()),
@@ -117,7 +121,7 @@ fn routes_events_responses_cors_and_limits() {
 
     // CORS preflight answered by the gateway from the template's Cors.
     let r = s.request("OPTIONS", "/items/7", &[("origin", "https://app.example"), ("access-control-request-method", "PUT")], b"");
-    assert_eq!(r.status, 204);
+    assert_eq!(r.status, 200, "a REST API's mock OPTIONS method answers 200");
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     assert!(r.header("access-control-allow-methods").unwrap_or_default().contains("PUT"));
 

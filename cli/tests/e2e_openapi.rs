@@ -22,6 +22,7 @@ fn routes_come_from_definitions_and_cloudformation_api_resources() {
     let doc = r.json();
     assert_eq!((doc["function"].as_str(), doc["version"].as_str()), (Some("Inline"), Some("1.0")), "a REST (1.0) event: {doc}");
     assert_eq!(doc["path_parameters"]["id"], "42", "{doc}");
+    assert_eq!(doc["stage_variables"], serde_json::json!({"env": "local"}), "the stage's Variables: {doc}");
     let r = s.request("POST", "/from-file", &[("content-type", "application/json")], b"{}");
     assert_eq!(r.status, 200, "{}", r.text());
     let doc = r.json();

@@ -87,7 +87,7 @@ fn saved_changes_are_served_and_a_broken_template_keeps_the_previous_version() {
 
     // Fixed (back to the original template): it recovers; the added function is gone again.
     std::fs::write(&template, &good).unwrap();
-    within(limit, "the route removed again", &s, || s.get("/new").status == 404);
+    within(limit, "the route removed again", &s, || s.get("/new").status == 403);
     assert!(s.output().iter().any(|l| l.contains("1 removed (NewFunction)")), "{:?}", s.output());
     assert_eq!(s.get("/hello").status, 200);
     // And its schedule went with it.

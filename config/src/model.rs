@@ -448,6 +448,10 @@ pub struct ApiSpec {
     /// Media types the REST API treats as binary (`BinaryMediaTypes`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub binary_media_types: Vec<String>,
+    /// The stage's variables (`Variables` of a REST API, `StageVariables` of an HTTP API): the
+    /// events' `stageVariables`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stage_variables: BTreeMap<String, String>,
 }
 
 /// An authorizer a route may require.

@@ -125,8 +125,14 @@ async fn main() {
     .expect("manager");
     let mut functions = Functions::new();
     functions.insert("Echo".into(), manager.function("Echo").expect("Echo").clone());
-    let api =
-        ApiSpec { kind: ApiKind::Http, stage: "$default".into(), authorizers: Default::default(), cors: None, binary_media_types: vec![] };
+    let api = ApiSpec {
+        kind: ApiKind::Http,
+        stage: "$default".into(),
+        authorizers: Default::default(),
+        cors: None,
+        binary_media_types: vec![],
+        stage_variables: Default::default(),
+    };
     let route = Route {
         api: "Api".into(),
         method: "POST".into(),

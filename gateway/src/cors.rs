@@ -7,7 +7,7 @@
 
 use crate::response::Body;
 use bytes::Bytes;
-use esb_config::model::Cors;
+use esb_config::model::{ApiKind, Cors};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
@@ -28,11 +28,22 @@ pub fn is_preflight(method: &str, headers: &HeaderMap) -> bool {
     method == "OPTIONS" && headers.contains_key("origin") && headers.contains_key("access-control-request-method")
 }
 
-/// The preflight answer.
-pub fn preflight(cors: &Cors, headers: &HeaderMap) -> Response<Body> {
+/// True when the gateway answers this `OPTIONS` from the API's CORS settings: any `OPTIONS` on a
+/// REST API with `Cors` (SAM generates a mock `OPTIONS` method on every path), a real preflight
+/// on an HTTP API.
+pub fn answers(method: &str, headers: &HeaderMap, kind: ApiKind) -> bool {
+    match kind {
+        ApiKind::Rest => method == "OPTIONS",
+        ApiKind::Http => is_preflight(method, headers),
+    }
+}
+
+/// The preflight answer: 204 for an HTTP API (API Gateway answers those itself), 200 for a REST
+/// API (the `OPTIONS` mock integration SAM's `Cors` generates answers 200 to any `OPTIONS`).
+pub fn preflight(cors: &Cors, headers: &HeaderMap, kind: ApiKind) -> Response<Body> {
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
     let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = StatusCode::NO_CONTENT;
+    *r.status_mut() = if kind == ApiKind::Rest { StatusCode::OK } else { StatusCode::NO_CONTENT };
     if let Some(allowed) = allowed_origin(cors, origin) {
         let h = r.headers_mut();
         let set = |h: &mut HeaderMap, k: &'static str, v: String| {
@@ -98,12 +109,14 @@ mod tests {
         };
         let h = req(&[("origin", "https://app.example"), ("access-control-request-method", "POST")]);
         assert!(is_preflight("OPTIONS", &h));
-        let r = preflight(&cors, &h);
+        let r = preflight(&cors, &h, ApiKind::Http);
         assert_eq!(r.status(), 204);
+        assert_eq!(preflight(&cors, &h, ApiKind::Rest).status(), 200, "REST: SAM's mock OPTIONS method answers 200");
+        assert!(answers("OPTIONS", &HeaderMap::new(), ApiKind::Rest) && !answers("OPTIONS", &HeaderMap::new(), ApiKind::Http));
         assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example");
         assert_eq!(r.headers()["access-control-allow-methods"], "GET,POST");
         assert_eq!(r.headers()["access-control-max-age"], "600");
-        let other = preflight(&cors, &req(&[("origin", "https://evil.example"), ("access-control-request-method", "POST")]));
+        let other = preflight(&cors, &req(&[("origin", "https://evil.example"), ("access-control-request-method", "POST")]), ApiKind::Http);
         assert!(other.headers().get("access-control-allow-origin").is_none(), "unlisted origins get no grant");
     }
 

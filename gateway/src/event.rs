@@ -42,6 +42,31 @@ pub struct RequestParts<'a> {
     pub time: SystemTime,
 }
 
+/// How the client reached the gateway, set on each request by the server: what API Gateway
+/// passes on as `X-Forwarded-Proto` and `X-Forwarded-Port`.
+#[derive(Debug, Clone, Copy)]
+pub struct Forwarded {
+    /// `https` or `http`.
+    pub proto: &'static str,
+    /// The port the client connected to.
+    pub port: u16,
+}
+
+/// Adds the headers API Gateway adds to what a function sees: `X-Forwarded-For` (the client's
+/// address appended to one the client sent), `X-Forwarded-Port` and `X-Forwarded-Proto`.
+pub fn add_forwarded(headers: &mut HeaderMap, source_ip: &str, f: Forwarded) {
+    let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(given) if !given.trim().is_empty() => format!("{given}, {source_ip}"),
+        _ => source_ip.to_string(),
+    };
+    for (name, value) in [("x-forwarded-for", chain), ("x-forwarded-port", f.port.to_string()), ("x-forwarded-proto", f.proto.to_string())]
+    {
+        if let Ok(v) = http::HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+}
+
 /// What auth established about the caller.
 #[derive(Debug, Clone, Default)]
 pub struct Caller {
@@ -219,7 +244,7 @@ pub fn v1(req: &RequestParts<'_>, route: &Route, api: &ApiSpec, params: &BTreeMa
         "queryStringParameters": map_or_null(single_query),
         "multiValueQueryStringParameters": map_or_null(multi_query.into_iter().map(|(k, v)| (k, json!(v))).collect()),
         "pathParameters": map_or_null(params.clone()),
-        "stageVariables": null,
+        "stageVariables": map_or_null(api.stage_variables.clone()),
         "requestContext": context,
         "body": body,
         "isBase64Encoded": is_b64,
@@ -284,6 +309,9 @@ pub fn v2(req: &RequestParts<'_>, route: &Route, api: &ApiSpec, params: &BTreeMa
     if !params.is_empty() {
         event["pathParameters"] = json!(params);
     }
+    if !api.stage_variables.is_empty() {
+        event["stageVariables"] = json!(api.stage_variables);
+    }
     let (body, is_b64) = body_value(api, req);
     if !body.is_null() {
         event["body"] = body;
@@ -303,6 +331,7 @@ mod tests {
             authorizers: Default::default(),
             cors: None,
             binary_media_types: vec!["image~1png".into()],
+            stage_variables: if kind == ApiKind::Rest { [("env".to_string(), "test".to_string())].into() } else { BTreeMap::new() },
         }
     }
 
@@ -366,6 +395,7 @@ mod tests {
         assert_eq!(rc["requestTime"], "04/Mar/2020:19:03:58 +0000");
         assert_eq!(rc["requestTimeEpoch"], 1_583_348_638_390u64);
         assert_eq!(rc["authorizer"]["claims"]["sub"], "u1");
+        assert_eq!(e["stageVariables"], json!({"env": "test"}), "the stage's Variables");
         assert_eq!(rc["accountId"], ACCOUNT_ID);
         assert_eq!(rc["apiId"].as_str().unwrap().len(), 10);
     }
@@ -385,6 +415,17 @@ mod tests {
         assert_eq!(e["rawQueryString"], "");
         assert_eq!(e["requestContext"]["http"]["method"], "GET");
         assert_eq!(e["requestContext"]["time"], "04/Mar/2020:19:03:58 +0000");
+    }
+
+    #[test]
+    fn forwarded_headers_are_added_as_api_gateway_adds_them() {
+        let mut h = headers(&[("x-forwarded-for", "10.0.0.1")]);
+        add_forwarded(&mut h, "127.0.0.1", Forwarded { proto: "https", port: 8443 });
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1", "the client's address appended");
+        assert_eq!((h["x-forwarded-port"].to_str().unwrap(), h["x-forwarded-proto"].to_str().unwrap()), ("8443", "https"));
+        let mut h = HeaderMap::new();
+        add_forwarded(&mut h, "::1", Forwarded { proto: "http", port: 80 });
+        assert_eq!(h["x-forwarded-for"], "::1");
     }
 
     #[test]

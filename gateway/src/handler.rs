@@ -8,7 +8,7 @@
 
 use crate::auth::Auth;
 use crate::event::{self, Caller, RequestParts};
-use crate::response::{self, gateway_error, Body};
+use crate::response::{self, gateway_error, no_route, Body};
 use crate::router::{Match, Router};
 use crate::trace::trace_id;
 use crate::{cors, invoke_api, Invoker, Limits};
@@ -248,24 +248,23 @@ impl Gateway {
         // Route.
         let (route, params) = match routes.router.find(&method, &path) {
             Match::Found { route, params } => {
-                if cors::is_preflight(&method, req.headers()) && route.route.method != "OPTIONS" {
+                if cors::answers(&method, req.headers(), route.api.kind) && route.route.method != "OPTIONS" {
                     if let Some(c) = &route.api.cors {
-                        return (cors::preflight(c, req.headers()), None);
+                        return (cors::preflight(c, req.headers(), route.api.kind), None);
                     }
                 }
                 (route, params)
             }
             Match::MethodNotAllowed { allowed, api } => {
-                if cors::is_preflight(&method, req.headers()) {
+                if cors::answers(&method, req.headers(), api.kind) {
                     if let Some(c) = &api.cors {
-                        return (cors::preflight(c, req.headers()), None);
+                        return (cors::preflight(c, req.headers(), api.kind), None);
                     }
                 }
-                let mut r = gateway_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowedException", "Method Not Allowed");
-                if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
-                    r.headers_mut().insert("allow", v);
-                }
-                return (r, None);
+                // API Gateway has no 405: a method a REST resource lacks is its 403 "Missing
+                // Authentication Token", an HTTP API's is 404. The methods there are logged.
+                tracing::debug!(allowed = %allowed.join(", "), "no route for this method");
+                return (no_route(api.kind), None);
             }
             Match::NotFound => {
                 if let Some(u) = routes.router.unavailable(&method, &path) {
@@ -274,7 +273,8 @@ impl Gateway {
                         format!("Not Found: {} {} is function {}, which esb cannot run here: {}", u.method, u.path, u.function, u.reason);
                     return (gateway_error(StatusCode::NOT_FOUND, "NotFoundException", &message), Some(u.function.clone()));
                 }
-                return (gateway_error(StatusCode::NOT_FOUND, "NotFoundException", "Not Found"), None);
+                let kind = if routes.router.only_http_apis() { ApiKind::Http } else { ApiKind::Rest };
+                return (no_route(kind), None);
             }
         };
         let function = route.route.function.clone();
@@ -320,13 +320,18 @@ impl Gateway {
             http::Version::HTTP_10 => "HTTP/1.0",
             _ => "HTTP/1.1",
         };
+        let source_ip = peer.ip().to_canonical().to_string();
+        let mut headers = parts.headers.clone();
+        if let Some(f) = parts.extensions.get::<event::Forwarded>() {
+            event::add_forwarded(&mut headers, &source_ip, *f);
+        }
         let rp = RequestParts {
             method: &method,
             path: &path,
             query: parts.uri.query(),
-            headers: &parts.headers,
+            headers: &headers,
             body: &body,
-            source_ip: peer.ip().to_canonical().to_string(),
+            source_ip,
             protocol,
             request_id,
             time: SystemTime::now(),

@@ -74,9 +74,16 @@ fn gateway(fake: Arc<Fake>) -> Arc<Gateway> {
             .into(),
         cors: Some(cors),
         binary_media_types: vec![],
+        stage_variables: Default::default(),
     };
-    let http_api =
-        ApiSpec { kind: ApiKind::Http, stage: "$default".into(), authorizers: Default::default(), cors: None, binary_media_types: vec![] };
+    let http_api = ApiSpec {
+        kind: ApiKind::Http,
+        stage: "$default".into(),
+        authorizers: Default::default(),
+        cors: None,
+        binary_media_types: vec![],
+        stage_variables: Default::default(),
+    };
     let mut private = route("Rest", "GET", "/private", "Echo", "1.0");
     private.authorizer = Some("Cog".into());
     let mut keyed = route("Rest", "GET", "/keyed", "Echo", "1.0");
@@ -148,8 +155,10 @@ async fn routes_answer_with_events_and_api_gateway_errors() {
     let (status, _, event) = send(&gw, empty(get("/v2/a/b").method("DELETE"))).await;
     assert_eq!((status, event["routeKey"].as_str()), (StatusCode::OK, Some("ANY /v2/{proxy+}")));
 
-    let (status, _, body) = send(&gw, empty(get("/nope"))).await;
-    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"message": "Not Found"})));
+    // No route: a REST API's 403 "Missing Authentication Token" (these APIs share the host).
+    let (status, headers, body) = send(&gw, empty(get("/nope"))).await;
+    assert_eq!((status, body), (StatusCode::FORBIDDEN, json!({"message": "Missing Authentication Token"})));
+    assert_eq!(headers["x-amzn-errortype"], "MissingAuthenticationTokenException");
     let (status, _, body) = send(&gw, empty(get("/java/7"))).await;
     assert_eq!(
         (status, body),
@@ -159,9 +168,11 @@ async fn routes_answer_with_events_and_api_gateway_errors() {
         ),
         "a route of a left-out function names it and why"
     );
-    assert_eq!(send(&gw, empty(get("/java/7").method("POST"))).await.0, StatusCode::NOT_FOUND, "other methods: plain 404");
-    let (status, headers, _) = send(&gw, empty(get("/items/1").method("DELETE"))).await;
-    assert_eq!((status, headers["allow"].to_str().unwrap()), (StatusCode::METHOD_NOT_ALLOWED, "GET, POST"));
+    assert_eq!(send(&gw, empty(get("/java/7").method("POST"))).await.0, StatusCode::FORBIDDEN, "other methods: no route");
+    // A method the REST resource lacks is also "Missing Authentication Token" (API Gateway has no
+    // 405); on an HTTP API route it is 404.
+    let (status, _, body) = send(&gw, empty(get("/items/1").method("DELETE"))).await;
+    assert_eq!((status, body), (StatusCode::FORBIDDEN, json!({"message": "Missing Authentication Token"})));
     assert_eq!(send(&gw, empty(get("/bad"))).await.2, json!({"message": "Internal server error"}));
     assert_eq!(send(&gw, empty(get("/boom"))).await.0, StatusCode::BAD_GATEWAY);
     assert_eq!(send(&gw, empty(get("/gone"))).await.0, StatusCode::BAD_GATEWAY);
@@ -176,7 +187,10 @@ async fn preflights_are_answered_by_the_gateway() {
     let gw = gateway(Arc::new(Fake::default()));
     let pre = get("/items/1").method("OPTIONS").header("origin", "https://app").header("access-control-request-method", "GET");
     let (status, headers, _) = send(&gw, empty(pre)).await;
-    assert_eq!((status, headers["access-control-allow-origin"].to_str().unwrap()), (StatusCode::NO_CONTENT, "*"));
+    assert_eq!((status, headers["access-control-allow-origin"].to_str().unwrap()), (StatusCode::OK, "*"), "a REST API's mock OPTIONS: 200");
+    // SAM's mock OPTIONS method answers any OPTIONS on a REST resource, preflight or not.
+    let (status, headers, _) = send(&gw, empty(get("/items/1").method("OPTIONS").header("origin", "https://app"))).await;
+    assert_eq!((status, headers["access-control-allow-origin"].to_str().unwrap()), (StatusCode::OK, "*"));
 }
 
 #[tokio::test]
@@ -218,8 +232,14 @@ async fn a_reload_swaps_routes_between_requests_and_not_within_one() {
         async move { send(&gw, empty(get("/slow"))).await.0 }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let api =
-        ApiSpec { kind: ApiKind::Rest, stage: "Prod".into(), authorizers: Default::default(), cors: None, binary_media_types: vec![] };
+    let api = ApiSpec {
+        kind: ApiKind::Rest,
+        stage: "Prod".into(),
+        authorizers: Default::default(),
+        cors: None,
+        binary_media_types: vec![],
+        stage_variables: Default::default(),
+    };
     let routing = RoutingFile {
         version: 1,
         apis: [("Rest".to_string(), api)].into(),
@@ -228,7 +248,11 @@ async fn a_reload_swaps_routes_between_requests_and_not_within_one() {
     };
     gw.reload(Router::new(&routing), fake.clone());
     assert_eq!(send(&gw, empty(get("/fresh"))).await.0, StatusCode::OK, "the new route answers at once");
-    assert_eq!(send(&gw, empty(get("/items/1"))).await.0, StatusCode::NOT_FOUND, "the old one is gone");
+    assert_eq!(
+        send(&gw, empty(get("/items/1"))).await.0,
+        StatusCode::FORBIDDEN,
+        "the old one is gone (REST: Missing Authentication Token)"
+    );
     assert_eq!(in_flight.await.unwrap(), StatusCode::GATEWAY_TIMEOUT, "the in-flight request kept its route (and its 100 ms timeout)");
 }
 
@@ -268,4 +292,29 @@ async fn an_http1_request_without_one_host_header_is_a_400() {
     assert_eq!(send(&gw, two).await.0, StatusCode::BAD_REQUEST);
     let h2 = Request::builder().method("GET").uri("https://localhost/items/1").version(http::Version::HTTP_2);
     assert_ne!(send(&gw, h2.body(Full::new(Bytes::new())).unwrap()).await.0, StatusCode::BAD_REQUEST, "HTTP/2 has :authority");
+}
+
+#[tokio::test]
+async fn with_only_http_apis_no_route_is_a_404_as_http_apis_answer() {
+    let fake = Arc::new(Fake::default());
+    let gw = gateway(fake.clone());
+    let api = ApiSpec {
+        kind: ApiKind::Http,
+        stage: "$default".into(),
+        authorizers: Default::default(),
+        cors: None,
+        binary_media_types: vec![],
+        stage_variables: Default::default(),
+    };
+    let routing = RoutingFile {
+        version: 1,
+        apis: [("Http".to_string(), api)].into(),
+        routes: vec![route("Http", "GET", "/only-get", "Echo", "2.0")],
+        ..Default::default()
+    };
+    gw.reload(Router::new(&routing), fake.clone());
+    let (status, _, body) = send(&gw, empty(get("/nope"))).await;
+    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"message": "Not Found"})));
+    let (status, _, body) = send(&gw, empty(get("/only-get").method("POST"))).await;
+    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"message": "Not Found"})), "a method the route lacks");
 }

@@ -52,6 +52,18 @@ pub fn gateway_error(status: StatusCode, error_type: &str, message: &str) -> Res
     r
 }
 
+/// No route for the request, as API Gateway answers it: a REST API's 403 `Missing Authentication
+/// Token` (its gateway response MISSING_AUTHENTICATION_TOKEN, also for a method the resource lacks),
+/// an HTTP API's 404 `Not Found`.
+pub fn no_route(kind: esb_config::model::ApiKind) -> Response<Body> {
+    match kind {
+        esb_config::model::ApiKind::Rest => {
+            gateway_error(StatusCode::FORBIDDEN, "MissingAuthenticationTokenException", "Missing Authentication Token")
+        }
+        esb_config::model::ApiKind::Http => gateway_error(StatusCode::NOT_FOUND, "NotFoundException", "Not Found"),
+    }
+}
+
 /// A 503 (esb restarting, a manager away) says when to come back.
 pub fn retry_after(r: &mut Response<Body>) {
     if r.status() == StatusCode::SERVICE_UNAVAILABLE {

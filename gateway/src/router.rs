@@ -90,6 +90,12 @@ impl Router {
         self.unavailable.iter().find(|(t, u)| (u.method == "ANY" || u.method == method) && matches(t, segments).is_some()).map(|(_, u)| u)
     }
 
+    /// True when every route is an HTTP API's: an unknown path is then HTTP API's 404 rather than
+    /// REST's 403 "Missing Authentication Token" (all APIs share one host, see the module doc).
+    pub fn only_http_apis(&self) -> bool {
+        !self.routes.is_empty() && self.routes.iter().all(|r| r.api.kind == esb_config::model::ApiKind::Http)
+    }
+
     /// Number of routes.
     pub fn len(&self) -> usize {
         self.routes.len()
@@ -201,8 +207,14 @@ mod tests {
     }
 
     fn router(routes: Vec<Route>) -> Router {
-        let api =
-            ApiSpec { kind: ApiKind::Rest, stage: "Prod".into(), authorizers: Default::default(), cors: None, binary_media_types: vec![] };
+        let api = ApiSpec {
+            kind: ApiKind::Rest,
+            stage: "Prod".into(),
+            authorizers: Default::default(),
+            cors: None,
+            binary_media_types: vec![],
+            stage_variables: Default::default(),
+        };
         Router::new(&RoutingFile { version: 1, apis: [("Api".to_string(), api)].into(), routes, ..Default::default() })
     }
 

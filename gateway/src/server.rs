@@ -169,6 +169,10 @@ pub async fn serve(
     gateway: Arc<Gateway>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    let forwarded = crate::event::Forwarded {
+        proto: if tls.is_some() { "https" } else { "http" },
+        port: listener.local_addr().map(|a| a.port()).unwrap_or(443),
+    };
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let limits = gateway.limits.clone();
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
@@ -225,8 +229,9 @@ pub async fn serve(
         let registered = registry.add(activity.clone(), evict.clone());
         let gw = gateway.clone();
         let seen = activity.clone();
-        let service = hyper::service::service_fn(move |req| {
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             let (gw, guard) = (gw.clone(), seen.begin());
+            req.extensions_mut().insert(forwarded);
             async move {
                 let response = gw.handle(req, peer).await;
                 drop(guard);

@@ -286,3 +286,16 @@ async fn failed_logins_with_huge_fields_never_stall_other_routes() {
     assert_eq!(ok, 100, "no good request fails while logins hash");
     g.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_http_1_0_request_without_host_gets_a_complete_http_1_response() {
+    let g = common::start("127.0.0.1:0", short()).await;
+    let mut tls = tls_from("127.0.0.1", g.port, &g.cert_pem, &[b"http/1.1"]).await.unwrap();
+    tls.write_all(b"GET /hello HTTP/1.0\r\n\r\n").await.unwrap();
+    // HTTP/1.0 without keep-alive: the answer ends with the connection.
+    let mut got = vec![];
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut got)).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\r\n\r\n") && text.len() > text.find("\r\n\r\n").unwrap() + 4, "a body follows the head: {text}");
+}

@@ -72,7 +72,14 @@ pub(crate) fn implicit(kind: ApiKind, globals: Option<Props>, sink: &mut Sink) -
     match globals {
         Some(p) => compile(kind, p, true, sink),
         None => Api {
-            spec: ApiSpec { kind, stage: default_stage(kind).into(), authorizers: BTreeMap::new(), cors: None, binary_media_types: vec![] },
+            spec: ApiSpec {
+                kind,
+                stage: default_stage(kind).into(),
+                authorizers: BTreeMap::new(),
+                cors: None,
+                binary_media_types: vec![],
+                stage_variables: Default::default(),
+            },
             default_authorizer: None,
             api_key_required: false,
         },
@@ -107,7 +114,14 @@ pub(crate) fn compile(kind: ApiKind, p: Props, implicit: bool, sink: &mut Sink) 
         None => default_stage(kind).into(),
     };
     let mut api = Api {
-        spec: ApiSpec { kind, stage, authorizers: BTreeMap::new(), cors: None, binary_media_types: vec![] },
+        spec: ApiSpec {
+            kind,
+            stage,
+            authorizers: BTreeMap::new(),
+            cors: None,
+            binary_media_types: vec![],
+            stage_variables: Default::default(),
+        },
         default_authorizer: None,
         api_key_required: false,
     };
@@ -116,6 +130,22 @@ pub(crate) fn compile(kind: ApiKind, p: Props, implicit: bool, sink: &mut Sink) 
         api.spec.cors = rest_cors(&p, sink);
     } else {
         api.spec.cors = http_cors(&p, sink);
+    }
+    let vars_key = if kind == ApiKind::Rest { "Variables" } else { "StageVariables" };
+    if let Some(vars) = p.map(vars_key, sink) {
+        for (name, value) in vars.as_map().unwrap_or_default() {
+            match value.as_scalar_str() {
+                Some(v) => {
+                    api.spec.stage_variables.insert(name.clone(), v);
+                }
+                None => sink.error(
+                    Some(value.line),
+                    &format!("{}.{name}", p.at(vars_key)),
+                    format!("a stage variable is a string, found {}", value.kind()),
+                    None,
+                ),
+            }
+        }
     }
     if let Some(auth) = p.map("Auth", sink) {
         let apath = p.at("Auth");

@@ -101,7 +101,14 @@ pub(crate) fn read(
             .unwrap_or_else(|| if kind == ApiKind::Rest { "prod".into() } else { "$default".into() });
         let binary =
             r.props.get("BinaryMediaTypes").and_then(Node::as_seq).unwrap_or_default().iter().filter_map(Node::as_scalar_str).collect();
-        let spec = ApiSpec { kind, stage, authorizers: BTreeMap::new(), cors: None, binary_media_types: binary };
+        let spec = ApiSpec {
+            kind,
+            stage,
+            authorizers: BTreeMap::new(),
+            cors: None,
+            binary_media_types: binary,
+            stage_variables: Default::default(),
+        };
         found.apis.insert(r.id.clone(), Api { spec, default_authorizer: None, api_key_required: false });
         if let Some(body) = r.props.get("Body").filter(|b| b.as_map().is_some()) {
             found.definitions.push(Definition {
