@@ -3,7 +3,8 @@
 //! `Fn::Sub` of the function's ARN), an HTTP API whose routes are a `DefinitionUri` file (a literal
 //! ARN), an `AWS::ApiGateway::RestApi` with a Resource path and a Method, and a quick-create
 //! `AWS::ApiGatewayV2::Api` whose `$default` route answers what nothing else does; a function's
-//! `Api` event on an API with a definition adds no route, as the SAM translator makes it.
+//! `Api` event on an API with a definition adds no route, as the SAM translator makes it; an
+//! `AWS_IAM` route takes a botocore-signed request and refuses an unsigned one.
 
 use esb_tests::gateway::Served;
 use esb_tests::{fixture_project, run_esb, text};
@@ -36,5 +37,39 @@ fn routes_come_from_definitions_and_cloudformation_api_resources() {
     let r = s.get("/not-in-the-definition");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!((r.json()["function"].as_str(), r.json()["version"].as_str()), (Some("quick-fn"), Some("2.0")), "{}", r.text());
+
+    // AWS_IAM: unsigned is API Gateway's 403; signed by botocore for execute-api with esb's
+    // credentials (access key `esb`, the API key as secret) it reaches the function as that user.
+    let r = s.get("/signed");
+    assert_eq!((r.status, r.json()), (403, serde_json::json!({"message": "Missing Authentication Token"})));
+    let script = r#"
+import json, os, ssl, urllib.request
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+def call(secret):
+    req = AWSRequest(method="GET", url=os.environ["URL"] + "/signed")
+    SigV4Auth(Credentials("esb", secret), "execute-api", "us-east-1").add_auth(req)
+    ctx = ssl.create_default_context(cafile=os.environ["CERT"])
+    try:
+        with urllib.request.urlopen(urllib.request.Request(req.url, headers=dict(req.headers)), context=ctx) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+status, body = call(os.environ["KEY"])
+assert status == 200 and body["identity"]["accessKey"] == "esb" and body["identity"]["user"] == "esb", (status, body)
+status, body = call("wrong")
+assert status == 403 and "signature" in body["message"], (status, body)
+print("iam ok")
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .env("PYTHONPATH", esb_tests::boto3_site())
+        .envs([("URL", s.url.as_str()), ("CERT", &s.cert.display().to_string()), ("KEY", s.api_key.as_str())])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success() && said.contains("iam ok"), "{said}");
     assert!(s.stop());
 }

@@ -479,7 +479,8 @@ pub enum Authorizer {
         /// The authorizer function's ARN as written.
         function_arn: String,
     },
-    /// IAM (SigV4) authorization: not checked by esb yet; routes using it are refused (fail closed).
+    /// IAM (SigV4) authorization: the gateway accepts requests signed for `execute-api` with esb's
+    /// credentials (those of the Lambda Invoke API) and refuses others as API Gateway does.
     Iam,
 }
 

@@ -76,7 +76,12 @@ pub struct Caller {
     pub scopes: Vec<String>,
     /// The API key the caller presented, when the route requires one.
     pub api_key: Option<String>,
+    /// The access key of a SigV4-signed request to an `AWS_IAM` route.
+    pub iam_access_key: Option<String>,
 }
+
+/// The IAM user esb's credentials stand for, as API Gateway names a signed caller.
+const IAM_USER: &str = "esb";
 
 /// A stable API id for an API's logical id, shaped like API Gateway's (10 lower-case characters).
 pub fn api_id(logical_id: &str) -> String {
@@ -218,10 +223,12 @@ pub fn v1(req: &RequestParts<'_>, route: &Route, api: &ApiSpec, params: &BTreeMa
         "extendedRequestId": req.request_id,
         "httpMethod": req.method,
         "identity": {
-            "accessKey": null, "accountId": null, "apiKey": caller.api_key, "apiKeyId": caller.api_key.as_ref().map(|_| "esb-api-key"),
-            "caller": null, "cognitoAuthenticationProvider": null, "cognitoAuthenticationType": null,
+            "accessKey": caller.iam_access_key, "accountId": caller.iam_access_key.as_ref().map(|_| ACCOUNT_ID),
+            "apiKey": caller.api_key, "apiKeyId": caller.api_key.as_ref().map(|_| "esb-api-key"),
+            "caller": caller.iam_access_key.as_ref().map(|_| IAM_USER), "cognitoAuthenticationProvider": null, "cognitoAuthenticationType": null,
             "cognitoIdentityId": null, "cognitoIdentityPoolId": null, "principalOrgId": null,
-            "sourceIp": req.source_ip, "user": null, "userAgent": user_agent(req.headers), "userArn": null,
+            "sourceIp": req.source_ip, "user": caller.iam_access_key.as_ref().map(|_| IAM_USER), "userAgent": user_agent(req.headers),
+            "userArn": caller.iam_access_key.as_ref().map(|_| format!("arn:aws:iam::{ACCOUNT_ID}:user/{IAM_USER}")),
         },
         "path": format!("/{}{}", api.stage, req.path),
         "protocol": req.protocol,
@@ -290,6 +297,12 @@ pub fn v2(req: &RequestParts<'_>, route: &Route, api: &ApiSpec, params: &BTreeMa
     if let Some(claims) = &caller.claims {
         context["authorizer"] =
             json!({ "jwt": { "claims": claims, "scopes": if caller.scopes.is_empty() { Value::Null } else { json!(caller.scopes) } } });
+    }
+    if let Some(key) = &caller.iam_access_key {
+        context["authorizer"] = json!({ "iam": {
+            "accessKey": key, "accountId": ACCOUNT_ID, "callerId": IAM_USER, "cognitoIdentity": null,
+            "principalOrgId": null, "userArn": format!("arn:aws:iam::{ACCOUNT_ID}:user/{IAM_USER}"), "userId": IAM_USER,
+        } });
     }
     let mut event = json!({
         "version": "2.0",

@@ -282,6 +282,7 @@ impl Gateway {
 
         // Authorizer, then API key (API Gateway's order).
         let mut caller = Caller::default();
+        let mut iam = false;
         if let Some(name) = &route.route.authorizer {
             match route.api.authorizers.get(name) {
                 Some(auth @ (Authorizer::Cognito { header } | Authorizer::Jwt { header, .. })) => {
@@ -295,8 +296,10 @@ impl Gateway {
                         }
                     }
                 }
+                // Checked once the body is read: a SigV4 signature covers it.
+                Some(Authorizer::Iam) => iam = true,
                 other => {
-                    // Lambda and IAM authorizers are not run by esb: refuse rather than let callers through.
+                    // Lambda authorizers are not run by esb yet: refuse rather than let callers through.
                     tracing::warn!(authorizer = %name, kind = ?other.map(std::mem::discriminant), "route's authorizer is not supported by esb; refused");
                     return (gateway_error(StatusCode::FORBIDDEN, "AccessDeniedException", "Forbidden"), Some(function));
                 }
@@ -315,6 +318,18 @@ impl Gateway {
             Ok(b) => b,
             Err(r) => return (r, Some(function)),
         };
+        // AWS_IAM: a SigV4 signature for `execute-api` made with esb's credentials, as API Gateway
+        // checks it (its messages and 403s). Without credentials (plain HTTP on loopback) the route
+        // is served unsigned, as the Lambda Invoke API is there.
+        if iam {
+            if let Some(creds) = &self.invoke_credentials {
+                if let Err(e) = crate::sigv4::verify(&parts, &body, creds, "execute-api", SystemTime::now()) {
+                    tracing::info!(reason = %e, "AWS_IAM route refused");
+                    return (gateway_error(StatusCode::FORBIDDEN, e.error_type(), &e.to_string()), Some(function));
+                }
+                caller.iam_access_key = Some(creds.access_key_id.clone());
+            }
+        }
         let protocol = match parts.version {
             http::Version::HTTP_2 => "HTTP/2.0",
             http::Version::HTTP_10 => "HTTP/1.0",

@@ -66,6 +66,10 @@ fn route(api: &str, method: &str, path: &str, function: &str, version: &str) -> 
 }
 
 fn gateway(fake: Arc<Fake>) -> Arc<Gateway> {
+    gateway_with(fake, None)
+}
+
+fn gateway_with(fake: Arc<Fake>, credentials: Option<crate::sigv4::Credentials>) -> Arc<Gateway> {
     let cors = Cors { allow_origins: vec!["*".into()], allow_methods: vec!["GET".into()], ..Default::default() };
     let rest = ApiSpec {
         kind: ApiKind::Rest,
@@ -119,7 +123,7 @@ fn gateway(fake: Arc<Fake>) -> Arc<Gateway> {
         .unwrap();
     let auth = Auth::new(Tokens::new(&key.serialize_pem(), "demo").unwrap(), users, ApiKeys::new(&["key"]));
     let limits = Limits { max_body: 1024, ..Limits::default() };
-    Arc::new(Gateway::new(Router::new(&routing), fake, auth, limits, None))
+    Arc::new(Gateway::new(Router::new(&routing), fake, auth, limits, credentials))
 }
 
 async fn send(gw: &Arc<Gateway>, req: Request<Full<Bytes>>) -> (StatusCode, http::HeaderMap, Value) {
@@ -218,7 +222,9 @@ async fn auth_flow_tokens_and_api_keys() {
 
     assert_eq!(send(&gw, empty(get("/keyed"))).await.0, StatusCode::FORBIDDEN);
     assert_eq!(send(&gw, empty(get("/keyed").header("x-api-key", "key"))).await.0, StatusCode::OK);
-    assert_eq!(send(&gw, empty(get("/iam"))).await.0, StatusCode::FORBIDDEN, "unsupported authorizers fail closed");
+    // Without credentials (plain HTTP on loopback) an AWS_IAM route is served unsigned, as the
+    // Lambda Invoke API is there; with them it checks SigV4 (`an_aws_iam_route_...`).
+    assert_eq!(send(&gw, empty(get("/iam"))).await.0, StatusCode::OK);
     assert_eq!(send(&gw, empty(get("/.well-known/jwks.json"))).await.2["keys"][0]["alg"], "ES256");
 }
 
@@ -317,4 +323,44 @@ async fn with_only_http_apis_no_route_is_a_404_as_http_apis_answer() {
     assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"message": "Not Found"})));
     let (status, _, body) = send(&gw, empty(get("/only-get").method("POST"))).await;
     assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"message": "Not Found"})), "a method the route lacks");
+}
+
+#[tokio::test]
+async fn an_aws_iam_route_takes_a_request_signed_with_esbs_credentials_and_refuses_others() {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let creds =
+        crate::sigv4::Credentials { access_key_id: "esb-key".into(), secret_access_key: "secret".into(), region: "us-east-1".into() };
+    let gw = gateway_with(Arc::new(Fake::default()), Some(creds));
+    let signed = |secret: &str, service: &str| {
+        let identity = aws_credential_types::Credentials::new("esb-key", secret, None, None, "t").into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name(service)
+            .time(std::time::SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let uri = "https://localhost/iam";
+        let signable = SignableRequest::new("GET", uri, [("host", "localhost")].into_iter(), SignableBody::Bytes(b"")).unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut req = get("/iam").body(Full::new(Bytes::new())).unwrap();
+        instructions.apply_to_request_http1x(&mut req);
+        req
+    };
+    let (status, headers, body) = send(&gw, empty(get("/iam"))).await;
+    assert_eq!((status, body), (StatusCode::FORBIDDEN, json!({"message": "Missing Authentication Token"})), "unsigned");
+    assert_eq!(headers["x-amzn-errortype"], "MissingAuthenticationTokenException");
+    let (status, _, body) = send(&gw, signed("wrong", "execute-api")).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (StatusCode::FORBIDDEN, Some("The request signature we calculated does not match the signature you provided."))
+    );
+    assert_eq!(send(&gw, signed("secret", "lambda")).await.0, StatusCode::FORBIDDEN, "a signature for another service");
+    let (status, _, event) = send(&gw, signed("secret", "execute-api")).await;
+    assert_eq!(status, StatusCode::OK, "{event}");
+    let identity = &event["requestContext"]["identity"];
+    assert_eq!((identity["accessKey"].as_str(), identity["user"].as_str()), (Some("esb-key"), Some("esb")), "{identity}");
+    assert_eq!(identity["userArn"], "arn:aws:iam::123456789012:user/esb");
 }

@@ -166,7 +166,6 @@ fn auth_section(api: &mut Api, auth: Props, sink: &mut Sink) {
     // EnableIamAuthorizer.
     let rest_iam = api.spec.kind == ApiKind::Rest && auth.string("DefaultAuthorizer", sink).as_deref() == Some(IAM);
     if auth.bool("EnableIamAuthorizer", sink).unwrap_or(false) || rest_iam {
-        sink.warn("AWS_IAM authorization is not checked by esb yet: routes that require it are refused (403)");
         api.spec.authorizers.insert(IAM.into(), Authorizer::Iam);
     }
     if let Some(authorizers) = auth.map("Authorizers", sink) {
@@ -293,6 +292,16 @@ fn http_cors(p: &Props, sink: &mut Sink) -> Option<Cors> {
     })
 }
 
+/// Adds AWS_IAM to the REST APIs whose routes use it without the API declaring it (SAM needs no
+/// declaration for it on a REST API).
+pub(crate) fn iam_authorizers(routes: &[Route], apis: &mut BTreeMap<String, Api>) {
+    for r in routes.iter().filter(|r| r.authorizer.as_deref() == Some(IAM)) {
+        if let Some(api) = apis.get_mut(&r.api) {
+            api.spec.authorizers.entry(IAM.into()).or_insert(Authorizer::Iam);
+        }
+    }
+}
+
 /// Turns HTTP events into routes: checks paths, methods, API references and authorizers, rejects
 /// duplicates, and sorts each API's routes most specific first. `other_apis` are the template's
 /// APIs written as plain CloudFormation (logical id -> type), which esb does not serve yet.
@@ -377,6 +386,8 @@ pub(crate) fn routes(
         let authorizer = match e.authorizer.as_deref() {
             Some(NONE) => None,
             Some(name) if api.spec.authorizers.contains_key(name) => Some(name.to_string()),
+            // Every REST API has AWS_IAM, declared or not (see `iam_authorizers`).
+            Some(IAM) if api.spec.kind == ApiKind::Rest => Some(IAM.to_string()),
             Some(name) => {
                 sink.error(
                     Some(e.line),

@@ -478,6 +478,7 @@ fn compile_nested(path: &Path, text: &str, settings: &Settings, nesting: &Nestin
         .map(|(id, ty, _)| ((*id).clone(), ty.clone()))
         .collect();
     let mut routes = apis::routes(&events, &out.apis, &other_apis, &mut sink);
+    apis::iam_authorizers(&routes, &mut out.apis);
     for child in children {
         nested::merge(child, &mut out, &mut routes, &mut unavailable, &mut missing_parameters, &mut sink);
     }

@@ -952,7 +952,7 @@ Resources:
     assert_eq!((env["STAGE"].as_str(), env["IMPLICIT"].as_str()), ("dev", "ServerlessRestApi"));
     assert!(env["ROLE"].ends_with(":role/FnRole"), "{env:?}");
     assert_eq!(env["HOST"], "fn.lambda-url.us-east-1.on.aws");
-    assert!(w.contains("AWS_IAM authorization is not checked by esb yet"), "{w}");
+    assert_eq!(p.routing.apis["Api"].authorizers.get("AWS_IAM"), Some(&Authorizer::Iam), "checked by the gateway (SigV4)");
 }
 
 #[test]
@@ -1196,4 +1196,24 @@ Resources:
     let w = p.warnings.join("\n");
     assert!(!w.contains("function One"), "{w}");
     assert!(w.contains("function Other: CodeUri src/b/app.py is one file, and Handler `index.handler` names module `index`"), "{w}");
+}
+
+#[test]
+fn an_aws_iam_route_on_a_rest_api_needs_no_declaration() {
+    let p = Fixture::new()
+        .compile(
+            "
+Resources:
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/a
+      Handler: app.handler
+      Runtime: python3.11
+      Events: {Signed: {Type: Api, Properties: {Path: /signed, Method: get, Auth: {Authorizer: AWS_IAM}}}}
+",
+        )
+        .unwrap();
+    assert_eq!(p.routing.routes[0].authorizer.as_deref(), Some("AWS_IAM"));
+    assert_eq!(p.routing.apis["ServerlessRestApi"].authorizers.get("AWS_IAM"), Some(&Authorizer::Iam));
 }

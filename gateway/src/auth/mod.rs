@@ -185,7 +185,7 @@ impl Auth {
             return Err(TokenError::Invalid(format!("user `{user}` no longer exists")));
         }
         let scopes = claims.get("scope").and_then(Value::as_str).map(|s| s.split(' ').map(str::to_string).collect()).unwrap_or_default();
-        Ok(Caller { claims: Some(claims), scopes, api_key: None })
+        Ok(Caller { claims: Some(claims), scopes, ..Caller::default() })
     }
 }
 
