@@ -4,7 +4,8 @@
 //! ARN), an `AWS::ApiGateway::RestApi` with a Resource path and a Method, and a quick-create
 //! `AWS::ApiGatewayV2::Api` whose `$default` route answers what nothing else does; a function's
 //! `Api` event on an API with a definition adds no route, as the SAM translator makes it; an
-//! `AWS_IAM` route takes a botocore-signed request and refuses an unsigned one.
+//! `AWS_IAM` route takes a botocore-signed request and refuses an unsigned one; Lambda authorizers
+//! (REST TOKEN, REST REQUEST with caching, HTTP API simple responses) allow and deny.
 
 use esb_tests::gateway::Served;
 use esb_tests::{fixture_project, run_esb, text};
@@ -71,5 +72,29 @@ print("iam ok")
         .unwrap();
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(out.status.success() && said.contains("iam ok"), "{said}");
+
+    // Lambda authorizers, one real function: TOKEN allows and denies as API Gateway answers.
+    let r = s.request("GET", "/token-guarded", &[("authorization", "allow")], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let a = &r.json()["authorizer"];
+    assert_eq!((a["principalId"].as_str(), a["who"].as_str()), (Some("allow"), Some("allow")), "the authorizer's context: {a}");
+    let r = s.request("GET", "/token-guarded", &[("authorization", "nope")], b"");
+    let deny = serde_json::json!({"Message": "User is not authorized to access this resource with an explicit deny"});
+    assert_eq!((r.status, r.json()), (403, deny));
+    let r = s.request("GET", "/token-guarded", &[("authorization", "unauthorized")], b"");
+    assert_eq!((r.status, r.json()), (401, serde_json::json!({"message": "Unauthorized"})));
+    assert_eq!(s.get("/token-guarded").status, 401, "no token: the function is not asked");
+    // REQUEST, cached for 60 s: two requests, one authorizer run (the count it returned is the same).
+    let first = s.request("GET", "/request-guarded", &[("x-user", "alice")], b"");
+    let second = s.request("GET", "/request-guarded", &[("x-user", "alice")], b"");
+    assert_eq!((first.status, second.status), (200, 200), "{} {}", first.text(), second.text());
+    assert_eq!(first.json()["authorizer"]["calls"], second.json()["authorizer"]["calls"], "answered from the cache");
+    assert_eq!(s.request("GET", "/request-guarded", &[("x-user", "mallory")], b"").status, 403);
+    // HTTP API, simple responses: the context under authorizer.lambda.
+    let r = s.request("GET", "/simple-guarded", &[("x-ok", "yes")], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["authorizer"]["lambda"]["who"], "yes");
+    let r = s.request("GET", "/simple-guarded", &[("x-ok", "no")], b"");
+    assert_eq!((r.status, r.json()), (403, serde_json::json!({"message": "Forbidden"})));
     assert!(s.stop());
 }

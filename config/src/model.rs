@@ -454,6 +454,23 @@ pub struct ApiSpec {
     pub stage_variables: BTreeMap<String, String>,
 }
 
+impl Authorizer {
+    /// A Lambda authorizer esb cannot run (its function is not the template's, or it cannot be
+    /// read): the gateway refuses its routes (fail closed).
+    pub fn refused_lambda(function_arn: impl Into<String>) -> Authorizer {
+        Authorizer::Lambda {
+            function_arn: function_arn.into(),
+            function: None,
+            token: false,
+            identity: vec![],
+            validation: None,
+            ttl: 0,
+            payload_version: None,
+            simple_responses: false,
+        }
+    }
+}
+
 /// An authorizer a route may require.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -474,10 +491,32 @@ pub enum Authorizer {
         /// Header carrying the token.
         header: String,
     },
-    /// A Lambda authorizer: not run by esb yet; routes using it are refused (fail closed).
+    /// A Lambda authorizer: the gateway runs its function (one of the template's) and follows its
+    /// answer; one whose function esb does not run is refused (fail closed).
     Lambda {
         /// The authorizer function's ARN as written.
         function_arn: String,
+        /// The template's function (its key) the ARN names; `None`: refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        function: Option<String>,
+        /// A REST `TOKEN` authorizer (the token from one header); else `REQUEST`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        token: bool,
+        /// Identity sources: `header:Name` or `query:name` (all must be present).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        identity: Vec<String>,
+        /// `ValidationExpression` a TOKEN must match before the function is asked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        validation: Option<String>,
+        /// Seconds a result is cached per identity (0: not cached).
+        #[serde(default)]
+        ttl: u32,
+        /// HTTP API authorizers: the payload format (`1.0` or `2.0`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payload_version: Option<String>,
+        /// HTTP API authorizers: `{"isAuthorized": ..}` answers instead of IAM policies.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        simple_responses: bool,
     },
     /// IAM (SigV4) authorization: the gateway accepts requests signed for `execute-api` with esb's
     /// credentials (those of the Lambda Invoke API) and refuses others as API Gateway does.

@@ -78,6 +78,8 @@ pub struct Caller {
     pub api_key: Option<String>,
     /// The access key of a SigV4-signed request to an `AWS_IAM` route.
     pub iam_access_key: Option<String>,
+    /// What a Lambda authorizer allowed.
+    pub lambda: Option<crate::lambda_auth::LambdaCaller>,
 }
 
 /// The IAM user esb's credentials stand for, as API Gateway names a signed caller.
@@ -239,6 +241,12 @@ pub fn v1(req: &RequestParts<'_>, route: &Route, api: &ApiSpec, params: &BTreeMa
         "resourcePath": resource,
         "stage": api.stage,
     });
+    if let Some(l) = &caller.lambda {
+        // A REST Lambda authorizer's context sits beside principalId (as strings, numbers, booleans).
+        authorizer.insert("principalId".into(), json!(l.principal));
+        authorizer.insert("integrationLatency".into(), json!(0));
+        authorizer.extend(l.context.clone());
+    }
     if !authorizer.is_empty() {
         context["authorizer"] = Value::Object(authorizer);
     }
@@ -297,6 +305,9 @@ pub fn v2(req: &RequestParts<'_>, route: &Route, api: &ApiSpec, params: &BTreeMa
     if let Some(claims) = &caller.claims {
         context["authorizer"] =
             json!({ "jwt": { "claims": claims, "scopes": if caller.scopes.is_empty() { Value::Null } else { json!(caller.scopes) } } });
+    }
+    if let Some(l) = &caller.lambda {
+        context["authorizer"] = json!({ "lambda": l.context });
     }
     if let Some(key) = &caller.iam_access_key {
         context["authorizer"] = json!({ "iam": {

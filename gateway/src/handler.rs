@@ -51,6 +51,8 @@ pub struct Gateway {
     pub invoke_credentials: Option<crate::sigv4::Credentials>,
     /// esb's region: the only one a function ARN may name.
     pub region: String,
+    /// Lambda authorizers' answers, per identity, for their TTL.
+    pub lambda_auth: crate::lambda_auth::Cache,
 }
 
 fn json(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
@@ -134,6 +136,7 @@ impl Gateway {
             region: invoke_credentials.as_ref().map_or_else(|| esb_config::compile::DEFAULT_REGION.to_string(), |c| c.region.clone()),
             limits,
             invoke_credentials,
+            lambda_auth: crate::lambda_auth::Cache::default(),
         }
     }
 
@@ -298,6 +301,27 @@ impl Gateway {
                 }
                 // Checked once the body is read: a SigV4 signature covers it.
                 Some(Authorizer::Iam) => iam = true,
+                Some(lambda @ Authorizer::Lambda { function: Some(_), .. }) => {
+                    let protocol = if req.version() == http::Version::HTTP_2 { "HTTP/2.0" } else { "HTTP/1.1" };
+                    let query = req.uri().query().map(str::to_string);
+                    let rp = RequestParts {
+                        method: &method,
+                        path: &path,
+                        query: query.as_deref(),
+                        headers: req.headers(),
+                        body: b"",
+                        source_ip: peer.ip().to_canonical().to_string(),
+                        protocol,
+                        request_id,
+                        time: SystemTime::now(),
+                    };
+                    let ask =
+                        crate::lambda_auth::Ask { name, authorizer: lambda, route, req: &rp, params: &params, region: &self.region, trace };
+                    match crate::lambda_auth::authorize(&self.lambda_auth, routes.invoker.clone(), ask).await {
+                        Ok(l) => caller.lambda = Some(l),
+                        Err(r) => return (r, Some(function)),
+                    }
+                }
                 other => {
                     // Lambda authorizers are not run by esb yet: refuse rather than let callers through.
                     tracing::warn!(authorizer = %name, kind = ?other.map(std::mem::discriminant), "route's authorizer is not supported by esb; refused");

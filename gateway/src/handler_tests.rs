@@ -34,6 +34,26 @@ impl Invoker for Fake {
             }
             "Bad" => (json!({ "body": "no status" }).to_string(), Outcome::Success),
             "Boom" => ("{}".into(), Outcome::FunctionError { error_type: "E".into(), error_message: "m".into() }),
+            // A Lambda authorizer: TOKEN `allow`/`deny`/`unauthorized`, or a simple answer on the
+            // first identity value (`yes`).
+            "Auth" => {
+                let token = event["authorizationToken"].as_str().or(event["identitySource"][0].as_str()).unwrap_or_default();
+                let effect = if token == "deny" { "Deny" } else { "Allow" };
+                let body = match token {
+                    "unauthorized" => {
+                        return Some(Ok(Invocation {
+                            body: Bytes::new(),
+                            outcome: Outcome::FunctionError { error_type: "Error".into(), error_message: "Unauthorized".into() },
+                            duration: Duration::ZERO,
+                        }))
+                    }
+                    "yes" => json!({"isAuthorized": true, "context": {"tenant": "t1"}}),
+                    "no" => json!({"isAuthorized": false}),
+                    _ => json!({"principalId": "user-1", "context": {"tenant": "t1", "n": 2},
+                        "policyDocument": {"Version": "2012-10-17", "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": event["methodArn"]}]}}),
+                };
+                (body.to_string(), Outcome::Success)
+            }
             _ => return None,
         };
         Some(Ok(Invocation { body: Bytes::from(body), outcome, duration: Duration::ZERO }))
@@ -363,4 +383,79 @@ async fn an_aws_iam_route_takes_a_request_signed_with_esbs_credentials_and_refus
     let identity = &event["requestContext"]["identity"];
     assert_eq!((identity["accessKey"].as_str(), identity["user"].as_str()), (Some("esb-key"), Some("esb")), "{identity}");
     assert_eq!(identity["userArn"], "arn:aws:iam::123456789012:user/esb");
+}
+
+#[tokio::test]
+async fn lambda_authorizers_allow_deny_cache_and_pass_their_context() {
+    let fake = Arc::new(Fake::default());
+    let gw = gateway(fake.clone());
+    let lambda = |token: bool, ttl: u32, version: Option<&str>, simple: bool, identity: &str| Authorizer::Lambda {
+        function_arn: "arn:aws:lambda:us-east-1:123456789012:function:Auth".into(),
+        function: Some("Auth".into()),
+        token,
+        identity: vec![identity.into()],
+        validation: None,
+        ttl,
+        payload_version: version.map(str::to_string),
+        simple_responses: simple,
+    };
+    let rest = ApiSpec {
+        kind: ApiKind::Rest,
+        stage: "prod".into(),
+        authorizers: [("Tok".to_string(), lambda(true, 300, None, false, "header:Authorization"))].into(),
+        cors: None,
+        binary_media_types: vec![],
+        stage_variables: Default::default(),
+    };
+    let http_api = ApiSpec {
+        kind: ApiKind::Http,
+        stage: "$default".into(),
+        authorizers: [("Simple".to_string(), lambda(false, 0, Some("2.0"), true, "header:x-ok"))].into(),
+        cors: None,
+        binary_media_types: vec![],
+        stage_variables: Default::default(),
+    };
+    let mut tok = route("Rest", "GET", "/tok/{id}", "Echo", "1.0");
+    tok.authorizer = Some("Tok".into());
+    let mut simple = route("Http", "GET", "/simple", "Echo", "2.0");
+    simple.authorizer = Some("Simple".into());
+    let routing = RoutingFile {
+        version: 1,
+        apis: [("Rest".to_string(), rest), ("Http".to_string(), http_api)].into(),
+        routes: vec![tok, simple],
+        ..Default::default()
+    };
+    gw.reload(Router::new(&routing), fake.clone());
+    let calls = |fake: &Fake| fake.seen.lock().unwrap().iter().filter(|(f, ..)| f == "Auth").count();
+
+    // TOKEN: no token is 401 without asking the function; allow passes principal and context.
+    assert_eq!(send(&gw, empty(get("/tok/1"))).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(calls(&fake), 0);
+    let (status, _, event) = send(&gw, empty(get("/tok/1").header("authorization", "allow"))).await;
+    assert_eq!(status, StatusCode::OK, "{event}");
+    let a = &event["requestContext"]["authorizer"];
+    assert_eq!((a["principalId"].as_str(), a["tenant"].as_str(), a["n"].as_u64()), (Some("user-1"), Some("t1"), Some(2)), "{a}");
+    let asked = fake.seen.lock().unwrap().iter().find(|(f, ..)| f == "Auth").map(|(_, e, _)| e.clone()).unwrap();
+    assert_eq!(asked["type"], "TOKEN");
+    assert!(asked["methodArn"].as_str().unwrap().ends_with("/prod/GET/tok/1"), "{asked}");
+    // Cached for the TTL: a second request with the same token does not ask again. The cached
+    // policy is evaluated against each request's ARN, as API Gateway does: it allowed /tok/1 only.
+    assert_eq!(send(&gw, empty(get("/tok/1").header("authorization", "allow"))).await.0, StatusCode::OK);
+    let (status, _, body) = send(&gw, empty(get("/tok/2").header("authorization", "allow"))).await;
+    assert_eq!((status, body), (StatusCode::FORBIDDEN, json!({"Message": "User is not authorized to access this resource"})));
+    assert_eq!(calls(&fake), 1, "the cached policy answered both");
+    let (status, _, body) = send(&gw, empty(get("/tok/1").header("authorization", "deny"))).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::FORBIDDEN, json!({"Message": "User is not authorized to access this resource with an explicit deny"}))
+    );
+    let (status, _, body) = send(&gw, empty(get("/tok/1").header("authorization", "unauthorized"))).await;
+    assert_eq!((status, body), (StatusCode::UNAUTHORIZED, json!({"message": "Unauthorized"})));
+
+    // HTTP API simple responses: isAuthorized, context under authorizer.lambda.
+    let (status, _, event) = send(&gw, empty(get("/simple").header("x-ok", "yes"))).await;
+    assert_eq!((status, &event["requestContext"]["authorizer"]["lambda"]["tenant"]), (StatusCode::OK, &json!("t1")), "{event}");
+    let (status, _, body) = send(&gw, empty(get("/simple").header("x-ok", "no"))).await;
+    assert_eq!((status, body), (StatusCode::FORBIDDEN, json!({"message": "Forbidden"})));
+    assert_eq!(send(&gw, empty(get("/simple"))).await.0, StatusCode::UNAUTHORIZED, "identity source missing");
 }

@@ -16,6 +16,7 @@ pub mod handler;
 #[cfg(test)]
 mod handler_tests;
 pub mod invoke_api;
+pub mod lambda_auth;
 pub mod response;
 pub mod router;
 pub mod secrets;

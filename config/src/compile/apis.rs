@@ -186,8 +186,7 @@ fn auth_section(api: &mut Api, auth: Props, sink: &mut Sink) {
                 let header = ap.map("Identity", sink).and_then(|i| Props::new(i, &ipath).string("Header", sink));
                 Authorizer::Cognito { header: header.unwrap_or_else(|| "Authorization".into()) }
             } else if let Some(arn) = ap.string("FunctionArn", sink) {
-                sink.warn(format!("authorizer {name} is a Lambda authorizer, which esb does not run yet: routes using it are refused"));
-                Authorizer::Lambda { function_arn: arn }
+                lambda_authorizer(api.spec.kind, arn, &ap, sink)
             } else {
                 let hint = match api.spec.kind {
                     ApiKind::Rest => "a REST API authorizer has UserPoolArn (Cognito) or FunctionArn (Lambda)",
@@ -214,6 +213,55 @@ fn auth_section(api: &mut Api, auth: Props, sink: &mut Sink) {
             );
         } else {
             api.default_authorizer = Some(default);
+        }
+    }
+}
+
+/// A SAM Lambda authorizer: REST `FunctionPayloadType` TOKEN (the default: one header,
+/// `ValidationExpression`) or REQUEST (`Identity.Headers`/`QueryStrings`), `ReauthorizeEvery`
+/// (REST default 300 s); HTTP API `AuthorizerPayloadFormatVersion`, `EnableSimpleResponses`,
+/// `Identity`. Its function is found once the template's functions are compiled.
+fn lambda_authorizer(kind: ApiKind, arn: String, ap: &Props, sink: &mut Sink) -> Authorizer {
+    let ipath = ap.at("Identity");
+    let identity = ap.map("Identity", sink).map(|i| Props::new(i, &ipath));
+    let token = kind == ApiKind::Rest && ap.string("FunctionPayloadType", sink).is_none_or(|t| t.eq_ignore_ascii_case("TOKEN"));
+    let mut sources = vec![];
+    if token {
+        sources.push(format!("header:{}", identity.and_then(|i| i.string("Header", sink)).unwrap_or_else(|| "Authorization".into())));
+    } else if let Some(i) = identity {
+        sources.extend(i.strings("Headers", sink).into_iter().map(|h| format!("header:{h}")));
+        sources.extend(i.strings("QueryStrings", sink).into_iter().map(|q| format!("query:{q}")));
+    }
+    let default_ttl = if kind == ApiKind::Rest { 300 } else { 0 };
+    Authorizer::Lambda {
+        function_arn: arn,
+        function: None,
+        token,
+        identity: sources,
+        validation: identity.and_then(|i| i.string("ValidationExpression", sink)),
+        ttl: identity.and_then(|i| i.uint("ReauthorizeEvery", 0, 3600, sink)).map_or(default_ttl, |t| t as u32),
+        payload_version: (kind == ApiKind::Http).then(|| ap.string("AuthorizerPayloadFormatVersion", sink).unwrap_or_else(|| "2.0".into())),
+        simple_responses: ap.bool("EnableSimpleResponses", sink).unwrap_or(false),
+    }
+}
+
+/// Points each Lambda authorizer at the template's function its ARN names; one that names no
+/// function esb runs stays refused, said once.
+pub(crate) fn bind_authorizers(
+    apis: &mut BTreeMap<String, Api>,
+    functions: &BTreeMap<String, crate::model::FunctionSpec>,
+    sink: &mut Sink,
+) {
+    for (api_id, api) in apis.iter_mut() {
+        for (name, a) in api.spec.authorizers.iter_mut() {
+            let Authorizer::Lambda { function_arn, function, .. } = a else { continue };
+            let named = super::openapi::function_of_uri(function_arn);
+            match named.and_then(|n| functions.iter().find(|(k, f)| f.function_name == n || k.as_str() == n)) {
+                Some((key, _)) => *function = Some(key.clone()),
+                None => sink.warn(format!(
+                    "authorizer {name} of API {api_id} names no function esb runs ({function_arn}): routes using it are refused (403)"
+                )),
+            }
         }
     }
 }

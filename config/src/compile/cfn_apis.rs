@@ -228,7 +228,7 @@ fn authorization(r: &Res, api: &str, found: &mut Found) -> Option<String> {
         "AWS_IAM" => ("AWS_IAM".to_string(), Authorizer::Iam),
         "COGNITO_USER_POOLS" => ("CognitoUserPools".to_string(), Authorizer::Cognito { header: "Authorization".into() }),
         "JWT" => ("Jwt".to_string(), Authorizer::Jwt { issuer: None, audience: vec![], header: "Authorization".into() }),
-        other => (format!("{other}Authorizer"), Authorizer::Lambda { function_arn: "(an AWS::ApiGateway::Authorizer)".into() }),
+        other => (format!("{other}Authorizer"), Authorizer::refused_lambda("(an AWS::ApiGateway::Authorizer)")),
     };
     found.apis.get_mut(api)?.spec.authorizers.insert(name.clone(), authorizer);
     Some(name)

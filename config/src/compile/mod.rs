@@ -472,6 +472,7 @@ fn compile_nested(path: &Path, text: &str, settings: &Settings, nesting: &Nestin
             out.apis.insert(id.to_string(), api);
         }
     }
+    apis::bind_authorizers(&mut out.apis, &out.functions, &mut sink);
     let other_apis: BTreeMap<String, String> = active
         .iter()
         .filter(|(_, ty, _)| ty.starts_with("AWS::ApiGateway::RestApi") || ty.starts_with("AWS::ApiGatewayV2::Api"))

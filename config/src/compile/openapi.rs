@@ -187,9 +187,9 @@ fn scheme_authorizer(scheme: Option<&Node>) -> Authorizer {
                 header: header_of(source),
             }
         }
-        Some("token" | "request") => Authorizer::Lambda { function_arn: text(ext, "authorizerUri").unwrap_or_default() },
+        Some("token" | "request") => Authorizer::refused_lambda(text(ext, "authorizerUri").unwrap_or_default()),
         _ if text(scheme, "x-amazon-apigateway-authtype").is_some_and(|t| t.eq_ignore_ascii_case("awsSigv4")) => Authorizer::Iam,
-        _ => Authorizer::Lambda { function_arn: "(a security scheme esb cannot check)".into() },
+        _ => Authorizer::refused_lambda("(a security scheme esb cannot check)"),
     }
 }
 
@@ -317,7 +317,7 @@ paths:
             scheme_authorizer(doc.get("jwt")),
             Authorizer::Jwt { issuer: Some("https://issuer".into()), audience: vec!["a".into()], header: "X-Token".into() }
         );
-        assert_eq!(scheme_authorizer(doc.get("fn")), Authorizer::Lambda { function_arn: "arn:x".into() });
+        assert_eq!(scheme_authorizer(doc.get("fn")), Authorizer::refused_lambda("arn:x"));
         assert_eq!(scheme_authorizer(doc.get("iam")), Authorizer::Iam);
         assert!(matches!(scheme_authorizer(None), Authorizer::Lambda { .. }), "an unknown scheme is refused, never open");
     }
