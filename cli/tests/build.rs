@@ -265,7 +265,7 @@ fn a_node_function_that_imports_an_aws_sdk_it_does_not_ship_is_named_by_build() 
 #[test]
 fn typos_fail_the_build_with_their_line_and_the_name_meant() {
     let dir = project_with(
-        "Globals:\n  Function:\n    Timout: 3\nResources:\n  Py:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src\n      Handler: app.handler\n      Runtime: python3.14\n      FunctionUrlConfig: {AuthType: NONE}\n      Events:\n        Get: {Type: APi, Properties: {Path: /, Method: get}}\n",
+        "Globals:\n  Function:\n    Timout: 3\nResources:\n  Py:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src\n      Handler: app.handler\n      Runtime: python3.14\n      VpcConfig: {SubnetIds: []}\n      Events:\n        Get: {Type: APi, Properties: {Path: /, Method: get}}\n",
     );
     let out = esb(dir.path(), &["build", "--dry-run"]);
     let stderr = text(&out.stderr);
@@ -278,5 +278,5 @@ fn typos_fail_the_build_with_their_line_and_the_name_meant() {
     let out = esb(dir.path(), &["build", "--dry-run"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(said.contains("accepted, not emulated: AWS::Serverless::Function FunctionUrlConfig"), "{said}");
+    assert!(said.contains("accepted, not emulated: AWS::Serverless::Function VpcConfig"), "{said}");
 }

@@ -5,7 +5,8 @@
 //! `AWS::ApiGatewayV2::Api` whose `$default` route answers what nothing else does; a function's
 //! `Api` event on an API with a definition adds no route, as the SAM translator makes it; an
 //! `AWS_IAM` route takes a botocore-signed request and refuses an unsigned one; Lambda authorizers
-//! (REST TOKEN, REST REQUEST with caching, HTTP API simple responses) allow and deny.
+//! (REST TOKEN, REST REQUEST with caching, HTTP API simple responses) allow and deny; a function
+//! URL answers at its own host.
 
 use esb_tests::gateway::Served;
 use esb_tests::{fixture_project, run_esb, text};
@@ -96,5 +97,19 @@ print("iam ok")
     assert_eq!(r.json()["authorizer"]["lambda"]["who"], "yes");
     let r = s.request("GET", "/simple-guarded", &[("x-ok", "no")], b"");
     assert_eq!((r.status, r.json()), (403, serde_json::json!({"message": "Forbidden"})));
+
+    // A function URL: its own host, any path, Lambda's URL event (payload 2.0), CORS headers.
+    let port = s.url.rsplit(':').next().unwrap().to_string();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--cacert", &s.cert.display().to_string(), "--resolve", &format!("fromfile.lambda-url.localhost:{port}:127.0.0.1")])
+        .args(["-H", "origin: https://app.example", "-D", "-", "-X", "DELETE"])
+        .arg(format!("https://fromfile.lambda-url.localhost:{port}/any/where?q=1"))
+        .output()
+        .unwrap();
+    let said = text(&out.stdout);
+    assert!(out.status.success() && said.starts_with("HTTP/"), "{said}{}", text(&out.stderr));
+    assert!(said.to_ascii_lowercase().contains("access-control-allow-origin: https://app.example"), "{said}");
+    let doc: serde_json::Value = serde_json::from_str(said.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap_or_default();
+    assert_eq!((doc["function"].as_str(), doc["version"].as_str()), (Some("openapi-file-fn"), Some("2.0")), "{said}");
     assert!(s.stop());
 }

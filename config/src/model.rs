@@ -405,6 +405,27 @@ pub struct RoutingFile {
     /// them names the function and why, instead of a bare "Not Found".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unavailable: Vec<UnavailableRoute>,
+    /// Function URLs (`FunctionUrlConfig`), served at `https://<id>.lambda-url.<host>/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub function_urls: Vec<FunctionUrl>,
+}
+
+/// A function's URL (`FunctionUrlConfig`): every path and method of its host goes to the function
+/// with the payload 2.0 event Lambda sends to function URLs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionUrl {
+    /// The URL's id, the first label of its host: the function's key in lower case, letters,
+    /// digits and `-` only.
+    pub id: String,
+    /// The function (its key).
+    pub function: String,
+    /// `AuthType: AWS_IAM`: requests must be signed (service `lambda`); else `NONE`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub iam: bool,
+    /// `Cors`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
 }
 
 /// A route of a function that is left out (see `Project::left_out`).

@@ -137,6 +137,7 @@ fn gateway_with(fake: Arc<Fake>, credentials: Option<crate::sigv4::Credentials>)
             function: "Java".into(),
             reason: "runtime java25: not yet".into(),
         }],
+        function_urls: vec![esb_config::model::FunctionUrl { id: "echo".into(), function: "Echo".into(), iam: false, cors: None }],
     };
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let users = Users::new(vec![User { username: "alice".into(), hash: users::hash_password("pw").unwrap(), groups: vec![], email: None }])
@@ -458,4 +459,24 @@ async fn lambda_authorizers_allow_deny_cache_and_pass_their_context() {
     let (status, _, body) = send(&gw, empty(get("/simple").header("x-ok", "no"))).await;
     assert_eq!((status, body), (StatusCode::FORBIDDEN, json!({"message": "Forbidden"})));
     assert_eq!(send(&gw, empty(get("/simple"))).await.0, StatusCode::UNAUTHORIZED, "identity source missing");
+}
+
+#[tokio::test]
+async fn a_function_url_host_reaches_its_function_on_every_path_with_the_url_event() {
+    let gw = gateway(Arc::new(Fake::default()));
+    let req = Request::builder().method("PUT").uri("/any/path?x=1").header("host", "echo.lambda-url.localhost:8443");
+    let (status, _, event) = send(&gw, req.body(Full::new(Bytes::from_static(b"hi"))).unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{event}");
+    assert_eq!((event["version"].as_str(), event["routeKey"].as_str()), (Some("2.0"), Some("$default")));
+    assert_eq!(
+        (event["rawPath"].as_str(), event["rawQueryString"].as_str(), event["body"].as_str()),
+        (Some("/any/path"), Some("x=1"), Some("hi"))
+    );
+    assert_eq!(
+        (event["requestContext"]["apiId"].as_str(), event["requestContext"]["http"]["method"].as_str()),
+        (Some("echo"), Some("PUT"))
+    );
+    // Another host is the API's.
+    let (status, ..) = send(&gw, empty(Request::builder().uri("/any/path").header("host", "other.lambda-url.localhost"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no such URL: the APIs' no-route answer");
 }

@@ -6,7 +6,7 @@
 //! between "no such path" (404) and "path exists, method does not" (405). Must not: know about auth,
 //! events or functions beyond the route's names.
 
-use esb_config::model::{ApiSpec, Route, RoutingFile, UnavailableRoute};
+use esb_config::model::{ApiSpec, FunctionUrl, Route, RoutingFile, UnavailableRoute};
 use esb_config::routes::{PathTemplate, Segment};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -48,6 +48,8 @@ pub struct Router {
     routes: Vec<CompiledRoute>,
     /// Routes of functions esb cannot run, for a 404 that says so.
     unavailable: Vec<(PathTemplate, UnavailableRoute)>,
+    /// Function URLs by id (the first label of their host).
+    urls: BTreeMap<String, FunctionUrl>,
 }
 
 impl Router {
@@ -79,7 +81,19 @@ impl Router {
             a.template.specificity_cmp(&b.template).then_with(|| (a.route.method == "ANY").cmp(&(b.route.method == "ANY")))
         });
         let unavailable = file.unavailable.iter().filter_map(|u| PathTemplate::parse(&u.path).ok().map(|t| (t, u.clone()))).collect();
-        Router { routes, unavailable }
+        let urls = file.function_urls.iter().map(|u| (u.id.clone(), u.clone())).collect();
+        Router { routes, unavailable, urls }
+    }
+
+    /// The function URL a request's `Host` names: `<id>.lambda-url.<anything>[:port]`.
+    pub fn function_url(&self, host: Option<&str>) -> Option<&FunctionUrl> {
+        let host = host?;
+        let host = host.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map_or(host, |(h, _)| h);
+        let (id, rest) = host.split_once('.')?;
+        if !rest.to_ascii_lowercase().starts_with("lambda-url.") {
+            return None;
+        }
+        self.urls.get(&id.to_ascii_lowercase())
     }
 
     /// The left-out function whose template route `method` and `path` would have reached, if

@@ -157,7 +157,9 @@ impl Secrets {
                 (k, c)
             }
             _ => {
-                let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+                // `*.lambda-url.localhost`: function URLs are served at `<id>.lambda-url.localhost`.
+                let mut names =
+                    vec!["localhost".to_string(), "*.lambda-url.localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
                 names.extend(hostnames.iter().cloned());
                 names.dedup();
                 let cert =

@@ -313,7 +313,12 @@ fn rest_cors(p: &Props, sink: &mut Sink) -> Option<Cors> {
 }
 
 fn http_cors(p: &Props, sink: &mut Sink) -> Option<Cors> {
-    let node = p.get("CorsConfiguration")?;
+    cors_of(p, "CorsConfiguration", "HttpApi CorsConfiguration", sink)
+}
+
+/// An HTTP API's (or a function URL's) CORS mapping at `key`.
+pub(crate) fn cors_of(p: &Props, key: &str, what: &str, sink: &mut Sink) -> Option<Cors> {
+    let node = p.get(key)?;
     if let Some(enabled) = node.as_scalar_str() {
         return (enabled == "true").then(|| Cors {
             allow_origins: vec!["*".into()],
@@ -322,14 +327,9 @@ fn http_cors(p: &Props, sink: &mut Sink) -> Option<Cors> {
             ..Cors::default()
         });
     }
-    let path = p.at("CorsConfiguration");
-    let c = Props::new(p.map("CorsConfiguration", sink)?, &path);
-    c.check_keys(
-        &["AllowOrigins", "AllowMethods", "AllowHeaders", "ExposeHeaders", "MaxAge", "AllowCredentials"],
-        &[],
-        "HttpApi CorsConfiguration",
-        sink,
-    );
+    let path = p.at(key);
+    let c = Props::new(p.map(key, sink)?, &path);
+    c.check_keys(&["AllowOrigins", "AllowMethods", "AllowHeaders", "ExposeHeaders", "MaxAge", "AllowCredentials"], &[], what, sink);
     Some(Cors {
         allow_origins: c.strings("AllowOrigins", sink),
         allow_methods: c.strings("AllowMethods", sink),

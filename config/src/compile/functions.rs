@@ -31,6 +31,7 @@ const USED: &[&str] = &[
     "PackageType",
     "EventInvokeConfig",
     "DeadLetterQueue",
+    "FunctionUrlConfig",
 ];
 /// Valid SAM properties that mean nothing for a local run (others that esb does not emulate, such
 /// as FunctionUrlConfig and VpcConfig, are said once per build: `Props::check_keys`).

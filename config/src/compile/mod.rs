@@ -15,6 +15,7 @@ mod bootstrap;
 mod build_method;
 mod cfn_apis;
 mod events;
+mod function_urls;
 mod functions;
 mod generated;
 mod globals;
@@ -399,6 +400,7 @@ fn compile_nested(path: &Path, text: &str, settings: &Settings, nesting: &Nestin
             }
             bootstrap::settle(id, &mut spec, method.as_deref(), &root_dir, &mut sink);
             java::settle(id, &mut spec, &root_dir, &mut sink);
+            out.urls.extend(function_urls::url(id, &Props::new(props, ppath), &mut sink));
             out.functions.insert(id.clone(), spec);
             events.extend(ev.http);
             s3_events.extend(ev.s3.into_iter().map(|(e, line)| (id.clone(), e, line)));
@@ -495,6 +497,7 @@ fn compile_nested(path: &Path, text: &str, settings: &Settings, nesting: &Nestin
             apis: out.apis.into_iter().map(|(k, a)| (k, a.spec)).chain(out.api_specs).collect(),
             routes,
             unavailable,
+            function_urls: out.urls,
         },
         resources: ResourcesFile { version: SCHEMA_VERSION, tables: out.tables, buckets: out.buckets },
         warnings,
@@ -528,6 +531,8 @@ struct Outputs {
     apis: BTreeMap<String, apis::Api>,
     /// Nested templates' APIs, compiled already.
     api_specs: BTreeMap<String, ApiSpec>,
+    /// Function URLs.
+    urls: Vec<FunctionUrl>,
     tables: BTreeMap<String, TableSpec>,
     buckets: BTreeMap<String, BucketSpec>,
     /// Layer ARN (what `!Ref Layer` gives) -> layer.

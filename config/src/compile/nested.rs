@@ -252,6 +252,11 @@ pub(crate) fn merge(
         }
         routes.push(r);
     }
+    for mut u in project.routing.function_urls {
+        u.function = rename(&u.function);
+        u.id = format!("{}-{}", app.to_ascii_lowercase(), u.id);
+        out.urls.push(u);
+    }
     for mut u in project.routing.unavailable {
         u.function = rename(&u.function);
         unavailable.push(u);
