@@ -437,6 +437,9 @@ fn compile_nested(path: &Path, text: &str, settings: &Settings, nesting: &Nestin
         if let Some(api) = out.apis.get_mut(&def.api) {
             api.spec.binary_media_types.extend(found.binary_media_types);
             api.spec.authorizers.extend(found.authorizers);
+            if api.spec.kind == ApiKind::Http && api.spec.cors.is_none() {
+                api.spec.cors = found.cors;
+            }
         }
     }
     asynchronous::resolve(&mut out.functions, &lines, &mut sink);

@@ -14,7 +14,7 @@
 
 use super::events::EventDecl;
 use crate::error::Sink;
-use crate::model::{ApiKind, Authorizer, FunctionSpec};
+use crate::model::{ApiKind, Authorizer, Cors, FunctionSpec};
 use crate::yaml::Node;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -89,6 +89,8 @@ pub(crate) struct Found {
     pub events: Vec<EventDecl>,
     pub binary_media_types: Vec<String>,
     pub authorizers: BTreeMap<String, Authorizer>,
+    /// An HTTP API definition's `x-amazon-apigateway-cors`.
+    pub cors: Option<Cors>,
 }
 
 /// Reads `def`; `functions` maps keys to specs (an integration names a function by its physical
@@ -158,7 +160,21 @@ pub(crate) fn routes(
             });
         }
     }
-    Found { events, binary_media_types: binary, authorizers }
+    Found { events, binary_media_types: binary, authorizers, cors: cors(def.body.get("x-amazon-apigateway-cors")) }
+}
+
+/// `x-amazon-apigateway-cors` (HTTP APIs): the same settings as `CorsConfiguration`, camel-cased.
+fn cors(node: Option<&Node>) -> Option<Cors> {
+    let node = node?;
+    let list = |k: &str| node.get(k).and_then(Node::as_seq).unwrap_or_default().iter().filter_map(Node::as_scalar_str).collect::<Vec<_>>();
+    Some(Cors {
+        allow_origins: list("allowOrigins"),
+        allow_methods: list("allowMethods"),
+        allow_headers: list("allowHeaders"),
+        expose_headers: list("exposeHeaders"),
+        max_age: node.get("maxAge").and_then(Node::as_scalar_str).and_then(|m| m.parse().ok()),
+        allow_credentials: node.get("allowCredentials").and_then(Node::as_scalar_str).is_some_and(|b| b == "true"),
+    })
 }
 
 /// The authorizer a security scheme stands for. What esb does not check yet (Lambda authorizers,
@@ -231,6 +247,7 @@ mod tests {
         let text = r#"
 openapi: 3.0.1
 x-amazon-apigateway-binary-media-types: ["image~1png"]
+x-amazon-apigateway-cors: {allowOrigins: ["https://a.example"], allowMethods: [GET], maxAge: 60}
 components:
   securitySchemes:
     key: {type: apiKey, name: x-api-key, in: header}
@@ -284,6 +301,7 @@ paths:
         let found = routes(&def, &functions, &BTreeMap::new(), &mut sink);
         let events = found.events;
         assert_eq!(found.binary_media_types, ["image/png"]);
+        assert_eq!(found.cors.map(|c| c.allow_origins), Some(vec!["https://a.example".to_string()]));
         assert!(found.authorizers.is_empty(), "an API key is not an authorizer");
         let got: Vec<String> = events
             .iter()
