@@ -177,8 +177,8 @@ fn cors(node: Option<&Node>) -> Option<Cors> {
     })
 }
 
-/// The authorizer a security scheme stands for. What esb does not check yet (Lambda authorizers,
-/// IAM) or cannot tell is an authorizer the gateway refuses (fail closed), never an open route.
+/// The authorizer a security scheme stands for. What esb cannot tell is an authorizer the gateway
+/// refuses (fail closed), never an open route.
 fn scheme_authorizer(scheme: Option<&Node>) -> Authorizer {
     let text = |n: Option<&Node>, k: &str| n.and_then(|n| n.get(k)).and_then(Node::as_scalar_str);
     let ext = scheme.and_then(|s| s.get("x-amazon-apigateway-authorizer"));
@@ -203,9 +203,46 @@ fn scheme_authorizer(scheme: Option<&Node>) -> Authorizer {
                 header: header_of(source),
             }
         }
-        Some("token" | "request") => Authorizer::refused_lambda(text(ext, "authorizerUri").unwrap_or_default()),
+        Some(kind @ ("token" | "request")) => lambda_scheme(kind == "token", scheme, ext),
         _ if text(scheme, "x-amazon-apigateway-authtype").is_some_and(|t| t.eq_ignore_ascii_case("awsSigv4")) => Authorizer::Iam,
         _ => Authorizer::refused_lambda("(a security scheme esb cannot check)"),
+    }
+}
+
+/// A Lambda authorizer's security scheme: `authorizerUri` (its function is bound with SAM's, in
+/// `apis::bind_authorizers`), `identitySource` (`method.request.header.X`, `$request.querystring.y`,
+/// comma-separated or a list; a TOKEN's header is the scheme's `name`),
+/// `identityValidationExpression`, `authorizerResultTtlInSeconds`, and for HTTP APIs
+/// `authorizerPayloadFormatVersion` and `enableSimpleResponses`.
+fn lambda_scheme(token: bool, scheme: Option<&Node>, ext: Option<&Node>) -> Authorizer {
+    let text = |n: Option<&Node>, k: &str| n.and_then(|n| n.get(k)).and_then(Node::as_scalar_str);
+    let raw: Vec<String> = match ext.and_then(|e| e.get("identitySource")) {
+        Some(n) if n.as_seq().is_some() => n.as_seq().unwrap_or_default().iter().filter_map(Node::as_scalar_str).collect(),
+        Some(n) => n.as_scalar_str().map(|s| s.split(',').map(|p| p.trim().to_string()).collect()).unwrap_or_default(),
+        None => vec![],
+    };
+    let mut identity: Vec<String> = raw
+        .iter()
+        .filter_map(|s| {
+            let s = s.trim_start_matches("method.request.").trim_start_matches("$request.");
+            s.strip_prefix("header.")
+                .map(|h| format!("header:{h}"))
+                .or_else(|| s.strip_prefix("querystring.").map(|q| format!("query:{q}")))
+        })
+        .collect();
+    if token {
+        identity = vec![format!("header:{}", text(scheme, "name").unwrap_or_else(|| "Authorization".into()))];
+    }
+    let version = text(ext, "authorizerPayloadFormatVersion");
+    Authorizer::Lambda {
+        function_arn: text(ext, "authorizerUri").unwrap_or_default(),
+        function: None,
+        token,
+        identity,
+        validation: text(ext, "identityValidationExpression"),
+        ttl: text(ext, "authorizerResultTtlInSeconds").and_then(|t| t.parse().ok()).unwrap_or(if version.is_some() { 0 } else { 300 }),
+        simple_responses: text(ext, "enableSimpleResponses").is_some_and(|b| b == "true"),
+        payload_version: version,
     }
 }
 
@@ -326,7 +363,8 @@ paths:
         let (doc, _) = parse_document(
             "pool: {type: apiKey, name: Authorization, in: header, x-amazon-apigateway-authtype: cognito_user_pools, x-amazon-apigateway-authorizer: {type: cognito_user_pools, providerARNs: [x]}}\n\
              jwt: {type: oauth2, x-amazon-apigateway-authorizer: {type: jwt, identitySource: '$request.header.X-Token', jwtConfiguration: {issuer: 'https://issuer', audience: [a]}}}\n\
-             fn: {type: apiKey, name: Authorization, in: header, x-amazon-apigateway-authorizer: {type: token, authorizerUri: 'arn:x'}}\n\
+             fn: {type: apiKey, name: X-Token, in: header, x-amazon-apigateway-authorizer: {type: token, authorizerUri: 'arn:x', authorizerResultTtlInSeconds: 60}}\n\
+             req: {type: apiKey, name: Unused, in: header, x-amazon-apigateway-authorizer: {type: request, authorizerUri: 'arn:y', identitySource: '$request.header.X-User, $request.querystring.t', authorizerPayloadFormatVersion: '2.0', enableSimpleResponses: true}}\n\
              iam: {type: apiKey, name: Authorization, in: header, x-amazon-apigateway-authtype: awsSigv4}\n",
         )
         .unwrap();
@@ -335,7 +373,15 @@ paths:
             scheme_authorizer(doc.get("jwt")),
             Authorizer::Jwt { issuer: Some("https://issuer".into()), audience: vec!["a".into()], header: "X-Token".into() }
         );
-        assert_eq!(scheme_authorizer(doc.get("fn")), Authorizer::refused_lambda("arn:x"));
+        let Authorizer::Lambda { function_arn, token, identity, ttl, .. } = scheme_authorizer(doc.get("fn")) else {
+            panic!("a Lambda authorizer")
+        };
+        assert_eq!((function_arn.as_str(), token, identity, ttl), ("arn:x", true, vec!["header:X-Token".to_string()], 60));
+        let Authorizer::Lambda { token, identity, ttl, payload_version, simple_responses, .. } = scheme_authorizer(doc.get("req")) else {
+            panic!("a Lambda authorizer")
+        };
+        assert_eq!((token, ttl, payload_version.as_deref(), simple_responses), (false, 0, Some("2.0"), true));
+        assert_eq!(identity, ["header:X-User", "query:t"]);
         assert_eq!(scheme_authorizer(doc.get("iam")), Authorizer::Iam);
         assert!(matches!(scheme_authorizer(None), Authorizer::Lambda { .. }), "an unknown scheme is refused, never open");
     }
