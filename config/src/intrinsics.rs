@@ -585,7 +585,7 @@ pub fn join_path(path: &str, key: &str) -> String {
 }
 
 mod extensions;
-pub(crate) use extensions::for_each;
+pub(crate) use extensions::expand_loops;
 
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod auth;
 pub mod cors;
 pub mod event;
+mod function_url;
 pub mod handler;
 #[cfg(test)]
 mod handler_tests;

@@ -9,6 +9,7 @@
 //! properties are evaluated against those defaults. A name property that refers to another
 //! resource's *explicit* name therefore sees its default; real templates do not do that.
 
+mod api_sources;
 mod apis;
 mod asynchronous;
 mod bootstrap;
@@ -205,26 +206,8 @@ fn compile_nested(path: &Path, text: &str, settings: &Settings, nesting: &Nestin
     // `Fn::ForEach` loops (the AWS::LanguageExtensions transform) stand for the entries they make.
     let expanded;
     let resources = if resources.iter().any(|(k, _)| k.starts_with("Fn::ForEach::")) {
-        let mut loop_errors = vec![];
-        let mut collection = |node: &Node, name: &str| -> Option<Vec<String>> {
-            let path = format!("Resources.Fn::ForEach::{name}[1]");
-            let resolved = ctx.resolve(node, &path, &mut sink).ok().flatten()?;
-            let items: Option<Vec<String>> = resolved.as_seq().map(|s| s.iter().filter_map(Node::as_scalar_str).collect());
-            if items.is_none() {
-                sink.error(
-                    Some(node.line),
-                    &path,
-                    format!("Fn::ForEach::{name}: the collection must be a list, found {}", resolved.kind()),
-                    None,
-                );
-            }
-            items
-        };
         let section = doc.get("Resources").cloned().unwrap_or_else(|| Node::new(Value::Map(vec![]), doc.line));
-        expanded = crate::intrinsics::for_each(&section, &mut collection, &mut loop_errors);
-        for (line, message) in loop_errors {
-            sink.error(Some(line), "Resources", message, None);
-        }
+        expanded = crate::intrinsics::expand_loops(&section, "Resources", &ctx, &mut sink);
         expanded.as_map().unwrap_or_default()
     } else {
         resources
@@ -410,38 +393,8 @@ fn compile_nested(path: &Path, text: &str, settings: &Settings, nesting: &Nestin
             unavailable.extend(events::unavailable_routes(id, props, reason));
         }
     }
-    // APIs written as CloudFormation resources, with their routes.
-    let cfn = cfn_apis::read(&active, &ctx, &out.functions, &mut sink);
-    // A SAM event on such an API adds no route (SAM only grants the permission): its Methods and
-    // Routes are the API.
-    events.retain(|e| !e.api.as_ref().is_some_and(|a| cfn.apis.contains_key(a)));
-    out.apis.extend(cfn.apis);
-    events.extend(cfn.events);
-    definitions.extend(cfn.definitions);
-    // Routes in the APIs' OpenAPI definitions join the functions' own events.
-    for def in &definitions {
-        let known = out.apis.get(&def.api).map(|a| a.spec.authorizers.clone()).unwrap_or_default();
-        let found = openapi::routes(def, &out.functions, &known, &mut sink);
-        if def.merge {
-            events.retain(|e| {
-                e.api.as_deref() != Some(def.api.as_str())
-                    || !found.events.iter().any(|d| {
-                        d.path == e.path
-                            && d.method.as_deref().map(str::to_ascii_uppercase) == e.method.as_deref().map(str::to_ascii_uppercase)
-                    })
-            });
-        } else {
-            events.retain(|e| e.api.as_deref() != Some(def.api.as_str()));
-        }
-        events.extend(found.events);
-        if let Some(api) = out.apis.get_mut(&def.api) {
-            api.spec.binary_media_types.extend(found.binary_media_types);
-            api.spec.authorizers.extend(found.authorizers);
-            if api.spec.kind == ApiKind::Http && api.spec.cors.is_none() {
-                api.spec.cors = found.cors;
-            }
-        }
-    }
+    // Routes from the APIs' own definitions: OpenAPI and CloudFormation API resources.
+    api_sources::add(&active, &ctx, definitions, &mut events, &mut out, &mut sink);
     asynchronous::resolve(&mut out.functions, &lines, &mut sink);
     for (id, e, line) in s3_events {
         if !out.buckets.values().any(|b| b.bucket_name == e.bucket) {
@@ -529,17 +482,17 @@ fn definition(id: &str, kind: ApiKind, p: &Props, root: &Path, sink: &mut Sink) 
 }
 
 #[derive(Default)]
-struct Outputs {
-    functions: BTreeMap<String, FunctionSpec>,
-    apis: BTreeMap<String, apis::Api>,
+pub(crate) struct Outputs {
+    pub(crate) functions: BTreeMap<String, FunctionSpec>,
+    pub(crate) apis: BTreeMap<String, apis::Api>,
     /// Nested templates' APIs, compiled already.
-    api_specs: BTreeMap<String, ApiSpec>,
+    pub(crate) api_specs: BTreeMap<String, ApiSpec>,
     /// Function URLs.
-    urls: Vec<FunctionUrl>,
-    tables: BTreeMap<String, TableSpec>,
-    buckets: BTreeMap<String, BucketSpec>,
+    pub(crate) urls: Vec<FunctionUrl>,
+    pub(crate) tables: BTreeMap<String, TableSpec>,
+    pub(crate) buckets: BTreeMap<String, BucketSpec>,
     /// Layer ARN (what `!Ref Layer` gives) -> layer.
-    layers: BTreeMap<String, Layer>,
+    pub(crate) layers: BTreeMap<String, Layer>,
 }
 
 /// Two resources of one kind may not share a physical name.

@@ -1217,3 +1217,30 @@ Resources:
     assert_eq!(p.routing.routes[0].authorizer.as_deref(), Some("AWS_IAM"));
     assert_eq!(p.routing.apis["ServerlessRestApi"].authorizers.get("AWS_IAM"), Some(&Authorizer::Iam));
 }
+
+#[test]
+fn for_each_loops_expand_into_resources_from_a_list_parameter() {
+    let p = Fixture::new()
+        .compile(
+            "
+Transform: [AWS::LanguageExtensions, AWS::Serverless-2016-10-31]
+Parameters:
+  Names: {Type: CommaDelimitedList, Default: 'a,b'}
+Resources:
+  Fn::ForEach::Functions:
+    - Name
+    - !Ref Names
+    - 'Fn${Name}':
+        Type: AWS::Serverless::Function
+        Properties:
+          CodeUri: !Sub 'src/${Name}'
+          Handler: app.handler
+          Runtime: python3.11
+          Environment: {Variables: {CONFIG: !ToJsonString {name: !Ref Name, size: !Length [1, 2]}}}
+",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.functions.functions.keys().collect::<Vec<_>>(), ["Fna", "Fnb"]);
+    assert_eq!(p.functions.functions["Fnb"].code, Code::Dir { path: "src/b".into() });
+    assert_eq!(p.functions.functions["Fna"].environment["CONFIG"], r#"{"name":"a","size":2}"#);
+}

@@ -93,6 +93,31 @@ pub(crate) fn for_each(
     Node { value: Value::Map(out), tag: section.tag.clone(), line: section.line }
 }
 
+/// [`for_each`] over a template section (`Resources`), its collections resolved in `ctx`; every
+/// problem is a located error in `sink`.
+pub(crate) fn expand_loops(section: &Node, name: &str, ctx: &super::Context, sink: &mut crate::error::Sink) -> Node {
+    let mut loop_errors = vec![];
+    let mut collection = |node: &Node, loop_name: &str| -> Option<Vec<String>> {
+        let path = format!("{name}.Fn::ForEach::{loop_name}[1]");
+        let resolved = ctx.resolve(node, &path, sink).ok().flatten()?;
+        let items: Option<Vec<String>> = resolved.as_seq().map(|s| s.iter().filter_map(Node::as_scalar_str).collect());
+        if items.is_none() {
+            sink.error(
+                Some(node.line),
+                &path,
+                format!("Fn::ForEach::{loop_name}: the collection must be a list, found {}", resolved.kind()),
+                None,
+            );
+        }
+        items
+    };
+    let expanded = for_each(section, &mut collection, &mut loop_errors);
+    for (line, message) in loop_errors {
+        sink.error(Some(line), name, message, None);
+    }
+    expanded
+}
+
 /// `${ident}`, `&{ident}` and `!Ref ident` replaced by `value` throughout `node`.
 fn substitute(node: &Node, ident: &str, value: &str) -> Node {
     let alnum: String = value.chars().filter(char::is_ascii_alphanumeric).collect();
