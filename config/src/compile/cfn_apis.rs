@@ -171,7 +171,7 @@ fn rest_methods(all: &[Res], found: &mut Found, functions: &BTreeMap<String, Fun
             continue;
         }
         let uri = integration.and_then(|i| i.get("Uri")).and_then(Node::as_scalar_str).unwrap_or_default();
-        let auth = authorization(m, &api, found);
+        let auth = authorization(m, &api, all, found);
         let key_required = m.props.get("ApiKeyRequired").and_then(Node::as_scalar_str).is_some_and(|v| v == "true");
         let timeout = integration.and_then(|i| i.get("TimeoutInMillis")).and_then(Node::as_scalar_str).and_then(|t| t.parse().ok());
         push(&mut found.events, m, &api, ApiKind::Rest, Some(path), Some(method), &uri, functions, auth, timeout, sink);
@@ -210,7 +210,7 @@ fn http_routes(all: &[Res], found: &mut Found, functions: &BTreeMap<String, Func
             Some((m, p)) => (Some(m.to_string()), Some(p.to_string())),
             None => (None, None), // `$default`
         };
-        let auth = authorization(r, &api, found);
+        let auth = authorization(r, &api, all, found);
         let timeout = text(integration, "TimeoutInMillis").and_then(|t| t.parse().ok());
         push(&mut found.events, r, &api, ApiKind::Http, path, method, &uri, functions, auth, timeout, sink);
         if let (Some(e), Some(v)) = (found.events.last_mut(), text(integration, "PayloadFormatVersion")) {
@@ -219,19 +219,51 @@ fn http_routes(all: &[Res], found: &mut Found, functions: &BTreeMap<String, Func
     }
 }
 
-/// The authorizer a method's or route's `AuthorizationType` names, added to its API. What esb does
-/// not check yet (a Lambda authorizer, IAM) is refused by the gateway (fail closed).
-fn authorization(r: &Res, api: &str, found: &mut Found) -> Option<String> {
-    let ty = r.props.get("AuthorizationType").and_then(Node::as_scalar_str).unwrap_or_else(|| "NONE".into()).to_ascii_uppercase();
-    let (name, authorizer) = match ty.as_str() {
-        "NONE" => return None,
-        "AWS_IAM" => ("AWS_IAM".to_string(), Authorizer::Iam),
-        "COGNITO_USER_POOLS" => ("CognitoUserPools".to_string(), Authorizer::Cognito { header: "Authorization".into() }),
-        "JWT" => ("Jwt".to_string(), Authorizer::Jwt { issuer: None, audience: vec![], header: "Authorization".into() }),
-        other => (format!("{other}Authorizer"), Authorizer::refused_lambda("(an AWS::ApiGateway::Authorizer)")),
+/// The authorizer a method's or route's `AuthorizationType` names, added to its API: `AWS_IAM`,
+/// Cognito and JWT (esb's own tokens), and `CUSTOM` / `REQUEST`: the `AWS::ApiGateway::Authorizer`
+/// or `AWS::ApiGatewayV2::Authorizer` its `AuthorizerId` names, a Lambda authorizer run with the
+/// template's function (bound in `apis::bind_authorizers`), or refused when it cannot be read.
+fn authorization(r: &Res, api: &str, all: &[Res], found: &mut Found) -> Option<String> {
+    let text = |r: &Res, k: &str| r.props.get(k).and_then(Node::as_scalar_str);
+    let ty = text(r, "AuthorizationType").unwrap_or_else(|| "NONE".into()).to_ascii_uppercase();
+    let named = text(r, "AuthorizerId").and_then(|id| all.iter().find(|a| a.id == id && a.ty.ends_with("::Authorizer")));
+    let (name, authorizer) = match (ty.as_str(), named) {
+        ("NONE", _) => return None,
+        ("AWS_IAM", _) => ("AWS_IAM".to_string(), Authorizer::Iam),
+        ("COGNITO_USER_POOLS", _) => ("CognitoUserPools".to_string(), Authorizer::Cognito { header: "Authorization".into() }),
+        ("JWT", _) => ("Jwt".to_string(), Authorizer::Jwt { issuer: None, audience: vec![], header: "Authorization".into() }),
+        (_, Some(a)) => (a.id.clone(), lambda_authorizer(a)),
+        (other, None) => (format!("{other}Authorizer"), Authorizer::refused_lambda("(an authorizer esb cannot read)")),
     };
     found.apis.get_mut(api)?.spec.authorizers.insert(name.clone(), authorizer);
     Some(name)
+}
+
+/// An `AWS::ApiGateway::Authorizer` (`Type` TOKEN or REQUEST) or `AWS::ApiGatewayV2::Authorizer`
+/// (`AuthorizerType` REQUEST) as a Lambda authorizer.
+fn lambda_authorizer(a: &Res) -> Authorizer {
+    let text = |k: &str| a.props.get(k).and_then(Node::as_scalar_str);
+    let v2 = a.ty == "AWS::ApiGatewayV2::Authorizer";
+    let token = !v2 && text("Type").is_some_and(|t| t.eq_ignore_ascii_case("TOKEN"));
+    let raw: Vec<String> = match a.props.get("IdentitySource") {
+        Some(n) if n.as_seq().is_some() => n.as_seq().unwrap_or_default().iter().filter_map(Node::as_scalar_str).collect(),
+        Some(n) => n.as_scalar_str().map(|s| s.split(',').map(|p| p.trim().to_string()).collect()).unwrap_or_default(),
+        None => vec![],
+    };
+    let mut identity = openapi::identity_sources(&raw);
+    if token && identity.is_empty() {
+        identity.push("header:Authorization".into());
+    }
+    Authorizer::Lambda {
+        function_arn: text("AuthorizerUri").unwrap_or_default(),
+        function: None,
+        token,
+        identity,
+        validation: text("IdentityValidationExpression"),
+        ttl: text("AuthorizerResultTtlInSeconds").and_then(|t| t.parse().ok()).unwrap_or(if v2 { 0 } else { 300 }),
+        payload_version: v2.then(|| text("AuthorizerPayloadFormatVersion").unwrap_or_else(|| "2.0".into())),
+        simple_responses: text("EnableSimpleResponses").is_some_and(|b| b == "true"),
+    }
 }
 
 /// A route to the function `uri` names, as an event of that function.
@@ -368,5 +400,53 @@ mod tests {
         assert_eq!(p.routing.routes[0].payload_version, "1.0");
         assert_eq!(p.routing.routes[1].payload_version, "2.0", "quick create's payload");
         assert!(p.warnings.iter().any(|w| w.contains("a WEBSOCKET API is not served")), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn custom_authorizers_are_lambda_authorizers_bound_to_the_templates_function() {
+        let p = compiled(
+            "  Api:
+    Type: AWS::ApiGateway::RestApi
+    Properties: {Name: cfn}
+  Authz:
+    Type: AWS::ApiGateway::Authorizer
+    Properties:
+      RestApiId: !Ref Api
+      Type: TOKEN
+      AuthorizerUri: !Sub arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Fn.Arn}/invocations
+      IdentitySource: method.request.header.X-Token
+      AuthorizerResultTtlInSeconds: 60
+  Get:
+    Type: AWS::ApiGateway::Method
+    Properties:
+      RestApiId: !Ref Api
+      ResourceId: !GetAtt Api.RootResourceId
+      HttpMethod: GET
+      AuthorizationType: CUSTOM
+      AuthorizerId: !Ref Authz
+      Integration: {Type: AWS_PROXY, Uri: !Sub 'arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Fn.Arn}/invocations'}
+  Http:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {Name: h, ProtocolType: HTTP}
+  HttpAuthz:
+    Type: AWS::ApiGatewayV2::Authorizer
+    Properties: {ApiId: !Ref Http, AuthorizerType: REQUEST, AuthorizerUri: !GetAtt Fn.Arn, IdentitySource: ['$request.header.x-user'], AuthorizerPayloadFormatVersion: '2.0', EnableSimpleResponses: true}
+  Integration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties: {ApiId: !Ref Http, IntegrationType: AWS_PROXY, IntegrationUri: !GetAtt Fn.Arn, PayloadFormatVersion: '2.0'}
+  Route:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Http, RouteKey: 'GET /h', AuthorizationType: CUSTOM, AuthorizerId: !Ref HttpAuthz, Target: !Sub 'integrations/${Integration}'}
+",
+        );
+        assert_eq!(served(&p), ["Api GET / Fn Some(\"Authz\")", "Http GET /h Fn Some(\"HttpAuthz\")"]);
+        let Authorizer::Lambda { function, token, identity, ttl, .. } = &p.routing.apis["Api"].authorizers["Authz"] else {
+            panic!("a Lambda authorizer")
+        };
+        assert_eq!((function.as_deref(), *token, identity.as_slice(), *ttl), (Some("Fn"), true, &["header:X-Token".to_string()][..], 60));
+        let Authorizer::Lambda { function, simple_responses, identity, .. } = &p.routing.apis["Http"].authorizers["HttpAuthz"] else {
+            panic!("a Lambda authorizer")
+        };
+        assert_eq!((function.as_deref(), *simple_responses, identity.as_slice()), (Some("Fn"), true, &["header:x-user".to_string()][..]));
     }
 }

@@ -221,15 +221,7 @@ fn lambda_scheme(token: bool, scheme: Option<&Node>, ext: Option<&Node>) -> Auth
         Some(n) => n.as_scalar_str().map(|s| s.split(',').map(|p| p.trim().to_string()).collect()).unwrap_or_default(),
         None => vec![],
     };
-    let mut identity: Vec<String> = raw
-        .iter()
-        .filter_map(|s| {
-            let s = s.trim_start_matches("method.request.").trim_start_matches("$request.");
-            s.strip_prefix("header.")
-                .map(|h| format!("header:{h}"))
-                .or_else(|| s.strip_prefix("querystring.").map(|q| format!("query:{q}")))
-        })
-        .collect();
+    let mut identity = identity_sources(&raw);
     if token {
         identity = vec![format!("header:{}", text(scheme, "name").unwrap_or_else(|| "Authorization".into()))];
     }
@@ -244,6 +236,19 @@ fn lambda_scheme(token: bool, scheme: Option<&Node>, ext: Option<&Node>) -> Auth
         simple_responses: text(ext, "enableSimpleResponses").is_some_and(|b| b == "true"),
         payload_version: version,
     }
+}
+
+/// API Gateway's identity sources (`method.request.header.X`, `$request.querystring.y`) as
+/// esb's (`header:X`, `query:y`); others (stage variables, context) are not identities esb reads.
+pub(crate) fn identity_sources(raw: &[String]) -> Vec<String> {
+    raw.iter()
+        .filter_map(|s| {
+            let s = s.trim_start_matches("method.request.").trim_start_matches("$request.");
+            s.strip_prefix("header.")
+                .map(|h| format!("header:{h}"))
+                .or_else(|| s.strip_prefix("querystring.").map(|q| format!("query:{q}")))
+        })
+        .collect()
 }
 
 /// An operation's `security`: the first named scheme that is not an API key is its authorizer;
