@@ -4,6 +4,7 @@
 # - debootstrap and python3 with pip (Debian packages) for building esb's Python and Node.js bases
 # - esbuild (Debian's) for functions with `BuildMethod: esbuild` (TypeScript)
 # - make for functions with `BuildMethod: makefile`
+# - curl, which the function URL test uses to reach a URL's own host name
 # - a JDK (javac, jar), to compile esb's Java runtime client (with Jackson's source from the Debian
 #   mirror) and the Java test functions
 # - a reachable Docker engine (checked)
@@ -24,6 +25,7 @@ python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 command -v tar >/dev/null || missing+=(tar)
 command -v esbuild >/dev/null || missing+=(esbuild)
 command -v make >/dev/null || missing+=(make)
+command -v curl >/dev/null || missing+=(curl)
 command -v javac >/dev/null && command -v jar >/dev/null || missing+=(openjdk-17-jdk-headless)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""

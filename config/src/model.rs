@@ -475,6 +475,21 @@ pub struct ApiSpec {
     pub stage_variables: BTreeMap<String, String>,
 }
 
+impl ApiSpec {
+    /// An API of `kind` at `stage` with nothing else configured (no authorizers, CORS, binary
+    /// media types or stage variables).
+    pub fn new(kind: ApiKind, stage: impl Into<String>) -> ApiSpec {
+        ApiSpec {
+            kind,
+            stage: stage.into(),
+            authorizers: BTreeMap::new(),
+            cors: None,
+            binary_media_types: vec![],
+            stage_variables: BTreeMap::new(),
+        }
+    }
+}
+
 impl Authorizer {
     /// A Lambda authorizer esb cannot run (its function is not the template's, or it cannot be
     /// read): the gateway refuses its routes (fail closed).

@@ -125,14 +125,7 @@ async fn main() {
     .expect("manager");
     let mut functions = Functions::new();
     functions.insert("Echo".into(), manager.function("Echo").expect("Echo").clone());
-    let api = ApiSpec {
-        kind: ApiKind::Http,
-        stage: "$default".into(),
-        authorizers: Default::default(),
-        cors: None,
-        binary_media_types: vec![],
-        stage_variables: Default::default(),
-    };
+    let api = ApiSpec::new(ApiKind::Http, "$default");
     let route = Route {
         api: "Api".into(),
         method: "POST".into(),

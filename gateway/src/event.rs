@@ -67,6 +67,25 @@ pub fn add_forwarded(headers: &mut HeaderMap, source_ip: &str, f: Forwarded) {
     }
 }
 
+/// The request's headers as a function sees them: the client's, with what API Gateway adds
+/// (`X-Forwarded-*`, when the server recorded how the client connected).
+pub fn function_headers(parts: &http::request::Parts, source_ip: &str) -> HeaderMap {
+    let mut headers = parts.headers.clone();
+    if let Some(f) = parts.extensions.get::<Forwarded>() {
+        add_forwarded(&mut headers, source_ip, *f);
+    }
+    headers
+}
+
+/// `requestContext.protocol` for an HTTP version.
+pub fn protocol(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    }
+}
+
 /// What auth established about the caller.
 #[derive(Debug, Clone, Default)]
 pub struct Caller {

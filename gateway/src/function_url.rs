@@ -59,11 +59,7 @@ impl Gateway {
             }
         }
         let source_ip = peer.ip().to_canonical().to_string();
-        let mut headers = parts.headers.clone();
-        if let Some(f) = parts.extensions.get::<event::Forwarded>() {
-            event::add_forwarded(&mut headers, &source_ip, *f);
-        }
-        let protocol = if parts.version == http::Version::HTTP_2 { "HTTP/2.0" } else { "HTTP/1.1" };
+        let headers = event::function_headers(&parts, &source_ip);
         let rp = RequestParts {
             method: &method,
             path: parts.uri.path(),
@@ -71,7 +67,7 @@ impl Gateway {
             headers: &headers,
             body: &body,
             source_ip,
-            protocol,
+            protocol: event::protocol(parts.version),
             request_id,
             time: SystemTime::now(),
         };
@@ -86,14 +82,7 @@ impl Gateway {
             timeout_ms: None,
             source: format!("{function}.FunctionUrl"),
         };
-        let api = esb_config::model::ApiSpec {
-            kind: ApiKind::Http,
-            stage: "$default".into(),
-            authorizers: Default::default(),
-            cors: None,
-            binary_media_types: vec![],
-            stage_variables: Default::default(),
-        };
+        let api = esb_config::model::ApiSpec::new(ApiKind::Http, "$default");
         let mut e = event::v2(&rp, &route, &api, &Default::default(), &caller);
         // What Lambda puts in a function URL's event: the URL id as the API id and domain prefix.
         e["requestContext"]["apiId"] = serde_json::json!(url.id);

@@ -309,7 +309,6 @@ impl Gateway {
                 // Checked once the body is read: a SigV4 signature covers it.
                 Some(Authorizer::Iam) => iam = true,
                 Some(lambda @ Authorizer::Lambda { function: Some(_), .. }) => {
-                    let protocol = if req.version() == http::Version::HTTP_2 { "HTTP/2.0" } else { "HTTP/1.1" };
                     let query = req.uri().query().map(str::to_string);
                     let rp = RequestParts {
                         method: &method,
@@ -318,7 +317,7 @@ impl Gateway {
                         headers: req.headers(),
                         body: b"",
                         source_ip: peer.ip().to_canonical().to_string(),
-                        protocol,
+                        protocol: event::protocol(req.version()),
                         request_id,
                         time: SystemTime::now(),
                     };
@@ -361,16 +360,8 @@ impl Gateway {
                 caller.iam_access_key = Some(creds.access_key_id.clone());
             }
         }
-        let protocol = match parts.version {
-            http::Version::HTTP_2 => "HTTP/2.0",
-            http::Version::HTTP_10 => "HTTP/1.0",
-            _ => "HTTP/1.1",
-        };
         let source_ip = peer.ip().to_canonical().to_string();
-        let mut headers = parts.headers.clone();
-        if let Some(f) = parts.extensions.get::<event::Forwarded>() {
-            event::add_forwarded(&mut headers, &source_ip, *f);
-        }
+        let headers = event::function_headers(&parts, &source_ip);
         let rp = RequestParts {
             method: &method,
             path: &path,
@@ -378,7 +369,7 @@ impl Gateway {
             headers: &headers,
             body: &body,
             source_ip,
-            protocol,
+            protocol: event::protocol(parts.version),
             request_id,
             time: SystemTime::now(),
         };

@@ -100,14 +100,7 @@ fn gateway_with(fake: Arc<Fake>, credentials: Option<crate::sigv4::Credentials>)
         binary_media_types: vec![],
         stage_variables: Default::default(),
     };
-    let http_api = ApiSpec {
-        kind: ApiKind::Http,
-        stage: "$default".into(),
-        authorizers: Default::default(),
-        cors: None,
-        binary_media_types: vec![],
-        stage_variables: Default::default(),
-    };
+    let http_api = ApiSpec::new(ApiKind::Http, "$default");
     let mut private = route("Rest", "GET", "/private", "Echo", "1.0");
     private.authorizer = Some("Cog".into());
     let mut keyed = route("Rest", "GET", "/keyed", "Echo", "1.0");
@@ -259,14 +252,7 @@ async fn a_reload_swaps_routes_between_requests_and_not_within_one() {
         async move { send(&gw, empty(get("/slow"))).await.0 }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let api = ApiSpec {
-        kind: ApiKind::Rest,
-        stage: "Prod".into(),
-        authorizers: Default::default(),
-        cors: None,
-        binary_media_types: vec![],
-        stage_variables: Default::default(),
-    };
+    let api = ApiSpec::new(ApiKind::Rest, "Prod");
     let routing = RoutingFile {
         version: 1,
         apis: [("Rest".to_string(), api)].into(),
@@ -325,14 +311,7 @@ async fn an_http1_request_without_one_host_header_is_a_400() {
 async fn with_only_http_apis_no_route_is_a_404_as_http_apis_answer() {
     let fake = Arc::new(Fake::default());
     let gw = gateway(fake.clone());
-    let api = ApiSpec {
-        kind: ApiKind::Http,
-        stage: "$default".into(),
-        authorizers: Default::default(),
-        cors: None,
-        binary_media_types: vec![],
-        stage_variables: Default::default(),
-    };
+    let api = ApiSpec::new(ApiKind::Http, "$default");
     let routing = RoutingFile {
         version: 1,
         apis: [("Http".to_string(), api)].into(),

@@ -39,9 +39,19 @@ pub struct LambdaCaller {
 #[derive(Debug, Default)]
 pub struct Cache {
     entries: Mutex<HashMap<String, (Instant, Value)>>,
+    /// Compiled `ValidationExpression`s (an invalid one refuses every token), so a request does
+    /// not compile its authorizer's expression again.
+    patterns: Mutex<HashMap<String, Option<regex::Regex>>>,
 }
 
 impl Cache {
+    /// Whether `token` matches the whole of `expr`.
+    fn validates(&self, expr: &str, token: &str) -> bool {
+        let mut patterns = self.patterns.lock().unwrap_or_else(|e| e.into_inner());
+        let re = patterns.entry(expr.to_string()).or_insert_with(|| regex::Regex::new(&format!("^(?:{expr})$")).ok());
+        re.as_ref().is_some_and(|re| re.is_match(token))
+    }
+
     fn get(&self, key: &str) -> Option<Value> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.get(key).filter(|(until, _)| *until > Instant::now()).map(|(_, v)| v.clone())
@@ -198,8 +208,7 @@ pub async fn authorize(cache: &Cache, invoker: Arc<dyn Invoker>, ask: Ask<'_>) -
     // API Gateway answers 401 without asking the function when the identity is missing.
     let Some(values) = values.filter(|v| !v.is_empty() || sources.is_empty()) else { return Err(unauthorized()) };
     if let (true, Some(expr)) = (*token, validation) {
-        let ok = regex::Regex::new(&format!("^(?:{expr})$")).is_ok_and(|re| values.first().is_some_and(|t| re.is_match(t)));
-        if !ok {
+        if !values.first().is_some_and(|t| cache.validates(expr, t)) {
             return Err(unauthorized());
         }
     }
@@ -335,5 +344,7 @@ mod tests {
         assert_eq!(cache.get("k"), Some(json!({"a": 1})));
         assert_eq!(cache.get("old"), None, "expired");
         assert_eq!(cache.get("other"), None);
+        assert!(cache.validates("Bearer [a-z]+", "Bearer abc") && !cache.validates("Bearer [a-z]+", "Bearer abc1"), "the whole token");
+        assert!(!cache.validates("(", "x"), "an invalid expression refuses");
     }
 }

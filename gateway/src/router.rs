@@ -221,14 +221,7 @@ mod tests {
     }
 
     fn router(routes: Vec<Route>) -> Router {
-        let api = ApiSpec {
-            kind: ApiKind::Rest,
-            stage: "Prod".into(),
-            authorizers: Default::default(),
-            cors: None,
-            binary_media_types: vec![],
-            stage_variables: Default::default(),
-        };
+        let api = ApiSpec::new(ApiKind::Rest, "Prod");
         Router::new(&RoutingFile { version: 1, apis: [("Api".to_string(), api)].into(), routes, ..Default::default() })
     }
 

@@ -71,18 +71,7 @@ const HTTP_IGNORED: &[&str] = &[
 pub(crate) fn implicit(kind: ApiKind, globals: Option<Props>, sink: &mut Sink) -> Api {
     match globals {
         Some(p) => compile(kind, p, true, sink),
-        None => Api {
-            spec: ApiSpec {
-                kind,
-                stage: default_stage(kind).into(),
-                authorizers: BTreeMap::new(),
-                cors: None,
-                binary_media_types: vec![],
-                stage_variables: Default::default(),
-            },
-            default_authorizer: None,
-            api_key_required: false,
-        },
+        None => Api { spec: ApiSpec::new(kind, default_stage(kind)), default_authorizer: None, api_key_required: false },
     }
 }
 
@@ -113,18 +102,7 @@ pub(crate) fn compile(kind: ApiKind, p: Props, implicit: bool, sink: &mut Sink) 
         }
         None => default_stage(kind).into(),
     };
-    let mut api = Api {
-        spec: ApiSpec {
-            kind,
-            stage,
-            authorizers: BTreeMap::new(),
-            cors: None,
-            binary_media_types: vec![],
-            stage_variables: Default::default(),
-        },
-        default_authorizer: None,
-        api_key_required: false,
-    };
+    let mut api = Api { spec: ApiSpec::new(kind, stage), default_authorizer: None, api_key_required: false };
     if kind == ApiKind::Rest {
         api.spec.binary_media_types = p.strings("BinaryMediaTypes", sink).into_iter().map(|t| t.replace("~1", "/")).collect();
         api.spec.cors = rest_cors(&p, sink);
@@ -255,9 +233,8 @@ pub(crate) fn bind_authorizers(
     for (api_id, api) in apis.iter_mut() {
         for (name, a) in api.spec.authorizers.iter_mut() {
             let Authorizer::Lambda { function_arn, function, .. } = a else { continue };
-            let named = super::openapi::function_of_uri(function_arn);
-            match named.and_then(|n| functions.iter().find(|(k, f)| f.function_name == n || k.as_str() == n)) {
-                Some((key, _)) => *function = Some(key.clone()),
+            match super::openapi::function_of_uri(function_arn).and_then(|n| super::openapi::function_key(n, functions)) {
+                Some(key) => *function = Some(key.clone()),
                 None => sink.warn(format!(
                     "authorizer {name} of API {api_id} names no function esb runs ({function_arn}): routes using it are refused (403)"
                 )),

@@ -101,14 +101,7 @@ pub(crate) fn read(
             .unwrap_or_else(|| if kind == ApiKind::Rest { "prod".into() } else { "$default".into() });
         let binary =
             r.props.get("BinaryMediaTypes").and_then(Node::as_seq).unwrap_or_default().iter().filter_map(Node::as_scalar_str).collect();
-        let spec = ApiSpec {
-            kind,
-            stage,
-            authorizers: BTreeMap::new(),
-            cors: None,
-            binary_media_types: binary,
-            stage_variables: Default::default(),
-        };
+        let spec = ApiSpec { binary_media_types: binary, ..ApiSpec::new(kind, stage) };
         found.apis.insert(r.id.clone(), Api { spec, default_authorizer: None, api_key_required: false });
         if let Some(body) = r.props.get("Body").filter(|b| b.as_map().is_some()) {
             found.definitions.push(Definition {
@@ -245,12 +238,7 @@ fn lambda_authorizer(a: &Res) -> Authorizer {
     let text = |k: &str| a.props.get(k).and_then(Node::as_scalar_str);
     let v2 = a.ty == "AWS::ApiGatewayV2::Authorizer";
     let token = !v2 && text("Type").is_some_and(|t| t.eq_ignore_ascii_case("TOKEN"));
-    let raw: Vec<String> = match a.props.get("IdentitySource") {
-        Some(n) if n.as_seq().is_some() => n.as_seq().unwrap_or_default().iter().filter_map(Node::as_scalar_str).collect(),
-        Some(n) => n.as_scalar_str().map(|s| s.split(',').map(|p| p.trim().to_string()).collect()).unwrap_or_default(),
-        None => vec![],
-    };
-    let mut identity = openapi::identity_sources(&raw);
+    let mut identity = openapi::identity_sources(a.props.get("IdentitySource"));
     if token && identity.is_empty() {
         identity.push("header:Authorization".into());
     }
@@ -285,7 +273,7 @@ fn push(
         sink.warn_at(r.line, format!("{} {}: `{uri}` names no Lambda function; not served", r.ty, r.id));
         return;
     };
-    let Some((key, _)) = functions.iter().find(|(k, f)| f.function_name == name || k.as_str() == name) else {
+    let Some(key) = openapi::function_key(name, functions) else {
         sink.warn_at(
             r.line,
             format!("{} {}: integrates function `{name}`, which is not a function esb runs from this template; not served", r.ty, r.id),

@@ -82,6 +82,11 @@ pub(crate) fn function_of_uri(uri: &str) -> Option<&str> {
     (!name.is_empty()).then_some(name)
 }
 
+/// The key of the template's function `name` (its FunctionName or logical id) means.
+pub(crate) fn function_key<'a>(name: &str, functions: &'a BTreeMap<String, FunctionSpec>) -> Option<&'a String> {
+    functions.iter().find(|(k, f)| f.function_name == name || k.as_str() == name).map(|(k, _)| k)
+}
+
 /// What an API's definition adds: routes (as events of the functions they integrate), binary
 /// media types, and the authorizers its security schemes define.
 #[derive(Default)]
@@ -132,7 +137,7 @@ pub(crate) fn routes(
                 sink.warn(format!("{where_}: integration uri `{uri}` names no Lambda function; not served"));
                 continue;
             };
-            let Some((key, _)) = functions.iter().find(|(k, f)| f.function_name == name || k.as_str() == name) else {
+            let Some(key) = function_key(name, functions) else {
                 sink.warn(format!(
                     "{where_}: integrates function `{name}`, which is not a function esb runs from this template; not served"
                 ));
@@ -216,12 +221,7 @@ fn scheme_authorizer(scheme: Option<&Node>) -> Authorizer {
 /// `authorizerPayloadFormatVersion` and `enableSimpleResponses`.
 fn lambda_scheme(token: bool, scheme: Option<&Node>, ext: Option<&Node>) -> Authorizer {
     let text = |n: Option<&Node>, k: &str| n.and_then(|n| n.get(k)).and_then(Node::as_scalar_str);
-    let raw: Vec<String> = match ext.and_then(|e| e.get("identitySource")) {
-        Some(n) if n.as_seq().is_some() => n.as_seq().unwrap_or_default().iter().filter_map(Node::as_scalar_str).collect(),
-        Some(n) => n.as_scalar_str().map(|s| s.split(',').map(|p| p.trim().to_string()).collect()).unwrap_or_default(),
-        None => vec![],
-    };
-    let mut identity = identity_sources(&raw);
+    let mut identity = identity_sources(ext.and_then(|e| e.get("identitySource")));
     if token {
         identity = vec![format!("header:{}", text(scheme, "name").unwrap_or_else(|| "Authorization".into()))];
     }
@@ -238,9 +238,15 @@ fn lambda_scheme(token: bool, scheme: Option<&Node>, ext: Option<&Node>) -> Auth
     }
 }
 
-/// API Gateway's identity sources (`method.request.header.X`, `$request.querystring.y`) as
-/// esb's (`header:X`, `query:y`); others (stage variables, context) are not identities esb reads.
-pub(crate) fn identity_sources(raw: &[String]) -> Vec<String> {
+/// API Gateway's identity sources (`method.request.header.X`, `$request.querystring.y`; a
+/// comma-separated string or a list) as esb's (`header:X`, `query:y`); others (stage variables,
+/// context) are not identities esb reads.
+pub(crate) fn identity_sources(node: Option<&Node>) -> Vec<String> {
+    let raw: Vec<String> = match node {
+        Some(n) if n.as_seq().is_some() => n.as_seq().unwrap_or_default().iter().filter_map(Node::as_scalar_str).collect(),
+        Some(n) => n.as_scalar_str().map(|s| s.split(',').map(|p| p.trim().to_string()).collect()).unwrap_or_default(),
+        None => vec![],
+    };
     raw.iter()
         .filter_map(|s| {
             let s = s.trim_start_matches("method.request.").trim_start_matches("$request.");

@@ -68,14 +68,7 @@ pub async fn start(bind: &str, limits: Limits) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let secrets = esb_gateway::secrets::Secrets::load_or_create(&dir.path().join("secrets"), &[]).unwrap();
     let tls = esb_gateway::tls::server_config(&secrets.tls_cert_pem, &secrets.tls_key_pem, "test").unwrap();
-    let api = ApiSpec {
-        kind: ApiKind::Http,
-        stage: "$default".into(),
-        authorizers: Default::default(),
-        cors: None,
-        binary_media_types: vec![],
-        stage_variables: Default::default(),
-    };
+    let api = ApiSpec::new(ApiKind::Http, "$default");
     let route = Route {
         api: "Api".into(),
         method: "GET".into(),
