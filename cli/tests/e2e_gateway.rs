@@ -49,10 +49,22 @@ fn routes_events_responses_cors_and_limits() {
     assert_eq!(e["multiValueHeaders"]["x-custom"], json!(["v"]));
     assert_eq!((e["body"].clone(), e["isBase64Encoded"].clone()), (Value::Null, json!(false)));
     assert_eq!(e["stageVariables"], Value::Null);
-    // What API Gateway adds: the client's address, and the port and scheme it connected to.
-    assert_eq!(e["headers"]["x-forwarded-for"], "127.0.0.1");
-    assert_eq!(e["headers"]["x-forwarded-proto"], "https");
-    assert_eq!(e["headers"]["x-forwarded-port"], s.url.rsplit(':').next().unwrap(), "{}", s.url);
+    // What API Gateway adds, spelled as it spells them: the client's address, and the port and
+    // scheme it connected to.
+    assert_eq!(e["headers"]["X-Forwarded-For"], "127.0.0.1");
+    assert_eq!(e["headers"]["X-Forwarded-Proto"], "https");
+    assert_eq!(e["headers"]["X-Forwarded-Port"], s.url.rsplit(':').next().unwrap(), "{}", s.url);
+    // A REST API keeps the client's header case (this client sends lower-case names; curl sends
+    // them as written).
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--http1.1", "--cacert", &s.cert.display().to_string(), "-H", "X-Custom-Case: v", "-H", "x-lower: w"])
+        .arg(format!("{}/events/case", s.url))
+        .output()
+        .unwrap();
+    let said: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let spelled = &said["event"];
+    assert_eq!((spelled["headers"]["X-Custom-Case"].as_str(), spelled["headers"]["x-lower"].as_str()), (Some("v"), Some("w")), "{spelled}");
+    assert_eq!(spelled["multiValueHeaders"]["X-Custom-Case"], json!(["v"]));
     let rc = &e["requestContext"];
     assert_eq!(
         (rc["stage"].as_str(), rc["resourcePath"].as_str(), rc["httpMethod"].as_str()),

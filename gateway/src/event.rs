@@ -5,10 +5,12 @@
 //! 1.0, "Working with AWS Lambda proxy integrations for HTTP APIs" for 2.0), and the rule for when a
 //! body is base64-encoded. Must not: decide routing or auth (it is handed their results).
 //!
-//! Where esb differs from AWS, on purpose: header names arrive lower-case (hyper normalises them, as
-//! HTTP/2 does anyway); a REST API body that is not valid UTF-8 is base64-encoded even when its
+//! Header names: a REST API event keeps an HTTP/1.x client's spelling (see [`crate::header_case`])
+//! and spells the headers API Gateway adds as it does (`X-Forwarded-For`); HTTP API events and
+//! HTTP/2 requests have lower-case names. Where esb differs from AWS, on purpose: a REST API body that is not valid UTF-8 is base64-encoded even when its
 //! content type is not in `BinaryMediaTypes` (AWS would mangle it).
 
+use crate::header_case::Spelling;
 use base64::Engine;
 use esb_config::model::{ApiKind, ApiSpec, Route};
 use http::HeaderMap;
@@ -30,6 +32,8 @@ pub struct RequestParts<'a> {
     pub query: Option<&'a str>,
     /// Request headers.
     pub headers: &'a HeaderMap,
+    /// How an HTTP/1.x client spelled the header names (REST API events keep that case).
+    pub spelling: Option<&'a Spelling>,
     /// The request body.
     pub body: &'a [u8],
     /// Client address.
@@ -187,10 +191,17 @@ pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn header_values(headers: &HeaderMap) -> BTreeMap<String, Vec<String>> {
+/// Header values by name: lower-case names, or with `spelling`, the client's case (and API
+/// Gateway's for the headers it adds).
+fn header_values(headers: &HeaderMap, spelling: Option<&Spelling>) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in headers {
-        out.entry(name.as_str().to_string()).or_default().push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+        let name = name.as_str();
+        let spelled = match spelling {
+            Some(s) => s.of(name).or_else(|| crate::header_case::canonical(name)).unwrap_or(name),
+            None => name,
+        };
+        out.entry(spelled.to_string()).or_default().push(String::from_utf8_lossy(value.as_bytes()).into_owned());
     }
     out
 }
@@ -217,7 +228,8 @@ fn map_or_null<V: Into<Value>>(m: BTreeMap<String, V>) -> Value {
 
 /// The REST API proxy event (payload format 1.0).
 pub fn v1(req: &RequestParts<'_>, route: &Route, api: &ApiSpec, params: &BTreeMap<String, String>, caller: &Caller) -> Value {
-    let headers = header_values(req.headers);
+    // A REST API keeps the client's header case; HTTP APIs lower-case names (HTTP/2 has no other).
+    let headers = header_values(req.headers, Some(req.spelling.unwrap_or(&Spelling::default())));
     let query = query_pairs(req.query);
     let mut multi_query: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in &query {
@@ -289,7 +301,7 @@ pub fn v1(req: &RequestParts<'_>, route: &Route, api: &ApiSpec, params: &BTreeMa
 pub fn v2(req: &RequestParts<'_>, route: &Route, api: &ApiSpec, params: &BTreeMap<String, String>, caller: &Caller) -> Value {
     let mut cookies: Vec<String> = vec![];
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
-    for (name, values) in header_values(req.headers) {
+    for (name, values) in header_values(req.headers, None) {
         if name == "cookie" {
             cookies.extend(values.iter().flat_map(|v| v.split(';')).map(|c| c.trim().to_string()).filter(|c| !c.is_empty()));
         } else {
@@ -406,6 +418,7 @@ mod tests {
             path: "/items/a%20b",
             query,
             headers: h,
+            spelling: None,
             body,
             source_ip: "10.0.0.9".into(),
             protocol: "HTTP/1.1",

@@ -65,6 +65,7 @@ impl Gateway {
             path: parts.uri.path(),
             query: parts.uri.query(),
             headers: &headers,
+            spelling: None,
             body: &body,
             source_ip,
             protocol: event::protocol(parts.version),

@@ -16,6 +16,7 @@ mod function_url;
 pub mod handler;
 #[cfg(test)]
 mod handler_tests;
+pub mod header_case;
 pub mod invoke_api;
 pub mod lambda_auth;
 pub mod response;

@@ -13,6 +13,7 @@
 //! for the first bytes (the HTTP/1-or-2 detection reads them with no timer) nor an HTTP/2
 //! connection kept alive by pings: 1,100 such connections once took all 1,024 slots (issue 19).
 
+use crate::header_case::Recorder;
 use crate::{Gateway, GatewayError, Limits};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -229,9 +230,16 @@ pub async fn serve(
         let registered = registry.add(activity.clone(), evict.clone());
         let gw = gateway.clone();
         let seen = activity.clone();
+        let heads = crate::header_case::Heads::default();
+        let spelled = heads.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             let (gw, guard) = (gw.clone(), seen.begin());
             req.extensions_mut().insert(forwarded);
+            if req.version() < http::Version::HTTP_2 {
+                if let Some(s) = spelled.take_for(req.headers()) {
+                    req.extensions_mut().insert(s);
+                }
+            }
             async move {
                 let response = gw.handle(req, peer).await;
                 drop(guard);
@@ -254,9 +262,9 @@ pub async fn serve(
                         },
                         _ = conn.evict.notified() => return tracing::debug!(%peer, "connection closed in its TLS handshake for a newcomer"),
                     };
-                    conn.run(TokioIo::new(tls), service).await
+                    conn.run(TokioIo::new(Recorder::new(tls, heads)), service).await
                 }
-                None => conn.run(TokioIo::new(stream), service).await,
+                None => conn.run(TokioIo::new(Recorder::new(stream, heads)), service).await,
             }
         });
     }

@@ -1,5 +1,6 @@
-//! An in-process gateway over TLS with one route (`GET /hello`) and a function that answers at
-//! once, and clients for it: what the listener tests share.
+//! An in-process gateway over TLS with two routes and functions that answer at once, and clients
+//! for it: what the listener tests share. `GET /hello` (an HTTP API) answers `{"hello":"h2"}`;
+//! `ANY /rest/{proxy+}` (a REST API) answers with the event it was given as its body.
 #![allow(dead_code)]
 
 use async_trait::async_trait;
@@ -17,8 +18,12 @@ struct Hello;
 
 #[async_trait]
 impl Invoker for Hello {
-    async fn invoke(&self, _: &str, _: Bytes, _: &str) -> Option<Result<Invocation, InvokeFailure>> {
-        Some(Ok(Invocation { body: Bytes::from_static(br#"{"hello":"h2"}"#), outcome: Outcome::Success, duration: Duration::ZERO }))
+    async fn invoke(&self, function: &str, event: Bytes, _: &str) -> Option<Result<Invocation, InvokeFailure>> {
+        let body = match function {
+            "Echo" => Bytes::from(serde_json::json!({"statusCode": 200, "body": String::from_utf8_lossy(&event)}).to_string()),
+            _ => Bytes::from_static(br#"{"hello":"h2"}"#),
+        };
+        Some(Ok(Invocation { body, outcome: Outcome::Success, duration: Duration::ZERO }))
     }
     fn has(&self, _: &str) -> bool {
         true
@@ -80,7 +85,17 @@ pub async fn start(bind: &str, limits: Limits) -> Running {
         timeout_ms: None,
         source: "F.E".into(),
     };
-    let routing = RoutingFile { version: 1, apis: [("Api".to_string(), api)].into(), routes: vec![route], ..Default::default() };
+    let echo = Route {
+        api: "Rest".into(),
+        method: "ANY".into(),
+        path: "/rest/{proxy+}".into(),
+        function: "Echo".into(),
+        payload_version: "1.0".into(),
+        source: "Echo.E".into(),
+        ..route.clone()
+    };
+    let apis = [("Api".to_string(), api), ("Rest".to_string(), ApiSpec::new(ApiKind::Rest, "Prod"))].into();
+    let routing = RoutingFile { version: 1, apis, routes: vec![route, echo], ..Default::default() };
     let gateway = Arc::new(Gateway::new(
         esb_gateway::router::Router::new(&routing),
         Arc::new(Hello),
