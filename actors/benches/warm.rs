@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use esb_actors::{FunctionActor, FunctionConfig, FunctionHandle};
 use esb_runtime::docker::DockerRuntime;
-use esb_runtime::labels::key;
+use esb_runtime::labels::{key, Role};
 use esb_runtime::rie::{RieClient, PORT};
 use esb_runtime::{ContainerSpec, Labels, Runtime};
 use ractor::Actor;
@@ -52,7 +52,7 @@ async fn main() {
 
     // Baseline: one container invoked directly over a keep-alive connection.
     let name = format!("esb-bench-direct-{}", std::process::id());
-    let labels = Labels::new().with(key::PROJECT, "bench-direct").with(key::ROLE, "function");
+    let labels = Labels::new().with(key::PROJECT, "bench-direct").role(Role::Function);
     let id = rt
         .create_container(&ContainerSpec { name, image: image.clone(), env: env.clone(), labels, ..Default::default() })
         .await

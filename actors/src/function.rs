@@ -15,7 +15,7 @@
 
 use crate::decide::{self, Decision, PoolView};
 use crate::pool::PoolLink;
-use esb_runtime::labels::key;
+use esb_runtime::labels::{key, Role};
 use esb_runtime::rie::RieClient;
 use esb_runtime::{ContainerSpec, Labels, Runtime};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -206,13 +206,14 @@ pub enum FunctionMsg {
     Tick,
     /// Report counts.
     Stats(RpcReplyPort<Stats>),
-    /// The output of one of this function's containers (RIE's log says why a runtime failed),
-    /// read before a broken container is released and removed. `None` if it cannot be read.
-    Logs {
+    /// What one of this function's containers left (RIE's log says why a runtime failed; the
+    /// engine says whether it was killed for memory), read before a broken container is released
+    /// and removed. `None` if it cannot be read.
+    Remains {
         /// The container id.
         container: String,
-        /// Its output.
-        reply: RpcReplyPort<Option<String>>,
+        /// Its output and OOM flag.
+        reply: RpcReplyPort<Option<esb_runtime::rie::Remains>>,
     },
     /// Graceful stop: take no new work, let leased invocations finish until `deadline`, then reply
     /// and stop. With `keep`, idle containers are left running for the next esb to adopt.
@@ -418,8 +419,7 @@ const ADOPT_PROBE: Duration = Duration::from_millis(500);
 
 /// Finds this function's containers; returns the ones adopted (at most `limit`), removing the rest.
 async fn recover(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieClient, pool: Option<&PoolLink>) -> (Vec<Container>, u64) {
-    let filter =
-        Labels::default().with(key::PROJECT, cfg.project.clone()).with(key::FUNCTION, cfg.function.clone()).with(key::ROLE, "function");
+    let filter = Labels::default().with(key::PROJECT, cfg.project.clone()).with(key::FUNCTION, cfg.function.clone()).role(Role::Function);
     let found = match rt.containers(&filter).await {
         Ok(found) => found,
         Err(e) => {
@@ -463,7 +463,7 @@ async fn start_container(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieCli
     let labels = Labels::new()
         .with(key::PROJECT, cfg.project.clone())
         .with(key::FUNCTION, cfg.function.clone())
-        .with(key::ROLE, "function")
+        .role(Role::Function)
         .with(key::CONFIG_HASH, cfg.config_hash.clone())
         .created_now();
     let spec = ContainerSpec {
@@ -674,13 +674,20 @@ impl Actor for FunctionActor {
             FunctionMsg::Stats(reply) => {
                 let _ = reply.send(st.stats());
             }
-            FunctionMsg::Logs { container, reply } => {
+            FunctionMsg::Remains { container, reply } => {
                 // Only a container this function holds; read off the actor's loop (the engine may be
                 // slow: the caller waits, not the actor).
                 if st.busy.values().chain(st.idle.iter().chain(&st.retiring).map(|(c, _)| c)).any(|c| c.id == container) {
                     let rt = st.rt.clone();
                     tokio::spawn(async move {
-                        let _ = reply.send(rt.logs(&container).await.ok());
+                        let remains = match rt.logs(&container).await {
+                            Ok(logs) => {
+                                let oom_killed = rt.oom_killed(&container).await.unwrap_or(false);
+                                Some(esb_runtime::rie::Remains { logs, oom_killed })
+                            }
+                            Err(_) => None,
+                        };
+                        let _ = reply.send(remains);
                     });
                 } else {
                     let _ = reply.send(None);

@@ -8,14 +8,12 @@
 use crate::function::{AcquireError, FunctionConfig, FunctionMsg, Lease, Stats};
 use crate::logs::LogMsg;
 use bytes::Bytes;
-use esb_runtime::rie::{Invocation, InvokeError, Outcome, RieClient};
+use esb_runtime::rie::{Invocation, InvokeError, Outcome, Remains, RieClient};
 use ractor::ActorRef;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-/// Past the function's Timeout, how long to wait for RIE's own timeout answer.
-const TIMEOUT_GRACE: Duration = Duration::from_secs(2);
 /// How long a broken container's log is read again until it says why the runtime failed.
 const FAILURE_LOG_WAIT: Duration = Duration::from_secs(2);
 
@@ -50,6 +48,37 @@ pub fn healthy_after(result: &Result<Invocation, InvokeError>) -> bool {
     matches!(result, Ok(inv) if !matches!(inv.outcome, Outcome::Timeout { .. }))
 }
 
+/// An invocation's result as Lambda reports it to its caller: the one mapping the Invoke API,
+/// the event queue and the stream readers share.
+#[derive(Debug)]
+pub enum Reported {
+    /// The function's result.
+    Success(Bytes),
+    /// `X-Amz-Function-Error: Unhandled` with this payload: the function's own error, Lambda's
+    /// `Sandbox.Timedout`, or the runtime's failure (`Runtime.OutOfMemory`, `Runtime.ExitError`...).
+    Unhandled(Bytes),
+    /// The function did not run (throttled, unavailable, stopping): not an attempt.
+    NotRun(InvokeFailure),
+}
+
+impl Reported {
+    /// Maps one invocation's result.
+    pub fn of(result: Result<Invocation, InvokeFailure>) -> Reported {
+        let error = |kind: &str, message: &str| {
+            Reported::Unhandled(Bytes::from(serde_json::json!({ "errorType": kind, "errorMessage": message }).to_string()))
+        };
+        match result {
+            Ok(inv) => match inv.outcome {
+                Outcome::Success => Reported::Success(inv.body),
+                Outcome::FunctionError { .. } => Reported::Unhandled(inv.body),
+                Outcome::Timeout { message } => error("Sandbox.Timedout", &message),
+            },
+            Err(InvokeFailure::Invoke(e)) => error(e.error_type(), &e.to_string()),
+            Err(e) => Reported::NotRun(e),
+        }
+    }
+}
+
 /// An exclusive lease on one container, released exactly once: by [`Leased::release`], or as
 /// unhealthy when dropped (a cancelled caller leaves the container in an unknown state).
 pub struct Leased {
@@ -66,23 +95,24 @@ impl Leased {
         self.guard.release(healthy)
     }
 
-    /// The container's output so far, through its actor (which holds the engine), within a few
-    /// seconds; `None` if it cannot be read. Read it before releasing a broken container: RIE
-    /// answers a bare 502 (or the container dies) and logs why. RIE may answer before the engine
-    /// has its log line, so this reads again, for up to [`FAILURE_LOG_WAIT`], until the output
-    /// holds a failure reason ([`esb_runtime::rie::failure_reason`]).
-    pub fn logs(&self) -> impl std::future::Future<Output = Option<String>> + Send + 'static {
+    /// What the container left (its output, and whether the engine killed it for memory),
+    /// through its actor (which holds the engine), within a few seconds; `None` if it cannot be
+    /// read. Read it before releasing a broken container: RIE answers a bare 502 (or the container
+    /// dies) and logs why. RIE may answer before the engine has its log line or its OOM flag, so
+    /// this reads again, for up to [`FAILURE_LOG_WAIT`], until they say all they will
+    /// ([`esb_runtime::rie::Remains::complete`]).
+    pub fn remains(&self) -> impl std::future::Future<Output = Option<Remains>> + Send + 'static {
         let (actor, id) = (self.guard.actor.clone(), self.container.id.clone());
         async move {
             let deadline = tokio::time::Instant::now() + FAILURE_LOG_WAIT;
             loop {
-                let logs = match actor.call(|reply| FunctionMsg::Logs { container: id.clone(), reply }, Some(Duration::from_secs(3))).await
-                {
-                    Ok(ractor::rpc::CallResult::Success(logs)) => logs,
-                    _ => None,
-                };
-                match logs {
-                    Some(text) if esb_runtime::rie::failure_reason(&text).is_none() && tokio::time::Instant::now() < deadline => {
+                let remains =
+                    match actor.call(|reply| FunctionMsg::Remains { container: id.clone(), reply }, Some(Duration::from_secs(3))).await {
+                        Ok(ractor::rpc::CallResult::Success(remains)) => remains,
+                        _ => None,
+                    };
+                match remains {
+                    Some(r) if !r.complete() && tokio::time::Instant::now() < deadline => {
                         tokio::time::sleep(Duration::from_millis(100)).await
                     }
                     other => return other,
@@ -160,7 +190,7 @@ impl FunctionHandle {
             tracing::info_span!("invoke", function, container = %short(&leased.container.id), outcome = tracing::field::Empty);
         let result = self
             .client
-            .invoke(leased.container.addr, payload, trace_id, self.cfg.timeout + TIMEOUT_GRACE)
+            .invoke(leased.container.addr, payload, trace_id, self.cfg.timeout + esb_runtime::rie::TIMEOUT_GRACE)
             .instrument(invoke_span.clone())
             .await;
         let outcome = outcome_of(&result);
@@ -168,14 +198,17 @@ impl FunctionHandle {
         crate::metrics::invocation(function, outcome, started.elapsed());
         let healthy = healthy_after(&result);
         let result = match result {
-            Err(e) if e.runtime_failed() => Err(match e.explained("") {
-                // The runtime posted its own reason (init/error), the log is not needed.
-                explained @ InvokeError::Runtime { .. } => explained,
-                e => match leased.logs().await {
-                    Some(logs) => e.explained(&logs),
-                    None => e,
-                },
-            }),
+            Err(e) if e.runtime_failed() => {
+                // The runtime may have posted its own reason (init/error, or RIE's exit report).
+                let e = e.explained("");
+                Err(match e.wants_remains() {
+                    true => match leased.remains().await {
+                        Some(remains) => e.diagnosed(&remains),
+                        None => e,
+                    },
+                    false => e,
+                })
+            }
             r => r,
         };
         leased.release(healthy);

@@ -36,7 +36,7 @@ pub mod supervisor;
 pub mod watcher;
 
 pub use function::{AcquireError, DrainReport, FunctionActor, FunctionConfig, FunctionMsg, Stats};
-pub use handle::{FunctionHandle, InvokeFailure, Leased};
+pub use handle::{FunctionHandle, InvokeFailure, Leased, Reported};
 pub use manager::{Manager, ManagerArgs};
 pub use supervisor::{ApplyReport, FunctionStatus, FunctionSupervisor, RestartPolicy, SupervisorMsg};
 

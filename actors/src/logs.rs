@@ -12,7 +12,7 @@
 //! from START to END carries that invocation's trace id. Must not: block invocations (the handle
 //! only casts), or read anything but container output.
 
-use esb_runtime::labels::key;
+use esb_runtime::labels::{key, Role};
 use esb_runtime::{Labels, Runtime};
 use futures_util::StreamExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -234,7 +234,7 @@ impl Actor for LogCollector {
             },
             LogMsg::Scan => {
                 let (rt, me) = (st.rt.clone(), myself.clone());
-                let filter = Labels::default().with(key::PROJECT, st.project.clone()).with(key::ROLE, "function");
+                let filter = Labels::default().with(key::PROJECT, st.project.clone()).role(Role::Function);
                 tokio::spawn(async move {
                     if let Ok(list) = rt.containers(&filter).await {
                         let found =

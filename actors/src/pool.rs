@@ -6,7 +6,7 @@
 //! are no longer in the template. Must not: start or stop function containers itself (FunctionActors
 //! own theirs), or touch containers without this project's labels.
 
-use esb_runtime::labels::key;
+use esb_runtime::labels::{key, Role};
 use esb_runtime::{Labels, Runtime};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,7 +57,7 @@ impl Actor for ContainerPool {
     type Arguments = PoolArgs;
 
     async fn pre_start(&self, _myself: ActorRef<Self::Msg>, args: PoolArgs) -> Result<Self::State, ActorProcessingErr> {
-        let filter = Labels::default().with(key::PROJECT, args.project.clone()).with(key::ROLE, "function");
+        let filter = Labels::default().with(key::PROJECT, args.project.clone()).role(Role::Function);
         let mut cleared = 0;
         match args.rt.containers(&filter).await {
             Ok(found) => {

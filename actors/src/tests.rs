@@ -5,7 +5,7 @@ use crate::{AcquireError, FunctionActor, FunctionConfig, FunctionHandle, InvokeF
 use bytes::Bytes;
 use esb_runtime::fake::{Call, FakeRuntime, Faults};
 use esb_runtime::rie::Outcome;
-use esb_runtime::Runtime;
+use esb_runtime::{Role, Runtime};
 use ractor::Actor;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -162,6 +162,32 @@ async fn a_container_that_dies_times_out_or_answers_garbage_is_replaced_never_re
 }
 
 #[tokio::test]
+async fn a_runtime_killed_for_memory_is_reported_as_lambda_reports_it() {
+    let (h, rt) = spawn_with(config(fake_rie().await)).await;
+    h.invoke(Bytes::from_static(b"{}"), None).await.unwrap();
+    let running = rt.containers(&Default::default()).await.unwrap();
+    assert_eq!(running.len(), 1);
+    // The engine's OOM flag shows up a little after the connection closes, as a real one's does.
+    let (flagger, id) = (rt.clone(), running[0].id.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        flagger.flag_oom(&id);
+    });
+    let result = h.invoke(Bytes::from_static(b"{\"die\": true}"), None).await;
+    match result {
+        Err(InvokeFailure::Invoke(e)) => {
+            assert_eq!(e.error_type(), "Runtime.OutOfMemory", "{e}");
+            assert!(e.to_string().contains("signal: killed"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    eventually("the killed container is removed", || removes(&rt) == 1).await;
+    // A container that died without the flag stays an exit error.
+    let result = h.invoke(Bytes::from_static(b"{\"die\": true}"), None).await;
+    assert!(matches!(&result, Err(InvokeFailure::Invoke(e)) if e.error_type() == "Runtime.ExitError"), "{result:?}");
+}
+
+#[tokio::test]
 async fn a_caller_cancelled_mid_invocation_does_not_leak_its_lease() {
     let (h, rt) = spawn_with(FunctionConfig { limit: 1, ..config(fake_rie().await) }).await;
     let call = {
@@ -239,7 +265,7 @@ async fn a_restarted_actor_adopts_matching_containers_and_removes_stale_ones() {
     let cfg = Arc::new(config(port));
     let project = cfg.project.clone();
     let mine = |hash: &str| {
-        Labels::new().with(key::PROJECT, project.clone()).with(key::FUNCTION, "Fn").with(key::ROLE, "function").with(key::CONFIG_HASH, hash)
+        Labels::new().with(key::PROJECT, project.clone()).with(key::FUNCTION, "Fn").role(Role::Function).with(key::CONFIG_HASH, hash)
     };
     let mut ids = vec![];
     for (name, labels, start) in [
@@ -249,7 +275,7 @@ async fn a_restarted_actor_adopts_matching_containers_and_removes_stale_ones() {
         ("stopped", mine("h"), false),
         (
             "other-project",
-            Labels::new().with(key::PROJECT, "q").with(key::FUNCTION, "Fn").with(key::ROLE, "function").with(key::CONFIG_HASH, "h"),
+            Labels::new().with(key::PROJECT, "q").with(key::FUNCTION, "Fn").role(Role::Function).with(key::CONFIG_HASH, "h"),
             true,
         ),
         ("not-esb", Labels::default(), true),
@@ -499,7 +525,7 @@ async fn start_clears_containers_of_removed_functions_and_adopts_the_rest() {
     let rt = Arc::new(FakeRuntime::with_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     let cfg = config(port);
     let labels = |f: &str| {
-        Labels::new().with(key::PROJECT, cfg.project.clone()).with(key::FUNCTION, f).with(key::ROLE, "function").with(key::CONFIG_HASH, "h")
+        Labels::new().with(key::PROJECT, cfg.project.clone()).with(key::FUNCTION, f).role(Role::Function).with(key::CONFIG_HASH, "h")
     };
     let mut ids = vec![];
     for (name, f) in [("gone", "Gone"), ("kept", "Fn")] {

@@ -99,11 +99,14 @@ pub struct ExplainRequest {
     pub container: String,
 }
 
-/// The answer to an explain: RIE's log, when the manager could read it.
+/// The answer to an explain: RIE's log and the engine's OOM flag, when the manager could read them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Explained {
     /// The container's output (at most its last 64 KiB), or `None`.
     pub logs: Option<String>,
+    /// The engine killed the container (or a process in it) for its memory limit.
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 /// A container a caller is invoking.

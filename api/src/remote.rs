@@ -25,8 +25,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Past the function's Timeout, how long to wait for RIE's own timeout answer.
-const TIMEOUT_GRACE: Duration = Duration::from_secs(2);
 /// A known-idle container older than this is not trusted (the manager may have reaped it).
 const KNOWN_IDLE_FOR: Duration = Duration::from_secs(300);
 
@@ -214,13 +212,13 @@ impl Remote {
     async fn explain(&self, container: &str, e: InvokeError) -> InvokeError {
         // The runtime posted its own reason (init/error): the log is not needed.
         let e = e.explained("");
-        if matches!(e, InvokeError::Runtime { .. }) {
+        if !e.wants_remains() {
             return e;
         }
         let lease = self.lock().in_flight.get(container).and_then(|(_, l)| l.as_ref().map(|(_, id)| *id));
         let Some(lease) = lease else { return e };
         match self.client.explain(&crate::ExplainRequest { lease, container: container.to_string() }).await {
-            Ok(crate::Explained { logs: Some(logs) }) => e.explained(&logs),
+            Ok(crate::Explained { logs: Some(logs), oom_killed }) => e.diagnosed(&esb_runtime::rie::Remains { logs, oom_killed }),
             _ => e,
         }
     }
@@ -273,7 +271,7 @@ impl Invoker for Remote {
             }
         };
         esb_actors::metrics::leased(function, asked.elapsed(), cold);
-        let (container, addr, deadline) = (slot.container.clone(), slot.addr, slot.timeout + TIMEOUT_GRACE);
+        let (container, addr, deadline) = (slot.container.clone(), slot.addr, slot.timeout + esb_runtime::rie::TIMEOUT_GRACE);
         self.lock().in_flight.insert(container.clone(), (slot, lease));
         let guard = InFlight { remote: self, container: Some(container.clone()) };
         let started = Instant::now();

@@ -145,27 +145,28 @@ impl ApiServer {
     /// The output of a leased container, for the lease's holder only.
     async fn explain(&self, req: crate::ExplainRequest) -> crate::Explained {
         const MAX: usize = 64 << 10;
-        let logs = {
+        let remains = {
             let l = self.leases();
             match l.get(&req.lease) {
-                Some(o) if o.leased.container.id == req.container => Some(o.leased.logs()),
+                Some(o) if o.leased.container.id == req.container => Some(o.leased.remains()),
                 _ => None,
             }
         };
-        let logs = match logs {
-            Some(read) => read.await.map(|mut text| {
-                if text.len() > MAX {
-                    let mut cut = text.len() - MAX;
-                    while !text.is_char_boundary(cut) {
-                        cut += 1;
-                    }
-                    text.drain(..cut);
-                }
-                text
-            }),
+        let Some(remains) = (match remains {
+            Some(read) => read.await,
             None => None,
+        }) else {
+            return crate::Explained { logs: None, oom_killed: false };
         };
-        crate::Explained { logs }
+        let mut text = remains.logs;
+        if text.len() > MAX {
+            let mut cut = text.len() - MAX;
+            while !text.is_char_boundary(cut) {
+                cut += 1;
+            }
+            text.drain(..cut);
+        }
+        crate::Explained { logs: Some(text), oom_killed: remains.oom_killed }
     }
 
     async fn claim(&self, req: ClaimRequest) -> Claimed {

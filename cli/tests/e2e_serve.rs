@@ -144,6 +144,41 @@ fn a_runtime_that_cannot_start_is_reported_with_its_own_reason_through_the_invok
 }
 
 #[test]
+fn a_function_killed_for_memory_is_reported_as_runtime_out_of_memory_and_replaced() {
+    let project_dir = faults_project();
+    let project = format!("serveoom{}", std::process::id());
+    let _cleanup = ProjectContainers(project.clone());
+    std::fs::write(project_dir.path().join("generator.yml"), format!("app:\n  name: {project}\npaths:\n  sam_template: template.yaml\n"))
+        .unwrap();
+    let code = project_dir.path().join("functions/hog");
+    std::fs::create_dir_all(&code).unwrap();
+    // 400 MB of written bytes in a 128 MB container (esb gives it no swap, as Lambda does not).
+    std::fs::write(code.join("app.py"), "def handler(event, context):\n    if event.get('hog'):\n        hog = 'x' * (400 << 20)\n        return len(hog)\n    return 'fine'\n")
+        .unwrap();
+    let template = "Transform: AWS::Serverless-2016-10-31\nResources:\n  Hog:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/hog\n      Runtime: python3.11\n      Handler: app.handler\n      MemorySize: 128\n      Timeout: 20\n";
+    std::fs::write(project_dir.path().join("template.yaml"), template).unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let call = |url: &str, body: &str| {
+        let mut resp = agent.post(format!("{url}/2015-03-31/functions/Hog/invocations")).send(body).expect("HTTP");
+        let function_error = resp.headers().get("x-amz-function-error").map(|v| v.to_str().unwrap_or_default().to_string());
+        (resp.status().as_u16(), function_error, resp.body_mut().read_to_string().unwrap_or_default())
+    };
+
+    let (mut child, url) = serve(project_dir.path());
+    let warm = call(&url, "{}");
+    let killed = call(&url, r#"{"hog": true}"#);
+    let after = call(&url, "{}");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!((warm.0, warm.2.as_str()), (200, r#""fine""#), "{warm:?}");
+    assert_eq!((killed.0, killed.1.as_deref()), (200, Some("Unhandled")), "{killed:?}");
+    let doc: serde_json::Value = serde_json::from_str(&killed.2).unwrap();
+    assert_eq!(doc["errorType"], "Runtime.OutOfMemory", "{doc}");
+    assert!(doc["errorMessage"].as_str().unwrap_or_default().contains("signal: killed"), "{doc}");
+    assert_eq!((after.0, after.1, after.2.as_str()), (200, None, r#""fine""#), "a new container serves the next request");
+}
+
+#[test]
 fn two_directories_of_the_same_name_are_two_projects() {
     let root = tempfile::tempdir().unwrap();
     let template = "Transform: AWS::Serverless-2016-10-31\nResources:\n  Echo:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/echo\n      Runtime: provided.al2023\n      Handler: bootstrap\n      Timeout: 5\n";

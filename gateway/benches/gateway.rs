@@ -14,7 +14,7 @@ use esb_actors::{FunctionConfig, Manager, ManagerArgs, RestartPolicy};
 use esb_config::model::{ApiKind, ApiSpec, Route, RoutingFile};
 use esb_gateway::auth::{ApiKeys, Auth, Tokens, Users};
 use esb_gateway::{Functions, Gateway, Limits};
-use esb_runtime::labels::key;
+use esb_runtime::labels::{key, Role};
 use esb_runtime::rie::{RieClient, PORT};
 use esb_runtime::{ContainerSpec, Labels, Runtime};
 use http_body_util::{BodyExt, Full};
@@ -185,7 +185,7 @@ async fn main() {
     let mut addrs: Vec<SocketAddr> = vec![];
     let rie = RieClient::new();
     for i in 0..16 {
-        let labels = Labels::new().with(key::PROJECT, format!("{bench_project}-direct")).with(key::ROLE, "function");
+        let labels = Labels::new().with(key::PROJECT, format!("{bench_project}-direct")).role(Role::Function);
         let spec = ContainerSpec {
             name: format!("esb-{bench_project}-direct-{i}"),
             image: image.clone(),

@@ -11,8 +11,8 @@
 use crate::Invoker;
 use bytes::Bytes;
 use esb_actors::events::EnqueueError;
-use esb_actors::{AcquireError, InvokeFailure};
-use esb_runtime::rie::{Invocation, Outcome};
+use esb_actors::{AcquireError, InvokeFailure, Reported};
+use esb_runtime::rie::Invocation;
 use http_body_util::Full;
 use hyper::{Method, Response, StatusCode};
 use std::sync::Arc;
@@ -37,45 +37,27 @@ pub fn error(status: StatusCode, kind: &str, message: &str) -> Response<Full<Byt
 
 /// Lambda's answer for an invocation result.
 pub fn respond(result: Result<Invocation, InvokeFailure>) -> Response<Full<Bytes>> {
-    match result {
-        Ok(inv) => {
-            let mut builder = Response::builder()
-                .status(StatusCode::OK)
-                .header("Content-Type", "application/json")
-                .header("X-Amz-Executed-Version", "$LATEST");
-            let body = match &inv.outcome {
-                Outcome::Success => inv.body,
-                Outcome::FunctionError { .. } => {
-                    builder = builder.header("X-Amz-Function-Error", "Unhandled");
-                    inv.body
-                }
-                Outcome::Timeout { message } => {
-                    builder = builder.header("X-Amz-Function-Error", "Unhandled");
-                    Bytes::from(serde_json::json!({ "errorType": "Sandbox.Timedout", "errorMessage": message }).to_string())
-                }
-            };
-            builder.body(Full::new(body)).unwrap_or_default()
+    let ok = |body: Bytes, function_error: bool| {
+        let mut builder = Response::builder()
+            .status(StatusCode::OK)
+            .header("Content-Type", "application/json")
+            .header("X-Amz-Executed-Version", "$LATEST");
+        if function_error {
+            builder = builder.header("X-Amz-Function-Error", "Unhandled");
         }
-        Err(InvokeFailure::Acquire(e @ (AcquireError::Throttled { .. } | AcquireError::GlobalLimit { .. }))) => {
+        builder.body(Full::new(body)).unwrap_or_default()
+    };
+    match Reported::of(result) {
+        Reported::Success(body) => ok(body, false),
+        // The function's error, a timeout, or a runtime that died (its container is replaced).
+        Reported::Unhandled(body) => ok(body, true),
+        Reported::NotRun(InvokeFailure::Acquire(e @ (AcquireError::Throttled { .. } | AcquireError::GlobalLimit { .. }))) => {
             error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", &e.to_string())
         }
-        Err(InvokeFailure::Acquire(e @ AcquireError::Stopping { .. })) => {
-            error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", &e.to_string())
-        }
-        Err(e @ InvokeFailure::Unavailable(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", &e.to_string()),
-        Err(InvokeFailure::Acquire(e @ AcquireError::StartFailed { .. })) => {
+        Reported::NotRun(InvokeFailure::Acquire(e @ AcquireError::StartFailed { .. })) => {
             error(StatusCode::BAD_GATEWAY, "ServiceException", &e.to_string())
         }
-        // The container died mid-invocation (it has been replaced): Lambda reports the runtime's exit.
-        Err(InvokeFailure::Invoke(e)) => {
-            let body = serde_json::json!({ "errorType": e.error_type(), "errorMessage": e.to_string() }).to_string();
-            Response::builder()
-                .status(StatusCode::OK)
-                .header("Content-Type", "application/json")
-                .header("X-Amz-Function-Error", "Unhandled")
-                .body(Full::new(Bytes::from(body)))
-                .unwrap_or_default()
-        }
+        Reported::NotRun(e) => error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", &e.to_string()),
     }
 }
 
@@ -269,7 +251,7 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use esb_runtime::rie::InvokeError;
+    use esb_runtime::rie::{InvokeError, Outcome};
     use http_body_util::BodyExt;
     use std::time::Duration;
 

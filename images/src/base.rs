@@ -15,7 +15,7 @@ use crate::context::Context;
 use crate::events::{Event, Events, Status};
 use crate::{cache, rie, rootfs, ImageError};
 use esb_config::model::BaseImage;
-use esb_runtime::labels::key;
+use esb_runtime::labels::{key, Role};
 use esb_runtime::{BuildRequest, Labels, Runtime};
 use std::time::Instant;
 
@@ -172,7 +172,7 @@ pub async fn ensure(rt: &dyn Runtime, base: &BaseImage, runtime: &str, no_cache:
     let started = Instant::now();
     events(Event::Start { image: &reference, detail: "base image" });
     let rie_bytes = std::fs::read(&rie).map_err(ImageError::io("reading", &rie))?;
-    let labels = crate::function::label_line(&Labels::new().with(key::ROLE, "base").with(key::CONTENT_HASH, inputs));
+    let labels = crate::function::label_line(&Labels::new().role(Role::Base).with(key::CONTENT_HASH, inputs));
     let mut ctx = Context::new();
     match debian {
         None => {

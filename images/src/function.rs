@@ -15,7 +15,7 @@ use crate::context::Context;
 use crate::events::{Event, Events, Status};
 use crate::{cache, rootfs, ImageError};
 use esb_config::model::{BaseImage, Build, Code, FunctionSpec, LayerBuild};
-use esb_runtime::labels::key;
+use esb_runtime::labels::{key, Role};
 use esb_runtime::{BuildRequest, Labels, Runtime, RuntimeError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -153,7 +153,7 @@ pub fn label_line(labels: &Labels) -> String {
 /// build step says the reader should know (a fallback it took).
 pub fn assemble(inputs: &Inputs<'_>, id: &str, spec: &FunctionSpec, note: &dyn Fn(&str)) -> Result<Vec<u8>, ImageError> {
     // Labels go in as one Dockerfile line: the `labels` build option costs one committed step each.
-    let labels = Labels::new().with(key::ROLE, "function").with(key::PROJECT, inputs.project).with(key::FUNCTION, id);
+    let labels = Labels::new().role(Role::Function).with(key::PROJECT, inputs.project).with(key::FUNCTION, id);
     if let Code::Image(code) = &spec.code {
         let mut ctx = Context::new().skipping(inputs.output_dir);
         if let Some(context) = &code.context {

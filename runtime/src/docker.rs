@@ -93,6 +93,15 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError + '_ {
     move |source| RuntimeError::Io { path: path.display().to_string(), source }
 }
 
+/// Whether a container's memory reached its limit: the peak (cgroup v1's `max_usage`) at the
+/// limit, or an `oom_kill` count where the engine reports one. cgroup v2 engines without either
+/// cannot tell, and say no.
+fn memory_limit_reached(m: &bollard::models::ContainerMemoryStats) -> bool {
+    let killed = m.stats.as_ref().and_then(|s| s.get("oom_kill")).is_some_and(|n| *n > 0);
+    let peaked = matches!((m.max_usage, m.limit), (Some(peak), Some(limit)) if limit > 0 && peak >= limit);
+    killed || peaked
+}
+
 #[cfg(test)]
 mod endpoint_tests {
     use super::*;
@@ -336,6 +345,18 @@ impl Runtime for DockerRuntime {
         }
     }
 
+    async fn oom_killed(&self, id: &str) -> Result<bool, RuntimeError> {
+        let info = self.inspect_container(id).await?;
+        if info.oom_killed || !info.running {
+            return Ok(info.oom_killed);
+        }
+        // Still running (RIE survives its runtime): the memory cgroup's peak says whether the
+        // limit was reached. One sample, no two-cycle wait.
+        let options = q::StatsOptionsBuilder::new().stream(false).one_shot(true).build();
+        let Some(stats) = self.docker.stats(id, Some(options)).next().await.transpose()? else { return Ok(false) };
+        Ok(stats.memory_stats.as_ref().is_some_and(memory_limit_reached))
+    }
+
     async fn inspect_container(&self, id: &str) -> Result<ContainerInfo, RuntimeError> {
         let c = self.docker.inspect_container(id, None::<q::InspectContainerOptions>).await?;
         let state = c.state.unwrap_or_default();
@@ -497,5 +518,17 @@ mod tests {
     fn the_ambiguous_network_is_read_from_dockers_message() {
         assert_eq!(super::ambiguous_network("400: network esb-faults is ambiguous (2 matches found on name)"), Some("esb-faults"));
         assert_eq!(super::ambiguous_network("404: No such container: abc"), None);
+    }
+
+    #[test]
+    fn a_memory_peak_at_the_limit_or_an_oom_kill_count_is_an_oom() {
+        use bollard::models::ContainerMemoryStats as M;
+        let mb = 1 << 20;
+        // As Docker 20.10 on cgroup v1 reported a runtime killed by a 400 MB string in 128 MB.
+        assert!(super::memory_limit_reached(&M { usage: Some(3 * mb), max_usage: Some(128 * mb), limit: Some(128 * mb), ..M::default() }));
+        assert!(!super::memory_limit_reached(&M { max_usage: Some(90 * mb), limit: Some(128 * mb), ..M::default() }));
+        let v2 = M { usage: Some(mb), limit: Some(128 * mb), stats: Some([("oom_kill".to_string(), 1)].into()), ..M::default() };
+        assert!(super::memory_limit_reached(&v2));
+        assert!(!super::memory_limit_reached(&M::default()), "an engine that reports nothing says no");
     }
 }

@@ -116,6 +116,16 @@ impl FakeRuntime {
         self.calls().into_iter().filter_map(|c| if let Call::Build(t) = c { Some(t) } else { None }).collect()
     }
 
+    /// Flags a running container as the engine does when the kernel killed a process in it for
+    /// its memory limit (the runtime died; RIE, its first process, may keep running).
+    pub fn flag_oom(&self, id: &str) {
+        self.with(|s| {
+            if let Some(c) = s.containers.get_mut(id) {
+                c.oom_killed = true;
+            }
+        });
+    }
+
     /// Makes a running container exit as if it died (`oom`: killed for memory).
     pub fn kill(&self, id: &str, oom: bool) {
         self.with(|s| {

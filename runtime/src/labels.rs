@@ -14,7 +14,8 @@ pub mod key {
     pub const PROJECT: &str = "esb.project";
     /// The function (logical id) a container or image serves.
     pub const FUNCTION: &str = "esb.function";
-    /// `function`, `storage`, `daemon` (`esb up -d`), `invoke` (one-shot `esb invoke`), `base` (base images).
+    /// A [`super::Role`]: `function`, `storage`, `daemon` (`esb up -d`), `invoke` (one-shot
+    /// `esb invoke`), `base` (base images), `identity`.
     pub const ROLE: &str = "esb.role";
     /// Which half of the split daemon a daemon container runs: `gateway` or `manager`.
     pub const PART: &str = "esb.part";
@@ -36,6 +37,56 @@ pub mod key {
     pub const VERSION: &str = "esb.version";
 }
 
+/// What an esb object is for: the value of [`key::ROLE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A function's container or image, run by the manager.
+    Function,
+    /// A one-shot `esb invoke` container.
+    Invoke,
+    /// A storage service's container or volume.
+    Storage,
+    /// esb itself in a container (`esb up -d`).
+    Daemon,
+    /// A base image.
+    Base,
+    /// The volume that records which directory a project name belongs to.
+    Identity,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 6] = [Role::Function, Role::Invoke, Role::Storage, Role::Daemon, Role::Base, Role::Identity];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Function => "function",
+            Role::Invoke => "invoke",
+            Role::Storage => "storage",
+            Role::Daemon => "daemon",
+            Role::Base => "base",
+            Role::Identity => "identity",
+        }
+    }
+
+    /// The role a label value names.
+    pub fn parse(value: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == value)
+    }
+
+    /// A container that runs a function's code (served by the manager, or one-shot).
+    pub fn runs_functions(self) -> bool {
+        matches!(self, Role::Function | Role::Invoke)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A set of labels.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Labels(pub BTreeMap<String, String>);
@@ -52,6 +103,16 @@ impl Labels {
     pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
         self.0.insert(key.into(), value.into());
         self
+    }
+
+    /// Sets the role.
+    pub fn role(self, role: Role) -> Self {
+        self.with(key::ROLE, role.as_str())
+    }
+
+    /// The role, when it is one esb knows.
+    pub fn get_role(&self) -> Option<Role> {
+        self.get(key::ROLE).and_then(Role::parse)
     }
 
     /// Adds `esb.created` = now (RFC 3339, UTC). Containers only: image labels must stay
@@ -103,6 +164,16 @@ pub fn rfc3339(t: std::time::SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_round_trip_through_their_label() {
+        for r in Role::ALL {
+            assert_eq!(Labels::new().role(r).get_role(), Some(r));
+            assert_eq!(Role::parse(&r.to_string()), Some(r));
+        }
+        assert_eq!(Labels::new().with(key::ROLE, "other").get_role(), None);
+        assert!(Role::Invoke.runs_functions() && !Role::Storage.runs_functions());
+    }
 
     #[test]
     fn rfc3339_matches_known_instants() {

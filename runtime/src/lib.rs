@@ -20,7 +20,7 @@ pub mod rie;
 mod types;
 
 pub use error::RuntimeError;
-pub use labels::Labels;
+pub use labels::{Labels, Role};
 pub use types::*;
 
 use async_trait::async_trait;
@@ -58,6 +58,13 @@ pub trait Runtime: Send + Sync {
     async fn start_container(&self, id: &str) -> Result<(), RuntimeError>;
     /// The container's current state.
     async fn inspect_container(&self, id: &str) -> Result<ContainerInfo, RuntimeError>;
+    /// Whether the kernel killed a process in the container for its memory limit. The engine's
+    /// `OOMKilled` says so only once the container has exited (Docker 20.10 leaves it false while
+    /// RIE, the first process, keeps running after the runtime was killed); an engine that can
+    /// tell more (the memory cgroup's peak reaching the limit) overrides this.
+    async fn oom_killed(&self, id: &str) -> Result<bool, RuntimeError> {
+        Ok(self.inspect_container(id).await?.oom_killed)
+    }
     /// Containers (running or not) carrying every one of `labels`.
     async fn containers(&self, labels: &Labels) -> Result<Vec<ContainerInfo>, RuntimeError>;
     /// Everything the container wrote to stdout and stderr so far.

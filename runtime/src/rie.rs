@@ -109,7 +109,7 @@ impl InvokeError {
         if let InvokeError::Status { body, .. } = &self {
             if let Ok(doc) = serde_json::from_str::<serde_json::Value>(body) {
                 if let (Some(kind), Some(reason)) = (doc["errorType"].as_str(), doc["errorMessage"].as_str()) {
-                    let cause = format!("the runtime failed to start; RIE answered HTTP {}", self.status().unwrap_or(502));
+                    let cause = format!("the runtime failed; RIE answered HTTP {}", self.status().unwrap_or(502));
                     return InvokeError::Runtime { kind: kind.to_string(), reason: reason.to_string(), cause };
                 }
             }
@@ -117,6 +117,28 @@ impl InvokeError {
         match failure_reason(logs) {
             Some((kind, reason)) if self.runtime_failed() => InvokeError::Runtime { kind, reason, cause: self.to_string() },
             _ => self,
+        }
+    }
+
+    /// This error as Lambda reports it, from what the container left: `Runtime.OutOfMemory` when
+    /// the engine killed it for its memory limit, else the runtime's own reason ([`Self::explained`]).
+    pub fn diagnosed(self, remains: &Remains) -> InvokeError {
+        if remains.oom_killed {
+            return match self {
+                // RIE's own words (`Runtime exited with error: signal: killed`), under Lambda's type.
+                InvokeError::Runtime { reason, cause, .. } => InvokeError::Runtime { kind: OUT_OF_MEMORY.into(), reason, cause },
+                other => InvokeError::Runtime { kind: OUT_OF_MEMORY.into(), reason: OUT_OF_MEMORY_REASON.into(), cause: other.to_string() },
+            };
+        }
+        self.explained(&remains.logs)
+    }
+
+    /// Whether what the container left could say more than this error does: the runtime's own
+    /// reason is not known yet, or the runtime was killed (the engine may say it was for memory).
+    pub fn wants_remains(&self) -> bool {
+        match self {
+            InvokeError::Runtime { reason, .. } => reason.contains("signal: killed"),
+            e => e.runtime_failed(),
         }
     }
 
@@ -134,6 +156,34 @@ impl InvokeError {
             InvokeError::Runtime { kind, .. } => kind,
             _ => "Runtime.ExitError",
         }
+    }
+}
+
+/// Past a function's Timeout, how long a caller waits for RIE's own timeout answer before it
+/// gives the container up. One value for every caller (the manager, the split gateway, `esb invoke`).
+pub const TIMEOUT_GRACE: Duration = Duration::from_secs(2);
+
+/// Lambda's error type for a function killed for using more memory than its `MemorySize`.
+pub const OUT_OF_MEMORY: &str = "Runtime.OutOfMemory";
+/// What Lambda says then.
+pub const OUT_OF_MEMORY_REASON: &str = "Runtime exited with error: signal: killed (the function used more memory than its MemorySize)";
+
+/// What a container that failed an invocation left behind: its output, and whether the engine
+/// killed a process in it for its memory limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Remains {
+    /// The container's output (RIE's log says why a runtime failed).
+    pub logs: String,
+    /// The engine's `OOMKilled`.
+    #[serde(default)]
+    pub oom_killed: bool,
+}
+
+impl Remains {
+    /// Whether these say all they will: the engine reported an OOM kill, or RIE's log holds the
+    /// failure's reason and, when that reason is a kill, the engine had time to flag it.
+    pub fn complete(&self) -> bool {
+        self.oom_killed || failure_reason(&self.logs).is_some_and(|(_, reason)| !reason.contains("signal: killed"))
     }
 }
 
@@ -394,5 +444,30 @@ mod tests {
         client.wait_ready(addr, Duration::from_secs(1)).await.unwrap();
         let err = client.invoke(addr, Bytes::from_static(b"{}"), None, Duration::from_secs(2)).await.unwrap_err();
         assert!(matches!(err, InvokeError::ConnectionClosed(_)), "{err:?}");
+    }
+
+    #[test]
+    fn remains_say_out_of_memory_only_when_the_engine_flagged_it() {
+        let killed = "[ERROR] (rapid) Init failed error=Runtime exited with error: signal: killed InvokeID=x\n";
+        let closed = InvokeError::ConnectionClosed("reset".into());
+        // The kill is in RIE's log but the engine has not flagged it yet: wait for more.
+        assert!(!Remains { logs: killed.into(), oom_killed: false }.complete());
+        assert!(!Remains::default().complete(), "nothing yet");
+        assert!(Remains { logs: String::new(), oom_killed: true }.complete());
+        let bad =
+            "First fatal error stored in appctx: Runtime.InvalidEntrypoint\n x error=fork/exec /var/task/bootstrap: permission denied\n";
+        assert!(Remains { logs: bad.into(), oom_killed: false }.complete(), "a reason that is not a kill is all there is");
+        let oom = closed.clone().diagnosed(&Remains { logs: killed.into(), oom_killed: true });
+        assert_eq!(oom.error_type(), OUT_OF_MEMORY);
+        assert!(oom.to_string().contains("reset"), "the cause is kept: {oom}");
+        assert_eq!(closed.clone().diagnosed(&Remains { logs: killed.into(), oom_killed: false }).error_type(), "Runtime.ExitError");
+        // RIE reports the kill itself (a 502 with Lambda's error document): its words, Lambda's type.
+        let body = r#"{"errorMessage":"RequestId: r Error: Runtime exited with error: signal: killed","errorType":"Runtime.ExitError"}"#;
+        let reported = InvokeError::Status { status: 502, body: body.into() }.explained("");
+        assert!(reported.wants_remains(), "a kill may have been for memory");
+        let oom = reported.diagnosed(&Remains { logs: String::new(), oom_killed: true });
+        assert_eq!(oom.error_type(), OUT_OF_MEMORY);
+        assert!(oom.to_string().contains("RequestId: r Error: Runtime exited with error: signal: killed"), "{oom}");
+        assert!(!closed.explained(bad).wants_remains(), "the runtime's own reason is all there is");
     }
 }

@@ -11,7 +11,7 @@
 
 use crate::engines::Plan;
 use crate::StorageError;
-use esb_runtime::labels::key;
+use esb_runtime::labels::{key, Role};
 use esb_runtime::{ContainerInfo, ContainerSpec, Labels, Runtime};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -62,7 +62,7 @@ pub async fn remove_network(rt: &dyn Runtime, project: &str) -> Result<(), Stora
 }
 
 fn labels(project: &str, service: &str) -> Labels {
-    Labels::new().with(key::PROJECT, project).with(key::ROLE, "storage").with(key::SERVICE, service)
+    Labels::new().with(key::PROJECT, project).role(Role::Storage).with(key::SERVICE, service)
 }
 
 fn endpoint(info: &ContainerInfo, service: &str, port: u16) -> Option<Endpoint> {
@@ -150,7 +150,7 @@ pub async fn start(rt: &dyn Runtime, project: &str, plan: &Plan) -> Result<Endpo
 
 /// The running storage services of `project`.
 pub async fn endpoints(rt: &dyn Runtime, project: &str) -> Result<Vec<Endpoint>, StorageError> {
-    let list = rt.containers(&Labels::default().with(key::PROJECT, project).with(key::ROLE, "storage")).await?;
+    let list = rt.containers(&Labels::default().with(key::PROJECT, project).role(Role::Storage)).await?;
     Ok(list
         .iter()
         .filter(|c| c.running)
@@ -163,7 +163,7 @@ pub async fn endpoints(rt: &dyn Runtime, project: &str) -> Result<Vec<Endpoint>,
 
 /// Stops and removes the storage containers of `project`; volumes stay. Returns how many.
 pub async fn stop(rt: &dyn Runtime, project: &str) -> Result<usize, StorageError> {
-    let list = rt.containers(&Labels::default().with(key::PROJECT, project).with(key::ROLE, "storage")).await?;
+    let list = rt.containers(&Labels::default().with(key::PROJECT, project).role(Role::Storage)).await?;
     // Side by side: each has synced what it acknowledged (the S3 store, the DynamoDB journal), so
     // a service slow to exit is killed after a few seconds instead of holding `down` up in turn.
     let stops = list.iter().map(|c| async move {

@@ -10,10 +10,9 @@
 
 use super::journal::{Event, Journal};
 use super::record::{destination_record, function_arn, Condition, Response};
-use crate::{FunctionHandle, InvokeFailure};
+use crate::{FunctionHandle, Reported};
 use bytes::Bytes;
 use esb_config::model::AsyncConfig;
-use esb_runtime::rie::Outcome;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -182,20 +181,10 @@ fn response_of(body: &Bytes, error: Option<&str>) -> Response {
 
 /// Runs one attempt (in a spawned task).
 async fn attempt(handle: FunctionHandle, event: &Event) -> Attempt {
-    match handle.invoke(Bytes::from(event.payload.clone()), Some(&event.trace)).await {
-        Ok(inv) => match inv.outcome {
-            Outcome::Success => Attempt::Success(inv.body),
-            Outcome::FunctionError { .. } => Attempt::FunctionError(response_of(&inv.body, Some("Unhandled"))),
-            Outcome::Timeout { message } => Attempt::FunctionError(Response {
-                function_error: Some("Unhandled".into()),
-                payload: Some(serde_json::json!({ "errorType": "Sandbox.Timedout", "errorMessage": message })),
-            }),
-        },
-        Err(InvokeFailure::Invoke(e)) => Attempt::FunctionError(Response {
-            function_error: Some("Unhandled".into()),
-            payload: Some(serde_json::json!({ "errorType": e.error_type(), "errorMessage": e.to_string() })),
-        }),
-        Err(e) => Attempt::Throttled(e.to_string()),
+    match Reported::of(handle.invoke(Bytes::from(event.payload.clone()), Some(&event.trace)).await) {
+        Reported::Success(body) => Attempt::Success(body),
+        Reported::Unhandled(body) => Attempt::FunctionError(response_of(&body, Some("Unhandled"))),
+        Reported::NotRun(e) => Attempt::Throttled(e.to_string()),
     }
 }
 

@@ -13,7 +13,7 @@
 use super::{block_on, show};
 use crate::cli::{DownArgs, Global, ResetArgs, UpArgs};
 use crate::output::Output;
-use esb_runtime::labels::key;
+use esb_runtime::labels::{key, Role};
 use esb_runtime::{ContainerInfo, ContainerSpec, Labels, Runtime};
 use serde_json::json;
 use std::net::SocketAddr;
@@ -31,7 +31,7 @@ fn daemon_name(project: &str, part: &str) -> String {
 }
 
 async fn daemons(rt: &dyn Runtime, project: &str) -> anyhow::Result<Vec<ContainerInfo>> {
-    Ok(rt.containers(&project_filter(project).with(key::ROLE, "daemon")).await?)
+    Ok(rt.containers(&project_filter(project).role(Role::Daemon)).await?)
 }
 
 pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
@@ -212,7 +212,7 @@ pub fn up(global: &Global, args: UpArgs, out: &Output) -> anyhow::Result<()> {
                 }
                 let name = daemon_name(&ws.settings.project, part);
                 let mut labels = project_filter(&ws.settings.project)
-                    .with(key::ROLE, "daemon")
+                    .role(Role::Daemon)
                     .with(key::PART, part)
                     .with(key::VERSION, esb_runtime::labels::SCHEMA)
                     .created_now();
@@ -338,8 +338,7 @@ pub fn down(global: &Global, args: DownArgs, out: &Output) -> anyhow::Result<()>
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
         let mut stopped = 0;
         // Counted first: the daemon's manager stops the storage it started as it exits.
-        let storage_running =
-            rt.containers(&project_filter(&project).with(key::ROLE, "storage")).await?.iter().filter(|c| c.running).count();
+        let storage_running = rt.containers(&project_filter(&project).role(Role::Storage)).await?.iter().filter(|c| c.running).count();
         let mut found = daemons(&rt, &project).await?;
         if !found.is_empty() {
             out.say(format!("esb down: stopping the daemon ({} containers; in-flight requests drain first)", found.len()));
@@ -356,7 +355,7 @@ pub fn down(global: &Global, args: DownArgs, out: &Output) -> anyhow::Result<()>
         }
         let mut removed = 0;
         for c in rt.containers(&project_filter(&project)).await? {
-            if matches!(c.labels.get(key::ROLE), Some("function" | "invoke")) {
+            if c.labels.get_role().is_some_and(Role::runs_functions) {
                 if c.running {
                     rt.stop_container(&c.id, Duration::from_secs(5)).await?;
                 }
@@ -457,10 +456,10 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;
         let all = rt.containers(&project_filter(&project)).await?;
-        let part = |p: &str| all.iter().find(|c| c.labels.get(key::ROLE) == Some("daemon") && c.labels.get(key::PART) == Some(p));
+        let part = |p: &str| all.iter().find(|c| c.labels.get_role() == Some(Role::Daemon) && c.labels.get(key::PART) == Some(p));
         let (daemon, manager) = (part("gateway"), part("manager"));
         let mut functions: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-        for c in all.iter().filter(|c| c.labels.get(key::ROLE) == Some("function")) {
+        for c in all.iter().filter(|c| c.labels.get_role() == Some(Role::Function)) {
             let e = functions.entry(c.labels.get(key::FUNCTION).unwrap_or("?").to_string()).or_default();
             e.0 += usize::from(c.running);
             e.1 += 1;

@@ -15,7 +15,7 @@
 
 use crate::output::Output;
 use esb_config::Workspace;
-use esb_runtime::labels::{key, Labels};
+use esb_runtime::labels::{key, Labels, Role};
 use esb_runtime::Runtime;
 
 /// What the engine says about a name.
@@ -44,7 +44,7 @@ async fn held(rt: &dyn Runtime, project: &str, dir: &str) -> anyhow::Result<Held
 }
 
 async fn take(rt: &dyn Runtime, project: &str, dir: &str) -> anyhow::Result<()> {
-    let labels = Labels::new().with(key::PROJECT, project).with(key::ROLE, "identity").with(key::DIR, dir);
+    let labels = Labels::new().with(key::PROJECT, project).role(Role::Identity).with(key::DIR, dir);
     rt.create_volume(&volume(project), &labels).await?;
     Ok(())
 }

@@ -10,8 +10,8 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use esb_config::model::FunctionSpec;
 use esb_runtime::docker::DockerRuntime;
-use esb_runtime::labels::key;
-use esb_runtime::rie::{Outcome, RieClient, PORT};
+use esb_runtime::labels::{key, Role};
+use esb_runtime::rie::{self, Outcome, RieClient, PORT};
 use esb_runtime::{ContainerSpec, Labels, Runtime};
 use serde_json::json;
 use std::io::Read;
@@ -20,8 +20,6 @@ use std::time::{Duration, Instant};
 
 /// How long RIE may take to listen after the container starts.
 const READY_WITHIN: Duration = Duration::from_secs(10);
-/// Past the function's Timeout, how long esb waits for RIE's own timeout answer.
-const TIMEOUT_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(global: &Global, args: InvokeArgs, out: &Output) -> anyhow::Result<()> {
     let (ws, mut project) = open_project(global, &args.parameters, out, super::Open::Run)?;
@@ -133,7 +131,7 @@ async fn invoke_once(
         name: format!("esb-{project}-invoke-{}-{unique}", esb_config::generator::sanitize_name(id)),
         image: image.to_string(),
         env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        labels: Labels::new().with(key::PROJECT, project).with(key::FUNCTION, id).with(key::ROLE, "invoke").created_now(),
+        labels: Labels::new().with(key::PROJECT, project).with(key::FUNCTION, id).role(Role::Invoke).created_now(),
         memory_mb: Some(spec.memory_size as u64),
         network: Some(esb_storage::service::network(project)),
         // The debugger's port, on loopback only: it runs code for whoever connects.
@@ -153,14 +151,14 @@ async fn invoke_once(
         let client = RieClient::new();
         client.wait_ready(addr, READY_WITHIN).await?;
         let ready = t0.elapsed();
-        let deadline = Duration::from_secs(spec.timeout as u64) + TIMEOUT_GRACE;
+        let deadline = Duration::from_secs(spec.timeout as u64) + esb_runtime::rie::TIMEOUT_GRACE;
         let outcome = client.invoke(addr, event, Some(&trace_id), deadline).await;
         let invoke = t0.elapsed();
         let (body, outcome) = match outcome {
             Ok(inv) => (inv.body, Ok(inv.outcome)),
             Err(e) => (Bytes::new(), Err(e)),
         };
-        let oom = rt.inspect_container(&cid).await.map(|i| i.oom_killed).unwrap_or(false);
+        let oom = rt.oom_killed(&cid).await.unwrap_or(false);
         // The engine copies a container's output asynchronously: wait (briefly) for RIE's closing
         // lines of this invocation, so the function's last lines are not cut off under load.
         let mut logs = String::new();
@@ -197,7 +195,7 @@ async fn invoke_once(
 
 fn report(id: &str, r: &Run, verbose: bool, out: &Output) -> anyhow::Result<()> {
     let (kind, error_type, error_message) = match (&r.outcome, r.oom) {
-        (_, true) => ("error", "Runtime.OutOfMemory".to_string(), "the function ran out of memory and was killed".to_string()),
+        (_, true) => ("error", rie::OUT_OF_MEMORY.to_string(), rie::OUT_OF_MEMORY_REASON.to_string()),
         (Ok(Outcome::Success), _) => ("success", String::new(), String::new()),
         (Ok(Outcome::FunctionError { error_type, error_message }), _) => ("error", error_type.clone(), error_message.clone()),
         (Ok(Outcome::Timeout { message }), _) => ("timeout", "Task.TimedOut".to_string(), message.clone()),

@@ -6,10 +6,9 @@
 //! does).
 
 use bytes::Bytes;
-use esb_actors::{FunctionHandle, InvokeFailure};
-use esb_runtime::rie::Outcome;
+use esb_actors::{FunctionHandle, Reported};
 use esb_storage::streams::{StreamSource, Streams};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
 /// Finds the Streams API to read from; `None` while there is none (the storage service is down).
@@ -59,16 +58,12 @@ pub(in crate::commands) trait Target: Send + Sync {
 #[async_trait::async_trait]
 impl Target for FunctionHandle {
     async fn invoke(&self, payload: Bytes, trace: &str) -> Answer {
-        match FunctionHandle::invoke(self, payload, Some(trace)).await {
-            Ok(inv) => match inv.outcome {
-                Outcome::Success => Answer::Success,
-                Outcome::Timeout { message } => Answer::Failed(json!({ "errorType": "Sandbox.Timedout", "errorMessage": message })),
-                Outcome::FunctionError { .. } => Answer::Failed(
-                    serde_json::from_slice(&inv.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&inv.body).into())),
-                ),
-            },
-            Err(InvokeFailure::Invoke(e)) => Answer::Failed(json!({ "errorType": e.error_type(), "errorMessage": e.to_string() })),
-            Err(e) => Answer::NotNow(e.to_string()),
+        match Reported::of(FunctionHandle::invoke(self, payload, Some(trace)).await) {
+            Reported::Success(_) => Answer::Success,
+            Reported::Unhandled(body) => {
+                Answer::Failed(serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into())))
+            }
+            Reported::NotRun(e) => Answer::NotNow(e.to_string()),
         }
     }
 }
