@@ -451,7 +451,7 @@ pub fn status(global: &Global, out: &Output) -> anyhow::Result<()> {
     let events_dir = ws.output_dir.join("events");
     let lanes: Vec<_> = super::events::lanes(&events_dir).into_iter().filter(|(_, (q, _, r))| q + r > 0).collect();
     let failed = super::events::failures(&events_dir).len();
-    let redrive_pending = super::redrive::pending(&events_dir);
+    let redrive_pending = esb_events::spool::pending(&events_dir);
     let foreground = super::lock::holder(&ws.output_dir).filter(|h| h.foreground());
     block_on(async move {
         let rt = esb_runtime::docker::DockerRuntime::connect().await?;

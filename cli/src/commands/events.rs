@@ -44,17 +44,17 @@ pub fn run(global: &Global, args: EventsArgs, out: &Output) -> anyhow::Result<()
     let failed: Vec<serde_json::Value> =
         failures(&dir).into_iter().filter(|r| args.function.as_deref().is_none_or(|f| r["function"] == f)).collect();
     let lanes: BTreeMap<_, _> = lanes.into_iter().filter(|(f, _)| args.function.as_deref().is_none_or(|a| a == f)).collect();
-    let streams: BTreeMap<_, _> = super::streams::progress(&dir)
+    let streams: BTreeMap<_, _> = esb_events::streams::progress(&dir)
         .into_iter()
         .filter(|(m, _)| args.function.as_deref().is_none_or(|f| m.split_once('.').is_some_and(|(mf, _)| mf == f)))
         .collect();
-    let redriven = super::redrive::redriven(&dir);
-    let pending = super::redrive::pending(&dir);
+    let redriven = esb_events::spool::redriven(&dir);
+    let pending = esb_events::spool::pending(&dir);
     let shown: Vec<serde_json::Value> = failed[failed.len().saturating_sub(args.last)..]
         .iter()
         .map(|r| {
             let mut r = r.clone();
-            if redriven.contains(super::redrive::request_id(&r)) {
+            if redriven.contains(esb_events::spool::request_id(&r)) {
                 r["redriven"] = serde_json::Value::Bool(true);
             }
             r

@@ -19,12 +19,9 @@ mod lock;
 mod logs;
 mod redrive;
 mod reload;
-mod s3_events;
 mod serve;
 mod split;
 mod storage;
-mod streams;
-mod triggers;
 
 use crate::cli::{Cli, Command, Global};
 use crate::output::Output;

@@ -179,7 +179,7 @@ pub(super) struct Watching {
     pub gateway: Arc<Gateway>,
     pub manager: Manager,
     pub current: Current,
-    pub triggers: super::triggers::Handle,
+    pub triggers: esb_events::Sources,
     pub json: bool,
 }
 
@@ -303,7 +303,7 @@ async fn reload(w: &mut Watching, root: &Path, batch: &[PathBuf], out: &Output) 
     let (router, names) = routes(&project, &w.manager);
     let count = router.len();
     w.gateway.reload(router, Arc::new(names));
-    w.triggers.reload(&project, &w.manager, out);
+    out.warnings(&w.triggers.reload(esb_events::Wiring { project: &project, manager: &w.manager }));
     esb_actors::metrics::reload(true);
     w.current.configs = configs.into_iter().map(|c| (c.function.clone(), c)).collect();
     let ms = started.elapsed().as_millis() as u64;
@@ -350,7 +350,7 @@ async fn live_reload(
         }
     };
     esb_actors::metrics::reload(true);
-    w.triggers.reload(project, &w.manager, out);
+    out.warnings(&w.triggers.reload(esb_events::Wiring { project, manager: &w.manager }));
     w.current.configs = configs;
     for (id, l) in lives {
         w.current.lives.insert(id.clone(), l);

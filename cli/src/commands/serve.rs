@@ -51,7 +51,7 @@ pub(super) struct Core {
     pub logs: ractor::ActorRef<esb_actors::logs::LogMsg>,
     pub manager: Manager,
     pub current: super::reload::Current,
-    pub triggers: super::triggers::Triggers,
+    pub triggers: esb_events::Sources,
 }
 
 /// Builds what changed, brings storage up, starts the log collector and the actor tree.
@@ -90,15 +90,33 @@ pub(super) async fn core(
     })
     .await
     .map_err(|e| anyhow::anyhow!("starting the manager: {e}"))?;
-    let triggers = super::triggers::start(&rt, ws, project, &manager, args, out).await?;
-    Ok(Core { rt, logs, manager, current, triggers })
+    let started = esb_events::start(rt.clone(), &event_options(ws, args), esb_events::Wiring { project, manager: &manager }).await?;
+    out.warnings(&started.warnings);
+    if !started.schedules.is_empty() && !out.json() {
+        let speed = if args.schedule_speed > 1 { format!(" (clock x{})", args.schedule_speed) } else { String::new() };
+        println!("  schedules{speed}: {}", started.schedules.join(", "));
+    }
+    Ok(Core { rt, logs, manager, current, triggers: started.sources })
+}
+
+/// The event sources' options, from the flags.
+fn event_options(ws: &esb_config::Workspace, args: &ServeArgs) -> esb_events::Options {
+    esb_events::Options {
+        project: ws.settings.project.clone(),
+        region: ws.settings.region.clone(),
+        events_dir: ws.output_dir.join("events"),
+        retry_base: Duration::from_secs(args.retry_delay),
+        queue_capacity: args.event_queue,
+        grace: Duration::from_secs(args.grace),
+        schedules: (!args.no_schedules).then_some(args.schedule_speed.max(1)),
+    }
 }
 
 /// Drains the functions (removing or keeping containers), stops the collector and, unless
 /// `keep`, the storage services and the project network. Data stays in the volumes.
 pub(super) async fn stop_core(
     manager: Manager,
-    triggers: super::triggers::Triggers,
+    triggers: esb_events::Sources,
     rt: &esb_runtime::docker::DockerRuntime,
     logs: ractor::ActorRef<esb_actors::logs::LogMsg>,
     project: &str,
@@ -196,7 +214,7 @@ fn all(global: &Global, args: &ServeArgs, daemon: Option<&Daemon>, no_cache: boo
                 gateway: gateway.clone(),
                 manager,
                 current,
-                triggers: triggers.handle(),
+                triggers: triggers.clone(),
                 json: out.json(),
             };
             Ok(super::reload::Reloader::start(watching, watch))

@@ -13,13 +13,13 @@ use std::sync::Arc;
 
 /// Finds the Streams API to read from; `None` while there is none (the storage service is down).
 #[async_trait::async_trait]
-pub(in crate::commands) trait Connect: Send + Sync {
+pub trait Connect: Send + Sync {
     async fn connect(&self) -> Option<Arc<dyn StreamSource>>;
 }
 
 /// The project's running DynamoDB service, looked up by its labels each time (it may have moved).
-pub(in crate::commands) struct Storage {
-    pub rt: Arc<esb_runtime::docker::DockerRuntime>,
+pub struct Storage {
+    pub rt: Arc<dyn esb_runtime::Runtime>,
     pub project: String,
     pub region: String,
 }
@@ -40,7 +40,7 @@ impl Connect for Storage {
 
 /// How the function answered a batch.
 #[derive(Debug, Clone, PartialEq)]
-pub(in crate::commands) enum Answer {
+pub enum Answer {
     /// It succeeded.
     Success,
     /// A function error, timeout or crashed runtime: an attempt, with what to record.
@@ -51,7 +51,7 @@ pub(in crate::commands) enum Answer {
 
 /// Where a batch goes.
 #[async_trait::async_trait]
-pub(in crate::commands) trait Target: Send + Sync {
+pub trait Target: Send + Sync {
     async fn invoke(&self, payload: Bytes, trace: &str) -> Answer;
 }
 

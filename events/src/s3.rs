@@ -15,17 +15,17 @@ use std::time::Duration;
 
 /// One function's S3 event.
 #[derive(Clone)]
-pub(super) struct Rule {
+pub struct Rule {
     pub handle: FunctionHandle,
     pub event: S3Event,
 }
 
 /// The rules, shared with the reader.
-pub(super) type Rules = Arc<Mutex<Vec<Rule>>>;
+pub type Rules = Arc<Mutex<Vec<Rule>>>;
 
 /// What the reader needs.
-pub(super) struct Reader {
-    pub rt: Arc<esb_runtime::docker::DockerRuntime>,
+pub struct Reader {
+    pub rt: Arc<dyn esb_runtime::Runtime>,
     pub project: String,
     pub region: String,
     pub dir: PathBuf,
@@ -51,7 +51,7 @@ fn write_cursor(path: &std::path::Path, seq: u64) {
 }
 
 /// Reads changes until aborted.
-pub(super) async fn run(r: Reader) {
+pub async fn run(r: Reader) {
     let secret = esb_config::lambda_env::SECRET_ACCESS_KEY;
     let cursor_path = r.dir.join("s3.cursor");
     let mut cursor: Option<u64> = std::fs::read_to_string(&cursor_path).ok().and_then(|s| s.trim().parse().ok());

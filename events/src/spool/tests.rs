@@ -1,6 +1,7 @@
 //! Choosing what to redrive, and the spool reader against a fake queue.
 
 use super::*;
+use serde_json::json;
 use std::sync::Mutex;
 
 fn failure(id: &str, function: &str, payload: Value) -> Value {

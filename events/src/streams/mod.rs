@@ -28,7 +28,7 @@ mod tests;
 use delivery::{deliver, Delivery};
 use esb_config::model::StreamEvent;
 use esb_storage::streams::{sequence, Position, Shard, StreamError, StreamSource};
-pub(super) use source::{Answer, Connect, Storage, Target};
+pub use source::{Answer, Connect, Storage, Target};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,7 +42,7 @@ const RECHECK: Duration = Duration::from_secs(5);
 
 /// One function's `DynamoDB` event.
 #[derive(Clone)]
-pub(super) struct Mapping {
+pub struct Mapping {
     pub function: String,
     pub function_name: String,
     /// The function (its actor, in esb).
@@ -58,7 +58,7 @@ impl Mapping {
 
 /// What every reader shares.
 #[derive(Clone)]
-pub(super) struct Context {
+pub struct Context {
     /// Finds the storage service's Streams API (again after it moved).
     pub connect: Arc<dyn Connect>,
     pub region: String,
@@ -67,7 +67,7 @@ pub(super) struct Context {
 }
 
 /// The running readers.
-pub(super) struct Readers {
+pub struct Readers {
     ctx: Context,
     running: Vec<(Mapping, tokio::task::JoinHandle<()>)>,
     stop: watch::Sender<bool>,
@@ -91,7 +91,7 @@ struct Checkpoint {
 
 impl Readers {
     /// Starts a reader for every enabled mapping.
-    pub(super) fn start(ctx: Context, mappings: Vec<Mapping>) -> Readers {
+    pub fn start(ctx: Context, mappings: Vec<Mapping>) -> Readers {
         let (stop, _) = watch::channel(false);
         let mut r = Readers { ctx, running: vec![], stop, closed: false };
         r.spawn(mappings);
@@ -123,7 +123,7 @@ impl Readers {
 
     /// After a hot reload: readers whose mapping is unchanged keep going; the others stop (after
     /// their batch) and the new ones start.
-    pub(super) async fn replace(&mut self, mappings: Vec<Mapping>, grace: Duration) {
+    pub async fn replace(&mut self, mappings: Vec<Mapping>, grace: Duration) {
         let now: Vec<_> = self.running.iter().map(|(m, _)| m.key()).collect();
         let wanted: Vec<_> = mappings.iter().filter(|m| m.event.enabled).map(Mapping::key).collect();
         if now == wanted || self.closed {
@@ -134,7 +134,7 @@ impl Readers {
     }
 
     /// [`Readers::stop`] for good, as esb stops.
-    pub(super) async fn close(&mut self, grace: Duration) {
+    pub async fn close(&mut self, grace: Duration) {
         self.closed = true;
         self.stop(grace).await;
     }
@@ -142,7 +142,7 @@ impl Readers {
 
 /// Every mapping's saved progress (`<Function>.<Event>` -> batches delivered and failed), read-only
 /// (for `esb events` and `esb status`).
-pub(super) fn progress(events_dir: &std::path::Path) -> BTreeMap<String, (u64, u64)> {
+pub fn progress(events_dir: &std::path::Path) -> BTreeMap<String, (u64, u64)> {
     let mut out = BTreeMap::new();
     if let Ok(entries) = std::fs::read_dir(events_dir.join("streams")) {
         for entry in entries.flatten() {
