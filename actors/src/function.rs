@@ -81,6 +81,7 @@ impl FunctionConfig {
     /// A small function `Fn` of `project` whose RIE listens on `rie_port` (limit 2, Timeout 3 s):
     /// for tests that drive FunctionActors on the fake runtime with the fake RIE
     /// ([`esb_runtime::fake::fake_rie`]), here and in crates built on the actors.
+    #[cfg(any(test, feature = "test-support"))]
     pub fn for_tests(project: &str, rie_port: u16) -> Self {
         FunctionConfig {
             project: project.into(),

@@ -87,7 +87,12 @@ fn rust_go_and_makefile_functions_are_built_by_esb_and_rebuilt_on_save() {
 
     let s = Served::start(ESB, dir.path(), &["--watch"]);
     let r = s.get("/dynamic");
-    assert_eq!((r.status, r.text().as_str()), (200, "compiled by esb"), "a dynamically linked bootstrap runs");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "compiled by esb"),
+        "a dynamically linked bootstrap runs (CI once saw a 500 here on this first, cold request); esb's log:\n{}",
+        s.log().join("\n")
+    );
     assert!(s.log().iter().any(|l| l.contains("esb/base-provided-glibc")), "on the glibc base: {:?}", s.log());
     let r = s.request("POST", "/go", &[("content-type", "application/json")], br#"{"from": "sam build"}"#);
     assert_eq!(r.status, 200, "the sam build artifact answers: {}", r.text());

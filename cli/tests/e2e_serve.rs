@@ -30,6 +30,15 @@ fn serve(dir: &Path) -> (Child, String) {
     (child, url)
 }
 
+/// The faults fixture under a project name of its own (`<prefix><pid>`), removed when dropped.
+fn named_project(prefix: &str) -> (tempfile::TempDir, ProjectContainers) {
+    let dir = faults_project();
+    let project = format!("{prefix}{}", std::process::id());
+    let generator = format!("app:\n  name: {project}\npaths:\n  sam_template: template.yaml\n");
+    std::fs::write(dir.path().join("generator.yml"), generator).unwrap();
+    (dir, ProjectContainers(project))
+}
+
 fn invoke(agent: &ureq::Agent, url: &str, body: &str) -> (u16, String) {
     let mut resp = agent.post(format!("{url}/2015-03-31/functions/Echo/invocations")).send(body).expect("HTTP");
     let status = resp.status().as_u16();
@@ -48,11 +57,8 @@ fn containers(project: &str) -> Vec<String> {
 
 #[test]
 fn serve_scales_to_its_limit_survives_kill_9_by_adopting_and_drains_on_sigterm() {
-    let project_dir = faults_project();
-    let project = format!("serve{}", std::process::id());
-    let _cleanup = ProjectContainers(project.clone());
-    std::fs::write(project_dir.path().join("generator.yml"), format!("app:\n  name: {project}\npaths:\n  sam_template: template.yaml\n"))
-        .unwrap();
+    let (project_dir, cleanup) = named_project("serve");
+    let project = cleanup.0.clone();
     // Only the echo function, limited to 5 concurrent containers.
     let template = "Transform: AWS::Serverless-2016-10-31\nResources:\n  Echo:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/echo\n      Runtime: provided.al2023\n      Handler: bootstrap\n      Timeout: 5\n      ReservedConcurrentExecutions: 5\n";
     std::fs::write(project_dir.path().join("template.yaml"), template).unwrap();
@@ -108,11 +114,7 @@ fn serve_scales_to_its_limit_survives_kill_9_by_adopting_and_drains_on_sigterm()
 
 #[test]
 fn a_runtime_that_cannot_start_is_reported_with_its_own_reason_through_the_invoke_api() {
-    let project_dir = faults_project();
-    let project = format!("serveexit{}", std::process::id());
-    let _cleanup = ProjectContainers(project.clone());
-    std::fs::write(project_dir.path().join("generator.yml"), format!("app:\n  name: {project}\npaths:\n  sam_template: template.yaml\n"))
-        .unwrap();
+    let (project_dir, _cleanup) = named_project("serveexit");
     // A `bootstrap` built for another architecture (an aarch64 ELF header): RIE answers a bare
     // 502 and logs why. (A dynamically linked one runs, on the glibc base: see e2e_compiled.)
     let code = project_dir.path().join("functions/foreign");
@@ -145,11 +147,7 @@ fn a_runtime_that_cannot_start_is_reported_with_its_own_reason_through_the_invok
 
 #[test]
 fn a_function_killed_for_memory_is_reported_as_runtime_out_of_memory_and_replaced() {
-    let project_dir = faults_project();
-    let project = format!("serveoom{}", std::process::id());
-    let _cleanup = ProjectContainers(project.clone());
-    std::fs::write(project_dir.path().join("generator.yml"), format!("app:\n  name: {project}\npaths:\n  sam_template: template.yaml\n"))
-        .unwrap();
+    let (project_dir, _cleanup) = named_project("serveoom");
     let code = project_dir.path().join("functions/hog");
     std::fs::create_dir_all(&code).unwrap();
     // 400 MB of written bytes in a 128 MB container (esb gives it no swap, as Lambda does not).

@@ -362,8 +362,10 @@ mod tests {
     #[tokio::test]
     async fn sources_stop_in_order_and_reload_all_with_their_warnings() {
         let log = Arc::new(Mutex::new(vec![]));
-        let list: Vec<Arc<dyn Source>> =
-            ["notifier", "streams", "queue"].into_iter().map(|name| Arc::new(Recording { name, log: log.clone() }) as Arc<dyn Source>).collect();
+        let list: Vec<Arc<dyn Source>> = ["notifier", "streams", "queue"]
+            .into_iter()
+            .map(|name| Arc::new(Recording { name, log: log.clone() }) as Arc<dyn Source>)
+            .collect();
         let sources = Sources(Arc::new(list));
         let dir = tempfile::tempdir().unwrap();
         let settings = esb_config::Settings {

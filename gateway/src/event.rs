@@ -228,8 +228,14 @@ fn map_or_null<V: Into<Value>>(m: BTreeMap<String, V>) -> Value {
 
 /// The REST API proxy event (payload format 1.0).
 pub fn v1(req: &RequestParts<'_>, route: &Route, api: &ApiSpec, params: &BTreeMap<String, String>, caller: &Caller) -> Value {
-    // A REST API keeps the client's header case; HTTP APIs lower-case names (HTTP/2 has no other).
-    let headers = header_values(req.headers, Some(req.spelling.unwrap_or(&Spelling::default())));
+    // A REST API keeps the client's header case; an HTTP API lower-cases every name, in payload
+    // 1.0 too ("All header names are lowercased", its Lambda integration page).
+    let unspelled = Spelling::default();
+    let spelled = match api.kind {
+        ApiKind::Rest => Some(req.spelling.unwrap_or(&unspelled)),
+        ApiKind::Http => None,
+    };
+    let headers = header_values(req.headers, spelled);
     let query = query_pairs(req.query);
     let mut multi_query: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in &query {
@@ -425,6 +431,17 @@ mod tests {
             request_id: "rid",
             time: std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_583_348_638_390),
         }
+    }
+
+    #[test]
+    fn rest_events_spell_headers_as_the_client_did_and_http_apis_lower_case_them() {
+        let h = headers(&[("x-custom", "v"), ("x-forwarded-for", "10.0.0.9")]);
+        let spelling = crate::header_case::Spelling::from_names(&["X-Custom"]);
+        let req = RequestParts { spelling: Some(&spelling), ..parts(&h, None, b"") };
+        let rest = v1(&req, &route("/items/{id}", "1.0"), &api(ApiKind::Rest), &BTreeMap::new(), &Caller::default());
+        assert_eq!((rest["headers"]["X-Custom"].as_str(), rest["headers"]["X-Forwarded-For"].as_str()), (Some("v"), Some("10.0.0.9")));
+        let http = v1(&req, &route("/items/{id}", "1.0"), &api(ApiKind::Http), &BTreeMap::new(), &Caller::default());
+        assert_eq!((http["headers"]["x-custom"].as_str(), http["headers"].get("X-Custom")), (Some("v"), None));
     }
 
     #[test]

@@ -29,6 +29,11 @@ impl Spelling {
         self.0.iter().find(|n| n.eq_ignore_ascii_case(name)).map(String::as_str)
     }
 
+    /// A spelling of these names (for tests of what uses it).
+    pub fn from_names(names: &[&str]) -> Self {
+        Spelling(names.iter().map(|n| n.to_string()).collect())
+    }
+
     /// Whether these names are exactly the headers hyper parsed (the scan did not lose step).
     fn matches(&self, headers: &http::HeaderMap) -> bool {
         self.0.len() == headers.len() && headers.keys().all(|k| self.of(k.as_str()).is_some())

@@ -14,6 +14,7 @@
 
 pub mod docker;
 pub mod error;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 pub mod labels;
 pub mod rie;
