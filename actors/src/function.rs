@@ -232,12 +232,32 @@ pub enum FunctionMsg {
 }
 
 /// Why a start task produced no container.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum StartError {
     /// The pool granted no slot.
     GlobalLimit,
     /// Creating, starting or reaching RIE failed.
-    Failed(String),
+    Failed(StartFailure),
+}
+
+/// What failed in a container's start, with the engine's or RIE's own error.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StartFailure {
+    /// The engine refused to create, start or inspect it.
+    #[error("{0}")]
+    Engine(Arc<esb_runtime::RuntimeError>),
+    /// It stopped before it had an address.
+    #[error("the container exited at once; see its logs")]
+    ExitedAtOnce,
+    /// RIE did not start listening in time.
+    #[error("{0}")]
+    NotReady(esb_runtime::rie::InvokeError),
+}
+
+impl From<esb_runtime::RuntimeError> for StartFailure {
+    fn from(e: esb_runtime::RuntimeError) -> Self {
+        StartFailure::Engine(Arc::new(e))
+    }
 }
 
 /// What a drain did.
@@ -460,7 +480,7 @@ async fn recover(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieClient, poo
 }
 
 /// Creates, starts and waits for a container; removes it again if any step fails.
-async fn start_container(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieClient, name: String) -> Result<Container, String> {
+async fn start_container(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieClient, name: String) -> Result<Container, StartFailure> {
     let labels = Labels::new()
         .with(key::PROJECT, cfg.project.clone())
         .with(key::FUNCTION, cfg.function.clone())
@@ -478,13 +498,13 @@ async fn start_container(rt: &dyn Runtime, cfg: &FunctionConfig, client: &RieCli
         ports: cfg.ports.clone(),
         ..Default::default()
     };
-    let id = rt.create_container(&spec).await.map_err(|e| e.to_string())?;
+    let id = rt.create_container(&spec).await?;
     let ready = async {
-        rt.start_container(&id).await.map_err(|e| e.to_string())?;
-        let ip = rt.inspect_container(&id).await.map_err(|e| e.to_string())?.ip.ok_or("the container exited at once; see its logs")?;
+        rt.start_container(&id).await?;
+        let ip = rt.inspect_container(&id).await?.ip.ok_or(StartFailure::ExitedAtOnce)?;
         let addr = SocketAddr::new(ip, cfg.rie_port);
-        client.wait_ready(addr, cfg.ready_within).await.map_err(|e| e.to_string())?;
-        Ok::<_, String>(addr)
+        client.wait_ready(addr, cfg.ready_within).await.map_err(StartFailure::NotReady)?;
+        Ok::<_, StartFailure>(addr)
     };
     match ready.await {
         Ok(addr) => Ok(Container { id, addr }),
@@ -634,9 +654,9 @@ impl Actor for FunctionActor {
                 let function = st.cfg.function.clone();
                 let error = match err {
                     StartError::GlobalLimit => AcquireError::GlobalLimit { function },
-                    StartError::Failed(reason) => {
-                        tracing::warn!(%function, %reason, "container start failed");
-                        AcquireError::StartFailed { function, reason }
+                    StartError::Failed(failure) => {
+                        tracing::warn!(%function, reason = %failure, "container start failed");
+                        AcquireError::StartFailed { function, reason: failure.to_string() }
                     }
                 };
                 // The waiter this start was for gets the reason, rather than waiting out its deadline.

@@ -33,10 +33,62 @@ pub struct Shard {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{kind}: {message}")]
 pub struct StreamError {
-    /// The service's error type, or `Unreachable` when no answer came.
-    pub kind: String,
+    /// The service's error type, or what went wrong before it answered.
+    pub kind: StreamErrorKind,
     /// What it said.
     pub message: String,
+}
+
+impl StreamError {
+    /// An error of `kind` saying `message`.
+    pub fn new(kind: StreamErrorKind, message: impl Into<String>) -> Self {
+        StreamError { kind, message: message.into() }
+    }
+}
+
+/// The kinds of stream errors a reader tells apart; the service's other types are kept by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamErrorKind {
+    /// No answer came (the storage service is down or moved).
+    Unreachable,
+    /// An answer without what the call asks for.
+    BadAnswer,
+    /// A non-200 answer without an error type.
+    Http,
+    /// The position is older than what the stream keeps.
+    TrimmedDataAccess,
+    /// The iterator is too old to use.
+    ExpiredIterator,
+    /// The stream or shard does not exist (any more).
+    ResourceNotFound,
+    /// Another of the service's error types.
+    Other(String),
+}
+
+impl StreamErrorKind {
+    /// The kind a service's `__type` names (with or without its `namespace#` prefix).
+    pub fn parse(service_type: &str) -> Self {
+        match service_type.rsplit('#').next().unwrap_or(service_type) {
+            "TrimmedDataAccessException" => StreamErrorKind::TrimmedDataAccess,
+            "ExpiredIteratorException" => StreamErrorKind::ExpiredIterator,
+            "ResourceNotFoundException" => StreamErrorKind::ResourceNotFound,
+            other => StreamErrorKind::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for StreamErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StreamErrorKind::Unreachable => "Unreachable",
+            StreamErrorKind::BadAnswer => "BadAnswer",
+            StreamErrorKind::Http => "HttpError",
+            StreamErrorKind::TrimmedDataAccess => "TrimmedDataAccessException",
+            StreamErrorKind::ExpiredIterator => "ExpiredIteratorException",
+            StreamErrorKind::ResourceNotFound => "ResourceNotFoundException",
+            StreamErrorKind::Other(name) => name,
+        })
+    }
 }
 
 /// The streams API of one storage service.
@@ -55,15 +107,15 @@ impl Streams {
     async fn call(&self, target: &str, body: Value) -> Result<Value, StreamError> {
         let (status, text) = post_json(&self.signer, &self.endpoint, target, &body)
             .await
-            .map_err(|message| StreamError { kind: "Unreachable".into(), message })?;
+            .map_err(|message| StreamError::new(StreamErrorKind::Unreachable, message))?;
         if status == 200 {
             return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
         }
         let (kind, message) = error_parts(&text);
-        Err(StreamError {
-            kind: kind.unwrap_or_else(|| "HttpError".into()),
-            message: message.unwrap_or_else(|| format!("HTTP {status}: {text}")),
-        })
+        Err(StreamError::new(
+            kind.map(|k| StreamErrorKind::parse(&k)).unwrap_or(StreamErrorKind::Http),
+            message.unwrap_or_else(|| format!("HTTP {status}: {text}")),
+        ))
     }
 }
 
@@ -125,7 +177,7 @@ impl StreamSource for Streams {
         v["ShardIterator"]
             .as_str()
             .map(str::to_string)
-            .ok_or_else(|| StreamError { kind: "BadAnswer".into(), message: "GetShardIterator answered without an iterator".into() })
+            .ok_or_else(|| StreamError::new(StreamErrorKind::BadAnswer, "GetShardIterator answered without an iterator"))
     }
 
     async fn records(&self, iterator: &str, limit: u32) -> Result<(Vec<Value>, Option<String>), StreamError> {
@@ -164,6 +216,18 @@ pub fn lambda_event(stream: &str, region: &str, records: &[Value]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_kinds_are_read_from_the_service_type_and_shown_by_it() {
+        let trimmed = StreamErrorKind::parse("com.amazonaws.dynamodb.v20120810#TrimmedDataAccessException");
+        assert_eq!(trimmed, StreamErrorKind::TrimmedDataAccess);
+        assert_eq!(StreamErrorKind::parse("ExpiredIteratorException"), StreamErrorKind::ExpiredIterator);
+        assert_eq!(StreamErrorKind::parse("LimitExceededException"), StreamErrorKind::Other("LimitExceededException".into()));
+        for kind in ["TrimmedDataAccessException", "ExpiredIteratorException", "ResourceNotFoundException", "LimitExceededException"] {
+            assert_eq!(StreamErrorKind::parse(kind).to_string(), kind);
+        }
+        assert_eq!(StreamError::new(StreamErrorKind::Unreachable, "refused").to_string(), "Unreachable: refused");
+    }
 
     #[test]
     fn the_event_is_lambdas_shape_with_the_stream_arn_on_every_record() {

@@ -27,7 +27,7 @@ mod tests;
 
 use delivery::{deliver, Delivery};
 use esb_config::model::StreamEvent;
-use esb_storage::streams::{sequence, Position, Shard, StreamError, StreamSource};
+use esb_storage::streams::{sequence, Position, Shard, StreamError, StreamErrorKind, StreamSource};
 pub use source::{Answer, Connect, Storage, Target};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -217,7 +217,7 @@ async fn skip_all(s: &dyn StreamSource, stream: &str) -> Result<BTreeMap<String,
 async fn open(s: &dyn StreamSource, stream: &str, shard: &str, saved: Option<&String>, m: &Mapping) -> Result<String, StreamError> {
     let Some(seq) = saved else { return s.iterator(stream, shard, &Position::TrimHorizon).await };
     match s.iterator(stream, shard, &Position::After(seq.clone())).await {
-        Err(e) if e.kind == "TrimmedDataAccessException" => {
+        Err(e) if e.kind == StreamErrorKind::TrimmedDataAccess => {
             tracing::warn!(
                 function = %m.function, event = %m.event.name, %shard, position = %seq,
                 "the stream no longer holds this mapping's position (esb was away longer than the stream keeps changes): changes trimmed since are lost; continuing from the oldest change it holds"

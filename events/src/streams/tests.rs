@@ -34,7 +34,7 @@ fn shard(id: &str, parent: Option<&str>, records: Vec<Value>) -> FakeShard {
 }
 
 fn error(kind: &str, message: &str) -> StreamError {
-    StreamError { kind: kind.into(), message: message.into() }
+    StreamError::new(esb_storage::streams::StreamErrorKind::parse(kind), message)
 }
 
 impl FakeStream {
