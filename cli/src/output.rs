@@ -9,7 +9,7 @@ use tracing_subscriber::Layer;
 pub fn init_logging(verbose: u8, serving: bool) {
     let default = match verbose {
         // A server logs one line per request and per container start/stop.
-        0 if serving => "warn,esb_gateway=info,esb_actors=info",
+        0 if serving => "warn,esb_gateway=info,esb_actors=info,esb_events=info",
         0 => "warn",
         1 => "info",
         2 => "debug",

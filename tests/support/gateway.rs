@@ -110,7 +110,10 @@ fn spawn(
         .env_remove("ESB_TEMPLATE")
         .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("NO_COLOR", "1")
-        .env("ESB_LOG", "warn,esb_gateway=info,esb_api=info,esb_actors::scheduler=info,esb_actors::events=info,esb::commands=info")
+        .env(
+            "ESB_LOG",
+            "warn,esb_gateway=info,esb_api=info,esb_actors::scheduler=info,esb_actors::events=info,esb_events=info,esb::commands=info",
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
