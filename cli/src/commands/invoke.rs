@@ -158,7 +158,9 @@ async fn invoke_once(
             Ok(inv) => (inv.body, Ok(inv.outcome)),
             Err(e) => (Bytes::new(), Err(e)),
         };
-        let oom = rt.oom_killed(&cid).await.unwrap_or(false);
+        // Only a runtime that died can have been killed for memory (the check reads the engine's
+        // memory statistics: not paid on every invocation).
+        let oom = outcome.is_err() && rt.oom_killed(&cid).await.unwrap_or(false);
         // The engine copies a container's output asynchronously: wait (briefly) for RIE's closing
         // lines of this invocation, so the function's last lines are not cut off under load.
         let mut logs = String::new();
